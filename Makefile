@@ -1,0 +1,41 @@
+# Conduit — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv migrate messages lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+messages: venv
+	cd $(CURDIR) && $(PY) manage.py compilemessages --ignore '.venv' >/dev/null
+
+# Start Conduit with demo data on embedded defaults (SQLite in var/, filesystem broker):
+# web on http://$(HOST):$(PORT)/ plus a Celery worker and beat.
+run: venv messages migrate
+	$(PY) manage.py seed_demo
+	$(PY) manage.py setup_periodic_tasks
+	$(PY) manage.py collectstatic --noinput >/dev/null
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run-embedded
+
+# Tests: PostgreSQL when DATABASE_URL points at it (CI), SQLite otherwise (PostgreSQL-only tests skip).
+test: venv messages
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf var staticfiles .pytest_cache

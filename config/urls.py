@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth.views import LogoutView
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.views import DeskLoginView, home
+
+desk_patterns = ([path("", home, name="home")], "desk")
+
+urlpatterns = [
+    path("", include(desk_patterns)),
+    path("login/", DeskLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("orders/", include("orders.desk.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include("orders.api.urls")),
+]

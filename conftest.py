@@ -1,0 +1,54 @@
+import pytest
+from django.db import connection
+
+from core.roles import Role
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    from django.contrib.auth.models import Group
+
+    def make(role: str | None = None, username: str | None = None):
+        username = username or f"{role or 'nobody'}-{django_user_model.objects.count() + 1}"
+        user = django_user_model.objects.create_user(username=username, password="pw-for-tests-1")
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def agent(make_user):
+    return make_user(Role.CUSTOMER_SERVICE)
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user(Role.MANAGER)
+
+
+@pytest.fixture
+def warehouse_user(make_user):
+    return make_user(Role.WAREHOUSE)
+
+
+@pytest.fixture
+def finance_user(make_user):
+    return make_user(Role.FINANCE)

@@ -1,0 +1,102 @@
+"""Roles are auth groups whose permissions are defined here (SPEC §1), kept in step on migrate."""
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    CUSTOMER_SERVICE = "customer_service", _("Customer service")
+    WAREHOUSE = "warehouse", _("Warehouse")
+    FINANCE = "finance", _("Finance")
+    MANAGER = "manager", _("Manager")
+    ADMIN = "admin", _("Administrator")
+
+
+MASTER_DATA_VIEW = [
+    "integrations.view_channel",
+    "inventory.view_warehouse",
+    "inventory.view_sku",
+    "orders.view_customer",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.CUSTOMER_SERVICE: [
+        *MASTER_DATA_VIEW,
+        "orders.view_order",
+        "orders.add_order",
+        "orders.hold_order",
+        "orders.cancel_order",
+        "orders.change_order_address",
+        "orders.change_order_priority",
+        "orders.add_order_note",
+        "orders.change_customer",
+    ],
+    Role.WAREHOUSE: [
+        "inventory.view_warehouse",
+        "inventory.view_sku",
+        "orders.view_order",
+        "orders.fulfil_order",
+        "orders.add_order_note",
+    ],
+    Role.FINANCE: [
+        *MASTER_DATA_VIEW,
+        "orders.view_order",
+        "orders.mark_order_paid",
+        "orders.add_order_note",
+    ],
+}
+ROLE_PERMISSIONS[Role.MANAGER] = sorted(
+    {
+        *ROLE_PERMISSIONS[Role.CUSTOMER_SERVICE],
+        *ROLE_PERMISSIONS[Role.WAREHOUSE],
+        *ROLE_PERMISSIONS[Role.FINANCE],
+        "orders.complete_order",
+        "orders.view_orderevent",
+        "core.view_user",
+    }
+)
+ALL_PERMISSIONS = "__all__"
+ROLE_PERMISSIONS[Role.ADMIN] = [ALL_PERMISSIONS]
+
+
+def sync_roles(app_registry=global_apps) -> None:
+    """Create every role group with exactly the permissions above (the code is the truth)."""
+    Group = app_registry.get_model("auth", "Group")
+    Permission = app_registry.get_model("auth", "Permission")
+    # Permissions are normally created per app after its own migrate; make sure all exist now.
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, apps=app_registry)
+
+    for role, codes in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        if codes == [ALL_PERMISSIONS]:
+            group.permissions.set(Permission.objects.all())
+            continue
+        wanted = [tuple(code.split(".", 1)) for code in codes]
+        found = Permission.objects.filter(
+            content_type__app_label__in={app for app, _ in wanted},
+            codename__in={codename for _, codename in wanted},
+        ).select_related("content_type")
+        by_code = {(p.content_type.app_label, p.codename): p for p in found}
+        missing = sorted(".".join(code) for code in wanted if code not in by_code)
+        if missing:
+            raise LookupError(f"role {role}: unknown permissions {missing}")
+        group.permissions.set(by_code[code] for code in wanted)
+
+
+def sync_roles_after_migrate(sender, apps=global_apps, **kwargs) -> None:
+    sync_roles(apps)
+
+
+def user_roles(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    if user.is_superuser:
+        return set(Role.values)
+    cached = getattr(user, "_conduit_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+        user._conduit_roles = cached
+    return cached

@@ -1,0 +1,72 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from config.beat import PERIODIC_TASKS
+from integrations.models import Channel
+
+pytestmark = pytest.mark.django_db
+
+
+def test_add_channel_creates_then_updates_and_never_prints_the_secret():
+    out = StringIO()
+    call_command(
+        "add_channel",
+        "--platform",
+        "shopify",
+        "--code",
+        "shop-us",
+        "--name",
+        "US store",
+        "--time-zone",
+        "America/New_York",
+        "--currency",
+        "USD",
+        "--webhook-secret",
+        "s3cr3t-value",
+        stdout=out,
+    )
+    call_command("add_channel", "--platform", "shopify", "--code", "shop-us", "--name", "US", stdout=out)
+
+    channel = Channel.objects.get(code="shop-us")
+    assert (channel.name, str(channel.time_zone), channel.currency) == ("US", "America/New_York", "USD")
+    assert channel.webhook_secret == "s3cr3t-value"  # an update without the flag keeps it
+    assert "s3cr3t-value" not in out.getvalue()
+    assert "created" in out.getvalue() and "updated" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--time-zone", "Mars/Olympus"], ["--currency", "yuan"]],
+)
+def test_add_channel_rejects_bad_values(args):
+    with pytest.raises(CommandError):
+        call_command("add_channel", "--platform", "taobao", "--code", "tb-1", *args)
+    assert not Channel.objects.exists()
+
+
+def test_setup_periodic_tasks_is_idempotent_and_keeps_operator_tasks():
+    every_hour = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.create(name="operator's own", task="orders.tasks.x", interval=every_hour)
+    call_command("setup_periodic_tasks", stdout=StringIO())
+    call_command("setup_periodic_tasks", stdout=StringIO())
+    names = set(PeriodicTask.objects.values_list("name", flat=True))
+    assert {schedule.name for schedule in PERIODIC_TASKS} <= names
+    assert "operator's own" in names
+    assert PeriodicTask.objects.count() == len(PERIODIC_TASKS) + 1
+
+
+def test_seed_demo_builds_every_state_and_demo_users(client):
+    from orders.models import Order, OrderStatus
+
+    call_command("seed_demo", "--orders", "120", stdout=StringIO())
+    states = set(Order.objects.values_list("status", flat=True))
+    assert states == set(OrderStatus.values)
+    assert client.login(username="agent", password="conduit-demo")
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)  # a second run adds nothing
+    assert Order.objects.count() == 120
+    assert "already exist" in out.getvalue()

@@ -1,0 +1,76 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from orders import selectors, services
+from orders.api.serializers import (
+    CancelInput,
+    CanonicalOrderInput,
+    OrderDetailOutput,
+    OrderSummaryOutput,
+)
+from orders.filters import OrderFilter
+from orders.models import Order
+
+
+class OrderViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Orders of every channel. Creating is idempotent on (channel, external_id)."""
+
+    lookup_field = "number"
+    filterset_class = OrderFilter
+    queryset = Order.objects.none()  # for the permission class and the schema
+
+    def get_queryset(self):
+        return selectors.order_list()
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return OrderSummaryOutput
+        return OrderDetailOutput
+
+    def get_permissions(self):
+        if self.action == "cancel":  # the cancel service checks orders.cancel_order itself
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    def get_object(self):
+        order = super().get_object()
+        return selectors.order_detail(order.number)
+
+    @extend_schema(
+        request=CanonicalOrderInput,
+        responses={201: OrderDetailOutput, 200: OrderDetailOutput},
+    )
+    def create(self, request, *args, **kwargs):
+        data = CanonicalOrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, created = services.order_ingest(data=data.validated_data, actor=request.user)
+        body = OrderDetailOutput(selectors.order_detail(order.number)).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=CancelInput, responses={200: OrderDetailOutput})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, number=None):
+        order = self.get_object()
+        data = CancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        lines = data.validated_data.get("lines")
+        sku_quantities = None
+        if lines is not None:
+            sku_quantities = {}
+            for line in lines:
+                sku_quantities[line["sku"]] = sku_quantities.get(line["sku"], 0) + line["quantity"]
+        services.order_cancel(
+            order=order,
+            actor=request.user,
+            reason=data.validated_data["reason"],
+            sku_quantities=sku_quantities,
+        )
+        return Response(OrderDetailOutput(selectors.order_detail(order.number)).data)

@@ -1,0 +1,162 @@
+"""Desk views stay thin: validate the form → call the service → show the outcome → redirect."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+from orders import selectors, services
+from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
+from orders.filters import OrderFilter
+from orders.models import Order
+
+PAGE_SIZE = 50
+
+
+@login_required
+@permission_required("orders.view_order", raise_exception=True)
+def order_list(request):
+    filterset = OrderFilter(request.GET or None, queryset=selectors.order_list())
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "orders/order_list.html",
+        {"filter": filterset, "page": page, "query": query.urlencode()},
+    )
+
+
+def _order_or_404(number: str) -> Order:
+    try:
+        return selectors.order_detail(number)
+    except Order.DoesNotExist as exc:
+        raise Http404(number) from exc
+
+
+@login_required
+@permission_required("orders.view_order", raise_exception=True)
+def order_detail(request, number):
+    order = _order_or_404(number)
+    user = request.user
+    return render(
+        request,
+        "orders/order_detail.html",
+        {
+            "order": order,
+            "actions": selectors.order_available_actions(order, user),
+            "note_form": NoteForm(),
+            "priority_form": PriorityForm(initial={"priority": order.priority}),
+            "address_form": AddressForm(instance=order),
+            "cancel_lines_form": CancelLinesForm(order=order),
+            "can_edit": order.status in services.EDITABLE,
+        },
+    )
+
+
+def _run(request, order: Order, call) -> None:
+    try:
+        call()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Order %(number)s updated.") % {"number": order.number})
+
+
+def _form_errors(request, form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        messages.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+
+
+def _order_post(view):
+    """POST-only, signed in, the order exists; the view returns nothing and we go back."""
+
+    @login_required
+    @require_POST
+    def wrapped(request, number):
+        order = _order_or_404(number)
+        view(request, order)
+        return redirect(order.get_absolute_url())
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@_order_post
+def order_action(request, order):
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        return _form_errors(request, form)
+    data = form.cleaned_data
+    _run(
+        request,
+        order,
+        lambda: services.order_transition(
+            order=order,
+            name=data["action"],
+            actor=request.user,
+            reason=data["reason"],
+            expected_status=data["expected_status"],
+        ),
+    )
+
+
+@_order_post
+def order_note(request, order):
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _form_errors(request, form)
+    _run(
+        request,
+        order,
+        lambda: services.order_add_note(order=order, text=form.cleaned_data["text"], actor=request.user),
+    )
+
+
+@_order_post
+def order_priority(request, order):
+    form = PriorityForm(request.POST)
+    if not form.is_valid():
+        return _form_errors(request, form)
+    _run(
+        request,
+        order,
+        lambda: services.order_change_priority(order=order, actor=request.user, **form.cleaned_data),
+    )
+
+
+@_order_post
+def order_address(request, order):
+    form = AddressForm(request.POST, instance=Order(channel=order.channel))
+    if not form.is_valid():
+        return _form_errors(request, form)
+    reason = form.cleaned_data.pop("reason")
+    _run(
+        request,
+        order,
+        lambda: services.order_change_address(
+            order=order, address=form.cleaned_data, actor=request.user, reason=reason
+        ),
+    )
+
+
+@_order_post
+def order_cancel_lines(request, order):
+    form = CancelLinesForm(request.POST, order=order)
+    if not form.is_valid():
+        return _form_errors(request, form)
+    _run(
+        request,
+        order,
+        lambda: services.order_cancel_lines(
+            order=order,
+            quantities=form.quantities(),
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        ),
+    )

@@ -1,0 +1,30 @@
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from orders.models import Order, OrderStatus, Priority
+from orders.selectors import order_search
+
+
+class OrderFilter(django_filters.FilterSet):
+    """One filter set for the API and the desk list."""
+
+    search = django_filters.CharFilter(
+        method="filter_search", label=_("Order no., external id, phone or email")
+    )
+    channel = django_filters.CharFilter(field_name="channel__code", label=_("Channel"))
+    status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=_("Status"))
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
+    external_id = django_filters.CharFilter(label=_("External id"))
+    placed_from = django_filters.IsoDateTimeFilter(
+        field_name="placed_at", lookup_expr="gte", label=_("Placed from")
+    )
+    placed_to = django_filters.IsoDateTimeFilter(
+        field_name="placed_at", lookup_expr="lt", label=_("Placed before")
+    )
+
+    class Meta:
+        model = Order
+        fields = ["search", "channel", "status", "priority", "external_id"]
+
+    def filter_search(self, queryset, name, value):
+        return order_search(queryset, value)

@@ -1,0 +1,308 @@
+"""Realistic demo data: 3 channels, 4 warehouses, 200 SKUs, 5,000 orders in every state, and
+one user per role. Orders are built through the real services, so every state has its timeline."""
+
+import random
+import zlib
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from core.roles import Role, sync_roles
+from integrations.models import Channel, Platform
+from inventory.models import SKU, Warehouse, WarehouseKind
+from orders import services
+from orders.models import Customer, Order, OrderStatus
+
+DEMO_PASSWORD = "conduit-demo"  # demo only; documented in the README
+DEMO_USERS = {
+    "agent": Role.CUSTOMER_SERVICE,
+    "warehouse": Role.WAREHOUSE,
+    "finance": Role.FINANCE,
+    "manager": Role.MANAGER,
+    "admin": Role.ADMIN,
+}
+
+CHANNELS = [
+    ("tmall-flagship", Platform.TAOBAO, "天猫旗舰店", "Asia/Shanghai", "CNY"),
+    ("shopify-global", Platform.SHOPIFY, "Shopify Global Store", "America/Los_Angeles", "USD"),
+    ("woo-eu", Platform.WOOCOMMERCE, "WooCommerce EU", "Europe/Berlin", "EUR"),
+]
+WAREHOUSES = [
+    (
+        "WH-SH",
+        "上海青浦仓",
+        WarehouseKind.OWN,
+        "上海市",
+        "上海市",
+        "青浦区",
+        31.1494,
+        121.1240,
+        ["上海市", "江苏省", "浙江省", "安徽省"],
+    ),
+    (
+        "WH-GZ",
+        "广州白云云仓",
+        WarehouseKind.THIRD_PARTY,
+        "广东省",
+        "广州市",
+        "白云区",
+        23.1579,
+        113.2732,
+        ["广东省", "广西壮族自治区", "福建省", "海南省"],
+    ),
+    (
+        "WH-BJ",
+        "北京顺义仓",
+        WarehouseKind.OWN,
+        "北京市",
+        "北京市",
+        "顺义区",
+        40.1302,
+        116.6546,
+        ["北京市", "天津市", "河北省", "山东省"],
+    ),
+    (
+        "WH-CD",
+        "成都春熙路门店",
+        WarehouseKind.STORE,
+        "四川省",
+        "成都市",
+        "锦江区",
+        30.6575,
+        104.0808,
+        ["四川省", "重庆市", "云南省", "贵州省"],
+    ),
+]
+PRODUCTS = [
+    ("TEA", "龙井绿茶礼盒", "Longjing green tea gift box", Decimal("168.00")),
+    ("MUG", "保温杯 500ml", "Insulated mug 500 ml", Decimal("89.00")),
+    ("SILK", "真丝围巾", "Silk scarf", Decimal("259.00")),
+    ("CHOP", "竹筷套装", "Bamboo chopsticks set", Decimal("39.90")),
+    ("FAN", "苏绣团扇", "Suzhou embroidered fan", Decimal("128.00")),
+    ("BOWL", "青瓷碗", "Celadon bowl", Decimal("59.00")),
+    ("LAMP", "纸灯笼台灯", "Paper lantern lamp", Decimal("199.00")),
+    ("SOCK", "棉袜五双装", "Cotton socks, 5 pairs", Decimal("49.00")),
+]
+VARIANTS = ["RED", "BLU", "BLK", "WHT", "GRN"]
+SIZES = ["S", "M", "L", "XL", "U"]
+CN_ADDRESSES = [
+    ("浙江省", "杭州市", "西湖区", "文三路 90 号", "310000"),
+    ("江苏省", "南京市", "鼓楼区", "中山北路 30 号", "210000"),
+    ("广东省", "深圳市", "南山区", "科技园南路 12 号", "518000"),
+    ("北京市", "北京市", "朝阳区", "建国路 88 号", "100020"),
+    ("四川省", "成都市", "武侯区", "天府大道 1000 号", "610041"),
+    ("上海市", "上海市", "浦东新区", "世纪大道 100 号", "200120"),
+    ("山东省", "青岛市", "市南区", "香港中路 8 号", "266071"),
+]
+FOREIGN_ADDRESSES = {
+    "US": [
+        ("CA", "San Francisco", "", "500 Howard St", "94105"),
+        ("NY", "New York", "", "11 W 53rd St", "10019"),
+    ],
+    "DE": [
+        ("BE", "Berlin", "", "Unter den Linden 5", "10117"),
+        ("BY", "München", "", "Marienplatz 1", "80331"),
+    ],
+}
+SURNAMES = "王李张刘陈杨黄赵吴周"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军"]
+WESTERN = ["Alex Miller", "Sam Taylor", "Jordan Lee", "Anna Schmidt", "Lukas Weber", "Mia Fischer"]
+
+# Target share of final states across the 5,000 orders.
+STATE_MIX = [
+    (OrderStatus.PENDING_PAYMENT, 10),
+    (OrderStatus.PAID, 15),
+    (OrderStatus.ALLOCATED, 10),
+    (OrderStatus.PARTIALLY_SHIPPED, 5),
+    (OrderStatus.SHIPPED, 15),
+    (OrderStatus.DELIVERED, 15),
+    (OrderStatus.COMPLETED, 20),
+    (OrderStatus.ON_HOLD, 5),
+    (OrderStatus.CANCELLED, 5),
+]
+PATHS = {  # the transitions that lead from a new paid order to each state
+    OrderStatus.PAID: [],
+    OrderStatus.ALLOCATED: ["allocate"],
+    OrderStatus.PARTIALLY_SHIPPED: ["allocate", "mark_partially_shipped"],
+    OrderStatus.SHIPPED: ["allocate", "mark_shipped"],
+    OrderStatus.DELIVERED: ["allocate", "mark_shipped", "mark_delivered"],
+    OrderStatus.COMPLETED: ["allocate", "mark_shipped", "mark_delivered", "complete"],
+}
+HOLD_REASONS = [
+    "地址含“临时”关键词",
+    "Same phone placed 6 orders within an hour",
+    "Amount above review threshold",
+]
+CANCEL_REASONS = ["客户要求取消", "Out of stock, customer agreed", "Duplicate order"]
+
+
+class Command(BaseCommand):
+    help = "Load realistic demo data (once; --force to add another batch of orders)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=5000)
+        parser.add_argument("--force", action="store_true")
+        parser.add_argument("--seed", type=int, default=20260216)
+
+    def handle(self, *args, orders, force, seed, **options):
+        sync_roles()
+        self._users()
+        if Order.objects.exists() and not force:
+            self.stdout.write("Demo orders already exist; users refreshed. Use --force to add more.")
+            return
+        rng = random.Random(seed)
+        channels = self._channels()
+        self._warehouses()
+        skus = self._skus()
+        customers = self._customer_pool(rng)
+        mix = [state for state, weight in STATE_MIX for _ in range(weight)]
+        start = timezone.now()
+        batch = 250
+        for first in range(0, orders, batch):
+            with transaction.atomic():
+                for index in range(first, min(first + batch, orders)):
+                    self._order(rng, index, channels, skus, customers, rng.choice(mix))
+            self.stdout.write(f"  {min(first + batch, orders)} orders…")
+        took = (timezone.now() - start).total_seconds()
+        self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
+
+    def _users(self):
+        User = get_user_model()
+        for username, role in DEMO_USERS.items():
+            user, _ = User.objects.get_or_create(username=username)
+            user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+
+    def _channels(self):
+        result = []
+        for code, platform, name, zone, currency in CHANNELS:
+            channel, _ = Channel.objects.update_or_create(
+                code=code,
+                defaults={"platform": platform, "name": name, "time_zone": zone, "currency": currency},
+            )
+            result.append(channel)
+        return result
+
+    def _warehouses(self):
+        for code, name, kind, province, city, district, lat, lng, regions in WAREHOUSES:
+            Warehouse.objects.update_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "province": province,
+                    "city": city,
+                    "district": district,
+                    "latitude": Decimal(str(lat)),
+                    "longitude": Decimal(str(lng)),
+                    "service_regions": regions,
+                },
+            )
+
+    def _skus(self):
+        skus = []
+        for prefix, zh, en, price in PRODUCTS:
+            for variant in VARIANTS:
+                for size in SIZES:
+                    code = f"{prefix}-{variant}-{size}"
+                    sku, _ = SKU.objects.update_or_create(
+                        code=code,
+                        defaults={
+                            "name": f"{zh} / {en} {variant} {size}",
+                            "barcode": f"69{zlib.crc32(code.encode()) % 10**11:011d}",
+                            "presale": prefix == "LAMP" and size == "XL",
+                            "lot_tracked": prefix == "TEA",
+                        },
+                    )
+                    skus.append((sku, price))
+        return skus
+
+    def _customer_pool(self, rng):
+        pool = []
+        for index in range(1500):
+            pool.append(
+                {
+                    "name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN[:5]),
+                    "western": rng.choice(WESTERN),
+                    "phone": f"13{rng.randint(0, 9)}{index:08d}",
+                    "email": f"buyer{index}@example.com",
+                }
+            )
+        Customer.objects.filter(phone__in=[c["phone"] for c in pool[:60]]).update(is_vip=True)
+        return pool
+
+    def _order(self, rng, index, channels, skus, customers, state):
+        channel = channels[index % len(channels)]
+        person = rng.choice(customers)
+        if channel.currency == "CNY":
+            province, city, district, line1, postcode = rng.choice(CN_ADDRESSES)
+            country, name, rate = "CN", person["name"], Decimal("1")
+        else:
+            country = "US" if channel.currency == "USD" else "DE"
+            province, city, district, line1, postcode = rng.choice(FOREIGN_ADDRESSES[country])
+            name, rate = person["western"], Decimal("0.14")
+        lines = []
+        for sku, price in rng.sample(skus, rng.choice([1, 1, 2, 2, 3])):
+            unit = (price * rate).quantize(Decimal("0.01"))
+            lines.append(
+                {
+                    "sku": sku,
+                    "quantity": rng.choice([1, 1, 1, 2, 3]),
+                    "unit_price": unit,
+                    "discount": Decimal("0.00"),
+                    "presale": sku.presale,
+                }
+            )
+        placed_at = timezone.now() - timedelta(minutes=rng.randint(5, 60 * 24 * 45))
+        paid = state != OrderStatus.PENDING_PAYMENT and not (
+            state in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED) and rng.random() < 0.5
+        )
+        data = {
+            "channel": channel,
+            "external_id": f"{channel.code.split('-')[0].upper()}-{100000 + index}",
+            "placed_at": placed_at,
+            "currency": channel.currency,
+            "customer": {"name": name, "phone": person["phone"], "email": person["email"]},
+            "shipping_address": {
+                "name": name,
+                "country": country,
+                "province": province,
+                "city": city,
+                "district": district,
+                "line1": line1,
+                "postcode": postcode,
+                "phone": person["phone"],
+            },
+            "lines": lines,
+            "shipping_fee": Decimal("8.00") * rate if rng.random() < 0.4 else Decimal("0"),
+            "discount": Decimal("5.00") * rate if rng.random() < 0.2 else Decimal("0"),
+            "platform_commission": (sum(line["unit_price"] for line in lines) * Decimal("0.05")).quantize(
+                Decimal("0.01")
+            ),
+            "paid": paid,
+            "paid_at": placed_at + timedelta(minutes=2),
+            "priority": rng.choice(["normal"] * 8 + ["vip", "expedite"]),
+            "tags": rng.choice([[], [], ["gift"], ["live-stream"], ["618"]]),
+            "note": rng.choice(["", "", "请尽快发货", "Please gift wrap"]),
+        }
+        order, _created = services.order_ingest(data=data)
+        if state == OrderStatus.ON_HOLD:
+            services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
+        elif state == OrderStatus.CANCELLED:
+            services.order_transition(order=order, name="cancel", reason=rng.choice(CANCEL_REASONS))
+        for name in PATHS.get(state, []):
+            services.order_transition(order=order, name=name)
+        if state == OrderStatus.PAID and len(lines) > 1 and rng.random() < 0.3:
+            first_line = order.lines.order_by("line_no").first()
+            services.order_cancel_lines(
+                order=order, quantities={first_line.pk: 1}, reason=rng.choice(CANCEL_REASONS)
+            )
+        if rng.random() < 0.05:
+            services.order_add_note(order=order, text="客户来电确认收货地址 / customer confirmed the address")

@@ -1,0 +1,303 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from timezone_field import TimeZoneField
+
+from core.models import TimeStampedModel
+from core.money import CurrencyField, Money, MoneyField
+
+
+class Customer(TimeStampedModel):
+    # "phone:…", "email:…" or "channel:<code>:<buyer id>": the unique key is the deduplication.
+    identity_key = models.CharField(_("identity key"), max_length=200, unique=True)
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    is_vip = models.BooleanField(_("VIP"), default=False)
+    order_count = models.PositiveIntegerField(_("orders"), default=0)
+    last_order_at = models.DateTimeField(_("last order at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self):
+        return self.name or self.phone or self.email or self.identity_key
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", _("Pending payment")
+    PAID = "paid", _("Paid")
+    ALLOCATED = "allocated", _("Allocated")
+    PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    COMPLETED = "completed", _("Completed")
+    ON_HOLD = "on_hold", _("On hold")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+S = OrderStatus
+# States an order can be held from (and released back to), cancelled from, or edited in.
+HOLDABLE = [S.PENDING_PAYMENT, S.PAID, S.ALLOCATED]
+CANCELLABLE = [*HOLDABLE, S.ON_HOLD]
+EDITABLE = CANCELLABLE
+
+
+class Priority(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    VIP = "vip", _("VIP")
+    EXPEDITE = "expedite", _("Expedite")
+
+
+class Order(ConcurrentTransitionMixin, TimeStampedModel):
+    number = models.CharField(_("order number"), max_length=24, unique=True)
+    channel = models.ForeignKey(
+        "integrations.Channel", on_delete=models.PROTECT, related_name="orders", verbose_name=_("channel")
+    )
+    external_id = models.CharField(_("external id"), max_length=64)
+    status = FSMField(
+        _("status"), default=S.PENDING_PAYMENT, choices=S.choices, protected=True, db_index=True
+    )
+    held_from = models.CharField(_("held from"), max_length=20, choices=S.choices, blank=True)
+    hold_reason = models.CharField(_("hold reason"), max_length=255, blank=True)
+    cancel_reason = models.CharField(_("cancel reason"), max_length=255, blank=True)
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    customer_name = models.CharField(_("customer name"), max_length=120, blank=True)
+    customer_phone = models.CharField(_("customer phone"), max_length=32, blank=True, db_index=True)
+    customer_email = models.EmailField(_("customer email"), blank=True)
+    buyer_ip = models.GenericIPAddressField(_("buyer IP"), null=True, blank=True)
+    buyer_note = models.TextField(_("buyer note"), blank=True)
+
+    ship_name = models.CharField(_("recipient"), max_length=120, blank=True)
+    ship_phone = models.CharField(_("recipient phone"), max_length=32, blank=True, db_index=True)
+    ship_country = models.CharField(_("country"), max_length=2)
+    ship_province = models.CharField(_("province"), max_length=60, blank=True)
+    ship_city = models.CharField(_("city"), max_length=60)
+    ship_district = models.CharField(_("district"), max_length=60, blank=True)
+    ship_line1 = models.CharField(_("address line 1"), max_length=255)
+    ship_line2 = models.CharField(_("address line 2"), max_length=255, blank=True)
+    ship_postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+
+    # Amounts are in `currency`. total = goods − line discounts − order discount + shipping.
+    currency = CurrencyField()
+    goods_amount = MoneyField(_("goods"))
+    line_discount_amount = MoneyField(_("line discounts"))
+    discount = MoneyField(_("order discount"))
+    shipping_fee = MoneyField(_("shipping fee"))
+    platform_commission = MoneyField(_("platform commission"))
+    total = MoneyField(_("total"))
+
+    placed_at = models.DateTimeField(_("placed at"))
+    channel_time_zone = TimeZoneField(_("channel time zone"))
+    platform_updated_at = models.DateTimeField(_("platform updated at"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="order_unique_channel_external_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["external_id"], name="order_external_id_idx"),
+            models.Index(fields=["-placed_at"], name="order_placed_at_idx"),
+            models.Index(fields=["status", "-placed_at"], name="order_status_placed_idx"),
+            models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
+        ]
+        permissions = [
+            ("hold_order", _("Can hold and release orders")),
+            ("cancel_order", _("Can cancel orders and order lines")),
+            ("change_order_address", _("Can change an order's shipping address")),
+            ("change_order_priority", _("Can change an order's priority")),
+            ("add_order_note", _("Can add notes to orders")),
+            ("mark_order_paid", _("Can record an order as paid")),
+            ("fulfil_order", _("Can move orders through fulfilment")),
+            ("complete_order", _("Can complete delivered orders")),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("orders:detail", args=[self.number])
+
+    def money(self, field: str) -> Money:
+        return Money(getattr(self, field), self.currency)
+
+    # --- transitions: they only assign fields; orders.services runs them -------------------
+
+    @transition(
+        field=status,
+        source=[S.PENDING_PAYMENT, S.ON_HOLD],
+        target=RETURN_VALUE(S.PAID, S.ON_HOLD),
+        conditions=[lambda order: order.status != S.ON_HOLD or order.held_from == S.PENDING_PAYMENT],
+        permission="orders.mark_order_paid",
+    )
+    def mark_paid(self, *, paid_at):
+        self.paid_at = paid_at
+        if self.status == S.ON_HOLD:  # paid while held: release will return it to "paid"
+            self.held_from = S.PAID
+            return S.ON_HOLD
+        return S.PAID
+
+    @transition(field=status, source=S.PAID, target=S.ALLOCATED, permission="orders.fulfil_order")
+    def allocate(self):
+        pass
+
+    @transition(
+        field=status, source=S.ALLOCATED, target=S.PARTIALLY_SHIPPED, permission="orders.fulfil_order"
+    )
+    def mark_partially_shipped(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[S.ALLOCATED, S.PARTIALLY_SHIPPED],
+        target=S.SHIPPED,
+        permission="orders.fulfil_order",
+    )
+    def mark_shipped(self):
+        pass
+
+    @transition(field=status, source=S.SHIPPED, target=S.DELIVERED, permission="orders.fulfil_order")
+    def mark_delivered(self, *, delivered_at):
+        self.delivered_at = delivered_at
+
+    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED, permission="orders.complete_order")
+    def complete(self):
+        pass
+
+    @transition(field=status, source=HOLDABLE, target=S.ON_HOLD, permission="orders.hold_order")
+    def hold(self, *, reason):
+        self.held_from = self.status
+        self.hold_reason = reason
+
+    @transition(
+        field=status,
+        source=S.ON_HOLD,
+        target=RETURN_VALUE(*HOLDABLE),
+        permission="orders.hold_order",
+    )
+    def release(self):
+        target, self.held_from, self.hold_reason = self.held_from, "", ""
+        return target
+
+    @transition(field=status, source=CANCELLABLE, target=S.CANCELLED, permission="orders.cancel_order")
+    def cancel(self, *, reason):
+        self.cancel_reason = reason
+        self.cancelled_at = timezone.now()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    sku = models.ForeignKey(
+        "inventory.SKU", on_delete=models.PROTECT, related_name="order_lines", verbose_name=_("SKU")
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    cancelled_quantity = models.PositiveIntegerField(_("cancelled quantity"), default=0)
+    unit_price = MoneyField(_("unit price"))
+    discount = MoneyField(_("line discount"))
+    presale = models.BooleanField(_("pre-sale"), default=False)
+
+    class Meta:
+        ordering = ["order", "line_no"]
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="order_line_unique_no"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(cancelled_quantity__lte=F("quantity")),
+                name="order_line_cancelled_within_quantity",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}#{self.line_no} {self.quantity}×{self.sku_id}"
+
+    @property
+    def live_quantity(self) -> int:
+        return self.quantity - self.cancelled_quantity
+
+
+class OrderEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    PLATFORM_UPDATE = "platform_update", _("Updated by the platform")
+    TRANSITION = "transition", _("Status changed")
+    LINES_CANCELLED = "lines_cancelled", _("Lines cancelled")
+    ADDRESS_CHANGED = "address_changed", _("Address changed")
+    PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+    NOTE = "note", _("Note")
+
+
+class ImmutableRowError(Exception):
+    pass
+
+
+class OrderEvent(models.Model):
+    """One immutable row of the order timeline: who did what, when, from which state to which."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("kind"), max_length=20, choices=OrderEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    from_status = models.CharField(_("from"), max_length=20, choices=S.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, choices=S.choices, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        indexes = [models.Index(fields=["order", "created_at"], name="order_event_timeline_idx")]
+
+    def __str__(self):
+        return f"{self.order_id} {self.kind} {self.from_status}→{self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRowError("order events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError("order events are append-only")
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor.get_username() if self.actor_id else _("system")
+
+
+TRANSITION_LABELS = {
+    "mark_paid": _("Mark paid"),
+    "allocate": _("Allocate"),
+    "mark_partially_shipped": _("Mark partially shipped"),
+    "mark_shipped": _("Mark shipped"),
+    "mark_delivered": _("Mark delivered"),
+    "complete": _("Complete"),
+    "hold": _("Hold"),
+    "release": _("Release"),
+    "cancel": _("Cancel order"),
+}
+# Actions whose form must carry a reason.
+TRANSITIONS_NEEDING_REASON = {"hold", "cancel"}

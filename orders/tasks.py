@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from orders import services
+
+
+@shared_task(acks_late=True)
+def refresh_customer_stats(customer_id: int) -> None:
+    services.customer_refresh_stats(customer_id=customer_id)
+
+
+@shared_task(acks_late=True)
+def auto_complete_delivered_orders() -> int:
+    return services.orders_auto_complete()

@@ -1,0 +1,132 @@
+import pytest
+from django.urls import reverse
+
+from orders.models import OrderStatus
+from orders.tests.factories import order_in_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_in(client):
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+def test_list_searches_by_phone_and_filters_by_status(signed_in, agent):
+    wanted = order_in_state("paid", customer={"name": "李娜", "phone": "13711112222"})
+    other = order_in_state("on_hold")
+    client = signed_in(agent)
+
+    page = client.get(reverse("orders:list"), {"search": "137 1111 2222"}).content.decode()
+    assert wanted.number in page and other.number not in page
+
+    held = client.get(reverse("orders:list"), {"status": "on_hold"}).content.decode()
+    assert other.number in held and wanted.number not in held
+
+
+def test_detail_shows_lines_timeline_and_only_permitted_actions(signed_in, agent, warehouse_user):
+    order = order_in_state("paid")
+
+    page = signed_in(agent).get(order.get_absolute_url()).content.decode()
+    assert "SKU-1" in page and "Timeline" in page
+    assert 'value="hold"' in page and 'value="cancel"' in page
+    assert 'value="allocate"' not in page
+
+    page = signed_in(warehouse_user).get(order.get_absolute_url()).content.decode()
+    assert 'value="allocate"' in page and 'value="cancel"' not in page
+
+
+def test_hold_from_the_desk_lands_on_the_timeline(signed_in, agent):
+    order = order_in_state("paid")
+    client = signed_in(agent)
+
+    response = client.post(
+        reverse("orders:action", args=[order.number]),
+        {"action": "hold", "expected_status": "paid", "reason": "地址含临时"},
+        follow=True,
+    )
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ON_HOLD
+    assert "地址含临时" in response.content.decode()
+
+
+def test_a_stale_click_is_refused_with_a_message(signed_in, agent):
+    order = order_in_state("on_hold")
+    response = signed_in(agent).post(
+        reverse("orders:action", args=[order.number]),
+        {"action": "cancel", "expected_status": "paid", "reason": "x"},
+        follow=True,
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ON_HOLD
+    assert "changed meanwhile" in response.content.decode()
+
+
+def test_forbidden_action_shows_an_error_not_a_crash(signed_in, warehouse_user):
+    order = order_in_state("paid")
+    response = signed_in(warehouse_user).post(
+        reverse("orders:action", args=[order.number]),
+        {"action": "cancel", "expected_status": "paid", "reason": "x"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "not allowed" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+
+def test_cancel_one_line_address_priority_and_note(signed_in, agent):
+    order = order_in_state("paid")
+    client = signed_in(agent)
+    first = order.lines.get(line_no=1)
+
+    client.post(
+        reverse("orders:cancel-lines", args=[order.number]), {f"line_{first.pk}": 1, "reason": "size"}
+    )
+    address = {
+        "ship_name": "王芳",
+        "ship_phone": "13800000001",
+        "ship_country": "CN",
+        "ship_province": "浙江省",
+        "ship_city": "杭州市",
+        "ship_district": "西湖区",
+        "ship_line1": "新地址 2 号",
+        "ship_line2": "",
+        "ship_postcode": "310000",
+        "reason": "customer called",
+    }
+    client.post(reverse("orders:address", args=[order.number]), address)
+    client.post(reverse("orders:priority", args=[order.number]), {"priority": "expedite", "reason": ""})
+    client.post(reverse("orders:note", args=[order.number]), {"text": "call before delivery"})
+
+    order.refresh_from_db()
+    first.refresh_from_db()
+    assert first.cancelled_quantity == 1
+    assert (order.ship_line1, order.priority) == ("新地址 2 号", "expedite")
+    assert list(order.events.values_list("kind", flat=True))[-4:] == [
+        "lines_cancelled",
+        "address_changed",
+        "priority_changed",
+        "note",
+    ]
+
+
+def test_pages_need_sign_in_and_the_view_permission(client, make_user):
+    order = order_in_state("paid")
+    assert client.get(reverse("orders:list")).status_code == 302
+    client.force_login(make_user(None))
+    assert client.get(reverse("orders:list")).status_code == 403
+    assert client.get(order.get_absolute_url()).status_code == 403
+
+
+def test_language_switch_shows_chinese(client, agent):
+    client.force_login(agent)
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/orders/"})
+    page = client.get(reverse("orders:list")).content.decode()
+    assert "订单" in page
+    assert '<html lang="zh-hans">' in page
