@@ -18,8 +18,11 @@ venv: $(VENV)/.installed
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
+# Compiled catalogs are committed too, so a machine without gettext still runs in Chinese.
 messages: venv
-	cd $(CURDIR) && $(PY) manage.py compilemessages --ignore '.venv' >/dev/null
+	@if command -v msgfmt >/dev/null; then \
+		$(PY) manage.py compilemessages --ignore '.venv' --ignore 'staticfiles' >/dev/null; \
+	else echo "gettext not installed: using the committed .mo catalogs"; fi
 
 # Start Conduit with demo data on embedded defaults (SQLite in var/, filesystem broker):
 # web on http://$(HOST):$(PORT)/ plus a Celery worker and beat.
