@@ -430,7 +430,7 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
         OrderEventKind.CREATED,
         actor,
         to_status=order.status,
-        payload={"channel": channel.code, "external_id": order.external_id, "lines": len(lines)},
+        payload={"channel": channel.code, "external_id": order.external_id, "line_count": len(lines)},
     )
     if data.get("paid"):
         _run_transition(

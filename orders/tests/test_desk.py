@@ -114,6 +114,9 @@ def test_cancel_one_line_address_priority_and_note(signed_in, agent):
         "priority_changed",
         "note",
     ]
+    timeline = client.get(order.get_absolute_url()).content.decode()
+    assert "address line 1: 文三路 90 号 → 新地址 2 号" in timeline
+    assert "#1 SKU-1 ×1" in timeline
 
 
 def test_pages_need_sign_in_and_the_view_permission(client, make_user):

@@ -248,6 +248,12 @@ class Command(BaseCommand):
             country = "US" if channel.currency == "USD" else "DE"
             province, city, district, line1, postcode = rng.choice(FOREIGN_ADDRESSES[country])
             name, rate = person["western"], Decimal("0.14")
+            person = {
+                **person,
+                "phone": f"+1415{person['phone'][-7:]}"
+                if country == "US"
+                else f"+4930{person['phone'][-8:]}",
+            }
         lines = []
         for sku, price in rng.sample(skus, rng.choice([1, 1, 2, 2, 3])):
             unit = (price * rate).quantize(Decimal("0.01"))

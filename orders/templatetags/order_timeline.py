@@ -1,0 +1,27 @@
+from django import template
+from django.core.exceptions import FieldDoesNotExist
+
+from orders.models import Order
+
+register = template.Library()
+
+
+def _label(field: str) -> str:
+    try:
+        return str(Order._meta.get_field(field).verbose_name)
+    except FieldDoesNotExist:
+        return field
+
+
+@register.filter
+def event_details(payload: dict) -> list[str]:
+    """Readable lines for an event payload: changed fields as "field: old → new", cancelled
+    lines as "SKU ×qty"; bookkeeping keys (transition name, counts) are left out."""
+    details = []
+    changes = payload.get("changes", payload)
+    for field, value in changes.items():
+        if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
+            details.append(f"{_label(field)}: {value[0] or '—'} → {value[1] or '—'}")
+    for line in payload.get("lines", []) if isinstance(payload.get("lines"), list) else []:
+        details.append(f"#{line['line']} {line['sku']} ×{line['quantity']}")
+    return details
