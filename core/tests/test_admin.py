@@ -1,0 +1,61 @@
+import pytest
+from django.urls import reverse
+
+from core.roles import Role
+from integrations.models import Channel
+from orders.tests.factories import order_in_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    user = make_user(Role.ADMIN)
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["integrations/channel", "inventory/warehouse", "inventory/sku", "orders/customer", "orders/order"],
+)
+def test_master_data_lists_and_exports_render(admin_client, model):
+    order_in_state("paid")
+    app, name = model.split("/")
+    assert admin_client.get(reverse(f"admin:{app}_{name}_changelist")).status_code == 200
+    assert admin_client.get(reverse(f"admin:{app}_{name}_export")).status_code == 200
+
+
+def test_channel_secret_is_write_only(admin_client):
+    order_in_state("paid")
+    channel = Channel.objects.get()
+    channel.webhook_secret = "very-secret-value"
+    channel.save()
+
+    page = admin_client.get(reverse("admin:integrations_channel_change", args=[channel.pk]))
+    assert page.status_code == 200
+    assert "very-secret-value" not in page.content.decode()
+
+    form = {
+        "platform": "generic",
+        "code": channel.code,
+        "name": "Renamed",
+        "time_zone": "Asia/Shanghai",
+        "currency": "CNY",
+        "reservation_ttl_minutes": 30,
+        "webhook_secret": "",
+        "is_active": "on",
+    }
+    response = admin_client.post(reverse("admin:integrations_channel_change", args=[channel.pk]), form)
+    assert response.status_code == 302
+    channel.refresh_from_db()
+    assert (channel.name, channel.webhook_secret) == ("Renamed", "very-secret-value")
+
+
+def test_order_status_cannot_be_edited_in_the_admin(admin_client):
+    order = order_in_state("paid")
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert 'name="status"' not in page
+    assert admin_client.post(reverse("admin:orders_order_change", args=[order.pk]), {}).status_code == 403
