@@ -40,3 +40,55 @@ class DailySequence(models.Model):
 
     def __str__(self):
         return f"{self.name}@{self.day}: {self.last_value}"
+
+
+class AlertState(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", _("Info")
+    WARNING = "warning", _("Warning")
+    CRITICAL = "critical", _("Critical")
+
+
+class Alert(TimeStampedModel):
+    """Something a role must look at. One unresolved alert per `key`: raising it again while it
+    is open only bumps its counter (the partial unique index is the deduplication)."""
+
+    kind = models.CharField(_("kind"), max_length=40, db_index=True)
+    key = models.CharField(_("key"), max_length=200)
+    role = models.CharField(_("owner role"), max_length=30)
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    state = models.CharField(_("state"), max_length=15, choices=AlertState.choices, default=AlertState.OPEN)
+    message = models.CharField(_("message"), max_length=500)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    occurrences = models.PositiveIntegerField(_("occurrences"), default=1)
+    last_raised_at = models.DateTimeField(_("last raised at"), auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        "core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        "core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=~models.Q(state="resolved"),
+                name="alert_one_unresolved_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "role", "-created_at"], name="alert_queue_idx")]
+
+    def __str__(self):
+        return f"[{self.kind}] {self.message}"

@@ -21,9 +21,18 @@ MASTER_DATA_VIEW = [
     "orders.view_customer",
 ]
 
+STOCK_VIEW = [
+    "inventory.view_stockbalance",
+    "inventory.view_stockmovement",
+    "inventory.view_reservation",
+    "inventory.view_stockpool",
+    "inventory.view_lot",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.CUSTOMER_SERVICE: [
         *MASTER_DATA_VIEW,
+        *STOCK_VIEW,
         "orders.view_order",
         "orders.add_order",
         "orders.hold_order",
@@ -36,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.WAREHOUSE: [
         "inventory.view_warehouse",
         "inventory.view_sku",
+        *STOCK_VIEW,
+        "inventory.add_stockmovement",
         "orders.view_order",
         "orders.fulfil_order",
         "orders.add_order_note",
@@ -55,6 +66,14 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "orders.complete_order",
         "orders.view_orderevent",
         "core.view_user",
+        "core.view_alert",
+        "core.change_alert",
+        "inventory.change_releasebreaker",
+        "inventory.view_releasebreaker",
+        "inventory.view_replenishmentsuggestion",
+        "inventory.view_safetystock",
+        "inventory.change_safetystock",
+        "inventory.view_channelpool",
     }
 )
 ALL_PERMISSIONS = "__all__"

@@ -18,8 +18,11 @@ from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.money import ZERO
 from core.sequences import next_values
 from core.timezones import business_date
+from inventory import reservations
+from orders import stock
 from orders.models import (
     EDITABLE,
+    HOLDABLE,
     Customer,
     Order,
     OrderEvent,
@@ -133,19 +136,64 @@ def _hold(order, actor, reason):
     _run_transition(order, "hold", actor, reason=reason, args={"reason": reason})
 
 
+def _release(order, actor, reason):
+    """Back to where it was held from — with its stock: what it lacks is reserved first."""
+    allowed = can_proceed(order.release) and (actor is None or has_transition_perm(order.release, actor))
+    if allowed:
+        short, _lots = stock.reserve_missing(order)
+        if short:
+            raise TransitionRefused(stock.shortage_reason(short))
+    _run_transition(order, "release", actor, reason=reason)  # refuses with the reason when not allowed
+
+
 def _cancel(order, actor, reason):
     _needs_reason(reason, _("Say why the order is cancelled."))
     _run_transition(order, "cancel", actor, reason=reason, args={"reason": reason})
+    _after_stock_release(order, stock.release_cancelled(order, reason=reason, actor=actor), actor)
     _refresh_customer_stats_on_commit(order)
+
+
+def _after_stock_release(order, outcome, actor) -> None:
+    if outcome.deferred:
+        record_order_event(
+            order,
+            OrderEventKind.NOTE,
+            actor,
+            reason=_("%(n)s units wait for a manager's review before they return to stock.")
+            % {"n": outcome.deferred},
+            payload={"deferred_release": outcome.deferred},
+        )
 
 
 def _mark_paid(order, actor, reason):
     _run_transition(order, "mark_paid", actor, reason=reason, args={"paid_at": timezone.now()})
+    reservations.reservations_commit(order_id=order.pk)
+    _ensure_stock(order)
+
+
+def _mark_shipped(order, actor, reason):
+    _run_transition(order, "mark_shipped", actor, reason=reason)
+    reservations.reservations_consume(order_id=order.pk, reference=order.number)
 
 
 def _mark_delivered(order, actor, reason):
     args = {"delivered_at": timezone.now()}
     _run_transition(order, "mark_delivered", actor, reason=reason, args=args)
+
+
+def _ensure_stock(order: Order) -> None:
+    """Reserve what the order lacks; hold it when stock is short or a lot is close to expiry."""
+    short, near_expiry = stock.reserve_missing(order)
+    if order.status not in HOLDABLE:
+        return
+    if short:
+        reason = stock.shortage_reason(short)
+        _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]})
+    elif near_expiry:
+        reason = stock.near_expiry_reason(near_expiry)
+        _run_transition(
+            order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload={"lots": near_expiry}
+        )
 
 
 def _plain(name):
@@ -156,11 +204,11 @@ TRANSITIONS = {
     "mark_paid": _mark_paid,
     "allocate": _plain("allocate"),
     "mark_partially_shipped": _plain("mark_partially_shipped"),
-    "mark_shipped": _plain("mark_shipped"),
+    "mark_shipped": _mark_shipped,
     "mark_delivered": _mark_delivered,
     "complete": _plain("complete"),
     "hold": _hold,
-    "release": _plain("release"),
+    "release": _release,
     "cancel": _cancel,
 }
 
@@ -239,9 +287,15 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
                 field="lines",
             )
         cancelled.append({"line": line.line_no, "sku": line.sku.code, "quantity": quantity})
+    outcome = stock.release_cancelled(order, line_ids=list(quantities), reason=reason, actor=actor)
     record_order_event(
-        order, OrderEventKind.LINES_CANCELLED, actor, reason=reason, payload={"lines": cancelled}
+        order,
+        OrderEventKind.LINES_CANCELLED,
+        actor,
+        reason=reason,
+        payload={"lines": cancelled, "released": outcome.released},
     )
+    _after_stock_release(order, outcome, actor)
     if not order.lines.filter(quantity__gt=F("cancelled_quantity")).exists():
         _run_transition(
             order,
@@ -251,6 +305,7 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
             args={"reason": reason},
             payload={"all_lines_cancelled": True},
         )
+        _after_stock_release(order, stock.release_cancelled(order, reason=reason, actor=actor), actor)
         _refresh_customer_stats_on_commit(order)
 
 
@@ -432,17 +487,19 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
         to_status=order.status,
         payload={"channel": channel.code, "external_id": order.external_id, "line_count": len(lines)},
     )
-    if data.get("paid"):
-        _run_transition(
-            order,
-            "mark_paid",
-            None,
-            reason=_("Paid on the platform"),
-            args={"paid_at": data.get("paid_at") or data["placed_at"]},
-        )
-    if data.get("cancelled"):
+    if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
+    elif data.get("paid"):
+        _platform_paid(order, data.get("paid_at") or data["placed_at"])
+    else:
+        _ensure_stock(order)
     return order
+
+
+def _platform_paid(order: Order, paid_at) -> None:
+    _run_transition(order, "mark_paid", None, reason=_("Paid on the platform"), args={"paid_at": paid_at})
+    reservations.reservations_commit(order_id=order.pk)
+    _ensure_stock(order)
 
 
 def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:
@@ -462,13 +519,7 @@ def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> 
         payload={"updated_at": incoming.isoformat(), "changes": changes},
     )
     if data.get("paid") and can_proceed(order.mark_paid):
-        _run_transition(
-            order,
-            "mark_paid",
-            None,
-            reason=_("Paid on the platform"),
-            args={"paid_at": data.get("paid_at") or incoming},
-        )
+        _platform_paid(order, data.get("paid_at") or incoming)
     if data.get("cancelled") and can_proceed(order.cancel):
         _cancel(order, None, _("Cancelled on the platform"))
     return order

@@ -115,6 +115,12 @@ TIME_ZONE = "UTC"
 # Business days, order-number dates and accounting periods use this zone (SPEC R-M5).
 BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Shanghai")
 
+# --- Inventory ------------------------------------------------------------------------------
+INVENTORY_NEAR_EXPIRY_DAYS = env.int("INVENTORY_NEAR_EXPIRY_DAYS", default=90)
+INVENTORY_RELEASE_BREAKER_LIMIT = env.int("INVENTORY_RELEASE_BREAKER_LIMIT", default=20)
+STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
+REPLENISHMENT_COVER_DAYS = env.int("REPLENISHMENT_COVER_DAYS", default=7)
+
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from integrations.models import Channel, Platform
-from inventory.models import SKU
+from inventory.models import SKU, Warehouse, WarehouseKind
 from orders import services
 
 _external_ids = count(1)
@@ -73,10 +73,33 @@ def validated(payload: dict) -> dict:
     return serializer.validated_data
 
 
-def ensure_master_data():
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Warehouse
+        django_get_or_create = ["code"]
+
+    code = "WH-HZ"
+    name = "Hangzhou"
+    kind = WarehouseKind.OWN
+    province = "浙江省"
+    city = "杭州市"
+
+
+def receive(sku: SKU, quantity: int, warehouse: Warehouse | None = None, **kwargs):
+    from inventory.services import stock_change
+
+    return stock_change(
+        kind="receipt", sku=sku, warehouse=warehouse or WarehouseFactory(), quantity=quantity, **kwargs
+    )
+
+
+def ensure_master_data(stock: int = 1000):
+    """Channel shop-cn, warehouse WH-HZ and SKU-1..3 with `stock` units each (once)."""
     ChannelFactory()
     for code in ("SKU-1", "SKU-2", "SKU-3"):
-        SKUFactory(code=code)
+        sku = SKUFactory(code=code)
+        if stock and not sku.balances.exists():
+            receive(sku, stock)
 
 
 def make_order(actor=None, **overrides):

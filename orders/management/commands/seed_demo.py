@@ -14,7 +14,17 @@ from django.utils import timezone
 
 from core.roles import Role, sync_roles
 from integrations.models import Channel, Platform
-from inventory.models import SKU, Warehouse, WarehouseKind
+from inventory.models import (
+    SKU,
+    ChannelPool,
+    MovementKind,
+    PoolKind,
+    SafetyStock,
+    StockPool,
+    Warehouse,
+    WarehouseKind,
+)
+from inventory.services import stock_change, stock_transfer
 from orders import services
 from orders.models import Customer, Order, OrderStatus
 
@@ -157,8 +167,9 @@ class Command(BaseCommand):
             return
         rng = random.Random(seed)
         channels = self._channels()
-        self._warehouses()
+        warehouses = self._warehouses()
         skus = self._skus()
+        self._stock(rng, warehouses, skus, channels)
         customers = self._customer_pool(rng)
         mix = [state for state, weight in STATE_MIX for _ in range(weight)]
         start = timezone.now()
@@ -191,7 +202,7 @@ class Command(BaseCommand):
         return result
 
     def _warehouses(self):
-        for code, name, kind, province, city, district, lat, lng, regions in WAREHOUSES:
+        return [
             Warehouse.objects.update_or_create(
                 code=code,
                 defaults={
@@ -204,7 +215,50 @@ class Command(BaseCommand):
                     "longitude": Decimal(str(lng)),
                     "service_regions": regions,
                 },
-            )
+            )[0]
+            for code, name, kind, province, city, district, lat, lng, regions in WAREHOUSES
+        ]
+
+    @transaction.atomic
+    def _stock(self, rng, warehouses, skus, channels):
+        """Receipts per SKU and warehouse (tea in lots, one close to expiry), a live-stream pool
+        for the Tmall shop, and safety stock on a few best sellers."""
+        today = timezone.localdate()
+        live = StockPool.objects.get(code=PoolKind.LIVE)
+        regular = StockPool.objects.get(is_default=True)
+        for channel in channels[:1]:
+            ChannelPool.objects.get_or_create(channel=channel, pool=regular, defaults={"priority": 2})
+            ChannelPool.objects.get_or_create(channel=channel, pool=live, defaults={"priority": 1})
+        for sku, _price in skus:
+            for warehouse in warehouses:
+                quantity = (
+                    5
+                    if sku.lot_tracked and warehouse == warehouses[-1]
+                    else rng.choice([0, 20, 60, 120, 300])
+                )
+                if not quantity:
+                    continue
+                lot = {}
+                if sku.lot_tracked:
+                    months = 2 if warehouse == warehouses[-1] else rng.choice([8, 14])  # one lot near expiry
+                    lot = {
+                        "lot_code": f"L{today:%y%m}-{months}",
+                        "expires_on": today + timedelta(days=30 * months),
+                    }
+                stock_change(
+                    kind=MovementKind.RECEIPT,
+                    sku=sku,
+                    warehouse=warehouse,
+                    quantity=quantity,
+                    reference=f"PO-{today:%Y%m}-{warehouse.code}",
+                    **lot,
+                )
+            if sku.code.startswith("MUG"):
+                SafetyStock.objects.update_or_create(sku=sku, channel=channels[0], defaults={"quantity": 50})
+        hot = skus[0][0]
+        balance = hot.balances.filter(pool=regular, lot__isnull=False).order_by("-on_hand").first()
+        if balance and balance.available >= 20:
+            stock_transfer(balance=balance, quantity=20, to_pool=live, reference="直播间 2026-11 专场")
 
     def _skus(self):
         skus = []
@@ -299,6 +353,8 @@ class Command(BaseCommand):
             "note": rng.choice(["", "", "请尽快发货", "Please gift wrap"]),
         }
         order, _created = services.order_ingest(data=data)
+        if order.status == OrderStatus.ON_HOLD:  # held on arrival: out of stock or near-expiry lot
+            return
         if state == OrderStatus.ON_HOLD:
             services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
         elif state == OrderStatus.CANCELLED:

@@ -1,0 +1,67 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from inventory.models import SKU, MovementKind, StockMovement, StockPool, Warehouse
+
+API_MOVEMENT_KINDS = [
+    MovementKind.RECEIPT,
+    MovementKind.ADJUSTMENT,
+    MovementKind.RETURN,
+    MovementKind.WRITE_OFF,
+]
+
+
+class StockQuery(serializers.Serializer):
+    sku = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=SKU.objects.all(),
+        error_messages={"does_not_exist": _("Unknown SKU “{value}”.")},
+    )
+
+
+class MovementInput(serializers.Serializer):
+    sku = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=SKU.objects.filter(is_active=True),
+        error_messages={"does_not_exist": _("Unknown or inactive SKU “{value}”.")},
+    )
+    warehouse = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Warehouse.objects.filter(is_active=True),
+        error_messages={"does_not_exist": _("Unknown or inactive warehouse “{value}”.")},
+    )
+    quantity = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+    kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in API_MOVEMENT_KINDS])
+    reference = serializers.CharField(max_length=100)
+    pool = serializers.SlugRelatedField(
+        slug_field="code", queryset=StockPool.objects.all(), required=False, allow_null=True
+    )
+    lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    expires_on = serializers.DateField(required=False, allow_null=True)
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    idempotency_key = serializers.CharField(max_length=100, required=False, allow_null=True)
+
+
+class MovementOutput(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku.code")
+    warehouse = serializers.CharField(source="balance.warehouse.code")
+    pool = serializers.CharField(source="balance.pool.code")
+    lot = serializers.CharField(source="balance.lot.code", default=None)
+
+    class Meta:
+        model = StockMovement
+        fields = [
+            "id",
+            "kind",
+            "sku",
+            "warehouse",
+            "pool",
+            "lot",
+            "on_hand_delta",
+            "reserved_delta",
+            "qc_hold_delta",
+            "reference",
+            "note",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,76 @@
+"""The orders side of inventory: what an order holds, asks for and gives back (R-I2, R-O5).
+Every function runs inside the caller's transaction, with the order row already locked."""
+
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inventory import reservations
+from inventory.models import SKU
+from orders.models import Order, OrderStatus
+
+
+def missing_demand(order: Order, *, now=None) -> reservations.OrderDemand:
+    """What the order's live, in-stock lines still need reserved (pre-sale lines wait for stock)."""
+    now = now or timezone.now()
+    held = reservations.held_quantities(order.pk)
+    lines = [
+        reservations.LineDemand(line.pk, line.sku_id, line.live_quantity - held.get(line.pk, 0))
+        for line in order.lines.filter(presale=False, quantity__gt=F("cancelled_quantity")).order_by(
+            "line_no"
+        )
+        if line.live_quantity > held.get(line.pk, 0)
+    ]
+    unpaid = order.status == OrderStatus.PENDING_PAYMENT or (
+        order.status == OrderStatus.ON_HOLD and order.held_from == OrderStatus.PENDING_PAYMENT
+    )
+    ttl = timedelta(minutes=order.channel.reservation_ttl_minutes)
+    return reservations.OrderDemand(
+        order.pk, order.channel_id, lines, expires_at=now + ttl if unpaid else None
+    )
+
+
+def reserve_missing(order: Order, *, now=None) -> tuple[list[str], list[dict]]:
+    """Reserve what the order lacks, all or nothing. Returns (SKU codes short, near-expiry lots)."""
+    demand = missing_demand(order, now=now)
+    if not demand.lines:
+        return [], []
+    result = reservations.reserve_orders([demand], now=now)
+    return sku_codes(result.short.get(order.pk, [])), result.near_expiry.get(order.pk, [])
+
+
+def shortage_reason(short: list[str]) -> str:
+    return _("Out of stock: %(skus)s") % {"skus": ", ".join(short)}
+
+
+def near_expiry_reason(lots: list[dict]) -> str:
+    described = ", ".join(f"{lot['lot']} ({lot['expires_on']})" for lot in lots)
+    return _("Near-expiry lot, QA review: %(lots)s") % {"lots": described}
+
+
+def release_cancelled(order: Order, *, line_ids=None, reason: str, actor=None) -> reservations.ReleaseOutcome:
+    """Give back exactly what the cancelled quantities held: per line, whatever is held beyond its
+    live quantity (all of it when the whole order is cancelled)."""
+    held = reservations.held_quantities(order.pk)
+    lines = order.lines.all() if line_ids is None else order.lines.filter(pk__in=line_ids)
+    release = {}
+    for line in lines:
+        keep = 0 if order.status == OrderStatus.CANCELLED else line.live_quantity
+        if held.get(line.pk, 0) > keep:
+            release[line.pk] = held[line.pk] - keep
+    if not release:
+        return reservations.ReleaseOutcome()
+    return reservations.reservations_release(
+        order_id=order.pk,
+        fingerprints=reservations.order_fingerprints(order.pk),
+        line_quantities=release,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def sku_codes(sku_ids) -> list[str]:
+    codes = dict(SKU.objects.filter(pk__in=sku_ids).values_list("pk", "code"))
+    return [codes[sku_id] for sku_id in sku_ids]
