@@ -24,6 +24,7 @@ from inventory.models import (
     Warehouse,
     WarehouseKind,
 )
+from inventory.ledger import default_pool_id
 from inventory.services import stock_change, stock_transfer
 from orders import services
 from orders.models import Customer, Order, OrderStatus
@@ -224,8 +225,10 @@ class Command(BaseCommand):
         """Receipts per SKU and warehouse (tea in lots, one close to expiry), a live-stream pool
         for the Tmall shop, and safety stock on a few best sellers."""
         today = timezone.localdate()
-        live = StockPool.objects.get(code=PoolKind.LIVE)
-        regular = StockPool.objects.get(is_default=True)
+        live, _ = StockPool.objects.get_or_create(
+            code=PoolKind.LIVE, defaults={"name": "直播虚拟仓 / Live-stream", "kind": PoolKind.LIVE}
+        )
+        regular = StockPool.objects.get(pk=default_pool_id())
         for channel in channels[:1]:
             ChannelPool.objects.get_or_create(channel=channel, pool=regular, defaults={"priority": 2})
             ChannelPool.objects.get_or_create(channel=channel, pool=live, defaults={"priority": 1})
