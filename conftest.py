@@ -52,3 +52,13 @@ def warehouse_user(make_user):
 @pytest.fixture
 def finance_user(make_user):
     return make_user(Role.FINANCE)
+
+
+@pytest.fixture(autouse=True)
+def english_by_default():
+    """A request in zh-hans leaves the thread's language switched; each test starts in English."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")

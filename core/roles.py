@@ -47,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.view_sku",
         *STOCK_VIEW,
         "inventory.add_stockmovement",
+        "inventory.view_cyclecount",
+        "inventory.add_cyclecount",
         "orders.view_order",
         "orders.fulfil_order",
         "orders.add_order_note",
@@ -74,6 +76,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.view_safetystock",
         "inventory.change_safetystock",
         "inventory.view_channelpool",
+        "inventory.approve_cyclecount",
     }
 )
 ALL_PERMISSIONS = "__all__"

@@ -3,6 +3,7 @@
 from django.db.models import Prefetch, Q, QuerySet
 from django_fsm import has_transition_perm
 
+from inventory.models import Reservation
 from orders.models import TRANSITION_LABELS, TRANSITIONS_NEEDING_REASON, Order, OrderEvent, OrderLine
 from orders.services import TRANSITIONS
 
@@ -29,6 +30,12 @@ def order_detail(number: str) -> Order:
         .prefetch_related(
             Prefetch("lines", queryset=OrderLine.objects.select_related("sku")),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor")),
+            Prefetch(
+                "reservations",
+                queryset=Reservation.objects.select_related(
+                    "sku", "balance__warehouse", "balance__pool", "balance__lot"
+                ).order_by("pk"),
+            ),
         )
         .get(number=number)
     )

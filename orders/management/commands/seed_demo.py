@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.roles import Role, sync_roles
 from integrations.models import Channel, Platform
+from inventory.ledger import default_pool_id
 from inventory.models import (
     SKU,
     ChannelPool,
@@ -24,7 +25,6 @@ from inventory.models import (
     Warehouse,
     WarehouseKind,
 )
-from inventory.ledger import default_pool_id
 from inventory.services import stock_change, stock_transfer
 from orders import services
 from orders.models import Customer, Order, OrderStatus

@@ -1,0 +1,496 @@
+"""Cycle counts (R-I9): a warehouse uploads what it counted, a manager reviews the differences
+against what the system held at upload time, and approval posts them to the ledger as `count`
+movements. A file is all or nothing: any bad row rejects it with every bad row named, and an
+approval the ledger refuses (a count below what is reserved) posts nothing."""
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import NamedTuple
+from zipfile import BadZipFile
+
+import openpyxl
+import tablib
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django_fsm import can_proceed, has_transition_perm
+from import_export import fields, instance_loaders, resources, widgets
+from import_export.formats import base_formats
+from openpyxl.utils.exceptions import InvalidFileException
+
+from core.errors import DomainError, NotPermitted, TransitionRefused
+from inventory import ledger
+from inventory.models import (
+    SKU,
+    CycleCount,
+    CycleCountLine,
+    Lot,
+    MovementKind,
+    StockBalance,
+    StockPool,
+    Warehouse,
+)
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("sku", "lot", "pool", "counted_quantity")
+REQUIRED_COLUMNS = ("sku", "counted_quantity")
+MAX_ROWS = 20_000  # one warehouse's count sheet; a bigger file is a mistake, not a count
+MAX_QUANTITY = 1_000_000_000
+HEADER_ROW = 1  # spreadsheet rows: the header is row 1, the first counted row is row 2
+
+
+class RowError(NamedTuple):
+    row_number: int
+    field: str
+    message: str
+
+
+class CycleCountFileError(DomainError):
+    """The uploaded file was refused; `errors` names every bad row (nothing was stored)."""
+
+    def __init__(self, message: str, *, errors: list[RowError] | None = None):
+        super().__init__(message, field="file")
+        self.errors = errors or []
+
+
+# --- reading the file ------------------------------------------------------------------------
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _normalise_header(value) -> str:
+    return "" if _blank(value) else str(value).strip().lower().replace(" ", "_")
+
+
+def _read_rows(file_bytes: bytes, file_name: str) -> list[list]:
+    suffix = Path(file_name).suffix.lower()
+    try:
+        if suffix == ".xlsx":
+            book = openpyxl.load_workbook(io.BytesIO(file_bytes), read_only=True, data_only=True)
+            try:
+                return [list(row) for row in book.active.iter_rows(values_only=True)]
+            finally:
+                book.close()
+        if suffix == ".csv":
+            return list(csv.reader(io.StringIO(file_bytes.decode("utf-8-sig"))))
+    except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError, csv.Error) as exc:
+        logger.info("unreadable cycle count file %r: %s", file_name, exc)
+        raise CycleCountFileError(_("The file could not be read as %(kind)s.") % {"kind": suffix}) from exc
+    raise CycleCountFileError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
+
+
+def read_dataset(*, file_bytes: bytes, file_name: str) -> tablib.Dataset:
+    """The sheet as a Dataset with normalised headers; row i of the dataset is spreadsheet row
+    i + 2. Trailing empty rows (formatting left in Excel) are dropped, inner ones kept."""
+    rows = _read_rows(file_bytes, file_name)
+    while rows and all(_blank(value) for value in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise CycleCountFileError(_("The file is empty."))
+    headers = [_normalise_header(value) for value in rows[0]]
+    while headers and not headers[-1]:
+        headers.pop()
+    missing = [column for column in REQUIRED_COLUMNS if column not in headers]
+    if missing:
+        raise CycleCountFileError(
+            _("Columns missing from the header row: %(columns)s.") % {"columns": ", ".join(missing)},
+            errors=[RowError(HEADER_ROW, column, _("This column is missing.")) for column in missing],
+        )
+    if len(rows) - 1 > MAX_ROWS:
+        raise CycleCountFileError(_("At most %(n)s rows per file.") % {"n": MAX_ROWS})
+    width = len(headers)
+    dataset = tablib.Dataset(headers=[header or f"_unnamed_{i}" for i, header in enumerate(headers)])
+    for row in rows[1:]:
+        dataset.append([*row[:width], *[None] * (width - len(row))])
+    return dataset
+
+
+# --- validating rows (django-import-export) ------------------------------------------------------
+
+
+@dataclass
+class CountedRow:
+    """What one spreadsheet row says, once each cell has been cleaned."""
+
+    row_number: int = 0
+    sku: SKU | None = None
+    lot_code: str = ""
+    lot: Lot | None = None
+    pool: StockPool | None = None
+    counted_quantity: int | None = None
+
+    def __str__(self):
+        return f"row {self.row_number}"
+
+
+def _text(value) -> str:
+    if _blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():  # a numeric code typed into Excel: 1001.0
+        value = int(value)
+    return str(value).strip()
+
+
+class CodeWidget(widgets.Widget):
+    """A code in the sheet → the row it names, from a table loaded once per file."""
+
+    def __init__(self, unknown_message: str):
+        super().__init__()
+        self.unknown_message = unknown_message
+        self.table: dict = {}
+
+    def clean(self, value, row=None, **kwargs):
+        code = _text(value)
+        if not code:
+            return None
+        if code not in self.table:
+            raise ValueError(str(self.unknown_message) % {"code": code})
+        return self.table[code]
+
+
+class TextWidget(widgets.Widget):
+    def clean(self, value, row=None, **kwargs):
+        return _text(value)
+
+
+class QuantityWidget(widgets.Widget):
+    """A whole, non-negative number of units; Excel may hand it over as 12, 12.0 or "12"."""
+
+    def clean(self, value, row=None, **kwargs):
+        if _blank(value):
+            return None
+        if isinstance(value, bool):
+            raise ValueError(_("Enter a whole number of units."))
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(_("Enter a whole number of units.")) from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError(_("Enter a whole number of units."))
+        if number < 0:
+            raise ValueError(_("A counted quantity cannot be negative."))
+        if number > MAX_QUANTITY:
+            raise ValueError(_("This quantity is too large."))
+        return int(number)
+
+
+class CycleCountResource(resources.Resource):
+    """Validates a count sheet row by row, run as a dry run: every cell is cleaned by its
+    widget, then each row is checked against the SKU's lot tracking and for repeats."""
+
+    sku = fields.Field(
+        attribute="sku",
+        column_name="sku",
+        widget=CodeWidget(unknown_message=gettext_lazy("Unknown SKU “%(code)s”.")),
+    )
+    lot = fields.Field(attribute="lot_code", column_name="lot", widget=TextWidget())
+    pool = fields.Field(
+        attribute="pool",
+        column_name="pool",
+        widget=CodeWidget(unknown_message=gettext_lazy("Unknown stock pool “%(code)s”.")),
+    )
+    counted_quantity = fields.Field(
+        attribute="counted_quantity", column_name="counted_quantity", widget=QuantityWidget()
+    )
+
+    class Meta:
+        instance_loader_class = instance_loaders.BaseInstanceLoader
+        force_init_instance = True  # every row is a new counted position, never an update
+        skip_diff = True
+        store_instance = True
+        use_bulk = True  # nothing is saved per row, so no savepoint per row either
+        import_order = COLUMNS
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.default_pool: StockPool | None = None
+        self.lots: dict[tuple[int, str], Lot] = {}
+        self.seen: dict[tuple[int, int, int | None], int] = {}
+
+    def column_of(self, attribute: str) -> str:
+        for field in self.fields.values():
+            if field.attribute == attribute:
+                return field.column_name
+        return attribute
+
+    def before_import(self, dataset, **kwargs):
+        """Load every SKU, lot and pool the file names in three queries, not three per row."""
+        codes = {_text(value) for value in dataset["sku"]}
+        skus = {sku.code: sku for sku in SKU.objects.filter(code__in=codes).only("pk", "code", "lot_tracked")}
+        self.fields["sku"].widget.table = skus
+        self.fields["pool"].widget.table = {pool.code: pool for pool in StockPool.objects.all()}
+        self.default_pool = StockPool.objects.get(pk=ledger.default_pool_id())
+        self.lots = {(lot.sku_id, lot.code): lot for lot in Lot.objects.filter(sku__in=skus.values())}
+        self.seen = {}
+
+    def init_instance(self, row=None):
+        return CountedRow()
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        instance.row_number = kwargs["row_number"] + HEADER_ROW
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        return all(_blank(value) for value in row.values())  # an empty line between blocks
+
+    def import_instance(self, instance, row, **kwargs):
+        if all(_blank(value) for value in row.values()):
+            return
+        errors: dict = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        errors.update(self._check_row(instance, failed=set(errors)))
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_row(self, row: CountedRow, *, failed: set[str]) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        if "sku" not in failed and row.sku is None:
+            errors["sku"] = [_("Name the SKU.")]
+        if "counted_quantity" not in failed and row.counted_quantity is None:
+            errors["counted_quantity"] = [_("Enter the counted quantity (0 if none were found).")]
+        if row.pool is None and "pool" not in failed:
+            row.pool = self.default_pool
+        if row.sku is None:
+            return errors
+        if not row.sku.lot_tracked and row.lot_code:
+            errors["lot_code"] = [
+                _("%(sku)s is not lot-tracked: leave the lot empty.") % {"sku": row.sku.code}
+            ]
+        elif row.sku.lot_tracked and not row.lot_code:
+            errors["lot_code"] = [_("%(sku)s is lot-tracked: name the lot.") % {"sku": row.sku.code}]
+        elif row.lot_code:
+            row.lot = self.lots.get((row.sku.pk, row.lot_code))
+            if row.lot is None:
+                errors["lot_code"] = [
+                    _("Unknown lot “%(lot)s” of %(sku)s.") % {"lot": row.lot_code, "sku": row.sku.code}
+                ]
+        if errors or failed or row.pool is None:
+            return errors
+        key = (row.sku.pk, row.pool.pk, row.lot.pk if row.lot else None)
+        if key in self.seen:
+            errors["sku"] = [
+                _("Same SKU, lot and pool as row %(row)s: count each position once.")
+                % {"row": self.seen[key]}
+            ]
+        else:
+            self.seen[key] = row.row_number
+        return errors
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        """Rows are validated here, not saved: the service stores the whole count at once."""
+
+
+def _row_errors(resource: CycleCountResource, result) -> list[RowError]:
+    errors = [RowError(HEADER_ROW, "file", str(error.error)) for error in result.base_errors]
+    for error_row in result.error_rows:  # an unexpected failure: log it, do not echo internals
+        for error in error_row.errors:
+            logger.warning("cycle count row %s failed: %s", error_row.number + HEADER_ROW, error.traceback)
+        errors.append(RowError(error_row.number + HEADER_ROW, "", _("This row could not be read.")))
+    for invalid in result.invalid_rows:
+        for attribute, messages in invalid.error_dict.items():
+            field = "" if attribute == NON_FIELD_ERRORS else resource.column_of(attribute)
+            errors.extend(RowError(invalid.number + HEADER_ROW, field, message) for message in messages)
+    order = {column: i for i, column in enumerate(COLUMNS)}
+    return sorted(errors, key=lambda e: (e.row_number, order.get(e.field, len(order))))
+
+
+def cycle_count_validate(*, dataset: tablib.Dataset) -> list[CountedRow]:
+    """Every counted row of the sheet, or CycleCountFileError naming each bad row."""
+    resource = CycleCountResource()
+    result = resource.import_data(dataset, dry_run=True, raise_errors=False)
+    errors = _row_errors(resource, result)
+    if errors:
+        raise CycleCountFileError(
+            ngettext(
+                "%(n)s problem in the file; nothing was stored. Fix it and upload the file again.",
+                "%(n)s problems in the file; nothing was stored. Fix them and upload the file again.",
+                len(errors),
+            )
+            % {"n": len(errors)},
+            errors=errors,
+        )
+    counted = [row.instance for row in result.rows if not row.is_skip()]
+    if not counted:
+        raise CycleCountFileError(_("The file has a header but no counted rows."))
+    return counted
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def _require(actor, perm: str, message: str) -> None:
+    if actor is not None and not actor.has_perm(perm):
+        raise NotPermitted(message)
+
+
+def cycle_count_upload(
+    *,
+    warehouse: Warehouse,
+    file_bytes: bytes,
+    file_name: str,
+    actor,
+    reference: str = "",
+    note: str = "",
+) -> CycleCount:
+    """Store a validated count sheet as a draft with a snapshot of what the system held, so the
+    reviewer sees the differences and approval posts exactly those (stock moving meanwhile is
+    kept, not overwritten)."""
+    _require(actor, "inventory.add_cyclecount", _("You are not allowed to upload cycle counts."))
+    dataset = read_dataset(file_bytes=file_bytes, file_name=file_name)
+    counted = cycle_count_validate(dataset=dataset)
+    with transaction.atomic():
+        on_hand = {
+            (sku_id, pool_id, lot_id): (pk, quantity)
+            for pk, sku_id, pool_id, lot_id, quantity in StockBalance.objects.filter(
+                warehouse=warehouse, sku_id__in={row.sku.pk for row in counted}
+            ).values_list("pk", "sku_id", "pool_id", "lot_id", "on_hand")
+        }
+        cycle_count = CycleCount.objects.create(
+            warehouse=warehouse,
+            reference=reference,
+            note=note,
+            source_file_name=Path(file_name).name[:255],
+            created_by=actor,
+        )
+        lines = []
+        for row in counted:
+            balance_id, system_quantity = on_hand.get(
+                (row.sku.pk, row.pool.pk, row.lot.pk if row.lot else None), (None, 0)
+            )
+            lines.append(
+                CycleCountLine(
+                    cycle_count=cycle_count,
+                    row_number=row.row_number,
+                    sku=row.sku,
+                    lot=row.lot,
+                    pool=row.pool,
+                    balance_id=balance_id,
+                    counted_quantity=row.counted_quantity,
+                    system_quantity=system_quantity,
+                )
+            )
+        CycleCountLine.objects.bulk_create(lines, batch_size=1000)
+    return cycle_count
+
+
+def _lock(cycle_count: CycleCount | int) -> CycleCount:
+    pk = cycle_count.pk if isinstance(cycle_count, CycleCount) else cycle_count
+    return CycleCount.objects.select_for_update(of=("self",)).select_related("warehouse").get(pk=pk)
+
+
+def _check_transition(cycle_count: CycleCount, method, actor, *, forbidden: str) -> None:
+    allowed = has_transition_perm(method, actor) if actor is not None else can_proceed(method)
+    if allowed:
+        return
+    if actor is not None and can_proceed(method):
+        raise NotPermitted(forbidden)
+    raise TransitionRefused(
+        _("Cycle count %(count)s is %(state)s: only a draft can be approved or cancelled.")
+        % {"count": cycle_count, "state": cycle_count.get_state_display()}
+    )
+
+
+def _refusal(cycle_count: CycleCount, changes: list[ledger.Change], balance_ids: list[int]) -> str:
+    """Name each position the ledger refused, with what the count would leave against what is
+    reserved or held, so the counter knows which shelf to look at again."""
+    deltas = {change.balance_id: change.on_hand for change in changes}
+    problems = []
+    for balance in (
+        StockBalance.objects.filter(pk__in=balance_ids).select_related("sku", "lot").order_by("pk")
+    ):
+        problems.append(
+            _("%(sku)s%(lot)s: the count would leave %(after)s on hand but %(held)s are reserved or held")
+            % {
+                "sku": balance.sku.code,
+                "lot": f" ({balance.lot.code})" if balance.lot else "",
+                "after": balance.on_hand + deltas.get(balance.pk, 0),
+                "held": balance.reserved + balance.qc_hold,
+            }
+        )
+    return _("Cycle count %(count)s cannot be approved; nothing was posted. %(problems)s.") % {
+        "count": cycle_count,
+        "problems": "; ".join(problems),
+    }
+
+
+def cycle_count_approve(*, cycle_count: CycleCount | int, actor) -> CycleCount:
+    """Post every difference as one `count` movement, all in one ledger call: either the whole
+    count lands or, if any position would fall below what is reserved, none of it does."""
+    with transaction.atomic():
+        cycle_count = _lock(cycle_count)
+        _check_transition(
+            cycle_count,
+            cycle_count.approve,
+            actor,
+            forbidden=_("You are not allowed to approve cycle counts."),
+        )
+        changes, relinked = [], []
+        for line in cycle_count.lines.order_by("row_number"):
+            if not line.difference:
+                continue
+            balance = ledger.balance_for(
+                sku_id=line.sku_id,
+                warehouse_id=cycle_count.warehouse_id,
+                pool_id=line.pool_id,
+                lot_id=line.lot_id,
+            )
+            if line.balance_id != balance.pk:
+                line.balance = balance
+                relinked.append(line)
+            changes.append(
+                ledger.Change(
+                    balance_id=balance.pk,
+                    sku_id=line.sku_id,
+                    kind=MovementKind.COUNT,
+                    on_hand=line.difference,
+                    reference=str(cycle_count)[:100],
+                    payload={
+                        "cycle_count": cycle_count.pk,
+                        "row": line.row_number,
+                        "system": line.system_quantity,
+                        "counted": line.counted_quantity,
+                    },
+                    idempotency_key=f"cycle-count:{cycle_count.pk}:{line.pk}",
+                )
+            )
+        try:
+            ledger.post(changes, actor=actor)
+        except ledger.InsufficientStock as exc:
+            raise ledger.InsufficientStock(
+                _refusal(cycle_count, changes, exc.balance_ids), balance_ids=exc.balance_ids
+            ) from exc
+        CycleCountLine.objects.bulk_update(relinked, ["balance"])
+        cycle_count.approve(by=actor, at=timezone.now())
+        cycle_count.save()
+    return cycle_count
+
+
+def cycle_count_cancel(*, cycle_count: CycleCount | int, actor) -> CycleCount:
+    """Withdraw a draft (a wrong file, a recount planned); nothing was ever posted for it."""
+    with transaction.atomic():
+        cycle_count = _lock(cycle_count)
+        _check_transition(
+            cycle_count,
+            cycle_count.cancel,
+            actor,
+            forbidden=_("You are not allowed to cancel this cycle count."),
+        )
+        cycle_count.cancel(by=actor, at=timezone.now())
+        cycle_count.save()
+    return cycle_count
+
+
+def cycle_count_template() -> bytes:
+    """An empty count sheet with the expected header row."""
+    return base_formats.XLSX().export_data(tablib.Dataset(headers=list(COLUMNS)))

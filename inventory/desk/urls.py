@@ -1,0 +1,30 @@
+from importlib.util import find_spec
+
+from django.urls import include, path
+
+from inventory.desk import views
+
+try:
+    from inventory.desk import cycle_count_urls
+except ImportError:
+    # Cycle counts ship separately; the stock screens must work before (or without) them.
+    # A module that exists but fails to import is a bug to surface, not to hide.
+    if find_spec("inventory.desk.cycle_count_urls") is not None:
+        raise
+    cycle_count_urls = None
+
+app_name = "inventory"
+urlpatterns = [
+    path("", views.stock_overview, name="stock"),
+    path("sku/<path:code>/ledger/", views.sku_ledger, name="ledger"),
+    path("sku/<path:code>/change/", views.sku_stock_change, name="stock-change"),
+    path("sku/<path:code>/qc-release/", views.sku_qc_release, name="qc-release"),
+    path("pools/", views.pool_list, name="pools"),
+    path("pools/transfer/", views.stock_transfer, name="transfer"),
+    path("breakers/", views.breaker_list, name="breakers"),
+    path("breakers/<path:code>/resume/", views.breaker_resume_view, name="breaker-resume"),
+    path("replenishment/", views.replenishment_list, name="replenishment"),
+    path("replenishment/export.xlsx", views.replenishment_export, name="replenishment-export"),
+]
+if cycle_count_urls is not None:
+    urlpatterns.append(path("counts/", include("inventory.desk.cycle_count_urls")))
