@@ -63,11 +63,16 @@ def record_order_event(order: Order, kind: str, actor=None, **fields: Any) -> Or
     return OrderEvent.objects.create(order=order, kind=kind, actor=actor, **fields)
 
 
-def _refresh_customer_stats_on_commit(order: Order) -> None:
-    if order.customer_id:
+def refresh_customer_stats_on_commit(*customer_ids: int | None) -> None:
+    customer_ids = sorted({pk for pk in customer_ids if pk})
+    if customer_ids:
         from orders.tasks import refresh_customer_stats
 
-        transaction.on_commit(partial(refresh_customer_stats.delay, order.customer_id))
+        transaction.on_commit(partial(refresh_customer_stats.delay, *customer_ids))
+
+
+def _refresh_customer_stats_on_commit(order: Order) -> None:
+    refresh_customer_stats_on_commit(order.customer_id)
 
 
 def _lock_order(order: Order | int) -> Order:
@@ -184,6 +189,10 @@ def _mark_delivered(order, actor, reason):
 def _ensure_stock(order: Order) -> None:
     """Reserve what the order lacks; hold it when stock is short or a lot is close to expiry."""
     short, near_expiry = stock.reserve_missing(order)
+    hold_for_stock(order, short, near_expiry)
+
+
+def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict]) -> None:
     if order.status not in HOLDABLE:
         return
     if short:
@@ -391,26 +400,31 @@ def order_ingest(*, data: dict[str, Any], actor=None) -> tuple[Order, bool]:
 
 
 def allocate_order_number(moment=None) -> str:
+    return allocate_order_numbers(1, moment)[0]
+
+
+def allocate_order_numbers(count: int, moment=None) -> list[str]:
     day = business_date(moment)
-    (value,) = next_values(name="order_number", day=day)
-    return f"SO{day:%Y%m%d}{value:06d}"
+    return [f"SO{day:%Y%m%d}{value:06d}" for value in next_values(name="order_number", day=day, count=count)]
 
 
 def _customer_for(data: dict[str, Any]) -> Customer | None:
+    identity = customer_identity(data)
+    if identity is None:
+        return None
+    customer, _created = Customer.objects.get_or_create(identity_key=identity[0], defaults=identity[1])
+    return customer
+
+
+def customer_identity(data: dict[str, Any]) -> tuple[str, dict] | None:
+    """The customer's deduplication key (phone first, then e-mail) and the values to create it."""
     contact = data.get("customer") or {}
     phone = _normalise_phone(contact.get("phone", ""))
     email = (contact.get("email") or "").strip().lower()
-    if phone:
-        key = f"phone:{phone}"
-    elif email:
-        key = f"email:{email}"
-    else:
+    if not (phone or email):
         return None
-    customer, _created = Customer.objects.get_or_create(
-        identity_key=key,
-        defaults={"name": contact.get("name", ""), "phone": phone, "email": email},
-    )
-    return customer
+    key = f"phone:{phone}" if phone else f"email:{email}"
+    return key, {"name": contact.get("name", ""), "phone": phone, "email": email}
 
 
 def _normalise_phone(phone: str) -> str:
@@ -439,9 +453,9 @@ def _header_values(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _order_insert(data: dict[str, Any], actor) -> Order:
+def build_order(data: dict[str, Any], *, number: str, customer: Customer | None) -> Order:
+    """An unsaved order (and its amounts) from a validated canonical payload."""
     channel = data["channel"]
-    customer = _customer_for(data)
     lines = data["lines"]
     goods = sum((line["unit_price"] * line["quantity"] for line in lines), ZERO)
     line_discounts = sum((line.get("discount", ZERO) for line in lines), ZERO)
@@ -450,8 +464,8 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
     priority = data.get("priority") or Priority.NORMAL
     if customer and customer.is_vip and priority == Priority.NORMAL:
         priority = Priority.VIP
-    order = Order.objects.create(
-        number=allocate_order_number(),
+    return Order(
+        number=number,
         channel=channel,
         external_id=data["external_id"],
         customer=customer,
@@ -468,7 +482,10 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
         channel_time_zone=channel.time_zone,
         **_header_values(data),
     )
-    OrderLine.objects.bulk_create(
+
+
+def build_lines(order: Order, data: dict[str, Any]) -> list[OrderLine]:
+    return [
         OrderLine(
             order=order,
             line_no=index,
@@ -478,15 +495,25 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
             discount=line.get("discount", ZERO),
             presale=line.get("presale", line["sku"].presale),
         )
-        for index, line in enumerate(lines, start=1)
+        for index, line in enumerate(data["lines"], start=1)
+    ]
+
+
+def created_event(order: Order, actor, *, line_count: int) -> OrderEvent:
+    return OrderEvent(
+        order=order,
+        kind=OrderEventKind.CREATED,
+        actor=actor,
+        to_status=OrderStatus.PENDING_PAYMENT,
+        payload={"channel": order.channel.code, "external_id": order.external_id, "line_count": line_count},
     )
-    record_order_event(
-        order,
-        OrderEventKind.CREATED,
-        actor,
-        to_status=order.status,
-        payload={"channel": channel.code, "external_id": order.external_id, "line_count": len(lines)},
-    )
+
+
+def _order_insert(data: dict[str, Any], actor) -> Order:
+    order = build_order(data, number=allocate_order_number(), customer=_customer_for(data))
+    order.save()
+    OrderLine.objects.bulk_create(build_lines(order, data))
+    created_event(order, actor, line_count=len(data["lines"])).save()
     if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
     elif data.get("paid"):
@@ -528,12 +555,17 @@ def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> 
 # --- follow-up and scheduled work ------------------------------------------------------------
 
 
-def customer_refresh_stats(*, customer_id: int) -> None:
+def customer_refresh_stats(*, customer_ids: list[int]) -> None:
     """Recompute from the orders themselves, so running it twice or late is harmless."""
-    stats = Order.objects.filter(customer_id=customer_id).aggregate(
-        count=Count("pk", filter=~Q(status=OrderStatus.CANCELLED)), last=Max("placed_at")
+    stats = (
+        Order.objects.filter(customer_id__in=customer_ids)
+        .values("customer_id")
+        .annotate(count=Count("pk", filter=~Q(status=OrderStatus.CANCELLED)), last=Max("placed_at"))
     )
-    Customer.objects.filter(pk=customer_id).update(order_count=stats["count"], last_order_at=stats["last"])
+    for row in stats:
+        Customer.objects.filter(pk=row["customer_id"]).update(
+            order_count=row["count"], last_order_at=row["last"]
+        )
 
 
 def orders_auto_complete(*, now=None, batch_size: int = 500) -> int:

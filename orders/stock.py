@@ -32,6 +32,18 @@ def missing_demand(order: Order, *, now=None) -> reservations.OrderDemand:
     )
 
 
+def demand_for_new(order: Order, lines, *, now=None) -> reservations.OrderDemand:
+    """A just-created order needs every in-stock line reserved (pre-sale lines wait for stock)."""
+    now = now or timezone.now()
+    ttl = timedelta(minutes=order.channel.reservation_ttl_minutes)
+    return reservations.OrderDemand(
+        order.pk,
+        order.channel_id,
+        [reservations.LineDemand(line.pk, line.sku_id, line.quantity) for line in lines if not line.presale],
+        expires_at=now + ttl if order.status == OrderStatus.PENDING_PAYMENT else None,
+    )
+
+
 def reserve_missing(order: Order, *, now=None) -> tuple[list[str], list[dict]]:
     """Reserve what the order lacks, all or nothing. Returns (SKU codes short, near-expiry lots)."""
     demand = missing_demand(order, now=now)

@@ -4,8 +4,8 @@ from orders import services
 
 
 @shared_task(acks_late=True)
-def refresh_customer_stats(customer_id: int) -> None:
-    services.customer_refresh_stats(customer_id=customer_id)
+def refresh_customer_stats(*customer_ids: int) -> None:
+    services.customer_refresh_stats(customer_ids=list(customer_ids))
 
 
 @shared_task(acks_late=True)

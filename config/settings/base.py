@@ -115,6 +115,10 @@ TIME_ZONE = "UTC"
 # Business days, order-number dates and accounting periods use this zone (SPEC R-M5).
 BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Shanghai")
 
+# --- Orders ---------------------------------------------------------------------------------
+# Concurrent API order posts in one process share a transaction (see orders.intake.GroupCommit).
+ORDER_INGEST_GROUP_COMMIT = env.bool("ORDER_INGEST_GROUP_COMMIT", default=True)
+
 # --- Inventory ------------------------------------------------------------------------------
 INVENTORY_NEAR_EXPIRY_DAYS = env.int("INVENTORY_NEAR_EXPIRY_DAYS", default=90)
 INVENTORY_RELEASE_BREAKER_LIMIT = env.int("INVENTORY_RELEASE_BREAKER_LIMIT", default=20)

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from orders import selectors, services
+from orders import intake, selectors, services
 from orders.api.serializers import (
     CancelInput,
     CanonicalOrderInput,
@@ -51,7 +51,7 @@ class OrderViewSet(
     def create(self, request, *args, **kwargs):
         data = CanonicalOrderInput(data=request.data)
         data.is_valid(raise_exception=True)
-        order, created = services.order_ingest(data=data.validated_data, actor=request.user)
+        order, created = intake.order_submit(data=data.validated_data, actor=request.user)
         body = OrderDetailOutput(selectors.order_detail(order.number)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

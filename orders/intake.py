@@ -1,0 +1,211 @@
+"""Order intake in bulk: many canonical orders in one transaction with set-based inserts and one
+reservation pass (inventory.reservations.reserve_orders), and a group commit that lets
+concurrent callers in one process share such a transaction.
+
+Used by bulk imports, platform sync and the order API; `orders.services.order_ingest` stays the
+one-order path and handles what the bulk path sends back to it (repeats, conflicts, updates)."""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from core.errors import NotPermitted
+from inventory import reservations
+from orders import services, stock
+from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
+
+
+def order_ingest_batch(*, items: list[dict[str, Any]], actor=None) -> list[tuple[Order, bool]]:
+    """Ingest validated canonical orders; returns (order, created) per item, in order.
+    New orders are inserted together; an order seen before (in this batch or in the database)
+    or known only as cancelled takes the one-order path, so the outcome is the same as calling
+    order_ingest for each item in turn."""
+    if actor is not None and not actor.has_perm("orders.add_order"):
+        raise NotPermitted(_("You are not allowed to create orders."))
+    results: list[tuple[Order, bool] | None] = [None] * len(items)
+    with transaction.atomic():
+        first_seen: dict[tuple[int, str], int] = {}
+        for index, data in enumerate(items):
+            first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
+        fresh = [i for i in sorted(first_seen.values()) if not items[i].get("cancelled")]
+        for index, order in _insert_new([items[i] for i in fresh], actor, fresh):
+            results[index] = (order, True)
+    for index, data in enumerate(items):
+        if results[index] is None:
+            results[index] = services.order_ingest(data=data, actor=actor)
+    return results  # type: ignore[return-value]
+
+
+def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[int, Order]]:
+    if not items:
+        return []
+    customers = _customers(items)
+    numbers = services.allocate_order_numbers(len(items))
+    orders = []
+    for data, number in zip(items, numbers, strict=True):
+        identity = services.customer_identity(data)
+        order = services.build_order(
+            data, number=number, customer=customers[identity[0]] if identity else None
+        )
+        if data.get("paid"):
+            order.mark_paid(paid_at=data.get("paid_at") or data["placed_at"])  # assigns fields only
+        orders.append(order)
+    # A conflict on (channel, external_id) inserts nothing for that row: the order exists already.
+    Order.objects.bulk_create(orders, ignore_conflicts=True)
+    ids = dict(Order.objects.filter(number__in=numbers).values_list("number", "pk"))
+    inserted = []
+    for position, data, order in zip(positions, items, orders, strict=True):
+        if order.number in ids:
+            order.pk = ids[order.number]
+            order._state.adding = False
+            order._update_initial_state()  # the row now holds this status
+            inserted.append((position, data, order))
+
+    lines = OrderLine.objects.bulk_create(
+        [line for _p, data, order in inserted for line in services.build_lines(order, data)]
+    )
+    OrderEvent.objects.bulk_create(_creation_events(inserted, actor))
+    lines_by_order: dict[int, list[OrderLine]] = {}
+    for line in lines:
+        lines_by_order.setdefault(line.order_id, []).append(line)
+    outcome = reservations.reserve_orders(
+        [stock.demand_for_new(order, lines_by_order[order.pk]) for _p, _d, order in inserted]
+    )
+    for order_id in sorted({*outcome.short, *outcome.near_expiry}):
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        services.hold_for_stock(
+            order, stock.sku_codes(outcome.short.get(order_id, [])), outcome.near_expiry.get(order_id, [])
+        )
+    services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
+    return [(position, order) for position, _data, order in inserted]
+
+
+def _creation_events(inserted, actor) -> list[OrderEvent]:
+    events = []
+    for _position, data, order in inserted:
+        events.append(services.created_event(order, actor, line_count=len(data["lines"])))
+        if order.status == OrderStatus.PAID:
+            events.append(
+                OrderEvent(
+                    order=order,
+                    kind=OrderEventKind.TRANSITION,
+                    from_status=OrderStatus.PENDING_PAYMENT,
+                    to_status=OrderStatus.PAID,
+                    reason=_("Paid on the platform"),
+                    payload={"transition": "mark_paid"},
+                )
+            )
+    return events
+
+
+def _customers(items: list[dict]) -> dict[str, Customer]:
+    """Get or create every customer of the batch in two statements (the unique key dedupes)."""
+    wanted = {}
+    for data in items:
+        identity = services.customer_identity(data)
+        if identity:
+            wanted.setdefault(identity[0], identity[1])
+    Customer.objects.bulk_create(
+        [Customer(identity_key=key, **values) for key, values in wanted.items()], ignore_conflicts=True
+    )
+    return {c.identity_key: c for c in Customer.objects.filter(identity_key__in=wanted)}
+
+
+# --- group commit -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Slot:
+    data: dict
+    actor: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    result: tuple[Order, bool] | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Concurrent callers in one process share one transaction. A caller that finds no batch
+    running leads: it takes everyone waiting (up to `max_batch`), ingests them together and hands
+    each caller its result, then passes the lead to the next waiting caller. On a hot SKU this
+    turns one commit per order into one commit per batch, with the same all-or-none reservation
+    per order and the same outcome as ingesting one by one."""
+
+    def __init__(self, max_batch: int = 256):
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._waiting: list[_Slot] = []
+        self._leading = False
+
+    def submit(self, data: dict, actor=None) -> tuple[Order, bool]:
+        if connection.in_atomic_block:  # the caller owns a transaction: it cannot be shared
+            return services.order_ingest(data=data, actor=actor)
+        slot = _Slot(data, actor)
+        with self._lock:
+            self._waiting.append(slot)
+            if not self._leading:
+                self._leading = slot.lead = True
+        if not slot.lead:
+            slot.done.wait()
+        if slot.lead:  # first caller, or promoted by the previous leader
+            slot.done.clear()
+            self._lead()
+            slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        try:
+            self._run(batch)
+        finally:
+            with self._lock:
+                if self._waiting:
+                    successor = self._waiting[0]
+                    successor.lead = True
+                    successor.done.set()  # wakes it to lead; it waits again for its own result
+                else:
+                    self._leading = False
+
+    def _run(self, batch: list[_Slot]) -> None:
+        by_actor: dict[Any, list[_Slot]] = {}
+        for slot in batch:
+            by_actor.setdefault(slot.actor, []).append(slot)
+        for actor, slots in by_actor.items():
+            try:
+                results = order_ingest_batch(items=[s.data for s in slots], actor=actor)
+            except Exception:  # noqa: BLE001 - one bad order must not fail the others: one by one
+                self._run_one_by_one(slots)
+                continue
+            for slot, result in zip(slots, results, strict=True):
+                slot.result = result
+                self._finish(slot)
+
+    def _run_one_by_one(self, slots: list[_Slot]) -> None:
+        for slot in slots:
+            try:
+                slot.result = services.order_ingest(data=slot.data, actor=slot.actor)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
+                slot.error = exc
+            self._finish(slot)
+
+    @staticmethod
+    def _finish(slot: _Slot) -> None:
+        slot.lead = False
+        slot.done.set()
+
+
+_group_commit = GroupCommit()
+
+
+def order_submit(*, data: dict, actor=None) -> tuple[Order, bool]:
+    """The API's entry point: group commit when enabled, else the one-order path."""
+    if settings.ORDER_INGEST_GROUP_COMMIT:
+        return _group_commit.submit(data, actor)
+    return services.order_ingest(data=data, actor=actor)
