@@ -15,6 +15,26 @@ class Schedule:
 
 PERIODIC_TASKS = [
     Schedule(
+        name="inventory: expire unpaid reservations",
+        task="inventory.tasks.expire_reservations",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="inventory: push channel stock (safety net for missed pushes)",
+        task="inventory.tasks.push_stock",
+        every_seconds=300,
+    ),
+    Schedule(
+        name="inventory: reconcile balances with the ledger",
+        task="inventory.tasks.reconcile_stock",
+        crontab={"minute": "30", "hour": "19"},  # 03:30 Asia/Shanghai
+    ),
+    Schedule(
+        name="inventory: replenishment suggestions",
+        task="inventory.tasks.suggest_replenishment",
+        crontab={"minute": "0", "hour": "20"},  # 04:00 Asia/Shanghai
+    ),
+    Schedule(
         name="orders: complete delivered orders past the return window",
         task="orders.tasks.auto_complete_delivered_orders",
         crontab={"minute": "15", "hour": "*/1"},

@@ -209,10 +209,12 @@ RELEASE_KINDS = (MovementKind.RELEASE, MovementKind.EXPIRE)
 class StockMovement(models.Model):
     """The append-only ledger: every balance equals the sum of its movements' deltas."""
 
-    balance = models.ForeignKey(StockBalance, on_delete=models.PROTECT, related_name="movements")
-    sku = models.ForeignKey(
-        SKU, on_delete=models.PROTECT, related_name="+"
-    )  # denormalised for the SKU ledger
+    # Index budget: every movement insert maintains each index, so FKs that the composite indexes
+    # below already lead with, or that nothing looks up by, carry none of their own.
+    balance = models.ForeignKey(
+        StockBalance, on_delete=models.PROTECT, related_name="movements", db_index=False
+    )
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(_("kind"), max_length=12, choices=MovementKind.choices)
     on_hand_delta = models.IntegerField(_("on hand Δ"), default=0)
     reserved_delta = models.IntegerField(_("reserved Δ"), default=0)
@@ -223,9 +225,16 @@ class StockMovement(models.Model):
         "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="stock_movements"
     )
     reservation = models.ForeignKey(
-        "Reservation", on_delete=models.PROTECT, null=True, blank=True, related_name="movements"
+        "Reservation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        db_index=False,
     )
-    actor = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(
+        "core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     note = models.CharField(_("note"), max_length=255, blank=True)
     payload = models.JSONField(_("payload"), default=dict, blank=True)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
@@ -286,9 +295,14 @@ class Reservation(ConcurrentTransitionMixin, models.Model):
 
     fingerprint = models.CharField(_("lock fingerprint"), max_length=32, unique=True, default=new_fingerprint)
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="reservations")
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="reservations")
-    balance = models.ForeignKey(StockBalance, on_delete=models.PROTECT, related_name="reservations")
-    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+")
+    # Looked up by order (indexed) or through the partial indexes below; no index of their own.
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
+    balance = models.ForeignKey(
+        StockBalance, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField(_("quantity held"))
     original_quantity = models.PositiveIntegerField(_("quantity reserved"))
     state = FSMField(_("state"), default=R.ACTIVE, choices=R.choices, protected=True)

@@ -33,7 +33,7 @@ def order_detail(number: str) -> Order:
             Prefetch(
                 "reservations",
                 queryset=Reservation.objects.select_related(
-                    "sku", "balance__warehouse", "balance__pool", "balance__lot"
+                    "sku", "order_line", "balance__warehouse", "balance__pool", "balance__lot"
                 ).order_by("pk"),
             ),
         )

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.timezones import to_utc
 from integrations.models import Channel
-from inventory.models import SKU
+from inventory.models import SKU, Reservation
 from orders.models import Order, OrderEvent, OrderLine, Priority
 
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -142,6 +142,29 @@ class OrderLineOutput(serializers.ModelSerializer):
         ]
 
 
+class ReservationOutput(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku.code")
+    line_no = serializers.IntegerField(source="order_line.line_no")
+    warehouse = serializers.CharField(source="balance.warehouse.code")
+    pool = serializers.CharField(source="balance.pool.code")
+    lot = serializers.CharField(source="balance.lot.code", default=None)
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "fingerprint",
+            "line_no",
+            "sku",
+            "warehouse",
+            "pool",
+            "lot",
+            "quantity",
+            "original_quantity",
+            "state",
+            "expires_at",
+        ]
+
+
 class OrderEventOutput(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label")
 
@@ -178,6 +201,7 @@ class OrderDetailOutput(OrderSummaryOutput):
     channel_time_zone = serializers.CharField()
     shipping_address = serializers.SerializerMethodField()
     lines = OrderLineOutput(many=True)
+    reservations = ReservationOutput(many=True)
     events = OrderEventOutput(many=True)
 
     class Meta(OrderSummaryOutput.Meta):
@@ -200,6 +224,7 @@ class OrderDetailOutput(OrderSummaryOutput):
             "channel_time_zone",
             "shipping_address",
             "lines",
+            "reservations",
             "events",
         ]
         read_only_fields = fields

@@ -114,6 +114,10 @@ def test_detail_by_number_has_lines_and_events(api):
     assert body["shipping_address"]["city"] == "杭州市"
     assert [event["kind"] for event in body["events"]] == ["created", "transition"]
     assert body["events"][1]["actor"] == "system"
+    assert [(r["sku"], r["quantity"], r["state"], r["warehouse"]) for r in body["reservations"]] == [
+        ("SKU-1", 2, "committed", "WH-HZ"),
+        ("SKU-2", 1, "committed", "WH-HZ"),
+    ]
     assert api.get(f"{URL}SO00000000000000/").status_code == 404
 
 

@@ -1,0 +1,69 @@
+"""Shared set-up for the benchmarks: a fresh PostgreSQL database, Django configured, timing helpers.
+
+Run a benchmark from the repository root, e.g. `.venv/bin/python -m bench.hot_sku`. It creates
+(and drops) its own database on the server of BENCH_DATABASE_URL (default: local PostgreSQL)."""
+
+import os
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
+
+
+def setup_django(name: str) -> None:
+    """Create database `name` (dropping an old one), point Django at it and migrate."""
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    call_command("migrate", verbosity=0)
+
+
+def teardown(name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def describe(latencies_s: list[float]) -> str:
+    ms = [v * 1000 for v in latencies_s]
+    return f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
+
+
+@contextmanager
+def timed():
+    start = time.perf_counter()
+    box = {}
+    yield box
+    box["seconds"] = time.perf_counter() - start
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
