@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import NotPermitted
 from inventory import reservations
+from inventory.models import SKU
 from orders import services, stock
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 
@@ -75,13 +76,40 @@ def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[in
     outcome = reservations.reserve_orders(
         [stock.demand_for_new(order, lines_by_order[order.pk]) for _p, _d, order in inserted]
     )
-    for order_id in sorted({*outcome.short, *outcome.near_expiry}):
-        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
-        services.hold_for_stock(
-            order, stock.sku_codes(outcome.short.get(order_id, [])), outcome.near_expiry.get(order_id, [])
-        )
+    _hold_for_stock([order for _p, _d, order in inserted], outcome)
     services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
+
+
+def _hold_for_stock(orders: list[Order], outcome: reservations.ReserveResult) -> None:
+    """New orders that could not be reserved (or got a lot near expiry) wait on hold: the hold
+    transition runs on each instance and the rows are written together (nobody else sees them yet)."""
+    waiting = [order for order in orders if order.pk in outcome.short or order.pk in outcome.near_expiry]
+    if not waiting:
+        return
+    codes = dict(
+        SKU.objects.filter(pk__in={s for ids in outcome.short.values() for s in ids}).values_list(
+            "pk", "code"
+        )
+    )
+    events = []
+    for order in waiting:
+        short = [codes[sku_id] for sku_id in outcome.short.get(order.pk, [])]
+        reason, payload = services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
+        from_status = order.status
+        order.hold(reason=reason[:255])
+        events.append(
+            OrderEvent(
+                order=order,
+                kind=OrderEventKind.TRANSITION,
+                from_status=from_status,
+                to_status=order.status,
+                reason=reason,
+                payload={"transition": "hold", **payload},
+            )
+        )
+    Order.objects.bulk_update(waiting, ["status", "held_from", "hold_reason"])
+    OrderEvent.objects.bulk_create(events)
 
 
 def _creation_events(inserted, actor) -> list[OrderEvent]:

@@ -193,16 +193,19 @@ def _ensure_stock(order: Order) -> None:
 
 
 def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict]) -> None:
-    if order.status not in HOLDABLE:
-        return
+    hold = stock_hold_reason(short, near_expiry)
+    if hold and order.status in HOLDABLE:
+        reason, payload = hold
+        _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload)
+
+
+def stock_hold_reason(short: list[str], near_expiry: list[dict]) -> tuple[str, dict] | None:
+    """Why an order must wait: stock short, or a lot close to expiry (QA review)."""
     if short:
-        reason = stock.shortage_reason(short)
-        _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]})
-    elif near_expiry:
-        reason = stock.near_expiry_reason(near_expiry)
-        _run_transition(
-            order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload={"lots": near_expiry}
-        )
+        return stock.shortage_reason(short), {"short": short}
+    if near_expiry:
+        return stock.near_expiry_reason(near_expiry), {"lots": near_expiry}
+    return None
 
 
 def _plain(name):
