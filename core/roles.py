@@ -76,6 +76,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.view_safetystock",
         "inventory.change_safetystock",
         "inventory.view_channelpool",
+        "inventory.add_reservation",
         "inventory.approve_cyclecount",
     }
 )

@@ -294,11 +294,23 @@ class Reservation(ConcurrentTransitionMixin, models.Model):
     shipments lower it, and it leaves the holding states when it reaches zero."""
 
     fingerprint = models.CharField(_("lock fingerprint"), max_length=32, unique=True, default=new_fingerprint)
-    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="reservations")
+    # A checkout lock has no order yet: the order that lands later with its fingerprint binds it.
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="reservations"
+    )
     # Looked up by order (indexed) or through the partial indexes below; no index of their own.
     order_line = models.ForeignKey(
-        "orders.OrderLine", on_delete=models.PROTECT, related_name="reservations", db_index=False
+        "orders.OrderLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reservations",
+        db_index=False,
     )
+    channel = models.ForeignKey(
+        "integrations.Channel", on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
     balance = models.ForeignKey(
         StockBalance, on_delete=models.PROTECT, related_name="reservations", db_index=False
     )

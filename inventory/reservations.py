@@ -7,6 +7,7 @@ reservation rows with SKIP LOCKED and never wait for them.
 """
 
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -44,24 +45,31 @@ BREAKER_WINDOW = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class LineDemand:
-    order_line_id: int
+    order_line_id: int | None  # None: a checkout lock, bound to its order line when the order lands
     sku_id: int
     quantity: int
 
 
 @dataclass
 class OrderDemand:
-    order_id: int
+    order_id: int | None
     channel_id: int
     lines: list[LineDemand]
     expires_at: datetime | None = None  # None: paid, the reservation is committed at once
+    reference: str = ""
+    key: Hashable = None  # what the result is keyed by; the order id unless given
+
+    def __post_init__(self):
+        if self.key is None:
+            self.key = self.order_id
 
 
 @dataclass
 class ReserveResult:
-    reserved: set[int] = field(default_factory=set)
-    short: dict[int, list[int]] = field(default_factory=dict)  # order id → SKU ids short
-    near_expiry: dict[int, list[dict]] = field(default_factory=dict)  # order id → lots to review
+    reserved: set = field(default_factory=set)  # demand keys fully reserved
+    short: dict = field(default_factory=dict)  # demand key → SKU ids short
+    near_expiry: dict = field(default_factory=dict)  # demand key → lots to review
+    reservations: dict = field(default_factory=dict)  # demand key → its new Reservation rows
 
 
 def channel_pool_ids(channel_ids) -> dict[int, list[int]]:
@@ -143,22 +151,25 @@ def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
         if short:
             for _demand, _line, row, take in taken:  # all or nothing for this order
                 available[row["pk"]] += take
-            result.short[demand.order_id] = short
+            result.short[demand.key] = short
         else:
             planned.extend(taken)
-            result.reserved.add(demand.order_id)
+            result.reserved.add(demand.key)
 
     if planned:
-        _create_reservations(planned, now=now)
+        for demand, reservation in _create_reservations(planned, now=now):
+            result.reservations.setdefault(demand.key, []).append(reservation)
         result.near_expiry = _near_expiry(planned, today)
     return result
 
 
-def _create_reservations(planned, *, now) -> None:
+def _create_reservations(planned, *, now) -> list[tuple[OrderDemand, Reservation]]:
     reservations = Reservation.objects.bulk_create(
         Reservation(
             order_id=demand.order_id,
             order_line_id=line.order_line_id,
+            channel_id=demand.channel_id,
+            reference=demand.reference,
             balance_id=row["pk"],
             sku_id=line.sku_id,
             quantity=take,
@@ -178,12 +189,16 @@ def _create_reservations(planned, *, now) -> None:
                 reserved=reservation.quantity,
                 reservation_id=reservation.pk,
                 order_id=reservation.order_id,
+                reference=reservation.reference,
             )
             for reservation in reservations
         ],
         locked=True,
         now=now,
     )
+    return [
+        (demand, reservation) for (demand, *_rest), reservation in zip(planned, reservations, strict=True)
+    ]
 
 
 def _near_expiry(planned, today: date) -> dict[int, list[dict]]:
@@ -199,7 +214,7 @@ def _near_expiry(planned, today: date) -> dict[int, list[dict]]:
     for demand, line, row in lot_rows:
         window = windows.get(line.sku_id) or settings.INVENTORY_NEAR_EXPIRY_DAYS
         if row["lot__expires_on"] <= today + timedelta(days=window):
-            flagged[demand.order_id].append(
+            flagged[demand.key].append(
                 {
                     "sku_id": line.sku_id,
                     "lot": row["lot__code"],
@@ -350,6 +365,13 @@ def reservations_release(
             plan.append((reservation, take))
     plan.sort(key=lambda item: item[0].pk)
 
+    return release_planned(plan, reason=reason, actor=actor, automatic=automatic, now=now)
+
+
+def release_planned(
+    plan: list[tuple[Reservation, int]], *, reason: str, actor, automatic: bool, now
+) -> ReleaseOutcome:
+    """Give back `take` units of each reservation; past the SKU's breaker they wait instead."""
     outcome = ReleaseOutcome()
     allowance = release_allowance({r.sku_id for r, _take in plan}, now=now) if automatic else None
     changes, tripped = [], set()
@@ -379,7 +401,8 @@ def reservations_release(
                 kind=MovementKind.RELEASE,
                 reserved=-take,
                 reservation_id=reservation.pk,
-                order_id=order_id,
+                order_id=reservation.order_id,
+                reference=reservation.reference,
                 note=reason[:255],
             )
         )

@@ -1,19 +1,18 @@
 """Order intake in bulk: many canonical orders in one transaction with set-based inserts and one
-reservation pass (inventory.reservations.reserve_orders), and a group commit that lets
-concurrent callers in one process share such a transaction.
+reservation pass (inventory.reservations.reserve_orders), and a group commit (core.group_commit)
+that lets concurrent API callers in one process share such a transaction.
 
 Used by bulk imports, platform sync and the order API; `orders.services.order_ingest` stays the
 one-order path and handles what the bulk path sends back to it (repeats, conflicts, updates)."""
 
-import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.errors import NotPermitted
+from core.group_commit import GroupCommit
 from inventory import reservations
 from inventory.models import SKU
 from orders import services, stock
@@ -73,8 +72,15 @@ def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[in
     lines_by_order: dict[int, list[OrderLine]] = {}
     for line in lines:
         lines_by_order.setdefault(line.order_id, []).append(line)
+    bound = {
+        order.pk: services.bind_checkout_locks(order, lines_by_order[order.pk], data)
+        for _p, data, order in inserted
+    }
     outcome = reservations.reserve_orders(
-        [stock.demand_for_new(order, lines_by_order[order.pk]) for _p, _d, order in inserted]
+        [
+            stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk])
+            for _p, _d, order in inserted
+        ]
     )
     _hold_for_stock([order for _p, _d, order in inserted], outcome)
     services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
@@ -146,94 +152,28 @@ def _customers(items: list[dict]) -> dict[str, Customer]:
 # --- group commit -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Slot:
-    data: dict
-    actor: Any
-    done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    result: tuple[Order, bool] | None = None
-    error: BaseException | None = None
+def _ingest_many(items: list[tuple[dict, Any]]) -> list[tuple[Order, bool]]:
+    """One transaction per actor present in the batch (permissions are checked per actor)."""
+    results: list[tuple[Order, bool] | None] = [None] * len(items)
+    by_actor: dict[Any, list[int]] = {}
+    for index, (_data, actor) in enumerate(items):
+        by_actor.setdefault(actor, []).append(index)
+    for actor, indexes in by_actor.items():
+        for index, result in zip(
+            indexes, order_ingest_batch(items=[items[i][0] for i in indexes], actor=actor), strict=True
+        ):
+            results[index] = result
+    return results  # type: ignore[return-value]
 
 
-class GroupCommit:
-    """Concurrent callers in one process share one transaction. A caller that finds no batch
-    running leads: it takes everyone waiting (up to `max_batch`), ingests them together and hands
-    each caller its result, then passes the lead to the next waiting caller. On a hot SKU this
-    turns one commit per order into one commit per batch, with the same all-or-none reservation
-    per order and the same outcome as ingesting one by one."""
-
-    def __init__(self, max_batch: int = 256):
-        self.max_batch = max_batch
-        self._lock = threading.Lock()
-        self._waiting: list[_Slot] = []
-        self._leading = False
-
-    def submit(self, data: dict, actor=None) -> tuple[Order, bool]:
-        if connection.in_atomic_block:  # the caller owns a transaction: it cannot be shared
-            return services.order_ingest(data=data, actor=actor)
-        slot = _Slot(data, actor)
-        with self._lock:
-            self._waiting.append(slot)
-            if not self._leading:
-                self._leading = slot.lead = True
-        if not slot.lead:
-            slot.done.wait()
-        if slot.lead:  # first caller, or promoted by the previous leader
-            slot.done.clear()
-            self._lead()
-            slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        return slot.result  # type: ignore[return-value]
-
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-        try:
-            self._run(batch)
-        finally:
-            with self._lock:
-                if self._waiting:
-                    successor = self._waiting[0]
-                    successor.lead = True
-                    successor.done.set()  # wakes it to lead; it waits again for its own result
-                else:
-                    self._leading = False
-
-    def _run(self, batch: list[_Slot]) -> None:
-        by_actor: dict[Any, list[_Slot]] = {}
-        for slot in batch:
-            by_actor.setdefault(slot.actor, []).append(slot)
-        for actor, slots in by_actor.items():
-            try:
-                results = order_ingest_batch(items=[s.data for s in slots], actor=actor)
-            except Exception:  # noqa: BLE001 - one bad order must not fail the others: one by one
-                self._run_one_by_one(slots)
-                continue
-            for slot, result in zip(slots, results, strict=True):
-                slot.result = result
-                self._finish(slot)
-
-    def _run_one_by_one(self, slots: list[_Slot]) -> None:
-        for slot in slots:
-            try:
-                slot.result = services.order_ingest(data=slot.data, actor=slot.actor)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
-                slot.error = exc
-            self._finish(slot)
-
-    @staticmethod
-    def _finish(slot: _Slot) -> None:
-        slot.lead = False
-        slot.done.set()
-
-
-_group_commit = GroupCommit()
+_group_commit = GroupCommit(
+    run_batch=_ingest_many,
+    run_one=lambda item: services.order_ingest(data=item[0], actor=item[1]),
+)
 
 
 def order_submit(*, data: dict, actor=None) -> tuple[Order, bool]:
-    """The API's entry point: group commit when enabled, else the one-order path."""
+    """The API's entry point: concurrent posts share a transaction when group commit is on."""
     if settings.ORDER_INGEST_GROUP_COMMIT:
-        return _group_commit.submit(data, actor)
+        return _group_commit.submit((data, actor))
     return services.order_ingest(data=data, actor=actor)

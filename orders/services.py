@@ -18,7 +18,7 @@ from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.money import ZERO
 from core.sequences import next_values
 from core.timezones import business_date
-from inventory import reservations
+from inventory import locks, reservations
 from orders import stock
 from orders.models import (
     EDITABLE,
@@ -502,6 +502,14 @@ def build_lines(order: Order, data: dict[str, Any]) -> list[OrderLine]:
     ]
 
 
+def bind_checkout_locks(order: Order, lines: list[OrderLine], data: dict[str, Any]) -> dict[int, int]:
+    """Lines that name a checkout lock take it as their reservation (inventory.locks)."""
+    pairs = [
+        (line, given["lock"]) for line, given in zip(lines, data["lines"], strict=True) if given.get("lock")
+    ]
+    return locks.bind_locks(order=order, lines_with_locks=pairs) if pairs else {}
+
+
 def created_event(order: Order, actor, *, line_count: int) -> OrderEvent:
     return OrderEvent(
         order=order,
@@ -515,8 +523,9 @@ def created_event(order: Order, actor, *, line_count: int) -> OrderEvent:
 def _order_insert(data: dict[str, Any], actor) -> Order:
     order = build_order(data, number=allocate_order_number(), customer=_customer_for(data))
     order.save()
-    OrderLine.objects.bulk_create(build_lines(order, data))
+    lines = OrderLine.objects.bulk_create(build_lines(order, data))
     created_event(order, actor, line_count=len(data["lines"])).save()
+    bind_checkout_locks(order, lines, data)
     if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
     elif data.get("paid"):

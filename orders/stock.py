@@ -32,14 +32,20 @@ def missing_demand(order: Order, *, now=None) -> reservations.OrderDemand:
     )
 
 
-def demand_for_new(order: Order, lines, *, now=None) -> reservations.OrderDemand:
-    """A just-created order needs every in-stock line reserved (pre-sale lines wait for stock)."""
+def demand_for_new(order: Order, lines, *, bound=None, now=None) -> reservations.OrderDemand:
+    """A just-created order needs every in-stock line reserved (pre-sale lines wait for stock),
+    less what checkout locks bound to its lines already hold."""
     now = now or timezone.now()
+    bound = bound or {}
     ttl = timedelta(minutes=order.channel.reservation_ttl_minutes)
     return reservations.OrderDemand(
         order.pk,
         order.channel_id,
-        [reservations.LineDemand(line.pk, line.sku_id, line.quantity) for line in lines if not line.presale],
+        [
+            reservations.LineDemand(line.pk, line.sku_id, line.quantity - bound.get(line.pk, 0))
+            for line in lines
+            if not line.presale and line.quantity > bound.get(line.pk, 0)
+        ],
         expires_at=now + ttl if order.status == OrderStatus.PENDING_PAYMENT else None,
     )
 

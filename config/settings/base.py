@@ -122,6 +122,7 @@ ORDER_INGEST_GROUP_COMMIT = env.bool("ORDER_INGEST_GROUP_COMMIT", default=True)
 # --- Inventory ------------------------------------------------------------------------------
 INVENTORY_NEAR_EXPIRY_DAYS = env.int("INVENTORY_NEAR_EXPIRY_DAYS", default=90)
 INVENTORY_RELEASE_BREAKER_LIMIT = env.int("INVENTORY_RELEASE_BREAKER_LIMIT", default=20)
+STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
 REPLENISHMENT_COVER_DAYS = env.int("REPLENISHMENT_COVER_DAYS", default=7)
 

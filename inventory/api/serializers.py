@@ -1,7 +1,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from inventory.models import SKU, MovementKind, StockMovement, StockPool, Warehouse
+from integrations.models import Channel
+from inventory.models import SKU, MovementKind, Reservation, StockMovement, StockPool, Warehouse
 
 API_MOVEMENT_KINDS = [
     MovementKind.RECEIPT,
@@ -65,3 +66,39 @@ class MovementOutput(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class LockLineInput(serializers.Serializer):
+    sku = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=SKU.objects.filter(is_active=True),
+        error_messages={"does_not_exist": _("Unknown or inactive SKU “{value}”.")},
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class LockInput(serializers.Serializer):
+    channel = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Channel.objects.filter(is_active=True),
+        error_messages={"does_not_exist": _("Unknown or inactive channel “{value}”.")},
+    )
+    reference = serializers.CharField(max_length=100, help_text=_("The caller's checkout or cart id."))
+    ttl_seconds = serializers.IntegerField(min_value=30, max_value=86_400, required=False)
+    lines = LockLineInput(many=True, allow_empty=False, max_length=100)
+
+
+class LockOutput(serializers.ModelSerializer):
+    sku = serializers.CharField(source="sku.code")
+
+    class Meta:
+        model = Reservation
+        fields = ["fingerprint", "sku", "quantity", "expires_at", "reference"]
+        read_only_fields = fields
+
+
+class LockReleaseInput(serializers.Serializer):
+    fingerprints = serializers.ListField(
+        child=serializers.CharField(max_length=32), allow_empty=False, max_length=100
+    )
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

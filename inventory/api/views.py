@@ -1,5 +1,7 @@
 from collections import defaultdict
+from datetime import timedelta
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -8,9 +10,16 @@ from rest_framework.views import APIView
 
 from core.api.permissions import RoleModelPermissions
 from integrations.models import Channel
-from inventory import selectors, services
-from inventory.api.serializers import MovementInput, MovementOutput, StockQuery
-from inventory.models import StockBalance, StockMovement
+from inventory import locks, selectors, services
+from inventory.api.serializers import (
+    LockInput,
+    LockOutput,
+    LockReleaseInput,
+    MovementInput,
+    MovementOutput,
+    StockQuery,
+)
+from inventory.models import SKU, Reservation, StockBalance, StockMovement
 
 
 class StockView(APIView):
@@ -106,3 +115,60 @@ class MovementCreateView(APIView):
         )
         body = MovementOutput(movement).data
         return Response(body, status=status.HTTP_200_OK if seen else status.HTTP_201_CREATED)
+
+
+class LockCreateView(APIView):
+    """Lock stock for a checkout before the order exists; the order names the fingerprint on its
+    line to take the lock over. Concurrent requests share transactions (group commit)."""
+
+    queryset = Reservation.objects.none()
+    permission_classes = [IsAuthenticated, RoleModelPermissions]
+
+    @extend_schema(request=LockInput, responses={201: LockOutput(many=True)})
+    def post(self, request):
+        data = LockInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        quantities: dict[int, int] = defaultdict(int)
+        for line in values["lines"]:
+            quantities[line["sku"].pk] += line["quantity"]
+        lock_request = locks.LockRequest(
+            channel_id=values["channel"].pk, lines=sorted(quantities.items()), reference=values["reference"]
+        )
+        if "ttl_seconds" in values:
+            lock_request.ttl = timedelta(seconds=values["ttl_seconds"])
+        result = locks.stock_lock(lock_request)
+        if result.short:
+            codes = dict(SKU.objects.filter(pk__in=result.short).values_list("pk", "code"))
+            return Response(
+                {
+                    "lines": [
+                        _("Out of stock: %(skus)s") % {"skus": ", ".join(codes[s] for s in result.short)}
+                    ]
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        locked = Reservation.objects.filter(pk__in=[r.pk for r in result.locks]).select_related("sku")
+        return Response({"locks": LockOutput(locked, many=True).data}, status=status.HTTP_201_CREATED)
+
+
+class LockReleaseView(APIView):
+    """Give back checkout locks that will not become orders; each is named by its fingerprint."""
+
+    queryset = Reservation.objects.none()
+    permission_classes = [IsAuthenticated, RoleModelPermissions]
+
+    @extend_schema(
+        request=LockReleaseInput,
+        responses={
+            200: inline_serializer(
+                "LockReleased",
+                {"released": serializers.IntegerField(), "deferred": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request):
+        data = LockReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = locks.stock_lock_release(actor=request.user, **data.validated_data)
+        return Response({"released": outcome.released, "deferred": outcome.deferred})

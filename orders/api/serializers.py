@@ -70,6 +70,9 @@ class OrderLineInput(serializers.Serializer):
     unit_price = money_field()
     discount = money_field(required=False, default=ZERO)
     presale = serializers.BooleanField(required=False)
+    lock = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text=_("Fingerprint of a checkout stock lock.")
+    )
 
     def validate(self, attrs):
         if attrs["discount"] > attrs["unit_price"] * attrs["quantity"]:

@@ -6,7 +6,7 @@ from django.db import connection
 
 from inventory.models import Reservation, StockBalance
 from inventory.reconciliation import find_drift
-from orders.intake import GroupCommit, order_ingest_batch
+from orders.intake import _group_commit, order_ingest_batch
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.tests.factories import (
     SKUFactory,
@@ -73,7 +73,7 @@ def test_group_commit_shares_transactions_and_never_oversells():
     # given 10 units and 32 callers, each placing 3 orders of one unit at once
     ensure_master_data(stock=0)
     receive(SKUFactory(code="HOT"), 10)
-    group = GroupCommit(max_batch=16)
+    group = _group_commit
     barrier = threading.Barrier(32)
     outcomes, errors = [], []
 
@@ -81,7 +81,7 @@ def test_group_commit_shares_transactions_and_never_oversells():
         try:
             barrier.wait()
             for k in range(3):
-                outcomes.append(group.submit(item(f"G-{n}-{k}")))
+                outcomes.append(group.submit((item(f"G-{n}-{k}"), None)))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
         finally:

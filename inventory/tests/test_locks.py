@@ -1,0 +1,127 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from inventory import locks, reservations
+from inventory.models import Reservation, StockBalance
+from inventory.reconciliation import find_drift
+from orders.models import OrderStatus
+from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, make_order, receive
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/stock/locks/"
+
+
+@pytest.fixture
+def api(manager):
+    ensure_master_data(stock=0)
+    receive(SKUFactory(code="SKU-1"), 5)
+    client = APIClient()
+    client.force_authenticate(manager)
+    return client
+
+
+def figures():
+    b = StockBalance.objects.get(sku__code="SKU-1")
+    return b.on_hand, b.reserved
+
+
+def lock(api, quantity=2, **extra):
+    body = {"channel": "shop-cn", "reference": "cart-1", "lines": [{"sku": "SKU-1", "quantity": quantity}], **extra}
+    return api.post(URL, body, format="json")
+
+
+def test_a_lock_holds_stock_and_the_order_naming_it_takes_it_over(api):
+    response = lock(api, quantity=2)
+    assert response.status_code == 201
+    [held] = response.data["locks"]
+    assert (held["sku"], held["quantity"], figures()) == ("SKU-1", 2, (5, 2))
+
+    order = make_order(lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": "5.00", "lock": held["fingerprint"]}])
+
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    [reservation] = order.reservations.all()
+    assert (reservation.fingerprint, reservation.order_line.line_no) == (held["fingerprint"], 1)
+    assert figures() == (5, 2)  # taken over, not reserved twice
+    assert find_drift() == []
+
+
+def test_units_locked_beyond_the_order_go_back(api):
+    fingerprint = lock(api, quantity=3).data["locks"][0]["fingerprint"]
+    make_order(paid=True, lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": "5.00", "lock": fingerprint}])
+    assert figures() == (5, 1)
+    assert Reservation.objects.get(fingerprint=fingerprint).state == "committed"
+    assert find_drift() == []
+
+
+def test_short_stock_is_a_409_and_holds_nothing(api):
+    response = lock(api, quantity=6)
+    assert response.status_code == 409 and "SKU-1" in str(response.data["lines"])
+    assert figures() == (5, 0)
+
+
+def test_release_needs_the_fingerprint(api):
+    fingerprint = lock(api).data["locks"][0]["fingerprint"]
+    forged = api.post(URL + "release/", {"fingerprints": ["f" * 32]}, format="json")
+    assert forged.status_code == 400 and figures() == (5, 2)
+
+    released = api.post(URL + "release/", {"fingerprints": [fingerprint]}, format="json")
+    assert released.data == {"released": 2, "deferred": 0}
+    assert figures() == (5, 0)
+    again = api.post(URL + "release/", {"fingerprints": [fingerprint]}, format="json")
+    assert again.status_code == 400
+
+
+def test_unbound_locks_expire_like_unpaid_orders(api):
+    lock(api, ttl_seconds=30)
+    Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert reservations.reservations_expire_sweep() == 1
+    assert figures() == (5, 0)
+
+
+def test_a_lapsed_lock_is_ignored_and_the_line_reserved_normally(api):
+    fingerprint = lock(api, quantity=2).data["locks"][0]["fingerprint"]
+    Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    order = make_order(lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": "5.00", "lock": fingerprint}])
+    assert order.reservations.get().fingerprint != fingerprint
+    assert figures() == (5, 2)
+
+
+def test_locking_needs_the_permission(make_user):
+    ensure_master_data(stock=5)
+    client = APIClient()
+    client.force_authenticate(make_user("customer_service"))
+    assert lock(client).status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_64_concurrent_lockers_share_commits_and_never_oversell():
+    ensure_master_data(stock=0)
+    receive(SKUFactory(code="HOT"), 20)
+    channel, hot = ChannelFactory(), SKUFactory(code="HOT")
+    barrier, results, errors = threading.Barrier(64), [], []
+
+    def caller():
+        try:
+            barrier.wait()
+            results.append(locks.stock_lock(locks.LockRequest(channel_id=channel.pk, lines=[(hot.pk, 1)])))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=caller) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(1 for r in results if r.locks) == 20 and sum(1 for r in results if r.short) == 44
+    assert StockBalance.objects.get(sku=hot).reserved == 20
+    assert find_drift() == []
