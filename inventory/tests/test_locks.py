@@ -31,7 +31,12 @@ def figures():
 
 
 def lock(api, quantity=2, **extra):
-    body = {"channel": "shop-cn", "reference": "cart-1", "lines": [{"sku": "SKU-1", "quantity": quantity}], **extra}
+    body = {
+        "channel": "shop-cn",
+        "reference": "cart-1",
+        "lines": [{"sku": "SKU-1", "quantity": quantity}],
+        **extra,
+    }
     return api.post(URL, body, format="json")
 
 
@@ -41,7 +46,9 @@ def test_a_lock_holds_stock_and_the_order_naming_it_takes_it_over(api):
     [held] = response.data["locks"]
     assert (held["sku"], held["quantity"], figures()) == ("SKU-1", 2, (5, 2))
 
-    order = make_order(lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": "5.00", "lock": held["fingerprint"]}])
+    order = make_order(
+        lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": "5.00", "lock": held["fingerprint"]}]
+    )
 
     assert order.status == OrderStatus.PENDING_PAYMENT
     [reservation] = order.reservations.all()

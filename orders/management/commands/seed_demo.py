@@ -25,6 +25,7 @@ from inventory.models import (
     Warehouse,
     WarehouseKind,
 )
+from inventory.replenishment import replenishment_refresh
 from inventory.services import stock_change, stock_transfer
 from orders import services
 from orders.models import Customer, Order, OrderStatus
@@ -180,6 +181,7 @@ class Command(BaseCommand):
                 for index in range(first, min(first + batch, orders)):
                     self._order(rng, index, channels, skus, customers, rng.choice(mix))
             self.stdout.write(f"  {min(first + batch, orders)} orders…")
+        replenishment_refresh()
         took = (timezone.now() - start).total_seconds()
         self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
 
