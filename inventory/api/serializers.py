@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.fields import active_by_code
 from integrations.models import Channel
 from inventory.models import SKU, MovementKind, Reservation, StockMovement, StockPool, Warehouse
 
@@ -13,24 +14,12 @@ API_MOVEMENT_KINDS = [
 
 
 class StockQuery(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=SKU.objects.all(),
-        error_messages={"does_not_exist": _("Unknown SKU “{value}”.")},
-    )
+    sku = serializers.SlugRelatedField(slug_field="code", queryset=SKU.objects.all())
 
 
 class MovementInput(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=SKU.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive SKU “{value}”.")},
-    )
-    warehouse = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Warehouse.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive warehouse “{value}”.")},
-    )
+    sku = active_by_code(SKU.objects.all())
+    warehouse = active_by_code(Warehouse.objects.all())
     quantity = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
     kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in API_MOVEMENT_KINDS])
     reference = serializers.CharField(max_length=100)
@@ -69,20 +58,12 @@ class MovementOutput(serializers.ModelSerializer):
 
 
 class LockLineInput(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=SKU.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive SKU “{value}”.")},
-    )
+    sku = active_by_code(SKU.objects.all())
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
 class LockInput(serializers.Serializer):
-    channel = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Channel.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive channel “{value}”.")},
-    )
+    channel = active_by_code(Channel.objects.all())
     reference = serializers.CharField(max_length=100, help_text=_("The caller's checkout or cart id."))
     ttl_seconds = serializers.IntegerField(min_value=30, max_value=86_400, required=False)
     lines = LockLineInput(many=True, allow_empty=False, max_length=100)

@@ -6,6 +6,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.fields import active_by_code
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.timezones import to_utc
 from integrations.models import Channel
@@ -61,11 +62,7 @@ class AddressInput(serializers.Serializer):
 
 
 class OrderLineInput(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=SKU.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive SKU “{value}”.")},
-    )
+    sku = active_by_code(SKU.objects.all())
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
     unit_price = money_field()
     discount = money_field(required=False, default=ZERO)
@@ -83,11 +80,7 @@ class OrderLineInput(serializers.Serializer):
 class CanonicalOrderInput(serializers.Serializer):
     """The canonical order of SPEC §7: what every channel adapter maps its payloads to."""
 
-    channel = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Channel.objects.filter(is_active=True),
-        error_messages={"does_not_exist": _("Unknown or inactive channel “{value}”.")},
-    )
+    channel = active_by_code(Channel.objects.all())
     external_id = serializers.CharField(max_length=64)
     placed_at = PlatformDateTimeField()
     updated_at = PlatformDateTimeField(required=False)
