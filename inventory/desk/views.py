@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
+from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from integrations.models import Channel
 from inventory import selectors, services
@@ -43,22 +44,6 @@ def _query_without_page(request) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
-
-
-def _form_errors(request, form) -> None:
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        messages.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
-
-
-def _run(request, call, success: str) -> bool:
-    try:
-        call()
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return False
-    messages.success(request, success)
-    return True
 
 
 # --- stock overview ---------------------------------------------------------------------------
@@ -160,10 +145,10 @@ def sku_stock_change(request, code):
     sku = get_object_or_404(SKU, code=code)
     form = StockChangeForm(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
     else:
         data = form.cleaned_data
-        _run(
+        run_service(
             request,
             lambda: services.stock_change(
                 kind=data["kind"],
@@ -190,10 +175,10 @@ def sku_qc_release(request, code):
     sku = get_object_or_404(SKU, code=code)
     form = QCReleaseForm(request.POST, sku=sku)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
     else:
         data = form.cleaned_data
-        _run(
+        run_service(
             request,
             lambda: services.stock_qc_release(
                 balance=data["balance"],
@@ -244,13 +229,13 @@ def pool_list(request):
 def stock_transfer(request):
     form = TransferForm(request.POST)
     if not form.is_valid():
-        _form_errors(request, form)
+        form_errors(request, form)
     else:
         data = form.cleaned_data
         balance = data["balance"]
         target_pool = data["to_pool"] or balance.pool
         target_warehouse = data["to_warehouse"] or balance.warehouse
-        _run(
+        run_service(
             request,
             lambda: services.stock_transfer(
                 balance=balance,

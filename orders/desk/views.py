@@ -1,6 +1,5 @@
 """Desk views stay thin: validate the form → call the service → show the outcome → redirect."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -8,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core.errors import DomainError
+from core.desk_messages import form_errors, run_service
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
 from orders.filters import OrderFilter
@@ -59,18 +58,7 @@ def order_detail(request, number):
 
 
 def _run(request, order: Order, call) -> None:
-    try:
-        call()
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Order %(number)s updated.") % {"number": order.number})
-
-
-def _form_errors(request, form) -> None:
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        messages.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+    run_service(request, call, _("Order %(number)s updated.") % {"number": order.number})
 
 
 def _order_post(view):
@@ -91,7 +79,7 @@ def _order_post(view):
 def order_action(request, order):
     form = TransitionForm(request.POST)
     if not form.is_valid():
-        return _form_errors(request, form)
+        return form_errors(request, form)
     data = form.cleaned_data
     _run(
         request,
@@ -110,7 +98,7 @@ def order_action(request, order):
 def order_note(request, order):
     form = NoteForm(request.POST)
     if not form.is_valid():
-        return _form_errors(request, form)
+        return form_errors(request, form)
     _run(
         request,
         order,
@@ -122,7 +110,7 @@ def order_note(request, order):
 def order_priority(request, order):
     form = PriorityForm(request.POST)
     if not form.is_valid():
-        return _form_errors(request, form)
+        return form_errors(request, form)
     _run(
         request,
         order,
@@ -134,7 +122,7 @@ def order_priority(request, order):
 def order_address(request, order):
     form = AddressForm(request.POST, instance=Order(channel=order.channel))
     if not form.is_valid():
-        return _form_errors(request, form)
+        return form_errors(request, form)
     reason = form.cleaned_data.pop("reason")
     _run(
         request,
@@ -149,7 +137,7 @@ def order_address(request, order):
 def order_cancel_lines(request, order):
     form = CancelLinesForm(request.POST, order=order)
     if not form.is_valid():
-        return _form_errors(request, form)
+        return form_errors(request, form)
     _run(
         request,
         order,
