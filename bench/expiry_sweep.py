@@ -14,7 +14,7 @@ DB = "conduit_bench_expiry"
 RESERVATIONS = int(os.environ.get("SWEEP_RESERVATIONS", 100_000))
 PER_SKU = 10  # below the release breaker's 20 per SKU per hour
 BASELINE_SAMPLE = int(os.environ.get("SWEEP_BASELINE", 5_000))
-BATCH = int(os.environ.get("SWEEP_BATCH", 5_000))
+BATCH = int(os.environ.get("SWEEP_BATCH", 1_000))  # short transactions: locks held ≤ 200 ms
 
 
 def load(skus: int) -> None:
@@ -49,12 +49,13 @@ def load(skus: int) -> None:
                                           discount, presale)
             SELECT o.id, 1, s.id, %(per)s, 0, 1, 0, false
               FROM orders_order o JOIN inventory_sku s ON o.external_id = 'B' || s.id;
-            INSERT INTO inventory_reservation (fingerprint, order_id, order_line_id, balance_id, sku_id, quantity,
-                                               original_quantity, state, expires_at, created_at, updated_at)
-            SELECT md5(random()::text || l.id || g), l.order_id, l.id, b.id, l.sku_id, 1, 1, 'active',
-                   now() - interval '1 minute', now(), now()
-              FROM orders_orderline l JOIN inventory_stockbalance b ON b.sku_id = l.sku_id,
-                   generate_series(1, %(per)s) g;
+            INSERT INTO inventory_reservation (fingerprint, order_id, order_line_id, channel_id, reference, balance_id,
+                                               sku_id, quantity, original_quantity, state, expires_at, created_at,
+                                               updated_at)
+            SELECT md5(random()::text || l.id || g), l.order_id, l.id, o.channel_id, '', b.id, l.sku_id, 1, 1,
+                   'active', now() - interval '1 minute', now(), now()
+              FROM orders_orderline l JOIN orders_order o ON o.id = l.order_id
+              JOIN inventory_stockbalance b ON b.sku_id = l.sku_id, generate_series(1, %(per)s) g;
             INSERT INTO inventory_stockmovement (balance_id, sku_id, kind, on_hand_delta, reserved_delta,
                                                  qc_hold_delta, reference, note, payload, created_at)
             SELECT id, sku_id, 'receipt', 1000, 0, 0, 'PO', '', '{}', now() FROM inventory_stockbalance;

@@ -468,7 +468,7 @@ def expire_due(
     return len(expiring), dict(freed)
 
 
-def reservations_expire_sweep(*, now=None, batch_size: int = 5000) -> int:
+def reservations_expire_sweep(*, now=None, batch_size: int = 1000) -> int:
     """The scheduled sweep: expire due reservations batch by batch, each in its own short
     transaction, until none is left (rows held by another sweep are skipped)."""
     total = 0
