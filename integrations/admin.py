@@ -1,10 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
-from integrations.models import Channel
+from core.errors import DomainError
+from integrations.models import Channel, InboundMessage, InboundStatus
+from integrations.services import inbound_message_replay
 
 
 class ChannelResource(resources.ModelResource):
@@ -55,3 +57,39 @@ class ChannelAdmin(ImportExportModelAdmin):
     ]
     list_filter = ["platform", "is_active", "currency"]
     search_fields = ["code", "name"]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    """Webhook log: read-only; a failed message can be replayed once its cause is fixed."""
+
+    list_display = ["received_at", "channel", "platform", "topic", "status", "order", "attempts", "dedupe_id"]
+    list_filter = ["channel", "status", "topic"]
+    search_fields = ["dedupe_id"]
+    list_select_related = ["channel", "order"]
+    date_hierarchy = "received_at"
+    actions = ["replay"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Replay"), permissions=["change"])
+    def replay(self, request, queryset):
+        for message_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                message = inbound_message_replay(message_id)
+            except DomainError as exc:
+                self.message_user(request, f"#{message_id}: {exc.message}", messages.WARNING)
+                continue
+            level = messages.SUCCESS if message.status == InboundStatus.PROCESSED else messages.WARNING
+            self.message_user(
+                request,
+                _("#%(id)s: %(status)s") % {"id": message_id, "status": message.get_status_display()},
+                level,
+            )

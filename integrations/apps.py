@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = _("Integrations")
+
+    def ready(self):
+        # Importing a platform package registers its webhook adapter.
+        from integrations import shopify, woocommerce  # noqa: F401

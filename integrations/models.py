@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
 
@@ -42,3 +43,55 @@ class Channel(TimeStampedModel):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
+
+
+class InboundMessage(models.Model):
+    """One delivery from a platform (a webhook), kept as received for audit and replay (R-X5)."""
+
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages"
+    )
+    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
+    topic = models.CharField(_("topic"), max_length=100, blank=True)
+    # The platform's delivery id; repeated deliveries share it (see the unique constraint).
+    dedupe_id = models.CharField(_("dedupe id"), max_length=255, null=True, blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=20, choices=InboundStatus.choices, default=InboundStatus.RECEIVED
+    )
+    error = models.TextField(_("error"), blank=True)
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages"
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "dedupe_id"],
+                condition=models.Q(dedupe_id__isnull=False),
+                name="inbound_message_unique_dedupe",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["channel", "received_at"], name="inbound_channel_received_idx"),
+            models.Index(fields=["status"], name="inbound_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.platform} {self.topic or '-'} #{self.pk}"

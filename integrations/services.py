@@ -1,7 +1,16 @@
-from django.core.exceptions import ValidationError
-from django.db import transaction
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import partial
 
-from integrations.models import Channel, Platform
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError
+from integrations.adapters import get_adapter
+from integrations.models import Channel, InboundMessage, InboundStatus, Platform
 
 
 def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Channel, bool]:
@@ -25,3 +34,161 @@ def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Cha
         channel.full_clean()
         channel.save()
     return channel, created
+
+
+# --- platform webhooks: verify → store the raw message → enqueue → process idempotently --------
+
+# Request headers never worth keeping (a webhook carries neither; a browser might).
+DROPPED_HEADERS = {"cookie", "authorization"}
+
+
+class Outcome:
+    ACCEPTED = "accepted"  # stored and queued for processing
+    DUPLICATE = "duplicate"  # this delivery id was stored before: nothing else done
+    PING = "ping"  # a platform's set-up ping
+    REJECTED = "rejected"  # bad or missing signature: an audit row only
+    MALFORMED = "malformed"  # signed but not a JSON object: stored as failed
+    UNKNOWN = "unknown"  # no such platform adapter or channel: nothing stored
+
+
+@dataclass(frozen=True)
+class Receipt:
+    outcome: str
+    message: InboundMessage | None = None
+
+
+def inbound_message_receive(
+    *, platform: str, channel_code: str, headers: dict, raw_body: bytes
+) -> Receipt:
+    """Take one webhook delivery. Only a correctly signed body is kept; the unique constraint on
+    (channel, dedupe_id) is what turns a repeated delivery into a no-op."""
+    try:
+        adapter = get_adapter(platform)
+    except LookupError:
+        return Receipt(Outcome.UNKNOWN)
+    channel = Channel.objects.filter(code=channel_code, platform=platform, is_active=True).first()
+    if channel is None:
+        return Receipt(Outcome.UNKNOWN)
+    headers = {key: value for key, value in headers.items() if key.lower() not in DROPPED_HEADERS}
+    row = {
+        "channel": channel,
+        "platform": platform,
+        "headers": headers,
+        "body_sha256": hashlib.sha256(raw_body).hexdigest(),
+    }
+    if adapter.is_ping(headers, raw_body):
+        message = InboundMessage.objects.create(
+            **row, topic="ping", body=raw_body.decode("ascii"), status=InboundStatus.IGNORED
+        )
+        return Receipt(Outcome.PING, message)
+    if not adapter.verify(headers, raw_body, channel.webhook_secret):
+        # No body and no dedupe id: an unsigned request must not block a later genuine delivery.
+        InboundMessage.objects.create(
+            **row,
+            topic=adapter.topic(headers),
+            status=InboundStatus.REJECTED,
+            error=_("Bad or missing signature."),
+        )
+        return Receipt(Outcome.REJECTED)
+    message = InboundMessage(
+        **row,
+        topic=adapter.topic(headers),
+        dedupe_id=adapter.dedupe_id(headers),
+        body=raw_body.decode("utf-8", errors="replace"),
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            return Receipt(Outcome.DUPLICATE)
+        problem = _json_problem(raw_body)
+        if problem:
+            message.status, message.error = InboundStatus.FAILED, problem
+            message.save(update_fields=["status", "error"])
+            return Receipt(Outcome.MALFORMED, message)
+        from integrations.tasks import process_inbound_message
+
+        transaction.on_commit(partial(process_inbound_message.delay, message.pk))
+    return Receipt(Outcome.ACCEPTED, message)
+
+
+def inbound_message_process(message_id: int) -> InboundMessage:
+    """Map a stored message to the canonical order and ingest it. Idempotent and safe to run twice
+    at once: the message row is locked and only a message still "received" is worked on."""
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update(of=("self",)).select_related("channel").get(
+            pk=message_id
+        )
+        if message.status != InboundStatus.RECEIVED:
+            return message
+        message.attempts += 1
+        try:
+            with transaction.atomic():  # a refusal leaves nothing half-written
+                message.order, message.status = _ingest(message)
+            message.error = ""
+        except DomainError as exc:
+            message.status, message.error = InboundStatus.FAILED, exc.message
+        message.processed_at = timezone.now()
+        message.save(update_fields=["order", "status", "error", "attempts", "processed_at"])
+    return message
+
+
+def inbound_message_replay(message_id: int) -> InboundMessage:
+    """Process a failed message again (after the cause, e.g. a missing SKU, was fixed)."""
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update(of=("self",)).get(pk=message_id)
+        if message.status != InboundStatus.FAILED:
+            raise DomainError(_("Only failed messages can be replayed."), field="status")
+        message.status = InboundStatus.RECEIVED
+        message.save(update_fields=["status"])
+        return inbound_message_process(message_id)
+
+
+def _json_problem(raw_body: bytes) -> str:
+    try:
+        payload = json.loads(raw_body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}
+    if not isinstance(payload, dict):
+        return _("The body is JSON but not an object.")
+    return ""
+
+
+def _ingest(message: InboundMessage):
+    """(order, status) for a message; DomainError when it cannot become an order."""
+    from orders.api.serializers import CanonicalOrderInput
+    from orders.services import order_ingest
+
+    adapter = get_adapter(message.platform)
+    if message.topic not in adapter.order_topics:
+        return None, InboundStatus.IGNORED
+    problem = _json_problem(message.body.encode("utf-8"))
+    if problem:
+        raise DomainError(problem)
+    try:
+        canonical = adapter.to_canonical(json.loads(message.body), message.channel)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise DomainError(_("The payload cannot be mapped: %(error)r") % {"error": exc}) from exc
+    if canonical is None:
+        return None, InboundStatus.IGNORED
+    data = CanonicalOrderInput(data=canonical)
+    if not data.is_valid():
+        raise DomainError("; ".join(_field_errors(data.errors)))
+    order, _created = order_ingest(data=data.validated_data, actor=None)
+    return order, InboundStatus.PROCESSED
+
+
+def _field_errors(errors, path: str = "") -> list[str]:
+    """DRF's nested errors as "lines[0].sku: message" lines."""
+    if isinstance(errors, dict):
+        return [
+            text
+            for key, value in errors.items()
+            for text in _field_errors(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
+        return [f"{path}: {' '.join(str(e) for e in errors)}"]
+    if isinstance(errors, list):
+        return [text for i, value in enumerate(errors) for text in _field_errors(value, f"{path}[{i}]")]
+    return [f"{path}: {errors}"]

@@ -34,10 +34,33 @@ def order_ingest_batch(*, items: list[dict[str, Any]], actor=None) -> list[tuple
         fresh = [i for i in sorted(first_seen.values()) if not items[i].get("cancelled")]
         for index, order in _insert_new([items[i] for i in fresh], actor, fresh):
             results[index] = (order, True)
+    _known_orders(items, results)
     for index, data in enumerate(items):
-        if results[index] is None:
+        if results[index] is None:  # a newer version of a known order, or a cancellation
             results[index] = services.order_ingest(data=data, actor=actor)
     return results  # type: ignore[return-value]
+
+
+def _known_orders(items: list[dict], results: list) -> None:
+    """Repeats that are not newer than the stored order change nothing (as in order_ingest):
+    answer them from one query instead of one transaction each."""
+    pending = [i for i, result in enumerate(results) if result is None]
+    by_channel: dict[int, set[str]] = {}
+    for index in pending:
+        by_channel.setdefault(items[index]["channel"].pk, set()).add(items[index]["external_id"])
+    known: dict[tuple[int, str], Order] = {}
+    for channel_id, external_ids in by_channel.items():
+        for order in Order.objects.filter(channel_id=channel_id, external_id__in=external_ids):
+            known[(channel_id, order.external_id)] = order
+    for index in pending:
+        data = items[index]
+        order = known.get((data["channel"].pk, data["external_id"]))
+        incoming = data.get("updated_at")
+        stale = incoming is None or (
+            order and order.platform_updated_at and incoming <= order.platform_updated_at
+        )
+        if order is not None and stale:
+            results[index] = (order, False)
 
 
 def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[int, Order]]:

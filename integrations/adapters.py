@@ -1,0 +1,74 @@
+"""Platform webhook adapters: each one verifies a platform's signature, reads its headers and maps
+its order payload to the canonical order (SPEC §7). New platforms plug in with `register`."""
+
+import base64
+import hashlib
+import hmac
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+_registry: dict[str, type["WebhookAdapter"]] = {}
+
+CENT = Decimal("0.01")
+
+
+def register(adapter_cls: type["WebhookAdapter"]) -> type["WebhookAdapter"]:
+    """Register an adapter class under its `platform` (usable as a class decorator)."""
+    _registry[adapter_cls.platform] = adapter_cls
+    return adapter_cls
+
+
+def get_adapter(platform: str) -> "WebhookAdapter":
+    """The adapter of a platform; LookupError when none is registered."""
+    try:
+        return _registry[platform]()
+    except KeyError:
+        raise LookupError(f"no webhook adapter for platform {platform!r}") from None
+
+
+def header(headers: dict, name: str) -> str | None:
+    """A header value, whatever the case of its name (HTTP header names are case-insensitive)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def money(value: Any) -> Decimal:
+    """A platform amount (string, number or null) as an exact Decimal to the cent."""
+    if value in (None, ""):
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class WebhookAdapter:
+    """Base for platforms that sign the raw body with base64(HMAC-SHA256(secret, body))."""
+
+    platform: str = ""
+    signature_header: str = ""
+    topic_header: str = ""
+    dedupe_header: str = ""
+    order_topics: frozenset[str] = frozenset()  # topics whose payload is a whole order
+
+    def verify(self, request_headers: dict, raw_body: bytes, secret: str) -> bool:
+        given = header(request_headers, self.signature_header)
+        if not secret or not given:
+            return False
+        digest = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
+        # Constant-time comparison of bytes (a str with non-ASCII characters would raise).
+        return hmac.compare_digest(base64.b64encode(digest), given.strip().encode("utf-8", "replace"))
+
+    def dedupe_id(self, headers: dict) -> str | None:
+        value = (header(headers, self.dedupe_header) or "").strip()
+        return value[:255] or None
+
+    def topic(self, headers: dict) -> str:
+        return (header(headers, self.topic_header) or "").strip()[:100]
+
+    def is_ping(self, headers: dict, raw_body: bytes) -> bool:
+        """An unsigned set-up ping that must be answered 200 (WooCommerce sends one)."""
+        return False
+
+    def to_canonical(self, payload: dict, channel) -> dict | None:
+        raise NotImplementedError

@@ -1,0 +1,32 @@
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from integrations.services import Outcome, inbound_message_receive
+
+
+def _answers():
+    return {
+        Outcome.ACCEPTED: (202, _("Accepted for processing.")),
+        Outcome.DUPLICATE: (200, _("Duplicate delivery: already received.")),
+        Outcome.PING: (200, _("Ping received.")),
+        Outcome.REJECTED: (401, _("Bad or missing signature.")),
+        Outcome.MALFORMED: (400, _("The body is not a JSON object; it was kept for review.")),
+        Outcome.UNKNOWN: (404, _("Unknown platform or channel.")),
+    }
+
+
+@csrf_exempt  # platforms cannot send a CSRF token; the body's HMAC signature authenticates them
+@require_POST
+def platform_webhook(request, platform: str, channel_code: str):
+    receipt = inbound_message_receive(
+        platform=platform, channel_code=channel_code, headers=dict(request.headers), raw_body=request.body
+    )
+    status, detail = _answers()[receipt.outcome]
+    body = {"status": receipt.outcome, "detail": detail}
+    if receipt.message is not None and receipt.outcome != Outcome.PING:
+        body["message_id"] = receipt.message.pk
+        if receipt.message.error:
+            body["error"] = receipt.message.error
+    return JsonResponse(body, status=status)
