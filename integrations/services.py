@@ -57,9 +57,7 @@ class Receipt:
     message: InboundMessage | None = None
 
 
-def inbound_message_receive(
-    *, platform: str, channel_code: str, headers: dict, raw_body: bytes
-) -> Receipt:
+def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, raw_body: bytes) -> Receipt:
     """Take one webhook delivery. Only a correctly signed body is kept; the unique constraint on
     (channel, dedupe_id) is what turns a repeated delivery into a no-op."""
     try:
@@ -117,8 +115,10 @@ def inbound_message_process(message_id: int) -> InboundMessage:
     """Map a stored message to the canonical order and ingest it. Idempotent and safe to run twice
     at once: the message row is locked and only a message still "received" is worked on."""
     with transaction.atomic():
-        message = InboundMessage.objects.select_for_update(of=("self",)).select_related("channel").get(
-            pk=message_id
+        message = (
+            InboundMessage.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .get(pk=message_id)
         )
         if message.status != InboundStatus.RECEIVED:
             return message
@@ -181,14 +181,18 @@ def _ingest(message: InboundMessage):
 
 def _field_errors(errors, path: str = "") -> list[str]:
     """DRF's nested errors as "lines[0].sku: message" lines."""
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [f"{path}: {' '.join(errors)}"] if errors else []
+    if isinstance(errors, list):
+        errors = dict(enumerate(errors))
     if isinstance(errors, dict):
         return [
-            text
-            for key, value in errors.items()
-            for text in _field_errors(value, f"{path}.{key}" if path else str(key))
+            text for key, value in errors.items() for text in _field_errors(value, _child_path(path, key))
         ]
-    if isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
-        return [f"{path}: {' '.join(str(e) for e in errors)}"]
-    if isinstance(errors, list):
-        return [text for i, value in enumerate(errors) for text in _field_errors(value, f"{path}[{i}]")]
     return [f"{path}: {errors}"]
+
+
+def _child_path(path: str, key) -> str:
+    if isinstance(key, int):  # a list item (DRF reports nested list errors by index)
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)

@@ -1,0 +1,31 @@
+import pytest
+
+from integrations.models import InboundMessage, InboundStatus
+from integrations.tests.conftest import payload
+from orders.tests.factories import SKUFactory, receive
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_lists_messages_read_only_and_replays_failed_ones(
+    admin_client, post_shopify, django_capture_on_commit_callbacks
+):
+    data = payload("shopify_orders_create")
+    data["line_items"][0]["sku"] = "LATE-SKU"
+    with django_capture_on_commit_callbacks(execute=True):
+        post_shopify(data)
+    message = InboundMessage.objects.get()
+    assert message.status == InboundStatus.FAILED
+    url = "/admin/integrations/inboundmessage/"
+
+    assert admin_client.get(url, {"q": "wh-1"}).status_code == 200
+    assert admin_client.get(f"{url}{message.pk}/change/").status_code == 200
+    assert admin_client.get(f"{url}add/").status_code == 403
+
+    receive(SKUFactory(code="LATE-SKU"), 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"action": "replay", "_selected_action": [message.pk]}, follow=True)
+
+    assert response.status_code == 200
+    message.refresh_from_db()
+    assert message.status == InboundStatus.PROCESSED and message.order is not None
