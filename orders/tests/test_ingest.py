@@ -151,3 +151,21 @@ def test_concurrent_creation_yields_unique_numbers_and_one_order_per_external_id
     assert len(numbers) == 8 * 13 + 12
     assert len(set(numbers)) == len(numbers)
     assert all(re.fullmatch(r"SO\d{14}", number) for number in numbers)
+
+
+@pytest.mark.parametrize(
+    ("naive", "utc"),
+    [
+        ("2026-03-08T01:30:00", "2026-03-08T06:30:00+00:00"),  # EST, before the spring-forward change
+        ("2026-03-08T03:30:00", "2026-03-08T07:30:00+00:00"),  # EDT, after it
+        ("2026-11-01T01:30:00", "2026-11-01T05:30:00+00:00"),  # the repeated hour reads as its first pass
+    ],
+)
+def test_naive_times_across_a_dst_change_use_the_channels_rules(naive, utc):
+    from orders.tests.factories import ChannelFactory
+
+    ensure_master_data()
+    ChannelFactory(code="shop-ny", time_zone="America/New_York", currency="USD")
+    order = make_order(channel="shop-ny", currency="USD", placed_at=naive)
+    order.refresh_from_db()
+    assert order.placed_at.isoformat() == utc
