@@ -198,6 +198,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# --- Spreadsheets ---------------------------------------------------------------------------
+# Exported cells that start with = + - @ are neutralised (formula injection); imports are atomic.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
