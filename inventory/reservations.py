@@ -290,7 +290,7 @@ def reservations_consume(*, order_id: int, reference: str = "", now=None) -> int
                 reference=reference,
             )
         )
-    ledger.post(changes, now=now)
+    ledger.post(changes, now=now, returning=False)
     return sum(-change.on_hand for change in changes)
 
 
@@ -407,7 +407,7 @@ def release_planned(
             )
         )
         outcome.released += take
-    ledger.post(changes, actor=actor, now=now)
+    ledger.post(changes, actor=actor, now=now, returning=False)
     if tripped:
         trip_breakers(tripped, now=now)
     return outcome
@@ -459,6 +459,7 @@ def expire_due(
         ],
         locked=locked,
         now=now,
+        returning=False,
     )
     if tripped:
         trip_breakers(tripped, now=now)
