@@ -62,3 +62,19 @@ def english_by_default():
     translation.activate("en")
     yield
     translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
+def standard_pools(request):
+    """The four standard pools come from a data migration; a transactional test's flush removes
+    them, so tests that use the database get them back first."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from inventory.ledger import ensure_standard_pools
+
+    ensure_standard_pools()

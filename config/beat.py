@@ -39,4 +39,9 @@ PERIODIC_TASKS = [
         task="orders.tasks.auto_complete_delivered_orders",
         crontab={"minute": "15", "hour": "*/1"},
     ),
+    Schedule(
+        name="integrations: poll channels for updated orders",
+        task="integrations.tasks.sync_channels",
+        every_seconds=60,
+    ),
 ]

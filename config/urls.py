@@ -15,6 +15,7 @@ urlpatterns = [
     path("orders/", include("orders.desk.urls")),
     path("stock/", include("inventory.desk.urls")),
     path("alerts/", include("core.desk_urls")),
+    path("integrations/desk/", include("integrations.desk.urls")),
     path("integrations/", include("integrations.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

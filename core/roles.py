@@ -41,6 +41,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.change_order_priority",
         "orders.add_order_note",
         "orders.change_customer",
+        "orders.view_reviewrule",  # to see which rule held an order
+        "integrations.view_inboundmessage",
     ],
     Role.WAREHOUSE: [
         "inventory.view_warehouse",
@@ -67,6 +69,9 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         *ROLE_PERMISSIONS[Role.FINANCE],
         "orders.complete_order",
         "orders.view_orderevent",
+        "orders.add_reviewrule",
+        "orders.change_reviewrule",
+        "orders.delete_reviewrule",
         "core.view_user",
         "core.view_alert",
         "core.change_alert",
@@ -78,6 +83,8 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.view_channelpool",
         "inventory.add_reservation",
         "inventory.approve_cyclecount",
+        "integrations.view_inboundmessage",
+        "integrations.change_inboundmessage",
     }
 )
 ALL_PERMISSIONS = "__all__"

@@ -4,6 +4,7 @@ its order payload to the canonical order (SPEC §7). New platforms plug in with 
 import base64
 import hashlib
 import hmac
+from abc import ABC, abstractmethod
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -42,7 +43,7 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-class WebhookAdapter:
+class WebhookAdapter(ABC):
     """Base for platforms that sign the raw body with base64(HMAC-SHA256(secret, body))."""
 
     platform: str = ""
@@ -50,6 +51,7 @@ class WebhookAdapter:
     topic_header: str = ""
     dedupe_header: str = ""
     order_topics: frozenset[str] = frozenset()  # topics whose payload is a whole order
+    client_class = None  # an integrations.clients.OrderClient when the platform can be polled
 
     def verify(self, request_headers: dict, raw_body: bytes, secret: str) -> bool:
         given = header(request_headers, self.signature_header)
@@ -70,5 +72,6 @@ class WebhookAdapter:
         """An unsigned set-up ping that must be answered 200 (WooCommerce sends one)."""
         return False
 
+    @abstractmethod
     def to_canonical(self, payload: dict, channel) -> dict | None:
-        raise NotImplementedError
+        """The canonical order (as POST /api/v1/orders/ takes it), or None for a topic without one."""

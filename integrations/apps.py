@@ -8,4 +8,5 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Importing a platform package registers its webhook adapter.
+        import integrations.taobao  # noqa: F401
         from integrations import shopify, woocommerce  # noqa: F401

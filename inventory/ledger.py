@@ -41,15 +41,32 @@ class Change:
     idempotency_key: str | None = None
 
 
-def default_pool_id() -> int:
-    """The regular-sales pool: receipts land there unless told otherwise."""
-    pool = StockPool.objects.filter(is_default=True).values_list("pk", flat=True).first()
-    if pool is None:
-        pool = StockPool.objects.get_or_create(
-            code=PoolKind.REGULAR,
-            defaults={"name": "Regular sales", "kind": PoolKind.REGULAR, "is_default": True},
-        )[0].pk
+STANDARD_POOLS = {  # created by migration 0003; recreated on demand (e.g. after a test flush)
+    PoolKind.REGULAR: "Regular sales / 常规销售池",
+    PoolKind.PROMOTION: "Promotion / 大促专用池",
+    PoolKind.OFFLINE: "Offline stores / 线下门店预留池",
+    PoolKind.LIVE: "Live-stream virtual warehouse / 直播虚拟仓",
+}
+
+
+def standard_pool(kind: str) -> StockPool:
+    """One of the four standard pools; the regular one is the default pool."""
+    pool, _created = StockPool.objects.get_or_create(
+        code=kind,
+        defaults={"name": STANDARD_POOLS[kind], "kind": kind, "is_default": kind == PoolKind.REGULAR},
+    )
     return pool
+
+
+def ensure_standard_pools() -> None:
+    for kind in STANDARD_POOLS:
+        standard_pool(kind)
+
+
+def default_pool_id() -> int:
+    """The default pool: receipts land there unless told otherwise."""
+    pool = StockPool.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    return pool if pool is not None else standard_pool(PoolKind.REGULAR).pk
 
 
 def balance_for(*, sku_id: int, warehouse_id: int, pool_id: int | None = None, lot_id: int | None = None):

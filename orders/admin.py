@@ -5,7 +5,7 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from core.errors import DomainError
 from orders import services
-from orders.models import Customer, Order, OrderEvent, OrderLine
+from orders.models import Customer, Order, OrderEvent, OrderLine, ReviewRule
 
 
 class CustomerResource(resources.ModelResource):
@@ -125,3 +125,42 @@ class OrderAdmin(ExportMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReviewRuleResource(resources.ModelResource):
+    class Meta:
+        model = ReviewRule
+        clean_model_instances = True  # an imported rule passes the same checks as the admin form
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "is_active",
+            "channel",
+            "keywords",
+            "threshold_count",
+            "window_minutes",
+            "amount",
+            "currency",
+            "blacklist",
+            "priority",
+        ]
+
+
+@admin.register(ReviewRule)
+class ReviewRuleAdmin(ImportExportModelAdmin):
+    """Rules apply to orders ingested after a change; orders already held stay held."""
+
+    resource_classes = [ReviewRuleResource]
+    list_display = ["name", "kind", "is_active", "channel", "priority", "updated_at"]
+    list_filter = ["kind", "is_active", "channel"]
+    list_editable = ["is_active", "priority"]
+    search_fields = ["name", "keywords", "blacklist"]
+    list_select_related = ["channel"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "is_active", "channel", "priority"]}),
+        (_("Address keywords"), {"fields": ["keywords"]}),
+        (_("Orders from one phone or IP"), {"fields": ["threshold_count", "window_minutes"]}),
+        (_("Amount"), {"fields": ["amount", "currency"]}),
+        (_("Blacklist"), {"fields": ["blacklist"]}),
+    ]

@@ -15,7 +15,7 @@ from core.errors import NotPermitted
 from core.group_commit import GroupCommit
 from inventory import reservations
 from inventory.models import SKU
-from orders import services, stock
+from orders import review, services, stock
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 
 
@@ -105,15 +105,23 @@ def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[in
             for _p, _d, order in inserted
         ]
     )
-    _hold_for_stock([order for _p, _d, order in inserted], outcome)
+    new_orders = [order for _p, _d, order in inserted]
+    _hold_new(new_orders, outcome, review.review_orders(new_orders))
     services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
 
 
-def _hold_for_stock(orders: list[Order], outcome: reservations.ReserveResult) -> None:
-    """New orders that could not be reserved (or got a lot near expiry) wait on hold: the hold
-    transition runs on each instance and the rows are written together (nobody else sees them yet)."""
-    waiting = [order for order in orders if order.pk in outcome.short or order.pk in outcome.near_expiry]
+def _hold_new(
+    orders: list[Order], outcome: reservations.ReserveResult, hits: dict[int, list[review.ReviewHit]]
+) -> None:
+    """New orders that could not be reserved (or got a lot near expiry) or that a review rule caught
+    wait on hold, keeping what was reserved: the hold transition runs on each instance and the rows
+    are written together (nobody else sees them yet), as orders.services.hold_for_stock does one by one."""
+    waiting = [
+        order
+        for order in orders
+        if order.pk in outcome.short or order.pk in outcome.near_expiry or order.pk in hits
+    ]
     if not waiting:
         return
     codes = dict(
@@ -124,7 +132,8 @@ def _hold_for_stock(orders: list[Order], outcome: reservations.ReserveResult) ->
     events = []
     for order in waiting:
         short = [codes[sku_id] for sku_id in outcome.short.get(order.pk, [])]
-        reason, payload = services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
+        stock_hold = services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
+        reason, payload = review.hold_reason(stock_hold, hits.get(order.pk, []))
         from_status = order.status
         order.hold(reason=reason[:255])
         events.append(

@@ -1,4 +1,7 @@
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -301,3 +304,85 @@ TRANSITION_LABELS = {
 }
 # Actions whose form must carry a reason.
 TRANSITIONS_NEEDING_REASON = {"hold", "cancel"}
+
+
+class ReviewRuleKind(models.TextChoices):
+    ADDRESS_KEYWORD = "address_keyword", _("Address contains a keyword")
+    PHONE_VELOCITY = "phone_velocity", _("Too many orders from one phone")
+    IP_VELOCITY = "ip_velocity", _("Too many orders from one IP")
+    AMOUNT_OVER = "amount_over", _("Amount above a threshold")
+    BLACKLIST = "blacklist", _("Blacklisted phone, e-mail or IP")
+
+
+class ReviewRule(TimeStampedModel):
+    """A configurable check that holds a new order for review (R-O4); see orders.review."""
+
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=20, choices=ReviewRuleKind.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    channel = models.ForeignKey(
+        "integrations.Channel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="review_rules",
+        verbose_name=_("channel"),
+        help_text=_("Empty means every channel."),
+    )
+    keywords = models.TextField(
+        _("keywords"), blank=True, help_text=_("Address keywords, one per line or comma-separated.")
+    )
+    threshold_count = models.PositiveIntegerField(
+        _("order count"),
+        null=True,
+        blank=True,
+        help_text=_("Hold when the orders within the window, this one included, exceed this count."),
+    )
+    window_minutes = models.PositiveIntegerField(_("window (minutes)"), default=60)
+    amount = MoneyField(_("amount"), null=True, blank=True, default=None)
+    currency = CurrencyField(blank=True, help_text=_("The rule applies only to orders in this currency."))
+    blacklist = models.TextField(
+        _("blacklist"), blank=True, help_text=_("Phones, e-mails or IP addresses, one per line.")
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=100, help_text=_("Rules are evaluated from the lowest number up.")
+    )
+
+    class Meta:
+        ordering = ["priority", "pk"]
+        verbose_name = _("review rule")
+        verbose_name_plural = _("review rules")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        K = ReviewRuleKind
+        required = {
+            K.ADDRESS_KEYWORD: ["keywords"],
+            K.PHONE_VELOCITY: ["threshold_count", "window_minutes"],
+            K.IP_VELOCITY: ["threshold_count", "window_minutes"],
+            K.AMOUNT_OVER: ["amount", "currency"],
+            K.BLACKLIST: ["blacklist"],
+        }.get(self.kind, [])
+        missing = {f: _("This kind of rule needs this field.") for f in required if not getattr(self, f)}
+        if missing:
+            raise ValidationError(missing)
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return _split_values(self.keywords, separators=r"[\n,，、;；]+")
+
+    @property
+    def blacklist_values(self) -> set[str]:
+        """Listed values as orders store them: lower case; phones also without spaces or dashes."""
+        values = set()
+        for value in _split_values(self.blacklist, separators=r"[\n,，;；]+"):
+            values.add(value.lower())
+            if not any(mark in value for mark in "@.:"):  # neither e-mail nor IP: a phone
+                values.add(re.sub(r"[^\d+]", "", value))
+        return values
+
+
+def _split_values(text: str, *, separators: str) -> list[str]:
+    return [value.strip() for value in re.split(separators, text or "") if value.strip()]

@@ -19,7 +19,7 @@ from core.money import ZERO
 from core.sequences import next_values
 from core.timezones import business_date
 from inventory import locks, reservations
-from orders import stock
+from orders import review, stock
 from orders.models import (
     EDITABLE,
     HOLDABLE,
@@ -186,14 +186,15 @@ def _mark_delivered(order, actor, reason):
     _run_transition(order, "mark_delivered", actor, reason=reason, args=args)
 
 
-def _ensure_stock(order: Order) -> None:
-    """Reserve what the order lacks; hold it when stock is short or a lot is close to expiry."""
+def _ensure_stock(order: Order, review_hits=()) -> None:
+    """Reserve what the order lacks; hold it when stock is short or a lot is close to expiry, or
+    when a review rule caught the new order (it keeps what was reserved)."""
     short, near_expiry = stock.reserve_missing(order)
-    hold_for_stock(order, short, near_expiry)
+    hold_for_stock(order, short, near_expiry, review_hits)
 
 
-def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict]) -> None:
-    hold = stock_hold_reason(short, near_expiry)
+def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict], review_hits=()) -> None:
+    hold = review.hold_reason(stock_hold_reason(short, near_expiry), list(review_hits))
     if hold and order.status in HOLDABLE:
         reason, payload = hold
         _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload)
@@ -528,17 +529,19 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
     bind_checkout_locks(order, lines, data)
     if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
-    elif data.get("paid"):
-        _platform_paid(order, data.get("paid_at") or data["placed_at"])
+        return order
+    hits = review.review_orders([order]).get(order.pk, [])
+    if data.get("paid"):
+        _platform_paid(order, data.get("paid_at") or data["placed_at"], hits)
     else:
-        _ensure_stock(order)
+        _ensure_stock(order, hits)
     return order
 
 
-def _platform_paid(order: Order, paid_at) -> None:
+def _platform_paid(order: Order, paid_at, review_hits=()) -> None:
     _run_transition(order, "mark_paid", None, reason=_("Paid on the platform"), args={"paid_at": paid_at})
     reservations.reservations_commit(order_id=order.pk)
-    _ensure_stock(order)
+    _ensure_stock(order, review_hits)
 
 
 def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:

@@ -1,9 +1,11 @@
-"""WooCommerce order webhooks (REST API v3 order JSON)."""
+"""WooCommerce order webhooks and polling (REST API v3 order JSON)."""
 
 import re
+from datetime import UTC, datetime
 
 from integrations.adapters import WebhookAdapter, header, register
 from integrations.woocommerce import mapping
+from integrations.woocommerce.client import WooCommerceClient
 
 PING_BODY = re.compile(rb"webhook_id=\d{1,20}")
 
@@ -15,6 +17,8 @@ class WooCommerceAdapter(WebhookAdapter):
     topic_header = "X-WC-Webhook-Topic"
     dedupe_header = "X-WC-Webhook-Delivery-ID"
     order_topics = frozenset({"order.created", "order.updated", "order.restored"})
+    client_class = WooCommerceClient
+    poll_topic = "order.updated"
 
     def is_ping(self, headers: dict, raw_body: bytes) -> bool:
         # WooCommerce pings a new webhook's URL, unsigned, with a form body "webhook_id=<id>";
@@ -23,3 +27,11 @@ class WooCommerceAdapter(WebhookAdapter):
 
     def to_canonical(self, payload: dict, channel) -> dict | None:
         return mapping.order_to_canonical(payload, channel)
+
+    def poll_updated_at(self, payload: dict) -> datetime:
+        """`date_modified_gmt` is UTC written without an offset; `date_modified` is shop-local."""
+        return datetime.fromisoformat(mapping.gmt(payload["date_modified_gmt"])).astimezone(UTC)
+
+    def poll_dedupe_id(self, payload: dict) -> str:
+        """One id per version of an order: a re-read is a duplicate, a later version is not."""
+        return f"poll:{payload['id']}:{self.poll_updated_at(payload).isoformat()}"

@@ -1,7 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from inventory.models import StockMovement, StockPool
+from inventory.ledger import standard_pool
+from inventory.models import StockMovement
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, make_order, receive
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +98,7 @@ def test_roles_without_stock_rights_are_refused(make_user):
 
 
 def test_pools_are_listed_per_warehouse(api):
-    receive(SKUFactory(code="SKU-2"), 4, pool=StockPool.objects.get(code="promotion"))
+    receive(SKUFactory(code="SKU-2"), 4, pool=standard_pool("promotion"))
     body = api.get("/api/v1/stock/", {"sku": "SKU-2"}).data
     assert body["warehouses"][0]["pools"]["promotion"]["on_hand"] == 4
     assert body["channels"][ChannelFactory().code] == 10  # the shop draws only from the regular pool

@@ -15,7 +15,7 @@ from inventory.cycle_counts import (
     cycle_count_upload,
 )
 from inventory.desk import cycle_count_urls
-from inventory.ledger import InsufficientStock
+from inventory.ledger import InsufficientStock, standard_pool
 from inventory.models import (
     CycleCount,
     CycleCountLine,
@@ -69,9 +69,8 @@ def stock():
     """SKU-1..3 with 1000 each, a lot-tracked SKU with 50 in lot L1 and 20 in the promotion pool."""
     ensure_master_data()
     receive(SKUFactory(code="LOT-1", lot_tracked=True), 50, lot_code="L1", expires_on=LOT_EXPIRY)
-    from inventory.models import StockPool
 
-    receive(SKUFactory(code="SKU-1"), 20, pool=StockPool.objects.get(code="promotion"))
+    receive(SKUFactory(code="SKU-1"), 20, pool=standard_pool("promotion"))
     SKUFactory(code="SKU-NEW")  # known, never received
     return WarehouseFactory()
 

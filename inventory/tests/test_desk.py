@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 
 from core.models import Alert, AlertState
 from inventory import services
+from inventory.ledger import standard_pool
 from inventory.models import (
     SKU,
     ChannelPool,
@@ -18,7 +19,6 @@ from inventory.models import (
     Reservation,
     SafetyStock,
     StockBalance,
-    StockPool,
     Warehouse,
 )
 from inventory.replenishment import replenishment_refresh
@@ -219,7 +219,7 @@ def test_pages_need_sign_in(client):
 def test_transfer_to_the_live_pool_feeds_the_live_channel(client, warehouse_user):
     ensure_master_data()
     live_shop = ChannelFactory(code="live-shop", name="Live room")
-    ChannelPool.objects.create(channel=live_shop, pool=StockPool.objects.get(code="live"))
+    ChannelPool.objects.create(channel=live_shop, pool=standard_pool("live"))
     client.force_login(warehouse_user)
 
     response = client.post(

@@ -7,6 +7,7 @@ from django.utils import timezone
 from core.errors import NotPermitted
 from core.models import Alert
 from inventory import reservations
+from inventory.ledger import standard_pool
 from inventory.models import (
     ChannelPool,
     MovementKind,
@@ -15,7 +16,6 @@ from inventory.models import (
     Reservation,
     SafetyStock,
     StockBalance,
-    StockPool,
 )
 from inventory.reconciliation import find_drift
 from inventory.selectors import channel_sellable
@@ -167,7 +167,7 @@ def test_a_channel_draws_only_from_its_pools(db):
     sku = SKUFactory(code="SKU-1")
     receive(sku, 10)
     live_shop = ChannelFactory(code="live-shop", name="Live")
-    live = StockPool.objects.get(code="live")
+    live = standard_pool("live")
     ChannelPool.objects.create(channel=live_shop, pool=live)
     stock_transfer(balance=StockBalance.objects.get(sku=sku), quantity=3, to_pool=live)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.roles import Role, sync_roles
 from integrations.models import Channel, Platform
-from inventory.ledger import default_pool_id
+from inventory.ledger import default_pool_id, standard_pool
 from inventory.models import (
     SKU,
     ChannelPool,
@@ -227,9 +227,7 @@ class Command(BaseCommand):
         """Receipts per SKU and warehouse (tea in lots, one close to expiry), a live-stream pool
         for the Tmall shop, and safety stock on a few best sellers."""
         today = timezone.localdate()
-        live, _ = StockPool.objects.get_or_create(
-            code=PoolKind.LIVE, defaults={"name": "直播虚拟仓 / Live-stream", "kind": PoolKind.LIVE}
-        )
+        live = standard_pool(PoolKind.LIVE)
         regular = StockPool.objects.get(pk=default_pool_id())
         for channel in channels[:1]:
             ChannelPool.objects.get_or_create(channel=channel, pool=regular, defaults={"priority": 2})

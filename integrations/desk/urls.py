@@ -1,0 +1,19 @@
+"""Integration operator screens, mounted at integrations/desk/."""
+
+from django.urls import path
+
+from integrations.desk import views
+
+app_name = "integrations_desk"
+urlpatterns = [
+    path("messages/", views.message_list, name="messages"),
+    path("messages/<int:pk>/", views.message_detail, name="message-detail"),
+    path("messages/<int:pk>/replay/", views.message_replay, name="message-replay"),
+    path("failed/", views.failed_list, name="failed"),
+    path("failed/replay/", views.failed_replay, name="failed-replay"),
+    path("channels/", views.channel_status, name="channels"),
+    path("upload/", views.upload_orders, name="upload"),
+    path("upload/template.xlsx", views.upload_orders_template, name="upload-template"),
+    path("upload/<str:token>/confirm/", views.upload_orders_confirm, name="upload-confirm"),
+    path("upload/<str:token>/errors.xlsx", views.upload_orders_errors, name="upload-errors"),
+]

@@ -1,0 +1,400 @@
+"""Integration operator screens (R-X5, R-D1): the inbound message log, the failed queue, channel
+status and the generic order upload. Views stay thin: read through a query or call the service →
+turn a domain error into a message → redirect."""
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+from integrations import models, order_upload
+from integrations.models import Channel, InboundMessage, InboundStatus
+from integrations.services import inbound_message_replay
+
+PAGE_SIZE = 50
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+NEEDS_ATTENTION = (InboundStatus.FAILED, InboundStatus.REJECTED)
+UPLOADS_SESSION_KEY = "order_uploads"
+UPLOADS_KEPT = 10
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+# --- integration log ---------------------------------------------------------------------------
+
+
+class MessageFilterForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        label=gettext_lazy("Channel"),
+        queryset=Channel.objects.order_by("code"),
+        to_field_name="code",
+        required=False,
+    )
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        choices=[("", "—"), *InboundStatus.choices],
+        required=False,
+    )
+    topic = forms.CharField(label=gettext_lazy("Topic"), max_length=100, required=False)
+    q = forms.CharField(
+        label=gettext_lazy("Order no. or delivery id"),
+        max_length=255,
+        required=False,
+        help_text=gettext_lazy("Exact match."),
+    )
+
+
+def _log_rows():
+    # The body can be large: a list never needs it.
+    return InboundMessage.objects.select_related("channel", "order").defer("body", "headers")
+
+
+@login_required
+@permission_required("integrations.view_inboundmessage", raise_exception=True)
+def message_list(request):
+    form = MessageFilterForm(request.GET or None)
+    rows = _log_rows().order_by("-received_at", "-pk")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["channel"]:
+            rows = rows.filter(channel=data["channel"])
+        if data["status"]:
+            rows = rows.filter(status=data["status"])
+        if data["topic"].strip():
+            rows = rows.filter(topic=data["topic"].strip())
+        term = data["q"].strip()
+        if term:
+            # Exact matches only: both are indexed; a body substring search would scan the log.
+            rows = rows.filter(Q(dedupe_id=term) | Q(order__number=term))
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "integrations/message_list.html",
+        {"form": form, "page": page, "query": _query_without_page(request)},
+    )
+
+
+def _pretty_body(body: str) -> tuple[str, bool]:
+    """The body indented when it is JSON; as received otherwise (the template escapes it)."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False), True
+    except ValueError:
+        return body, False
+
+
+@login_required
+@permission_required("integrations.view_inboundmessage", raise_exception=True)
+def message_detail(request, pk):
+    message = get_object_or_404(InboundMessage.objects.select_related("channel", "order"), pk=pk)
+    body, is_json = _pretty_body(message.body)
+    return render(
+        request,
+        "integrations/message_detail.html",
+        {
+            "message": message,
+            "body": body,
+            "is_json": is_json,
+            "headers": sorted(message.headers.items()) if isinstance(message.headers, dict) else [],
+            "can_replay": message.status == InboundStatus.FAILED,
+        },
+    )
+
+
+def _replay(request, message_id: int) -> str | None:
+    """Replay one message and report it; the resulting status, or None when refused."""
+    try:
+        message = inbound_message_replay(message_id)
+    except DomainError as exc:
+        messages.error(request, f"#{message_id}: {exc.message}")
+        return None
+    text = _("Message #%(id)s replayed: %(status)s.") % {
+        "id": message_id,
+        "status": message.get_status_display(),
+    }
+    if message.status == InboundStatus.PROCESSED:
+        messages.success(request, text)
+    else:
+        messages.warning(request, f"{text} {message.error}".strip())
+    return message.status
+
+
+def _back(request, default: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+@login_required
+@require_POST
+@permission_required("integrations.change_inboundmessage", raise_exception=True)
+def message_replay(request, pk):
+    message = get_object_or_404(InboundMessage.objects.only("pk"), pk=pk)
+    _replay(request, message.pk)
+    return _back(request, reverse("integrations_desk:message-detail", args=[message.pk]))
+
+
+# --- failed queue ------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required("integrations.view_inboundmessage", raise_exception=True)
+def failed_list(request):
+    counts: dict[int | None, dict] = {}
+    for row in (
+        InboundMessage.objects.filter(status__in=NEEDS_ATTENTION)
+        .values("channel_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts.setdefault(row["channel_id"], {})[row["status"]] = row["n"]
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in=[k for k in counts if k is not None])}
+    summary = [
+        {
+            "channel": channels.get(channel_id),
+            "failed": by_status.get(InboundStatus.FAILED, 0),
+            "rejected": by_status.get(InboundStatus.REJECTED, 0),
+        }
+        for channel_id, by_status in counts.items()
+    ]
+    summary.sort(key=lambda row: row["channel"].code if row["channel"] else "")
+
+    selected = request.GET.get("channel", "")
+    rows = _log_rows().filter(status__in=NEEDS_ATTENTION).order_by("channel__code", "-received_at", "-pk")
+    if selected:
+        rows = rows.filter(channel__code=selected)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "integrations/failed_list.html",
+        {
+            "summary": summary,
+            "page": page,
+            "selected": selected,
+            "query": _query_without_page(request),
+        },
+    )
+
+
+@login_required
+@require_POST
+@permission_required("integrations.change_inboundmessage", raise_exception=True)
+def failed_replay(request):
+    ids = sorted({int(value) for value in request.POST.getlist("message") if value.isdigit()})
+    if not ids:
+        messages.error(request, _("Select the messages to replay."))
+        return _back(request, reverse("integrations_desk:failed"))
+    outcomes = [_replay(request, message_id) for message_id in ids[:PAGE_SIZE]]
+    processed = outcomes.count(InboundStatus.PROCESSED)
+    messages.info(
+        request,
+        _("%(processed)s of %(total)s replayed messages processed.")
+        % {"processed": processed, "total": len(outcomes)},
+    )
+    return _back(request, reverse("integrations_desk:failed"))
+
+
+# --- channel status ------------------------------------------------------------------------------
+
+
+def _cursor_rows(channel_ids: list[int]) -> dict[int, list[dict]] | None:
+    """Sync cursors per channel, when the polling model exists (it ships separately)."""
+    cursor_model = getattr(models, "SyncCursor", None)
+    if cursor_model is None:
+        return None
+    now = timezone.now()
+    found: dict[int, list[dict]] = {}
+    for cursor in cursor_model.objects.filter(channel_id__in=channel_ids):
+        position = getattr(cursor, "cursor", None)
+        lag = getattr(cursor, "lag", None)
+        if callable(lag):
+            lag = lag()
+        if lag is None and isinstance(position, datetime):
+            lag = now - position
+        found.setdefault(cursor.channel_id, []).append(
+            {
+                "name": getattr(cursor, "resource", "") or getattr(cursor, "kind", "") or "",
+                "cursor": position,
+                "lag": lag,
+                "last_success_at": getattr(cursor, "last_success_at", None),
+                "last_error": getattr(cursor, "last_error", "") or "",
+                "next_run_at": getattr(cursor, "next_run_at", None),
+            }
+        )
+    return found
+
+
+@login_required
+@permission_required("integrations.view_inboundmessage", raise_exception=True)
+def channel_status(request):
+    channels = list(Channel.objects.order_by("code"))
+    since = timezone.now() - timedelta(hours=24)
+    recent: dict[int, dict[str, int]] = {}
+    for row in (
+        InboundMessage.objects.filter(received_at__gte=since, channel__isnull=False)
+        .values("channel_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        recent.setdefault(row["channel_id"], {})[row["status"]] = row["n"]
+    last_received = dict(
+        InboundMessage.objects.filter(channel__isnull=False)
+        .values("channel_id")
+        .annotate(last=Max("received_at"))
+        .order_by()
+        .values_list("channel_id", "last")
+    )
+    cursors = _cursor_rows([c.pk for c in channels])
+    rows = []
+    for channel in channels:
+        last_failure = (
+            InboundMessage.objects.filter(channel=channel, status__in=NEEDS_ATTENTION)
+            .order_by("-received_at")
+            .values("pk", "error", "received_at")
+            .first()
+        )
+        by_status = recent.get(channel.pk, {})
+        rows.append(
+            {
+                "channel": channel,
+                "recent": [(label, by_status.get(value, 0)) for value, label in InboundStatus.choices],
+                "recent_total": sum(by_status.values()),
+                "last_received": last_received.get(channel.pk),
+                "last_failure": last_failure,
+                "cursors": (cursors or {}).get(channel.pk, []),
+            }
+        )
+    return render(
+        request,
+        "integrations/channel_status.html",
+        {"rows": rows, "statuses": InboundStatus.choices, "has_cursors": cursors is not None},
+    )
+
+
+# --- generic order upload --------------------------------------------------------------------------
+
+
+class OrderUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("Order file"),
+        help_text=gettext_lazy("Excel (.xlsx) or CSV, one row per order line, at most 10 MB."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if Path(upload.name).suffix.lower() not in order_upload.EXTENSIONS:
+            raise forms.ValidationError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
+        if upload.size > order_upload.MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)s MB.") % {"mb": order_upload.MAX_BYTES // (1024 * 1024)}
+            )
+        return upload
+
+
+def _remember_upload(request, token: str) -> None:
+    tokens = [t for t in request.session.get(UPLOADS_SESSION_KEY, []) if t != token]
+    request.session[UPLOADS_SESSION_KEY] = [*tokens, token][-UPLOADS_KEPT:]
+
+
+def _own_upload(request, token: str) -> bytes:
+    """A stored upload of this session only; a token is never a path the user chooses."""
+    if token not in request.session.get(UPLOADS_SESSION_KEY, []):
+        raise order_upload.OrderUploadError(
+            _("This upload is unknown or has expired; upload the file again.")
+        )
+    return order_upload.order_upload_load(token)
+
+
+def _preview_page(request, token: str, file_bytes: bytes):
+    preview = order_upload.order_upload_preview(file_bytes=file_bytes, file_name=token)
+    return render(request, "integrations/order_upload_preview.html", {"preview": preview, "token": token})
+
+
+@login_required
+@permission_required("orders.add_order", raise_exception=True)
+def upload_orders(request):
+    posted = request.method == "POST"
+    form = OrderUploadForm(request.POST, request.FILES) if posted else OrderUploadForm()
+    if posted and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            file_bytes = upload.read()
+            token = order_upload.order_upload_store(file_bytes=file_bytes, file_name=upload.name)
+            _remember_upload(request, token)
+            return _preview_page(request, token, file_bytes)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "integrations/order_upload.html",
+        {"form": form, "columns": order_upload.COLUMNS, "max_rows": order_upload.MAX_ROWS},
+    )
+
+
+@login_required
+@require_POST
+@permission_required("orders.add_order", raise_exception=True)
+def upload_orders_confirm(request, token):
+    try:
+        file_bytes = _own_upload(request, token)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("integrations_desk:upload")
+    try:
+        results = order_upload.order_upload_import(file_bytes=file_bytes, file_name=token, actor=request.user)
+    except order_upload.OrderUploadError as exc:
+        messages.error(request, exc.message)
+        return _preview_page(request, token, file_bytes)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("integrations_desk:upload")
+    created = sum(1 for _order, was_created in results if was_created)
+    messages.success(
+        request,
+        _("%(created)s orders imported; %(known)s were known already and left unchanged.")
+        % {"created": created, "known": len(results) - created},
+    )
+    return redirect("orders:list")
+
+
+@login_required
+@permission_required("orders.add_order", raise_exception=True)
+def upload_orders_errors(request, token):
+    try:
+        file_bytes = _own_upload(request, token)
+        preview = order_upload.order_upload_preview(file_bytes=file_bytes, file_name=token)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("integrations_desk:upload")
+    response = HttpResponse(order_upload.order_upload_error_file(preview), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="order-upload-errors.xlsx"'
+    return response
+
+
+@login_required
+@permission_required("orders.add_order", raise_exception=True)
+def upload_orders_template(request):
+    response = HttpResponse(order_upload.order_upload_template(), content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="order-upload-template.xlsx"'
+    return response
