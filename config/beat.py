@@ -44,4 +44,9 @@ PERIODIC_TASKS = [
         task="integrations.tasks.sync_channels",
         every_seconds=60,
     ),
+    Schedule(
+        name="core: deliver the outbox",
+        task="core.tasks.sweep_outbox",
+        every_seconds=30,
+    ),
 ]

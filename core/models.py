@@ -92,3 +92,39 @@ class Alert(TimeStampedModel):
 
     def __str__(self):
         return f"[{self.kind}] {self.message}"
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERING = "delivering", _("Delivering")
+    DELIVERED = "delivered", _("Delivered")
+    DEAD = "dead", _("Dead")
+
+
+class OutboxMessage(models.Model):
+    """One outbound call, written in the same transaction as the change that caused it and
+    delivered by core.outbox (at least once; the idempotency key makes it exactly once for the
+    receiver). `next_attempt_at` is when it is due, or — while delivering — when its lease ends."""
+
+    kind = models.CharField(_("kind"), max_length=60, db_index=True)
+    channel = models.ForeignKey(
+        "integrations.Channel", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    state = models.CharField(
+        _("state"), max_length=12, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_due_idx")]
+
+    def __str__(self):
+        return f"{self.kind} {self.idempotency_key} ({self.state})"

@@ -74,6 +74,8 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "orders.delete_reviewrule",
         "core.view_user",
         "core.view_alert",
+        "core.view_outboxmessage",
+        "core.change_outboxmessage",
         "core.change_alert",
         "inventory.change_releasebreaker",
         "inventory.view_releasebreaker",

@@ -52,6 +52,7 @@ class WebhookAdapter(ABC):
     dedupe_header: str = ""
     order_topics: frozenset[str] = frozenset()  # topics whose payload is a whole order
     client_class = None  # an integrations.clients.OrderClient when the platform can be polled
+    supports_stock_push = False  # True when integrations.stock_sync can push stock to it
 
     def verify(self, request_headers: dict, raw_body: bytes, secret: str) -> bool:
         given = header(request_headers, self.signature_header)

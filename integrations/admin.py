@@ -1,12 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
-from import_export import resources
+from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from core.errors import DomainError
-from integrations.models import Channel, InboundMessage, InboundStatus
+from integrations.models import Channel, ChannelListing, InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
+from inventory.models import SKU
 
 
 class ChannelResource(resources.ModelResource):
@@ -93,3 +94,31 @@ class InboundMessageAdmin(admin.ModelAdmin):
                 _("#%(id)s: %(status)s") % {"id": message_id, "status": message.get_status_display()},
                 level,
             )
+
+
+class ChannelListingResource(resources.ModelResource):
+    channel = fields.Field("channel", "channel", widgets.ForeignKeyWidget(Channel, "code"))
+    sku = fields.Field("sku", "sku", widgets.ForeignKeyWidget(SKU, "code"))
+
+    class Meta:
+        model = ChannelListing
+        import_id_fields = ["channel", "sku"]
+        fields = ["channel", "sku", "platform_item_id", "platform_location_id"]
+
+
+@admin.register(ChannelListing)
+class ChannelListingAdmin(ImportExportModelAdmin):
+    resource_classes = [ChannelListingResource]
+    list_display = [
+        "channel",
+        "sku",
+        "platform_item_id",
+        "platform_location_id",
+        "last_pushed_quantity",
+        "last_pushed_at",
+    ]
+    list_filter = ["channel"]
+    search_fields = ["sku__code", "platform_item_id"]
+    list_select_related = ["channel", "sku"]
+    autocomplete_fields = ["sku"]
+    readonly_fields = ["last_pushed_quantity", "last_pushed_at"]

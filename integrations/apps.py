@@ -9,4 +9,4 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         # Importing a platform package registers its webhook adapter.
         import integrations.taobao  # noqa: F401
-        from integrations import shopify, woocommerce  # noqa: F401
+        from integrations import shopify, stock_sync, woocommerce  # noqa: F401

@@ -129,3 +129,33 @@ class SyncCursor(models.Model):
     def lag(self):
         """How far behind the platform the channel's orders may be (None before the first run)."""
         return timezone.now() - self.cursor if self.cursor else None
+
+
+class ChannelListing(models.Model):
+    """Where a SKU lives on a channel's platform, so its sellable quantity can be pushed (R-I10)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="listings")
+    sku = models.ForeignKey("inventory.SKU", on_delete=models.CASCADE, related_name="channel_listings")
+    platform_item_id = models.CharField(
+        _("platform item id"),
+        max_length=64,
+        help_text=_("Shopify inventory item id; WooCommerce product or variation id."),
+    )
+    platform_location_id = models.CharField(
+        _("platform location id"), max_length=64, blank=True, help_text=_("Shopify location id.")
+    )
+    last_pushed_quantity = models.IntegerField(_("last pushed quantity"), null=True, blank=True)
+    last_pushed_at = models.DateTimeField(_("last pushed at"), null=True, blank=True)
+    # The newest stock version seen for this listing: a retried push older than it is stale.
+    stock_version = models.BigIntegerField(_("stock version"), default=0, editable=False)
+
+    class Meta:
+        ordering = ["channel", "sku"]
+        verbose_name = _("channel listing")
+        verbose_name_plural = _("channel listings")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "sku"], name="channel_listing_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel_id}/{self.sku_id} → {self.platform_item_id}"

@@ -24,6 +24,7 @@ class ShopifyAdapter(WebhookAdapter):
         }
     )
     client_class = ShopifyClient
+    supports_stock_push = True  # integrations.stock_sync pushes sellable quantities
     poll_topic = "orders/updated"  # a polled order is a whole order, like this webhook's payload
 
     def to_canonical(self, payload: dict, channel) -> dict | None:

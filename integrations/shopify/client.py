@@ -63,6 +63,23 @@ class ShopifyClient:
             raise PlatformError(f"Shopify answered HTTP {response.status_code}: {response.text[:200]}")
         return response
 
+    def set_inventory(self, *, inventory_item_id: int, location_id: int, available: int) -> None:
+        """Set the available quantity of an inventory item at a location (R-I10).
+
+        https://shopify.dev/docs/api/admin-rest/2024-10/resources/inventorylevel#post-inventory-levels-set"""
+        url = self.orders_url.removesuffix("orders.json") + "inventory_levels/set.json"
+        body = {"location_id": location_id, "inventory_item_id": inventory_item_id, "available": available}
+        http = self.http or httpx.Client(timeout=TIMEOUT)
+        try:
+            try:
+                response = http.post(url, json=body, headers=self.headers)
+            except httpx.HTTPError as exc:
+                raise PlatformError(f"Shopify: {exc.__class__.__name__}: {exc}") from exc
+            raise_for_status(response, "Shopify", DEFAULT_RETRY_AFTER)
+        finally:
+            if self.http is None:
+                http.close()
+
 
 def retry_after(response: httpx.Response, default: float) -> float:
     """Retry-After in seconds ("2.0" from Shopify); the default when absent or not a number."""
@@ -96,3 +113,13 @@ def _next_page_info(response: httpx.Response) -> str | None:
     if not values:
         raise PlatformError("Shopify: next link without page_info")
     return values[0]
+
+
+def raise_for_status(response: httpx.Response, platform: str, default_retry_after: float) -> None:
+    """429 → RateLimited; any other error → PlatformError carrying the HTTP `status_code`."""
+    if response.status_code == 429:
+        raise RateLimited(retry_after(response, default_retry_after))
+    if not response.is_success:
+        error = PlatformError(f"{platform} answered HTTP {response.status_code}: {response.text[:200]}")
+        error.status_code = response.status_code
+        raise error

@@ -18,6 +18,7 @@ class WooCommerceAdapter(WebhookAdapter):
     dedupe_header = "X-WC-Webhook-Delivery-ID"
     order_topics = frozenset({"order.created", "order.updated", "order.restored"})
     client_class = WooCommerceClient
+    supports_stock_push = True  # integrations.stock_sync pushes sellable quantities
     poll_topic = "order.updated"
 
     def is_ping(self, headers: dict, raw_body: bytes) -> bool:

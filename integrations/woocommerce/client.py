@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from integrations.clients import PlatformError, RateLimited
-from integrations.shopify.client import TIMEOUT, retry_after
+from integrations.shopify.client import TIMEOUT, raise_for_status, retry_after
 
 PAGE_SIZE = 100  # the REST API's maximum per_page
 DEFAULT_RETRY_AFTER = 2.0
@@ -59,6 +59,23 @@ class WooCommerceClient:
         if not response.is_success:
             raise PlatformError(f"WooCommerce answered HTTP {response.status_code}: {response.text[:200]}")
         return response
+
+    def set_stock(self, *, product_id: int, quantity: int) -> None:
+        """Set a product's (or variation's) stock quantity, managing its stock (R-I10).
+
+        https://woocommerce.github.io/woocommerce-rest-api-docs/#update-a-product"""
+        url = f"{self.orders_url.removesuffix('/orders')}/products/{product_id}"
+        body = {"manage_stock": True, "stock_quantity": quantity}
+        http = self.http or httpx.Client(timeout=TIMEOUT)
+        try:
+            try:
+                response = http.put(url, json=body, auth=self.auth)
+            except httpx.HTTPError as exc:
+                raise PlatformError(f"WooCommerce: {exc.__class__.__name__}: {exc}") from exc
+            raise_for_status(response, "WooCommerce", DEFAULT_RETRY_AFTER)
+        finally:
+            if self.http is None:
+                http.close()
 
 
 def _gmt(moment: datetime) -> str:
