@@ -54,9 +54,11 @@ class SyncResult:
 
 
 def pollable_channel_ids() -> list[int]:
-    """Active channels whose platform adapter has an HTTP client, in primary-key order."""
+    """Active channels with API credentials whose platform adapter has an HTTP client, in
+    primary-key order (a channel fed only by webhooks or uploads has no credentials to poll with)."""
     ids = []
-    for channel in Channel.objects.filter(is_active=True).order_by("pk").only("pk", "platform"):
+    channels = Channel.objects.filter(is_active=True).exclude(api_credentials={}).order_by("pk")
+    for channel in channels.only("pk", "platform"):
         try:
             adapter = get_adapter(channel.platform)
         except LookupError:

@@ -566,3 +566,16 @@ def test_sync_channels_polls_every_active_channel_with_a_client(shop, woo, platf
     assert {path for path, _query, _headers in platform.requests} == {SHOPIFY_PATH, WOO_PATH}
     assert set(SyncCursor.objects.values_list("channel__code", flat=True)) == {"shop-us", "woo-cn"}
     assert all(cursor.last_success_at for cursor in SyncCursor.objects.all())
+
+
+@pytest.mark.django_db
+def test_channels_without_credentials_are_not_polled():
+    from integrations.sync import pollable_channel_ids
+    from orders.tests.factories import ChannelFactory
+
+    webhook_only = ChannelFactory(code="shopify-webhooks", platform="shopify", api_credentials={})
+    polled = ChannelFactory(
+        code="shopify-polled", platform="shopify", api_credentials={"shop": "x.myshopify.com"}
+    )
+    ids = pollable_channel_ids()
+    assert polled.pk in ids and webhook_only.pk not in ids
