@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +28,13 @@ class ChannelForm(forms.ModelForm):
         help_text=_("Write-only: leave empty to keep the current secret."),
     )
 
+    api_credentials_json = forms.CharField(
+        label=_("API credentials (JSON)"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Write-only: a JSON object of the platform's keys and tokens; leave empty to keep."),
+    )
+
     class Meta:
         model = Channel
         fields = [
@@ -41,6 +50,23 @@ class ChannelForm(forms.ModelForm):
 
     def clean_webhook_secret(self):
         return self.cleaned_data["webhook_secret"] or self.instance.webhook_secret
+
+    def clean_api_credentials_json(self):
+        text = self.cleaned_data["api_credentials_json"].strip()
+        if not text:
+            return None
+        try:
+            credentials = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Not valid JSON.")) from exc
+        if not isinstance(credentials, dict):
+            raise forms.ValidationError(_("Expected a JSON object."))
+        return credentials
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("api_credentials_json") is not None:
+            self.instance.api_credentials = self.cleaned_data["api_credentials_json"]
+        return super().save(commit=commit)
 
 
 @admin.register(Channel)

@@ -53,6 +53,13 @@ def test_channel_secret_is_write_only(admin_client):
     channel.refresh_from_db()
     assert (channel.name, channel.webhook_secret) == ("Renamed", "very-secret-value")
 
+    form["api_credentials_json"] = '{"shop": "x.myshopify.com", "access_token": "tok-7f3a9e"}'
+    admin_client.post(reverse("admin:integrations_channel_change", args=[channel.pk]), form)
+    channel.refresh_from_db()
+    assert channel.api_credentials == {"shop": "x.myshopify.com", "access_token": "tok-7f3a9e"}
+    page = admin_client.get(reverse("admin:integrations_channel_change", args=[channel.pk]))
+    assert "tok-7f3a9e" not in page.content.decode()
+
 
 def test_order_status_cannot_be_edited_in_the_admin(admin_client):
     order = order_in_state("paid")

@@ -70,3 +70,28 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
     call_command("seed_demo", stdout=out)  # a second run adds nothing
     assert Order.objects.count() == 120
     assert "already exist" in out.getvalue()
+
+
+def test_add_channel_stores_api_credentials_without_printing_them(tmp_path):
+    credentials = tmp_path / "shop.json"
+    credentials.write_text('{"shop": "demo.myshopify.com", "access_token": "shpat_secret"}')
+    out = StringIO()
+    call_command(
+        "add_channel",
+        "--platform",
+        "shopify",
+        "--code",
+        "shop-api",
+        "--api-credentials-file",
+        str(credentials),
+        stdout=out,
+    )
+    assert Channel.objects.get(code="shop-api").api_credentials["access_token"] == "shpat_secret"
+    assert "shpat_secret" not in out.getvalue() and "API credentials set" in out.getvalue()
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(CommandError):
+        call_command(
+            "add_channel", "--platform", "shopify", "--code", "shop-api", "--api-credentials-file", str(bad)
+        )
