@@ -4,9 +4,13 @@ A client is built from a channel (its `api_credentials` hold base URL, keys, tok
 raw order payloads the platform updated in a time window, page by page. It raises RateLimited
 when the platform asks it to slow down; the sync backs off and retries later."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Protocol
+
+import httpx
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class RateLimited(Exception):  # noqa: N818 - a signal, not a failure
@@ -25,3 +29,28 @@ class OrderClient(Protocol):
     def iter_orders(self, *, updated_since: datetime, updated_until: datetime) -> Iterator[dict]:
         """Raw order payloads updated in [updated_since, updated_until), following pagination."""
         ...
+
+
+def send(platform: str, request: Callable[[], httpx.Response], default_retry_after: float) -> httpx.Response:
+    """Run one HTTP request: network errors and non-2xx answers become PlatformError (with the
+    HTTP `status_code` when there is one), 429 becomes RateLimited."""
+    try:
+        response = request()
+    except httpx.HTTPError as exc:
+        raise PlatformError(f"{platform}: {exc.__class__.__name__}: {exc}") from exc
+    if response.status_code == 429:
+        raise RateLimited(retry_after(response, default_retry_after))
+    if not response.is_success:
+        error = PlatformError(f"{platform} answered HTTP {response.status_code}: {response.text[:200]}")
+        error.status_code = response.status_code
+        raise error
+    return response
+
+
+def retry_after(response: httpx.Response, default: float) -> float:
+    """Retry-After in seconds; the default when absent or not a number."""
+    try:
+        value = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default

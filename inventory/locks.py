@@ -93,19 +93,23 @@ def bind_locks(*, order, lines_with_locks: list[tuple[object, str]], now=None) -
     bound: dict[int, int] = {}
     paid = order.status == OrderStatus.PAID
     expires_at = None if paid else now + timedelta(minutes=order.channel.reservation_ttl_minutes)
-    for line, fingerprint in sorted(lines_with_locks, key=lambda pair: pair[1]):
-        lock = (
-            Reservation.objects.select_for_update()
-            .filter(
-                fingerprint=fingerprint,
-                order__isnull=True,
-                state__in=HOLDING,
-                expires_at__gt=now,
-                channel_id=order.channel_id,
-                sku_id=line.sku_id,
-            )
-            .first()
+    named = {fingerprint for _line, fingerprint in lines_with_locks}
+    locks = {  # all named locks in one statement, row locks in ascending id like every path
+        lock.fingerprint: lock
+        for lock in Reservation.objects.select_for_update()
+        .filter(
+            fingerprint__in=named,
+            order__isnull=True,
+            state__in=HOLDING,
+            expires_at__gt=now,
+            channel_id=order.channel_id,
         )
+        .order_by("pk")
+    }
+    for line, fingerprint in lines_with_locks:
+        lock = locks.pop(fingerprint, None)
+        if lock is not None and lock.sku_id != line.sku_id:
+            lock = None  # a lock for another SKU cannot hold this line
         if lock is None:
             continue  # unknown or lapsed: the line is reserved the ordinary way
         take = min(lock.quantity, line.quantity)

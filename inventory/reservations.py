@@ -346,10 +346,9 @@ def reservations_release(
     Automatic releases respect the SKU's release breaker: past it they wait as PendingRelease."""
     now = now or timezone.now()
     held = list(
-        Reservation.objects.select_for_update()
-        .filter(order_id=order_id, state__in=HOLDING)
-        .order_by("-pk")  # newest reservation of a line gives back first
+        Reservation.objects.select_for_update().filter(order_id=order_id, state__in=HOLDING).order_by("pk")
     )
+    held.reverse()  # locked in ascending id like every path; the newest of a line gives back first
     plan: list[tuple[Reservation, int]] = []
     wanted = dict(line_quantities) if line_quantities is not None else None
     for reservation in held:

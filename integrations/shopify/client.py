@@ -9,12 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from integrations.clients import PlatformError, RateLimited
+from integrations.clients import TIMEOUT, PlatformError, send
 
 API_VERSION = "2024-10"
 PAGE_SIZE = 250  # Shopify's maximum
 DEFAULT_RETRY_AFTER = 2.0  # seconds; Shopify's REST leaky bucket drains 2 requests a second
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class ShopifyClient:
@@ -53,15 +52,11 @@ class ShopifyClient:
                 http.close()
 
     def _get(self, http: httpx.Client, params: dict) -> httpx.Response:
-        try:
-            response = http.get(self.orders_url, params=params, headers=self.headers)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"Shopify: {exc.__class__.__name__}: {exc}") from exc
-        if response.status_code == 429:
-            raise RateLimited(retry_after(response, DEFAULT_RETRY_AFTER))
-        if not response.is_success:
-            raise PlatformError(f"Shopify answered HTTP {response.status_code}: {response.text[:200]}")
-        return response
+        return send(
+            "Shopify",
+            lambda: http.get(self.orders_url, params=params, headers=self.headers),
+            DEFAULT_RETRY_AFTER,
+        )
 
     def set_inventory(self, *, inventory_item_id: int, location_id: int, available: int) -> None:
         """Set the available quantity of an inventory item at a location (R-I10).
@@ -71,23 +66,10 @@ class ShopifyClient:
         body = {"location_id": location_id, "inventory_item_id": inventory_item_id, "available": available}
         http = self.http or httpx.Client(timeout=TIMEOUT)
         try:
-            try:
-                response = http.post(url, json=body, headers=self.headers)
-            except httpx.HTTPError as exc:
-                raise PlatformError(f"Shopify: {exc.__class__.__name__}: {exc}") from exc
-            raise_for_status(response, "Shopify", DEFAULT_RETRY_AFTER)
+            send("Shopify", lambda: http.post(url, json=body, headers=self.headers), DEFAULT_RETRY_AFTER)
         finally:
             if self.http is None:
                 http.close()
-
-
-def retry_after(response: httpx.Response, default: float) -> float:
-    """Retry-After in seconds ("2.0" from Shopify); the default when absent or not a number."""
-    try:
-        value = float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 def _iso(moment: datetime) -> str:
@@ -113,13 +95,3 @@ def _next_page_info(response: httpx.Response) -> str | None:
     if not values:
         raise PlatformError("Shopify: next link without page_info")
     return values[0]
-
-
-def raise_for_status(response: httpx.Response, platform: str, default_retry_after: float) -> None:
-    """429 → RateLimited; any other error → PlatformError carrying the HTTP `status_code`."""
-    if response.status_code == 429:
-        raise RateLimited(retry_after(response, default_retry_after))
-    if not response.is_success:
-        error = PlatformError(f"{platform} answered HTTP {response.status_code}: {response.text[:200]}")
-        error.status_code = response.status_code
-        raise error

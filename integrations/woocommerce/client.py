@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from integrations.clients import PlatformError, RateLimited
-from integrations.shopify.client import TIMEOUT, raise_for_status, retry_after
+from integrations.clients import TIMEOUT, PlatformError, send
 
 PAGE_SIZE = 100  # the REST API's maximum per_page
 DEFAULT_RETRY_AFTER = 2.0
@@ -50,15 +49,11 @@ class WooCommerceClient:
                 http.close()
 
     def _get(self, http: httpx.Client, params: dict) -> httpx.Response:
-        try:
-            response = http.get(self.orders_url, params=params, auth=self.auth)
-        except httpx.HTTPError as exc:
-            raise PlatformError(f"WooCommerce: {exc.__class__.__name__}: {exc}") from exc
-        if response.status_code == 429:
-            raise RateLimited(retry_after(response, DEFAULT_RETRY_AFTER))
-        if not response.is_success:
-            raise PlatformError(f"WooCommerce answered HTTP {response.status_code}: {response.text[:200]}")
-        return response
+        return send(
+            "WooCommerce",
+            lambda: http.get(self.orders_url, params=params, auth=self.auth),
+            DEFAULT_RETRY_AFTER,
+        )
 
     def set_stock(self, *, product_id: int, quantity: int) -> None:
         """Set a product's (or variation's) stock quantity, managing its stock (R-I10).
@@ -68,11 +63,7 @@ class WooCommerceClient:
         body = {"manage_stock": True, "stock_quantity": quantity}
         http = self.http or httpx.Client(timeout=TIMEOUT)
         try:
-            try:
-                response = http.put(url, json=body, auth=self.auth)
-            except httpx.HTTPError as exc:
-                raise PlatformError(f"WooCommerce: {exc.__class__.__name__}: {exc}") from exc
-            raise_for_status(response, "WooCommerce", DEFAULT_RETRY_AFTER)
+            send("WooCommerce", lambda: http.put(url, json=body, auth=self.auth), DEFAULT_RETRY_AFTER)
         finally:
             if self.http is None:
                 http.close()
