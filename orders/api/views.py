@@ -1,3 +1,4 @@
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -41,8 +42,13 @@ class OrderViewSet(
         return super().get_permissions()
 
     def get_object(self):
-        order = super().get_object()
-        return selectors.order_detail(order.number)
+        """The order with its lines, reservations and events, in one round of queries."""
+        try:
+            order = selectors.order_detail(self.kwargs[self.lookup_field])
+        except Order.DoesNotExist as exc:
+            raise Http404 from exc
+        self.check_object_permissions(self.request, order)
+        return order
 
     @extend_schema(
         request=CanonicalOrderInput,
