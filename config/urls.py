@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.desk.urls")),
     path("stock/", include("inventory.desk.urls")),
+    path("fulfilment/", include("orders.fulfilment.urls")),
     path("alerts/", include("core.desk_urls")),
     path("integrations/desk/", include("integrations.desk.urls")),
     path("integrations/", include("integrations.urls")),

@@ -77,6 +77,16 @@ class Alert(TimeStampedModel):
         "core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    owner = models.ForeignKey(
+        "core.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+        help_text=_("Who is working on it; empty = anyone with the role."),
+    )
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("alert")

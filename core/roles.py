@@ -42,6 +42,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.add_order_note",
         "orders.change_customer",
         "orders.view_reviewrule",  # to see which rule held an order
+        "orders.view_shipment",
+        "orders.view_trackingevent",
+        "orders.view_notification",
+        "orders.add_notification",  # resend a notification
         "integrations.view_inboundmessage",
     ],
     Role.WAREHOUSE: [
@@ -54,6 +58,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_order",
         "orders.fulfil_order",
         "orders.add_order_note",
+        "orders.view_shipment",
+        "orders.work_shipment",
+        "orders.view_trackingevent",
+        "orders.view_carrier",
+        "integrations.view_wmsstocksnapshot",
     ],
     Role.FINANCE: [
         *MASTER_DATA_VIEW,
@@ -68,7 +77,15 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         *ROLE_PERMISSIONS[Role.WAREHOUSE],
         *ROLE_PERMISSIONS[Role.FINANCE],
         "orders.complete_order",
+        "orders.route_order",
         "orders.view_orderevent",
+        "orders.view_routingpolicy",
+        "orders.change_routingpolicy",
+        "orders.view_slarule",
+        "orders.add_slarule",
+        "orders.change_slarule",
+        "orders.view_shippingrate",
+        "orders.change_shippingrate",
         "orders.add_reviewrule",
         "orders.change_reviewrule",
         "orders.delete_reviewrule",

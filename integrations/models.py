@@ -159,3 +159,42 @@ class ChannelListing(models.Model):
 
     def __str__(self):
         return f"{self.channel_id}/{self.sku_id} → {self.platform_item_id}"
+
+
+class WmsStockSnapshot(models.Model):
+    """A cloud warehouse's stock as its WMS reported it, compared with our balances (R-X4).
+    Differences are listed for a person to decide; nothing is overwritten."""
+
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="wms_snapshots")
+    taken_at = models.DateTimeField(_("taken at"), default=timezone.now)
+    sku_count = models.PositiveIntegerField(_("SKUs reported"), default=0)
+    difference_count = models.PositiveIntegerField(_("differences"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        verbose_name = _("WMS stock snapshot")
+        verbose_name_plural = _("WMS stock snapshots")
+
+    def __str__(self):
+        return f"{self.warehouse_id} @ {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class WmsStockDifference(models.Model):
+    snapshot = models.ForeignKey(WmsStockSnapshot, on_delete=models.CASCADE, related_name="differences")
+    sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sku_code = models.CharField(_("SKU code"), max_length=64)
+    ours = models.IntegerField(_("our on hand"))
+    theirs = models.IntegerField(_("WMS on hand"))
+
+    class Meta:
+        ordering = ["sku_code"]
+        verbose_name = _("WMS stock difference")
+        verbose_name_plural = _("WMS stock differences")
+
+    def __str__(self):
+        return f"{self.sku_code}: {self.ours} vs {self.theirs}"
+
+    @property
+    def difference(self) -> int:
+        return self.theirs - self.ours

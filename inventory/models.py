@@ -21,6 +21,11 @@ def validate_region_list(value):
         raise ValidationError(_('Service regions are a list of region names, e.g. ["浙江省"].'))
 
 
+class WmsProtocol(models.TextChoices):
+    OWN = "own", _("Own warehouse (desk)")
+    QIMEN = "qimen", _("Cloud warehouse (Qimen WMS API)")
+
+
 class Warehouse(TimeStampedModel):
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=120)
@@ -39,6 +44,26 @@ class Warehouse(TimeStampedModel):
         blank=True,
         validators=[validate_region_list],
         help_text=_("Provinces or regions this warehouse delivers to fastest."),
+    )
+    wms_protocol = models.CharField(
+        _("warehouse system"),
+        max_length=10,
+        choices=WmsProtocol.choices,
+        default=WmsProtocol.OWN,
+        help_text=_("Own: our staff work shipments in the desk. Qimen: pushed to a cloud warehouse."),
+    )
+    wms_endpoint = models.URLField(_("WMS endpoint"), blank=True)
+    wms_customer_id = models.CharField(_("WMS customer id"), max_length=64, blank=True)
+    wms_owner_code = models.CharField(_("WMS owner code"), max_length=64, blank=True)
+    wms_app_key = models.CharField(_("WMS app key"), max_length=64, blank=True)
+    wms_secret = models.CharField(_("WMS secret"), max_length=255, blank=True)  # write-only in the admin
+    default_carrier = models.ForeignKey(
+        "orders.Carrier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default carrier"),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -313,6 +338,10 @@ class Reservation(ConcurrentTransitionMixin, models.Model):
     reference = models.CharField(_("reference"), max_length=100, blank=True)
     balance = models.ForeignKey(
         StockBalance, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
+    # The shipment that will take these units off the shelf (set by routing).
+    shipment = models.ForeignKey(
+        "orders.Shipment", on_delete=models.PROTECT, null=True, blank=True, related_name="reservations"
     )
     sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", db_index=False)
     quantity = models.PositiveIntegerField(_("quantity held"))

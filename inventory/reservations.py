@@ -258,14 +258,18 @@ def reservations_commit(*, order_id: int, now=None) -> int:
     return len(held)
 
 
-def reservations_consume(*, order_id: int, reference: str = "", now=None) -> int:
-    """Shipping takes the held units off the shelf: on_hand and reserved both drop. Units whose
-    release waits behind the breaker stay held (they were cancelled, they do not ship)."""
+def reservations_consume(
+    *, order_id: int, shipment_id: int | None = None, reference: str = "", now=None
+) -> int:
+    """Shipping takes the held units off the shelf: on_hand and reserved both drop (only the
+    shipment's units when one is given). Units whose release waits behind the breaker stay held
+    (they were cancelled, they do not ship)."""
     now = now or timezone.now()
+    held = Reservation.objects.select_for_update().filter(order_id=order_id, state__in=HOLDING)
+    if shipment_id is not None:
+        held = held.filter(shipment_id=shipment_id)
     held = list(
-        Reservation.objects.select_for_update()
-        .filter(order_id=order_id, state__in=HOLDING)
-        .order_by("pk")
+        held.order_by("pk")
         .values_list("pk", "balance_id", "sku_id", "quantity")
     )
     waiting = _pending_release_quantities([pk for pk, *_ in held])

@@ -91,6 +91,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     ship_line1 = models.CharField(_("address line 1"), max_length=255)
     ship_line2 = models.CharField(_("address line 2"), max_length=255, blank=True)
     ship_postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+    # Where the platform gives them; otherwise routing estimates from the province and city.
+    ship_latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    ship_longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
 
     # Amounts are in `currency`. total = goods − line discounts − order discount + shipping.
     currency = CurrencyField()
@@ -249,6 +252,10 @@ class OrderEventKind(models.TextChoices):
     ADDRESS_CHANGED = "address_changed", _("Address changed")
     PRIORITY_CHANGED = "priority_changed", _("Priority changed")
     NOTE = "note", _("Note")
+    ROUTED = "routed", _("Routed")
+    SHIPMENT = "shipment", _("Shipment")
+    TRACKING = "tracking", _("Tracking")
+    NOTIFICATION = "notification", _("Notification")
 
 
 class ImmutableRowError(Exception):
@@ -386,3 +393,16 @@ class ReviewRule(TimeStampedModel):
 
 def _split_values(text: str, *, separators: str) -> list[str]:
     return [value.strip() for value in re.split(separators, text or "") if value.strip()]
+
+
+# Fulfilment models live in their own module; importing them here registers them with the app.
+from orders.fulfilment.models import (  # noqa: E402, F401
+    Carrier,
+    Notification,
+    RoutingPolicy,
+    Shipment,
+    ShipmentLine,
+    ShippingRate,
+    SlaRule,
+    TrackingEvent,
+)
