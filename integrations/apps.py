@@ -9,4 +9,6 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         # Importing a platform package registers its webhook adapter.
         import integrations.taobao  # noqa: F401
-        from integrations import shopify, stock_sync, woocommerce  # noqa: F401
+        from integrations import carriers, shopify, stock_sync, wms, woocommerce  # noqa: F401
+        from integrations.carriers import tasks as carrier_tasks  # noqa: F401
+        from integrations.wms import tasks as wms_tasks  # noqa: F401
