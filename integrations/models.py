@@ -165,7 +165,9 @@ class WmsStockSnapshot(models.Model):
     """A cloud warehouse's stock as its WMS reported it, compared with our balances (R-X4).
     Differences are listed for a person to decide; nothing is overwritten."""
 
-    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="wms_snapshots")
+    warehouse = models.ForeignKey(
+        "inventory.Warehouse", on_delete=models.CASCADE, related_name="wms_snapshots"
+    )
     taken_at = models.DateTimeField(_("taken at"), default=timezone.now)
     sku_count = models.PositiveIntegerField(_("SKUs reported"), default=0)
     difference_count = models.PositiveIntegerField(_("differences"), default=0)
@@ -182,7 +184,9 @@ class WmsStockSnapshot(models.Model):
 
 class WmsStockDifference(models.Model):
     snapshot = models.ForeignKey(WmsStockSnapshot, on_delete=models.CASCADE, related_name="differences")
-    sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sku = models.ForeignKey(
+        "inventory.SKU", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     sku_code = models.CharField(_("SKU code"), max_length=64)
     ours = models.IntegerField(_("our on hand"))
     theirs = models.IntegerField(_("WMS on hand"))

@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 
@@ -23,7 +25,7 @@ class WarehouseResource(resources.ModelResource):
     class Meta:
         model = Warehouse
         import_id_fields = ["code"]
-        exclude = ["id", "created_at", "updated_at"]
+        exclude = ["id", "created_at", "updated_at", "wms_secret"]  # secrets never leave by export
 
 
 class SKUResource(resources.ModelResource):
@@ -33,10 +35,48 @@ class SKUResource(resources.ModelResource):
         exclude = ["id", "created_at", "updated_at"]
 
 
+class WarehouseForm(forms.ModelForm):
+    wms_secret = forms.CharField(
+        label=_("WMS secret"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Write-only: leave empty to keep the current secret."),
+    )
+
+    class Meta:
+        model = Warehouse
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "country",
+            "province",
+            "city",
+            "district",
+            "address_line",
+            "postcode",
+            "latitude",
+            "longitude",
+            "service_regions",
+            "default_carrier",
+            "wms_protocol",
+            "wms_endpoint",
+            "wms_customer_id",
+            "wms_owner_code",
+            "wms_app_key",
+            "wms_secret",
+            "is_active",
+        ]
+
+    def clean_wms_secret(self):
+        return self.cleaned_data["wms_secret"] or self.instance.wms_secret
+
+
 @admin.register(Warehouse)
 class WarehouseAdmin(ImportExportModelAdmin):
+    form = WarehouseForm
     resource_classes = [WarehouseResource]
-    list_display = ["code", "name", "kind", "province", "city", "is_active"]
+    list_display = ["code", "name", "kind", "province", "city", "wms_protocol", "is_active"]
     list_filter = ["kind", "is_active", "province"]
     search_fields = ["code", "name", "city"]
 

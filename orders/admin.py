@@ -164,3 +164,6 @@ class ReviewRuleAdmin(ImportExportModelAdmin):
         (_("Amount"), {"fields": ["amount", "currency"]}),
         (_("Blacklist"), {"fields": ["blacklist"]}),
     ]
+
+
+from orders.fulfilment import admin as fulfilment_admin  # noqa: E402, F401  (registers its models)

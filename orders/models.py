@@ -93,7 +93,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     ship_postcode = models.CharField(_("postcode"), max_length=20, blank=True)
     # Where the platform gives them; otherwise routing estimates from the province and city.
     ship_latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
-    ship_longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    ship_longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
 
     # Amounts are in `currency`. total = goods − line discounts − order discount + shipping.
     currency = CurrencyField()

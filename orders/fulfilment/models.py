@@ -226,12 +226,17 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
         self.sent_at = timezone.now()
         self.external_ref = external_ref or self.external_ref
 
-    @transition(field=status, source=SS.SENT_TO_WAREHOUSE, target=SS.PICKING, permission="orders.work_shipment")
+    @transition(
+        field=status, source=SS.SENT_TO_WAREHOUSE, target=SS.PICKING, permission="orders.work_shipment"
+    )
     def start_picking(self):
         pass
 
     @transition(
-        field=status, source=[SS.SENT_TO_WAREHOUSE, SS.PICKING], target=SS.PACKED, permission="orders.work_shipment"
+        field=status,
+        source=[SS.SENT_TO_WAREHOUSE, SS.PICKING],
+        target=SS.PACKED,
+        permission="orders.work_shipment",
     )
     def pack(self):
         self.packed_at = timezone.now()
@@ -269,7 +274,9 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
 
 class ShipmentLine(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="shipment_lines")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="shipment_lines"
+    )
     sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
     packed_quantity = models.PositiveIntegerField(_("packed"), default=0)
@@ -280,7 +287,8 @@ class ShipmentLine(models.Model):
         verbose_name_plural = _("shipment lines")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(packed_quantity__lte=models.F("quantity")), name="shipment_line_packed_within"
+                condition=models.Q(packed_quantity__lte=models.F("quantity")),
+                name="shipment_line_packed_within",
             )
         ]
 

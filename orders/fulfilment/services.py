@@ -25,9 +25,7 @@ FOLLOWING = (OrderStatus.ALLOCATED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.S
 
 def shipment_orders(shipment: Shipment) -> list[int]:
     """Ids of the orders whose lines the shipment carries (several when orders were merged)."""
-    ids = set(
-        ShipmentLine.objects.filter(shipment=shipment).values_list("order_line__order_id", flat=True)
-    )
+    ids = set(ShipmentLine.objects.filter(shipment=shipment).values_list("order_line__order_id", flat=True))
     ids.add(shipment.order_id)
     return sorted(ids)
 
@@ -89,7 +87,9 @@ def run_shipment_transition(
         )
     if name == "ship":
         for order in orders:
-            reservations.reservations_consume(order_id=order.pk, shipment_id=shipment.pk, reference=shipment.number)
+            reservations.reservations_consume(
+                order_id=order.pk, shipment_id=shipment.pk, reference=shipment.number
+            )
     for order in orders:
         follow_shipments(order)
     _after_transition(shipment, orders, name)
@@ -122,8 +122,16 @@ def shipment_transition(
     payload: dict | None = None,
 ) -> Shipment:
     """Run one named shipment transition (desk buttons, WMS callbacks, carrier events)."""
-    if name not in {"send_to_warehouse", "start_picking", "pack", "ship", "mark_in_transit", "deliver",
-                    "mark_exception", "cancel"}:
+    if name not in {
+        "send_to_warehouse",
+        "start_picking",
+        "pack",
+        "ship",
+        "mark_in_transit",
+        "deliver",
+        "mark_exception",
+        "cancel",
+    }:
         raise DomainError(_("Unknown action “%(name)s”.") % {"name": name}, field="action")
     with transaction.atomic():
         shipment, orders = lock_shipment(shipment)
