@@ -36,6 +36,7 @@ class SKUResource(resources.ModelResource):
 
 
 class WarehouseForm(forms.ModelForm):
+    wms_endpoint = forms.URLField(label=_("WMS endpoint"), required=False, assume_scheme="https")
     wms_secret = forms.CharField(
         label=_("WMS secret"),
         required=False,

@@ -1,5 +1,6 @@
 from django import template
 from django.core.exceptions import FieldDoesNotExist
+from django.utils.translation import gettext as _
 
 from orders.models import Order
 
@@ -24,4 +25,6 @@ def event_details(payload: dict) -> list[str]:
             details.append(f"{_label(field)}: {value[0] or '—'} → {value[1] or '—'}")
     for line in payload.get("lines", []) if isinstance(payload.get("lines"), list) else []:
         details.append(f"#{line['line']} {line['sku']} ×{line['quantity']}")
+    if payload.get("released"):
+        details.append(_("Stock released: %(n)s units") % {"n": payload["released"]})
     return details
