@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils.exceptions import InvalidFileException
 
 from core.errors import DomainError
+from core.spreadsheets import spreadsheet_safe
 from orders.models import Order
 
 COLUMNS = (
@@ -54,7 +55,6 @@ HEADER_ROW = 1  # spreadsheet rows: the header is row 1, the first order line is
 UPLOAD_DIR_NAME = "order-uploads"
 STALE_AFTER_SECONDS = 24 * 3600
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{32}\.(xlsx|csv)$")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 YES = {"yes", "y", "true", "1", "是", "x"}
 NO = {"", "no", "n", "false", "0", "否"}
 
@@ -387,13 +387,6 @@ def _mark_existing(preview: UploadPreview) -> None:
 
 
 # --- outputs -----------------------------------------------------------------------------------
-
-
-def spreadsheet_safe(value):
-    """Text a spreadsheet would run as a formula (=, +, -, @ …) is kept as text with a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _workbook_bytes(header: list, rows) -> bytes:

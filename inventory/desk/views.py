@@ -16,6 +16,7 @@ from openpyxl import Workbook
 
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
+from core.spreadsheets import spreadsheet_safe
 from integrations.models import Channel
 from inventory import selectors, services
 from inventory.desk.forms import (
@@ -312,16 +313,6 @@ def replenishment_list(request):
     latest, suggestions = _latest_suggestions()
     page = Paginator(suggestions, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "inventory/replenishment_list.html", {"computed_on": latest, "page": page})
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value):
-    """Text a spreadsheet would run as a formula (=, +, -, @ …) is kept as text with a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 @login_required
