@@ -29,8 +29,9 @@ def load(skus: int) -> None:
                                               reservation_ttl_minutes, webhook_secret, api_credentials, is_active)
             VALUES (now(), now(), 'generic', 'bench', 'Bench', 'Asia/Shanghai', 'CNY', 30, '', '{}', true);
             INSERT INTO inventory_warehouse (created_at, updated_at, code, name, kind, country, province, city, district,
-                                             address_line, postcode, service_regions, is_active)
-            VALUES (now(), now(), 'WH', 'Main', 'own', 'CN', '', '', '', '', '', '[]', true);
+                                             address_line, postcode, service_regions, is_active, wms_protocol,
+                                             wms_endpoint, wms_customer_id, wms_owner_code, wms_app_key, wms_secret)
+            VALUES (now(), now(), 'WH', 'Main', 'own', 'CN', '', '', '', '', '', '[]', true, 'own', '', '', '', '', '');
             INSERT INTO inventory_sku (created_at, updated_at, code, name, presale, lot_tracked, is_active)
             SELECT now(), now(), 'S' || g, 'Item ' || g, false, false, true FROM generate_series(1, %(skus)s) g;
             INSERT INTO inventory_stockbalance (sku_id, warehouse_id, pool_id, on_hand, reserved, qc_hold, updated_at)

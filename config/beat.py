@@ -45,6 +45,66 @@ PERIODIC_TASKS = [
         every_seconds=60,
     ),
     Schedule(
+        name="integrations: compare cloud-warehouse stock with ours",
+        task="integrations.wms.tasks.compare_wms_stock",
+        every_seconds=1800,
+    ),
+    Schedule(
+        name="finance: revenue lines for orders paid on the platform",
+        task="finance.tasks.backfill_revenue",
+        every_seconds=900,
+    ),
+    Schedule(
+        name="finance: nightly reconciliation of yesterday's month",
+        task="finance.tasks.reconcile_nightly",
+        crontab={"minute": "0", "hour": "19"},  # 03:00 Asia/Shanghai
+    ),
+    Schedule(
+        name="fulfilment: route paid orders the on-commit task missed",
+        task="orders.fulfilment.route_missed_paid_orders",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="fulfilment: route pre-sale lines whose stock arrived",
+        task="orders.fulfilment.route_presale_waiting",
+        every_seconds=300,
+    ),
+    Schedule(
+        name="fulfilment: send shipments whose merge window passed",
+        task="orders.fulfilment.send_merged_shipments",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="fulfilment: no-first-scan watch",
+        task="orders.fulfilment.watch_tasks.watch_first_scan",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="fulfilment: SLA breaches and escalations",
+        task="orders.fulfilment.watch_tasks.evaluate_sla",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="carriers: poll tracking not pushed for a while",
+        task="integrations.carriers.tasks.poll_tracking",
+        every_seconds=900,
+    ),
+    Schedule(
+        name="orders: refresh the dashboard rollups",
+        task="orders.tasks.refresh_dashboard_rollups",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="returns: alert on returned goods waiting too long for their re-check",
+        task="returns.tasks.alert_overdue_rechecks",
+        every_seconds=300,
+    ),
+    Schedule(
+        name="returns: close returns whose refund or exchange is settled",
+        task="returns.tasks.close_settled_returns",
+        every_seconds=900,
+    ),
+    Schedule(
         name="core: deliver the outbox",
         task="core.tasks.sweep_outbox",
         every_seconds=30,

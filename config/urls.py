@@ -3,9 +3,16 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import DeskLoginView, home
+from core.views import DeskLoginView, home, saved_view_delete_view, saved_view_save_view
 
 desk_patterns = ([path("", home, name="home")], "desk")
+saved_view_patterns = (
+    [
+        path("save/", saved_view_save_view, name="save"),
+        path("<int:pk>/delete/", saved_view_delete_view, name="delete"),
+    ],
+    "saved-views",
+)
 
 urlpatterns = [
     path("", include(desk_patterns)),
@@ -15,7 +22,12 @@ urlpatterns = [
     path("orders/", include("orders.desk.urls")),
     path("stock/", include("inventory.desk.urls")),
     path("fulfilment/", include("orders.fulfilment.urls")),
+    path("returns/", include("returns.urls")),
+    path("r/", include("returns.self_service_urls")),  # the customer's signed return link
+    path("dashboard/", include("orders.dashboard.urls")),
     path("alerts/", include("core.desk_urls")),
+    path("views/", include(saved_view_patterns)),
+    path("finance/", include("finance.urls")),
     path("integrations/desk/", include("integrations.desk.urls")),
     path("integrations/", include("integrations.urls")),
     path("admin/", admin.site.urls),
@@ -23,4 +35,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/", include("inventory.api.urls")),
+    path("api/v1/", include("finance.api.urls")),
 ]

@@ -5,8 +5,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,6 +29,8 @@ class AlertFilterForm(forms.Form):
         choices=[("", gettext_lazy("Open or acknowledged")), *AlertState.choices],
         required=False,
     )
+    kind = forms.SlugField(label=gettext_lazy("Kind"), max_length=40, required=False)
+    mine = forms.BooleanField(label=gettext_lazy("Taken by me"), required=False)
 
 
 def visible_alerts(user) -> QuerySet[Alert]:
@@ -42,16 +46,24 @@ def visible_alerts(user) -> QuerySet[Alert]:
 
 @login_required
 def alert_list(request):
-    alerts = visible_alerts(request.user).select_related("acknowledged_by", "resolved_by")
+    alerts = visible_alerts(request.user).select_related("acknowledged_by", "resolved_by", "owner")
     form = AlertFilterForm(request.GET or None)
-    state = form.cleaned_data["state"] if form.is_valid() else ""
+    data = form.cleaned_data if form.is_valid() else {}
+    state = data.get("state", "")
     alerts = alerts.filter(state=state) if state else alerts.exclude(state=AlertState.RESOLVED)
+    if data.get("kind"):
+        alerts = alerts.filter(kind=data["kind"])
+    if data.get("mine"):
+        alerts = alerts.filter(owner=request.user)
     alerts = alerts.order_by("-last_raised_at", "-pk")
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     labels = dict(Role.choices)
     for alert in page:
         alert.role_label = labels.get(alert.role, alert.role)
-    return render(request, "core/alert_list.html", {"form": form, "page": page, "state": state})
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "state": state, "query": query.urlencode()}
+    return render(request, "core/alert_list.html", context)
 
 
 def _back(request):
@@ -80,6 +92,25 @@ def alert_resolve_view(request, pk):
     alert = get_object_or_404(visible_alerts(request.user), pk=pk)
     if alert_resolve(alert=alert, actor=request.user):
         messages.success(request, _("Alert resolved."))
+    else:
+        messages.error(request, _("This alert was already resolved."))
+    return _back(request)
+
+
+@login_required
+@require_POST
+def alert_take_view(request, pk):
+    """Take ownership: the alert is the user's to work; an open one counts as acknowledged
+    (which also stops an SLA escalation)."""
+    alert = get_object_or_404(visible_alerts(request.user), pk=pk)
+    with transaction.atomic():
+        Alert.objects.filter(pk=alert.pk, state=AlertState.OPEN).update(
+            state=AlertState.ACKNOWLEDGED, acknowledged_by=request.user, acknowledged_at=timezone.now()
+        )
+        unresolved = Alert.objects.filter(pk=alert.pk).exclude(state=AlertState.RESOLVED)
+        taken = unresolved.update(owner=request.user)
+    if taken:
+        messages.success(request, _("The alert is yours now."))
     else:
         messages.error(request, _("This alert was already resolved."))
     return _back(request)

@@ -138,3 +138,28 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.idempotency_key} ({self.state})"
+
+
+class SavedView(models.Model):
+    """A user's named filter set for one desk list (its path and query string)."""
+
+    user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="saved_views")
+    path = models.CharField(_("list"), max_length=200)
+    name = models.CharField(_("name"), max_length=80)
+    query = models.CharField(_("filters"), max_length=2000, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "path", "name"], name="saved_view_unique_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path

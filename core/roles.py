@@ -47,6 +47,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_notification",
         "orders.add_notification",  # resend a notification
         "integrations.view_inboundmessage",
+        "returns.view_returnrequest",
+        "returns.add_returnrequest",
+        "returns.change_returnrequest",  # return tracking entry
+        "returns.approve_returnrequest",
+        "returns.view_returnrefund",
+        "returns.view_returnpolicy",
+        "returns.view_returnexclusion",
     ],
     Role.WAREHOUSE: [
         "inventory.view_warehouse",
@@ -63,12 +70,40 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_trackingevent",
         "orders.view_carrier",
         "integrations.view_wmsstocksnapshot",
+        "returns.view_returnrequest",
+        "returns.receive_returnrequest",
     ],
     Role.FINANCE: [
         *MASTER_DATA_VIEW,
         "orders.view_order",
         "orders.mark_order_paid",
         "orders.add_order_note",
+        "finance.view_payment",
+        "finance.add_payment",
+        "finance.view_paymentcallback",
+        "finance.change_paymentcallback",  # replay a failed callback
+        "finance.view_revenueline",
+        "finance.add_revenueline",  # record a refund
+        "finance.view_accountingperiod",
+        "finance.close_accountingperiod",
+        "finance.view_importlayout",
+        "finance.view_importbatch",
+        "finance.add_importbatch",  # upload and confirm statement imports
+        "finance.view_statementline",
+        "finance.view_reconciliationrun",
+        "finance.add_reconciliationrun",  # run a reconciliation
+        "finance.view_reconciliationitem",
+        "finance.change_reconciliationitem",  # resolve a difference
+        "finance.view_memocandidate",
+        "finance.change_memocandidate",  # confirm a bank memo match
+        "finance.view_voucherlayout",
+        "finance.view_voucherbatch",
+        "finance.add_voucherbatch",  # prepare vouchers
+        "finance.approve_voucherbatch",  # approve someone else's vouchers
+        "returns.view_returnrequest",
+        "returns.view_returnrefund",
+        "returns.change_returnrefund",  # confirm a manual payout
+        "returns.view_return_metrics",
     ],
 }
 ROLE_PERMISSIONS[Role.MANAGER] = sorted(
@@ -78,6 +113,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         *ROLE_PERMISSIONS[Role.FINANCE],
         "orders.complete_order",
         "orders.route_order",
+        "orders.view_dashboard",
         "orders.view_orderevent",
         "orders.view_routingpolicy",
         "orders.change_routingpolicy",
@@ -104,6 +140,12 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.approve_cyclecount",
         "integrations.view_inboundmessage",
         "integrations.change_inboundmessage",
+        "returns.close_returnrequest",
+        "returns.add_returnpolicy",
+        "returns.change_returnpolicy",
+        "returns.add_returnexclusion",
+        "returns.change_returnexclusion",
+        "returns.delete_returnexclusion",
     }
 )
 ALL_PERMISSIONS = "__all__"

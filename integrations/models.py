@@ -18,6 +18,14 @@ class Platform(models.TextChoices):
     GENERIC = "generic", _("Generic (API / Excel)")
 
 
+# Inbound messages also come from partners that are not sales platforms.
+MESSAGE_SOURCES = [
+    *Platform.choices,
+    ("qimen", _("Qimen WMS callback")),
+    ("kuaidi100", _("Kuaidi100 tracking push")),
+]
+
+
 class Channel(TimeStampedModel):
     """A shop on a sales platform; every order comes from exactly one channel."""
 
@@ -59,7 +67,7 @@ class InboundMessage(models.Model):
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages"
     )
-    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
+    platform = models.CharField(_("platform"), max_length=20, choices=MESSAGE_SOURCES)
     topic = models.CharField(_("topic"), max_length=100, blank=True)
     # The platform's delivery id; repeated deliveries share it (see the unique constraint).
     dedupe_id = models.CharField(_("dedupe id"), max_length=255, null=True, blank=True)

@@ -1,5 +1,6 @@
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -111,9 +112,30 @@ def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, 
     return Receipt(Outcome.ACCEPTED, message)
 
 
+# Messages that are not orders (WMS callbacks, tracking pushes) are processed by their own
+# package, which registers its processor here when it is imported.
+_processors: dict[str, Callable[[int], InboundMessage]] = {}
+
+
+def register_message_processor(platform: str, process: Callable[[int], InboundMessage]) -> None:
+    _processors[platform] = process
+
+
+# Topics of an order platform that are not orders (e.g. Shopify refunds/create → returns) are
+# processed by the app that registers for them: process(message, payload) → (order, status).
+_topic_processors: dict[tuple[str, str], Callable] = {}
+
+
+def register_topic_processor(platform: str, topic: str, process: Callable) -> None:
+    _topic_processors[(platform, topic)] = process
+
+
 def inbound_message_process(message_id: int) -> InboundMessage:
     """Map a stored message to the canonical order and ingest it. Idempotent and safe to run twice
     at once: the message row is locked and only a message still "received" is worked on."""
+    platform = InboundMessage.objects.filter(pk=message_id).values_list("platform", flat=True).first()
+    if platform in _processors:
+        return _processors[platform](message_id)
     with transaction.atomic():
         message = (
             InboundMessage.objects.select_for_update(of=("self",))
@@ -161,6 +183,12 @@ def _ingest(message: InboundMessage):
     from orders.services import order_ingest
 
     adapter = get_adapter(message.platform)
+    topic_processor = _topic_processors.get((message.platform, message.topic))
+    if topic_processor is not None:
+        problem = _json_problem(message.body.encode("utf-8"))
+        if problem:
+            raise DomainError(problem)
+        return topic_processor(message, json.loads(message.body))
     if message.topic not in adapter.order_topics:
         return None, InboundStatus.IGNORED
     problem = _json_problem(message.body.encode("utf-8"))

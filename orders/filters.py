@@ -9,7 +9,7 @@ class OrderFilter(django_filters.FilterSet):
     """One filter set for the API and the desk list."""
 
     search = django_filters.CharFilter(
-        method="filter_search", label=_("Order no., external id, phone or email")
+        method="filter_search", label=_("Order no., external id, phone, email, tracking or RMA no.")
     )
     channel = django_filters.CharFilter(field_name="channel__code", label=_("Channel"))
     status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=_("Status"))

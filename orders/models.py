@@ -165,7 +165,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             return S.ON_HOLD
         return S.PAID
 
-    @transition(field=status, source=S.PAID, target=S.ALLOCATED, permission="orders.fulfil_order")
+    @transition(field=status, source=S.PAID, target=S.ALLOCATED, permission="orders.route_order")
     def allocate(self):
         pass
 
@@ -302,7 +302,7 @@ class OrderEvent(models.Model):
 
 TRANSITION_LABELS = {
     "mark_paid": _("Mark paid"),
-    "allocate": _("Allocate"),
+    "allocate": _("Route now"),
     "mark_partially_shipped": _("Mark partially shipped"),
     "mark_shipped": _("Mark shipped"),
     "mark_delivered": _("Mark delivered"),
@@ -397,7 +397,8 @@ def _split_values(text: str, *, separators: str) -> list[str]:
     return [value.strip() for value in re.split(separators, text or "") if value.strip()]
 
 
-# Fulfilment models live in their own module; importing them here registers them with the app.
+# Fulfilment and dashboard models live in their own modules; importing them here registers them.
+from orders.dashboard.models import CarrierDayRollup, OrderDayRollup, RollupWatermark  # noqa: E402, F401
 from orders.fulfilment.models import (  # noqa: E402, F401
     Carrier,
     Notification,

@@ -4,8 +4,16 @@ from django.db.models import Prefetch, Q, QuerySet
 from django_fsm import has_transition_perm
 
 from inventory.models import Reservation
-from orders.models import TRANSITION_LABELS, TRANSITIONS_NEEDING_REASON, Order, OrderEvent, OrderLine
+from orders.models import (
+    TRANSITION_LABELS,
+    TRANSITIONS_NEEDING_REASON,
+    Order,
+    OrderEvent,
+    OrderLine,
+    ShipmentLine,
+)
 from orders.services import TRANSITIONS
+from returns.models import ReturnRequest
 
 
 def order_list() -> QuerySet[Order]:
@@ -21,6 +29,12 @@ def order_search(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
     query = Q(number=term.upper()) | Q(external_id=term) | Q(customer_email=term.lower())
     if len(digits) >= 5:
         query |= Q(customer_phone=digits) | Q(ship_phone=digits)
+    # A tracking number finds every order its parcel carries (merged orders included).
+    parcels = ShipmentLine.objects.filter(shipment__tracking_number=term).values("order_line__order_id")
+    query |= Q(pk__in=parcels)
+    # An RMA number (or a return parcel's tracking number) finds the order it returns goods of.
+    returns = ReturnRequest.objects.filter(Q(number=term.upper()) | Q(return_tracking_number=term))
+    query |= Q(pk__in=returns.values("order_id"))
     return queryset.filter(query)
 
 

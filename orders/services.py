@@ -20,6 +20,7 @@ from core.sequences import next_values
 from core.timezones import business_date
 from inventory import locks, reservations
 from orders import review, stock
+from orders.fulfilment import notifications
 from orders.models import (
     EDITABLE,
     HOLDABLE,
@@ -139,6 +140,16 @@ def _needs_reason(reason: str, message: str) -> None:
 def _hold(order, actor, reason):
     _needs_reason(reason, _("Say why the order is held."))
     _run_transition(order, "hold", actor, reason=reason, args={"reason": reason})
+    _stop_shipments_on_hold(order, reason)
+
+
+def _stop_shipments_on_hold(order: Order, reason: str) -> None:
+    """A held order must not ship: its shipments still in the warehouse are cancelled there; it
+    keeps its stock, and is routed again when released."""
+    if order.held_from == OrderStatus.ALLOCATED:
+        from orders.fulfilment import routing
+
+        routing.shipments_cancel(order=order, reason=reason)
 
 
 def _release(order, actor, reason):
@@ -149,11 +160,14 @@ def _release(order, actor, reason):
         if short:
             raise TransitionRefused(stock.shortage_reason(short))
     _run_transition(order, "release", actor, reason=reason)  # refuses with the reason when not allowed
+    if order.status in (OrderStatus.PAID, OrderStatus.ALLOCATED):
+        route_on_commit(order)
 
 
 def _cancel(order, actor, reason):
     _needs_reason(reason, _("Say why the order is cancelled."))
     _run_transition(order, "cancel", actor, reason=reason, args={"reason": reason})
+    _cancel_shipments(order, reason)
     _after_stock_release(order, stock.release_cancelled(order, reason=reason, actor=actor), actor)
     _refresh_customer_stats_on_commit(order)
 
@@ -174,16 +188,37 @@ def _mark_paid(order, actor, reason):
     _run_transition(order, "mark_paid", actor, reason=reason, args={"paid_at": timezone.now()})
     reservations.reservations_commit(order_id=order.pk)
     _ensure_stock(order)
+    if order.status == OrderStatus.PAID:
+        route_on_commit(order)
 
 
-def _mark_shipped(order, actor, reason):
-    _run_transition(order, "mark_shipped", actor, reason=reason)
-    reservations.reservations_consume(order_id=order.pk, reference=order.number)
+def _route(order, actor, reason):
+    """The desk's "Route now": shipments are made by routing, not by a bare state change."""
+    from orders.fulfilment import routing
+
+    routed = routing.route_order(order=order, actor=actor, reason=reason)
+    order.refresh_from_db()
+    if not routed and order.status != OrderStatus.ON_HOLD:  # held for stock: that is the outcome
+        raise TransitionRefused(
+            _("Nothing to route in order %(number)s yet: its pre-sale lines wait for stock.")
+            % {"number": order.number}
+        )
 
 
-def _mark_delivered(order, actor, reason):
-    args = {"delivered_at": timezone.now()}
-    _run_transition(order, "mark_delivered", actor, reason=reason, args=args)
+def route_on_commit(*orders: Order) -> None:
+    """Orders that became paid (or were released) are routed by a task once this commits."""
+    from orders.fulfilment import routing
+
+    routing.route_on_commit(*(order.pk for order in orders))
+
+
+def _cancel_shipments(order: Order, reason: str, line_ids=None) -> None:
+    """Cancelled units must not ship: cancel the shipments still in the warehouse that carry
+    them; what the order still has live is routed again."""
+    from orders.fulfilment import routing
+
+    live = order.status != OrderStatus.CANCELLED
+    routing.shipments_cancel(order=order, reason=reason, line_ids=line_ids, reroute=live)
 
 
 def _ensure_stock(order: Order, review_hits=()) -> None:
@@ -198,6 +233,7 @@ def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict], revi
     if hold and order.status in HOLDABLE:
         reason, payload = hold
         _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload)
+        _stop_shipments_on_hold(order, reason)
 
 
 def stock_hold_reason(short: list[str], near_expiry: list[dict]) -> tuple[str, dict] | None:
@@ -213,12 +249,11 @@ def _plain(name):
     return lambda order, actor, reason: _run_transition(order, name, actor, reason=reason)
 
 
+# Desk and API actions. Shipping and delivery are not among them: the order follows its
+# shipments (orders.fulfilment.services.follow_shipments), and "allocate" means routing it.
 TRANSITIONS = {
     "mark_paid": _mark_paid,
-    "allocate": _plain("allocate"),
-    "mark_partially_shipped": _plain("mark_partially_shipped"),
-    "mark_shipped": _mark_shipped,
-    "mark_delivered": _mark_delivered,
+    "allocate": _route,
     "complete": _plain("complete"),
     "hold": _hold,
     "release": _release,
@@ -309,6 +344,8 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
         payload={"lines": cancelled, "released": outcome.released},
     )
     _after_stock_release(order, outcome, actor)
+    if order.status == OrderStatus.ALLOCATED:
+        _cancel_shipments(order, reason, line_ids=list(quantities))
     if not order.lines.filter(quantity__gt=F("cancelled_quantity")).exists():
         _run_transition(
             order,
@@ -530,6 +567,7 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
     if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
         return order
+    notifications.notify_customer(order=order, event="placed")
     hits = review.review_orders([order]).get(order.pk, [])
     if data.get("paid"):
         _platform_paid(order, data.get("paid_at") or data["placed_at"], hits)
@@ -542,6 +580,8 @@ def _platform_paid(order: Order, paid_at, review_hits=()) -> None:
     _run_transition(order, "mark_paid", None, reason=_("Paid on the platform"), args={"paid_at": paid_at})
     reservations.reservations_commit(order_id=order.pk)
     _ensure_stock(order, review_hits)
+    if order.status == OrderStatus.PAID:
+        route_on_commit(order)
 
 
 def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:

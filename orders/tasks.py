@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from orders import services
+from orders.dashboard.rollups import rollup_refresh
 
 
 @shared_task(acks_late=True)
@@ -11,3 +12,8 @@ def refresh_customer_stats(*customer_ids: int) -> None:
 @shared_task(acks_late=True)
 def auto_complete_delivered_orders() -> int:
     return services.orders_auto_complete()
+
+
+@shared_task(acks_late=True)
+def refresh_dashboard_rollups() -> int:
+    return rollup_refresh()

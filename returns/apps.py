@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class ReturnsConfig(AppConfig):
     name = "returns"
     verbose_name = _("Returns")
+
+    def ready(self):
+        # Outbox handlers (refunds to the providers) and the Shopify refunds webhook processor
+        # register on import.
+        from returns import platform, refunds  # noqa: F401

@@ -126,6 +126,57 @@ STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
 REPLENISHMENT_COVER_DAYS = env.int("REPLENISHMENT_COVER_DAYS", default=7)
 
+# --- Finance --------------------------------------------------------------------------------
+# Payment-provider callbacks are refused until their secret / key is set (no secrets in the repo).
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+ALIPAY_APP_ID = env("ALIPAY_APP_ID", default="")
+# Alipay's public key (not the app's own key): bare base64 as Alipay shows it, or PEM.
+ALIPAY_PUBLIC_KEY = env("ALIPAY_PUBLIC_KEY", default="")
+
+# --- Returns --------------------------------------------------------------------------------
+# No-reason returns: calendar days after delivery in the channel's time zone (a ReturnPolicy row
+# overrides it per channel). Intact returns wait in QC hold for a re-check within QC_RECHECK_HOURS.
+RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=7)
+QC_RECHECK_HOURS = env.float("QC_RECHECK_HOURS", default=2.0)
+RETURN_ATTACHMENT_MAX_MB = env.float("RETURN_ATTACHMENT_MAX_MB", default=5.0)
+RETURN_ATTACHMENT_MAX_COUNT = env.int("RETURN_ATTACHMENT_MAX_COUNT", default=6)
+# Self-service return links are signed and expire after this many days.
+RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=30)
+# Refunds to the payment providers (empty key = not configured: the refund waits, dead-lettered).
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_API_URL = env("STRIPE_API_URL", default="https://api.stripe.com")
+ALIPAY_GATEWAY_URL = env("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+# The app's own RSA private key (PEM or bare base64 PKCS#8) that signs alipay.trade.refund.
+ALIPAY_APP_PRIVATE_KEY = env("ALIPAY_APP_PRIVATE_KEY", default="")
+
+# --- Fulfilment: carriers, watches, customer notifications ---------------------------------
+# Kuaidi100 (tracking aggregator and electronic waybills). Empty key = not configured: nothing is
+# subscribed or polled. The callback URL is ours as Kuaidi100 reaches it; the salt signs its pushes.
+KUAIDI100_KEY = env("KUAIDI100_KEY", default="")
+KUAIDI100_CUSTOMER = env("KUAIDI100_CUSTOMER", default="")
+KUAIDI100_SECRET = env("KUAIDI100_SECRET", default="")
+KUAIDI100_SALT = env("KUAIDI100_SALT", default="")
+KUAIDI100_CALLBACK_URL = env("KUAIDI100_CALLBACK_URL", default="")
+KUAIDI100_API_URL = env("KUAIDI100_API_URL", default="https://api.kuaidi100.com")
+KUAIDI100_POLL_URL = env("KUAIDI100_POLL_URL", default="https://poll.kuaidi100.com")
+# Shipments not heard from for this long are polled (a safety net for missed pushes).
+TRACKING_POLL_HOURS = env.float("TRACKING_POLL_HOURS", default=2.0)
+FIRST_SCAN_ALERT_MINUTES = env.int("FIRST_SCAN_ALERT_MINUTES", default=5)
+NO_FIRST_SCAN_LIST_HOURS = env.int("NO_FIRST_SCAN_LIST_HOURS", default=24)
+# Customer notifications: e-mail through EMAIL_BACKEND; SMS and WeCom only when their URL is set.
+NOTIFY_FROM_EMAIL = env("NOTIFY_FROM_EMAIL", default="Conduit <no-reply@conduit.local>")
+NOTIFY_LANGUAGE = env("NOTIFY_LANGUAGE", default=LANGUAGE_CODE)
+SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_KEY = env("SMS_GATEWAY_KEY", default="")
+WECOM_ROBOT_URL = env("WECOM_ROBOT_URL", default="")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -31,6 +31,7 @@ from orders.tests.factories import (
     SKUFactory,
     WarehouseFactory,
     canonical_payload,
+    drive_shipments,
     ensure_master_data,
     validated,
 )
@@ -112,8 +113,8 @@ class InventoryMachine(RuleBasedStateMachine):
     def ship(self, pick):
         ids = self._orders(OrderStatus.PAID)
         order = ids[pick % len(ids)]
-        services.order_transition(order=order, name="allocate")
-        services.order_transition(order=order, name="mark_shipped")
+        services.order_transition(order=order, name="allocate")  # routed: one shipment from WH-HZ
+        drive_shipments(Order.objects.get(pk=order))
 
     @rule(sku=st.sampled_from(SKUS), quantity=st.integers(1, 3), passes=st.booleans())
     def customer_return(self, sku, quantity, passes):

@@ -4,6 +4,7 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import active_by_code
@@ -11,6 +12,7 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.timezones import to_utc
 from integrations.models import Channel
 from inventory.models import SKU, Reservation
+from orders.fulfilment.models import Shipment, ShipmentLine
 from orders.models import Order, OrderEvent, OrderLine, Priority
 
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -161,6 +163,47 @@ class ReservationOutput(serializers.ModelSerializer):
         ]
 
 
+class ShipmentLineOutput(serializers.ModelSerializer):
+    line_no = serializers.IntegerField(source="order_line.line_no")
+    sku = serializers.CharField(source="sku.code")
+
+    class Meta:
+        model = ShipmentLine
+        fields = ["line_no", "sku", "quantity", "packed_quantity"]
+
+
+class ShipmentOutput(serializers.ModelSerializer):
+    """A parcel carrying the order's units; `lines` are this order's only (a merged parcel may
+    carry other orders of the same customer too), `routing` explains why its warehouse ships it."""
+
+    warehouse = serializers.CharField(source="warehouse.code")
+    order = serializers.CharField(source="order.number", help_text="The order it was routed for.")
+    carrier = serializers.CharField(source="carrier.code", default=None)
+    lines = ShipmentLineOutput(source="order_lines", many=True)
+
+    class Meta:
+        model = Shipment
+        fields = [
+            "number",
+            "order",
+            "status",
+            "warehouse",
+            "presale",
+            "carrier",
+            "tracking_number",
+            "problem",
+            "lines",
+            "routing",
+            "created_at",
+            "sent_at",
+            "shipped_at",
+            "first_scan_at",
+            "delivered_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
 class OrderEventOutput(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label")
 
@@ -198,6 +241,7 @@ class OrderDetailOutput(OrderSummaryOutput):
     shipping_address = serializers.SerializerMethodField()
     lines = OrderLineOutput(many=True)
     reservations = ReservationOutput(many=True)
+    shipments = serializers.SerializerMethodField()
     events = OrderEventOutput(many=True)
 
     class Meta(OrderSummaryOutput.Meta):
@@ -221,9 +265,16 @@ class OrderDetailOutput(OrderSummaryOutput):
             "shipping_address",
             "lines",
             "reservations",
+            "shipments",
             "events",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ShipmentOutput(many=True))
+    def get_shipments(self, order) -> list[dict]:
+        from orders.fulfilment.routing import order_shipments
+
+        return ShipmentOutput(order_shipments(order), many=True).data
 
     def get_shipping_address(self, order) -> dict:
         return {

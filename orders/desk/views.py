@@ -1,5 +1,7 @@
 """Desk views stay thin: validate the form → call the service → show the outcome → redirect."""
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -8,10 +10,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.desk_messages import form_errors, run_service
+from core.errors import DomainError
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
 from orders.filters import OrderFilter
-from orders.models import Order
+from orders.fulfilment import routing
+from orders.fulfilment.models import IN_WAREHOUSE
+from orders.models import Order, OrderStatus
 
 PAGE_SIZE = 50
 
@@ -53,8 +58,21 @@ def order_detail(request, number):
             "address_form": AddressForm(instance=order),
             "cancel_lines_form": CancelLinesForm(order=order),
             "can_edit": order.status in services.EDITABLE,
+            **_shipments_panel(order, user),
         },
     )
+
+
+def _shipments_panel(order: Order, user) -> dict:
+    """The order's parcels, and which routing buttons this user gets."""
+    shipments = routing.order_shipments(order)
+    can_route = user.has_perm("orders.route_order") and order.status in routing.ROUTABLE
+    in_warehouse = any(s.status in IN_WAREHOUSE for s in shipments)
+    return {
+        "shipments": shipments,
+        "can_route_now": can_route and bool(routing.unrouted_needs(order)),
+        "can_reroute": can_route and order.status != OrderStatus.PAID and in_warehouse,
+    }
 
 
 def _run(request, order: Order, call) -> None:
@@ -148,3 +166,45 @@ def order_cancel_lines(request, order):
             reason=form.cleaned_data["reason"],
         ),
     )
+
+
+class RouteForm(forms.Form):
+    ROUTE, REROUTE = "route", "reroute"
+
+    mode = forms.ChoiceField(choices=[(ROUTE, _("Route now")), (REROUTE, _("Re-route"))])
+    expected_status = forms.ChoiceField(choices=OrderStatus.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
+
+
+@login_required
+@permission_required("orders.route_order", raise_exception=True)
+@require_POST
+def order_route(request, number):
+    """ "Route now" routes what no shipment carries yet; "Re-route" also cancels the parcels still
+    in the warehouse and routes everything again (a warehouse closed, the policy changed)."""
+    order = _order_or_404(number)
+    form = RouteForm(request.POST)
+    if not form.is_valid():
+        form_errors(request, form)
+        return redirect(order.get_absolute_url())
+    data = form.cleaned_data
+    service = routing.reroute_order if data["mode"] == RouteForm.REROUTE else routing.route_order
+    try:
+        shipments = service(
+            order=order, actor=request.user, reason=data["reason"], expected_status=data["expected_status"]
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(order.get_absolute_url())
+    order.refresh_from_db()
+    if shipments:
+        messages.success(
+            request,
+            _("Order %(number)s routed: %(shipments)s.")
+            % {"number": order.number, "shipments": ", ".join(s.number for s in shipments)},
+        )
+    elif order.status == OrderStatus.ON_HOLD:
+        messages.warning(request, order.hold_reason)
+    else:
+        messages.info(request, _("Nothing could be routed yet: the pre-sale lines wait for stock."))
+    return redirect(f"{order.get_absolute_url()}#shipments")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from integrations.models import Channel, Platform
 from inventory.models import SKU, Warehouse, WarehouseKind
 from orders import services
+from orders.fulfilment.models import Carrier, ShipmentStatus
 
 _external_ids = count(1)
 
@@ -33,6 +34,13 @@ class SKUFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda sku: f"Item {sku.code}")
 
 
+def default_lines() -> list[dict]:
+    return [
+        {"sku": "SKU-1", "quantity": 2, "unit_price": "59.90", "discount": "5.00"},
+        {"sku": "SKU-2", "quantity": 1, "unit_price": "100.00"},
+    ]
+
+
 def canonical_payload(**overrides) -> dict:
     """A valid canonical order as the API receives it (JSON-ready values)."""
     payload = {
@@ -50,10 +58,7 @@ def canonical_payload(**overrides) -> dict:
             "postcode": "310000",
             "phone": "13800000001",
         },
-        "lines": [
-            {"sku": "SKU-1", "quantity": 2, "unit_price": "59.90", "discount": "5.00"},
-            {"sku": "SKU-2", "quantity": 1, "unit_price": "100.00"},
-        ],
+        "lines": default_lines(),
         "shipping_fee": "8.00",
         "discount": "10.00",
         "platform_commission": "3.20",
@@ -109,22 +114,60 @@ def make_order(actor=None, **overrides):
     return order
 
 
+class CarrierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Carrier
+        django_get_or_create = ["code"]
+
+    code = "sf"
+    name = "SF Express"
+    tracking_code = "shunfeng"
+
+
+ROUTED = ("allocated", "partially_shipped", "shipped", "delivered", "completed")
+PRESALE_SKU = "SKU-PRE"  # a pre-sale SKU with no stock: its lines wait, unrouted
+
+
+def drive_shipments(order, *, deliver: bool = False, limit: int | None = None) -> None:
+    """Take the order's live shipments (the first `limit` of them) out of the warehouse through
+    the real shipment transitions, as the system: sent → packed → shipped → in transit, then
+    delivered when asked. Shipments already on their way only move on to delivery."""
+    from orders.fulfilment import routing
+    from orders.fulfilment.services import shipment_transition
+
+    carrier = CarrierFactory()
+    live = [s for s in routing.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
+    for shipment in live[:limit]:
+        if shipment.status == ShipmentStatus.CREATED:
+            shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")
+        if shipment.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
+            shipment = shipment_transition(shipment=shipment, name="pack")
+        if shipment.status == ShipmentStatus.PACKED:
+            tracking = {"carrier": carrier, "tracking_number": f"SF{shipment.pk:010d}"}
+            shipment = shipment_transition(shipment=shipment, name="ship", args=tracking)
+            shipment = shipment_transition(
+                shipment=shipment, name="mark_in_transit", args={"at": timezone.now()}
+            )
+        if deliver and shipment.status in (ShipmentStatus.SHIPPED, ShipmentStatus.IN_TRANSIT):
+            shipment_transition(shipment=shipment, name="deliver", args={"at": timezone.now()})
+
+
 def order_in_state(state: str, **overrides):
-    """Build an order in `state` through the real transitions (as the system)."""
-    paths = {
-        "pending_payment": [],
-        "paid": [],
-        "allocated": ["allocate"],
-        "partially_shipped": ["allocate", "mark_partially_shipped"],
-        "shipped": ["allocate", "mark_shipped"],
-        "delivered": ["allocate", "mark_shipped", "mark_delivered"],
-        "completed": ["allocate", "mark_shipped", "mark_delivered", "complete"],
-        "on_hold": [],
-        "cancelled": [],
-    }
+    """Build an order in `state` through the real services (as the system): routed orders have
+    shipments, and shipped or delivered ones got there by driving those shipments. A partially
+    shipped order has one more line, of a pre-sale SKU with no stock, still waiting."""
+    if state == "partially_shipped":
+        ensure_master_data()
+        SKUFactory(code=PRESALE_SKU, presale=True)
+        presale_line = {"sku": PRESALE_SKU, "quantity": 1, "unit_price": "30.00", "presale": True}
+        overrides["lines"] = [*overrides.get("lines", default_lines()), presale_line]
     order = make_order(paid=state not in ("pending_payment", "on_hold", "cancelled"), **overrides)
-    for name in paths[state]:
-        order = services.order_transition(order=order, name=name)
+    if state in ROUTED:
+        order = services.order_transition(order=order, name="allocate")
+    if state in ("partially_shipped", "shipped", "delivered", "completed"):
+        drive_shipments(order, deliver=state in ("delivered", "completed"))
+    if state == "completed":
+        order = services.order_transition(order=order, name="complete")
     if state == "on_hold":
         order = services.order_transition(order=order, name="hold", reason="review")
     if state == "cancelled":

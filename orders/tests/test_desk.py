@@ -28,7 +28,7 @@ def test_list_searches_by_phone_and_filters_by_status(signed_in, agent):
     assert other.number in held and wanted.number not in held
 
 
-def test_detail_shows_lines_timeline_and_only_permitted_actions(signed_in, agent, warehouse_user):
+def test_detail_shows_lines_timeline_and_only_permitted_actions(signed_in, agent, warehouse_user, manager):
     order = order_in_state("paid")
 
     page = signed_in(agent).get(order.get_absolute_url()).content.decode()
@@ -37,7 +37,10 @@ def test_detail_shows_lines_timeline_and_only_permitted_actions(signed_in, agent
     assert 'value="allocate"' not in page
 
     page = signed_in(warehouse_user).get(order.get_absolute_url()).content.decode()
-    assert 'value="allocate"' in page and 'value="cancel"' not in page
+    assert 'value="allocate"' not in page and 'value="cancel"' not in page  # routing is a manager's call
+
+    page = signed_in(manager).get(order.get_absolute_url()).content.decode()
+    assert 'value="allocate"' in page and "Route now" in page
 
 
 def test_hold_from_the_desk_lands_on_the_timeline(signed_in, agent):

@@ -7,18 +7,18 @@ from django_fsm import ConcurrentTransition
 from core.errors import NotPermitted, TransitionRefused
 from core.roles import Role
 from orders import services
+from orders.fulfilment import routing
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.tests.factories import make_order, order_in_state
 
 pytestmark = pytest.mark.django_db
 
 S = OrderStatus
+# "allocate" routes the order (orders.fulfilment.routing); shipping and delivery are no actions:
+# the order follows its shipments (test_shipments_follow.py).
 ALLOWED_SOURCES = {
     "mark_paid": {S.PENDING_PAYMENT, S.ON_HOLD},  # on hold: only when held before payment
     "allocate": {S.PAID},
-    "mark_partially_shipped": {S.ALLOCATED},
-    "mark_shipped": {S.ALLOCATED, S.PARTIALLY_SHIPPED},
-    "mark_delivered": {S.SHIPPED},
     "complete": {S.DELIVERED},
     "hold": {S.PENDING_PAYMENT, S.PAID, S.ALLOCATED},
     "release": {S.ON_HOLD},
@@ -27,19 +27,13 @@ ALLOWED_SOURCES = {
 EXPECTED_TARGET = {
     "mark_paid": S.PAID,
     "allocate": S.ALLOCATED,
-    "mark_partially_shipped": S.PARTIALLY_SHIPPED,
-    "mark_shipped": S.SHIPPED,
-    "mark_delivered": S.DELIVERED,
     "complete": S.COMPLETED,
     "hold": S.ON_HOLD,
     "cancel": S.CANCELLED,
 }
 ROLES_ALLOWED = {
     "mark_paid": {Role.FINANCE, Role.MANAGER, Role.ADMIN},
-    "allocate": {Role.WAREHOUSE, Role.MANAGER, Role.ADMIN},
-    "mark_partially_shipped": {Role.WAREHOUSE, Role.MANAGER, Role.ADMIN},
-    "mark_shipped": {Role.WAREHOUSE, Role.MANAGER, Role.ADMIN},
-    "mark_delivered": {Role.WAREHOUSE, Role.MANAGER, Role.ADMIN},
+    "allocate": {Role.MANAGER, Role.ADMIN},  # orders.route_order
     "complete": {Role.MANAGER, Role.ADMIN},
     "hold": {Role.CUSTOMER_SERVICE, Role.MANAGER, Role.ADMIN},
     "release": {Role.CUSTOMER_SERVICE, Role.MANAGER, Role.ADMIN},
@@ -49,6 +43,15 @@ ROLES_ALLOWED = {
 
 def test_the_tables_cover_every_transition():
     assert set(ALLOWED_SOURCES) == set(services.TRANSITIONS) == set(ROLES_ALLOWED)
+
+
+def test_shipping_and_delivery_are_not_order_actions():
+    assert not {"mark_partially_shipped", "mark_shipped", "mark_delivered"} & set(services.TRANSITIONS)
+    order = order_in_state(S.ALLOCATED)
+    with pytest.raises(Exception, match="Unknown action"):
+        services.order_transition(order=order, name="mark_shipped")
+    order.refresh_from_db()
+    assert order.status == S.ALLOCATED
 
 
 @pytest.mark.parametrize("state", S.values)
@@ -66,7 +69,7 @@ def test_transition_sources(state, name):
         if name == "mark_paid" and state == S.ON_HOLD:
             expected = S.ON_HOLD
         assert order.status == expected
-        event = order.events.last()
+        event = order.events.filter(kind="transition").last()
         assert (event.from_status, event.to_status, event.reason) == (state, expected, "because")
         assert event.payload["transition"] == name
     else:
@@ -86,7 +89,7 @@ def test_transition_permissions(make_user, name, role):
 
     if role in ROLES_ALLOWED[name]:
         services.order_transition(order=order, name=name, actor=user, reason="because")
-        assert order.events.last().actor == user
+        assert order.events.filter(kind="transition").last().actor == user
     else:
         with pytest.raises(NotPermitted):
             services.order_transition(order=order, name=name, actor=user, reason="because")
@@ -167,8 +170,10 @@ def test_events_are_append_only_in_the_database(on_postgres):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_racing_transitions_on_one_order_apply_exactly_one():
-    # given a paid order and two workers that both want to move it
+def test_racing_transitions_on_one_order_apply_exactly_one(monkeypatch):
+    # given a paid order (not routed on commit, as it would be here) and two workers that both
+    # want to move it
+    monkeypatch.setattr(routing, "route_on_commit", lambda *order_ids: None)
     order = order_in_state(S.PAID)
     barrier = threading.Barrier(2)
     outcomes = []

@@ -28,6 +28,9 @@ from inventory.models import (
 from inventory.replenishment import replenishment_refresh
 from inventory.services import stock_change, stock_transfer
 from orders import services
+from orders.fulfilment import routing
+from orders.fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
+from orders.fulfilment.services import shipment_transition
 from orders.models import Customer, Order, OrderStatus
 
 DEMO_PASSWORD = "conduit-demo"  # demo only; documented in the README
@@ -137,13 +140,26 @@ STATE_MIX = [
     (OrderStatus.ON_HOLD, 5),
     (OrderStatus.CANCELLED, 5),
 ]
-PATHS = {  # the transitions that lead from a new paid order to each state
-    OrderStatus.PAID: [],
-    OrderStatus.ALLOCATED: ["allocate"],
-    OrderStatus.PARTIALLY_SHIPPED: ["allocate", "mark_partially_shipped"],
-    OrderStatus.SHIPPED: ["allocate", "mark_shipped"],
-    OrderStatus.DELIVERED: ["allocate", "mark_shipped", "mark_delivered"],
-    OrderStatus.COMPLETED: ["allocate", "mark_shipped", "mark_delivered", "complete"],
+# How far each state's orders go once routed: do their shipments leave the warehouse, do they
+# arrive. The order follows its shipments (a partly shipped one has a pre-sale line waiting).
+ROUTED_STATES = {
+    OrderStatus.ALLOCATED: (False, False),
+    OrderStatus.PARTIALLY_SHIPPED: (True, False),
+    OrderStatus.SHIPPED: (True, False),
+    OrderStatus.DELIVERED: (True, True),
+    OrderStatus.COMPLETED: (True, True),
+}
+CARRIERS = [  # code, name, Kuaidi100 company code
+    ("sf", "顺丰速运 SF Express", "shunfeng"),
+    ("zto", "中通快递 ZTO Express", "zhongtong"),
+    ("yto", "圆通速递 YTO Express", "yuantong"),
+]
+# Per warehouse: its default carrier, its rate to the provinces it serves and to everywhere else.
+SHIPPING = {
+    "WH-SH": ("sf", (Decimal("8.00"), 1), (Decimal("14.00"), 3)),
+    "WH-GZ": ("zto", (Decimal("6.00"), 1), (Decimal("11.00"), 3)),
+    "WH-BJ": ("yto", (Decimal("7.00"), 1), (Decimal("12.00"), 3)),
+    "WH-CD": ("sf", (Decimal("9.00"), 1), (Decimal("16.00"), 4)),
 }
 HOLD_REASONS = [
     "地址含“临时”关键词",
@@ -170,6 +186,7 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         channels = self._channels()
         warehouses = self._warehouses()
+        self._routing(warehouses)
         skus = self._skus()
         self._stock(rng, warehouses, skus, channels)
         customers = self._customer_pool(rng)
@@ -223,6 +240,40 @@ class Command(BaseCommand):
         ]
 
     @transaction.atomic
+    def _routing(self, warehouses):
+        """Carriers, shipping rates and the default routing policy, so routing has a choice to make:
+        a parcel is cheaper and faster within a warehouse's service regions, and the Chengdu store
+        ships to addresses within 30 km of it."""
+        carriers = {
+            code: Carrier.objects.update_or_create(
+                code=code, defaults={"name": name, "tracking_code": company}
+            )[0]
+            for code, name, company in CARRIERS
+        }
+        for warehouse in warehouses:
+            carrier_code, (near_cost, near_days), (far_cost, far_days) = SHIPPING[warehouse.code]
+            Warehouse.objects.filter(pk=warehouse.pk).update(default_carrier=carriers[carrier_code])
+            warehouse.default_carrier = carriers[carrier_code]
+            rates = [("", far_cost, far_days)] + [
+                (p, near_cost, near_days) for p in warehouse.service_regions
+            ]
+            for province, cost, days in rates:
+                ShippingRate.objects.update_or_create(
+                    warehouse=warehouse,
+                    province=province,
+                    defaults={"cost": cost, "currency": "CNY", "days": days},
+                )
+        RoutingPolicy.objects.update_or_create(
+            channel=None,
+            defaults={
+                "name": "默认路由 / Default routing",
+                "strategies": ["availability", "delivery_time", "cost"],
+                "allow_split": True,
+                "store_geofence_km": Decimal("30"),
+            },
+        )
+
+    @transaction.atomic
     def _stock(self, rng, warehouses, skus, channels):
         """Receipts per SKU and warehouse (tea in lots, one close to expiry), a live-stream pool
         for the Tmall shop, and safety stock on a few best sellers."""
@@ -233,6 +284,8 @@ class Command(BaseCommand):
             ChannelPool.objects.get_or_create(channel=channel, pool=regular, defaults={"priority": 2})
             ChannelPool.objects.get_or_create(channel=channel, pool=live, defaults={"priority": 1})
         for sku, _price in skus:
+            if sku.presale:  # pre-sale stock has not arrived: those lines wait, unrouted
+                continue
             for warehouse in warehouses:
                 quantity = (
                     5
@@ -312,7 +365,12 @@ class Command(BaseCommand):
                 else f"+4930{person['phone'][-8:]}",
             }
         lines = []
-        for sku, price in rng.sample(skus, rng.choice([1, 1, 2, 2, 3])):
+        # Routed orders ship what is in stock; a partly shipped one also waits for a pre-sale item.
+        in_stock = [item for item in skus if not item[0].presale] if state in ROUTED_STATES else skus
+        picked = rng.sample(in_stock, rng.choice([1, 1, 2, 2, 3]))
+        if state == OrderStatus.PARTIALLY_SHIPPED:
+            picked.append(rng.choice([item for item in skus if item[0].presale]))
+        for sku, price in picked:
             unit = (price * rate).quantize(Decimal("0.01"))
             lines.append(
                 {
@@ -362,8 +420,8 @@ class Command(BaseCommand):
             services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
         elif state == OrderStatus.CANCELLED:
             services.order_transition(order=order, name="cancel", reason=rng.choice(CANCEL_REASONS))
-        for name in PATHS.get(state, []):
-            services.order_transition(order=order, name=name)
+        if state in ROUTED_STATES and order.status == OrderStatus.PAID:
+            self._fulfil(order, state, placed_at)
         if state == OrderStatus.PAID and len(lines) > 1 and rng.random() < 0.3:
             first_line = order.lines.order_by("line_no").first()
             services.order_cancel_lines(
@@ -371,3 +429,29 @@ class Command(BaseCommand):
             )
         if rng.random() < 0.05:
             services.order_add_note(order=order, text="客户来电确认收货地址 / customer confirmed the address")
+
+    def _fulfil(self, order, state, placed_at):
+        """Route the order, then take its shipments as far as the state asks, with plausible times."""
+        shipments = routing.route_order(order=order)
+        if not shipments:  # held: no warehouse it may use has the stock
+            return
+        leaves, arrives = ROUTED_STATES[state]
+        for shipment in shipments if leaves else []:
+            self._ship(shipment, placed_at, arrives)
+        if state == OrderStatus.COMPLETED:
+            services.order_transition(order=order, name="complete")
+
+    def _ship(self, shipment, placed_at, arrives):
+        shipped_at = min(placed_at + timedelta(hours=6), timezone.now())
+        carrier = shipment.warehouse.default_carrier
+        shipment.refresh_from_db()
+        if shipment.status == ShipmentStatus.CREATED:
+            shipment_transition(shipment=shipment, name="send_to_warehouse")
+        shipment_transition(shipment=shipment, name="pack")
+        tracking = {"carrier": carrier, "tracking_number": f"{carrier.code.upper()}{shipment.pk:010d}"}
+        shipment_transition(shipment=shipment, name="ship", args={**tracking, "shipped_at": shipped_at})
+        in_transit = min(shipped_at + timedelta(hours=2), timezone.now())
+        shipment_transition(shipment=shipment, name="mark_in_transit", args={"at": in_transit})
+        if arrives:
+            delivered = min(shipped_at + timedelta(days=2), timezone.now())
+            shipment_transition(shipment=shipment, name="deliver", args={"at": delivered})

@@ -1,0 +1,203 @@
+"""Finance rows are written by services only: the admin shows them read-only; its actions call
+the services (closing a period, replaying a failed callback)."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+from finance.callbacks import Outcome, payment_callback_replay
+from finance.models import AccountingPeriod, Payment, PaymentCallback, RevenueLine
+from finance.periods import period_close
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "transaction_id",
+        "provider",
+        "order",
+        "amount",
+        "currency",
+        "status",
+        "paid_at",
+        "period",
+    )
+    list_filter = ("provider", "status", "currency", "period")
+    search_fields = ("=transaction_id", "=order__number")
+    list_select_related = ("order", "period")
+    date_hierarchy = "paid_at"
+    ordering = ("-paid_at", "-id")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RevenueLine)
+class RevenueLineAdmin(ReadOnlyAdmin):
+    list_display = ("order", "kind", "amount", "currency", "source", "booked_at", "period")
+    list_filter = ("kind", "currency", "period")
+    search_fields = ("=order__number", "source")
+    list_select_related = ("order", "period")
+    ordering = ("-booked_at", "-id")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentCallback)
+class PaymentCallbackAdmin(ReadOnlyAdmin):
+    list_display = ("id", "provider", "event_type", "event_id", "status", "attempts", "received_at")
+    list_filter = ("provider", "status")
+    search_fields = ("=event_id",)
+    ordering = ("-received_at", "-id")
+    actions = ("replay",)
+
+    @admin.action(description=_("Replay selected failed callbacks"), permissions=["change"])
+    def replay(self, request, queryset):
+        replayed, refused = 0, 0
+        for callback_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                receipt = payment_callback_replay(callback_id=callback_id, actor=request.user)
+            except DomainError:
+                refused += 1
+            else:
+                replayed += receipt.outcome != Outcome.FAILED
+                refused += receipt.outcome == Outcome.FAILED
+        if replayed:
+            self.message_user(request, _("%(n)d callback(s) applied.") % {"n": replayed}, messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                _("%(n)d callback(s) not applied (see their errors).") % {"n": refused},
+                messages.WARNING,
+            )
+
+
+@admin.register(AccountingPeriod)
+class AccountingPeriodAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "state", "closed_by", "closed_at")
+    list_filter = ("state",)
+    actions = ("close_periods",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Close selected periods"), permissions=["close"])
+    def close_periods(self, request, queryset):
+        for period in queryset.order_by("year", "month"):
+            try:
+                period_close(year=period.year, month=period.month, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{period}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, _("%(period)s closed.") % {"period": period}, messages.SUCCESS)
+
+    def has_close_permission(self, request):
+        return request.user.has_perm("finance.close_accountingperiod")
+
+
+# --- imports, reconciliation, vouchers ---------------------------------------------------------
+
+from import_export.admin import ExportMixin  # noqa: E402
+
+from finance.imports.models import ImportBatch, ImportLayout, StatementLine  # noqa: E402
+from finance.reconciliation.models import MemoCandidate, ReconciliationItem, ReconciliationRun  # noqa: E402
+from finance.resources import StatementLineResource  # noqa: E402
+from finance.vouchers.models import VoucherBatch, VoucherLayout  # noqa: E402
+
+
+@admin.register(ImportLayout)
+class ImportLayoutAdmin(admin.ModelAdmin):
+    """Column mappings for statement files; clean() refuses a mapping that could not import."""
+
+    list_display = ("name", "source", "account", "currency", "is_active", "updated_at")
+    list_filter = ("source", "is_active")
+    search_fields = ("name",)
+
+
+@admin.register(VoucherLayout)
+class VoucherLayoutAdmin(admin.ModelAdmin):
+    list_display = ("name", "date_format", "is_active", "updated_at")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "file_name",
+        "source",
+        "layout_name",
+        "state",
+        "line_count",
+        "error_count",
+        "created_at",
+    )
+    list_filter = ("source", "state")
+    search_fields = ("file_name",)
+    exclude = ("errors", "preview")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [StatementLineResource]
+    list_display = ("entry_id", "source", "kind", "amount", "currency", "occurred_at", "order", "period")
+    list_filter = ("source", "kind", "currency", "period")
+    search_fields = ("=entry_id", "=transaction_id", "=order_ref", "=order__number")
+    list_select_related = ("order", "period")
+    raw_id_fields = ("order", "payment", "payout_of", "batch")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "period", "state", "order_count", "created_at", "seconds")
+    list_filter = ("state",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconciliationItem)
+class ReconciliationItemAdmin(ReadOnlyAdmin):
+    list_display = ("id", "run", "order", "difference", "column", "expected", "actual", "resolved_at")
+    list_filter = ("difference",)
+    raw_id_fields = ("order", "line", "run")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MemoCandidate)
+class MemoCandidateAdmin(ReadOnlyAdmin):
+    list_display = ("id", "line", "order", "digits", "matched_on", "state", "decided_by")
+    list_filter = ("state", "matched_on")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VoucherBatch)
+class VoucherBatchAdmin(ReadOnlyAdmin):
+    list_display = ("id", "period", "layout", "state", "prepared_by", "decided_by")
+    list_filter = ("state",)
+
+    def has_change_permission(self, request, obj=None):
+        return False

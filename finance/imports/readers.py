@@ -1,0 +1,322 @@
+"""Reading an uploaded statement into rows of cell values, fast and without trusting the file.
+
+XLSX is read straight from the sheet XML (zip → regular expressions over the rows): openpyxl's
+read-only mode needs ~18 s of CPU for 100k rows × 10 columns, this reader ~1–2 s, which is what
+makes a 100k-row import fit in 10 s. It understands shared and inline strings, numbers (kept as
+exact Decimals, as written in the XML), dates (by the cell's number format), booleans and error
+cells, and reports merged ranges. CSV is UTF-8 (with or without BOM) or GB18030/GBK, the encoding
+Chinese banks and Alipay export in.
+
+Values: None (blank), str, Decimal, datetime (naive: read in the layout's zone), bool, CellError.
+"""
+
+import csv
+import html
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePosixPath
+
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError
+
+EXTENSIONS = (".xlsx", ".csv")
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and other OLE files)
+MAX_SHEET_BYTES = 400 * 1024 * 1024  # uncompressed sheet XML: a zip bomb stops here
+
+
+class FileRejected(DomainError):
+    """The file as a whole cannot be read (wrong type, broken, empty)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="file")
+
+
+@dataclass(frozen=True)
+class CellError:
+    code: str  # "#DIV/0!", "#N/A", …
+
+    def __str__(self):
+        return self.code
+
+
+@dataclass
+class Sheet:
+    rows: Iterator[tuple[int, list]]  # (row number as the spreadsheet shows it, values)
+    row_count: int  # rows in the file (for progress), counted cheaply
+    merged: list[tuple[str, int, int]] = field(default_factory=list)  # (range, first row, last row)
+
+
+def read_sheet(data: bytes, file_name: str) -> Sheet:
+    suffix = PurePosixPath(file_name.lower()).suffix
+    if suffix not in EXTENSIONS:
+        raise FileRejected(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
+    if not data:
+        raise FileRejected(_("The file is empty."))
+    if data.startswith(OLE_MAGIC):
+        raise FileRejected(
+            _("This is an old Excel 97–2003 (.xls) file: save it as .xlsx and upload it again.")
+        )
+    if suffix == ".xlsx":
+        if not data.startswith(ZIP_MAGIC):
+            raise FileRejected(_("The file is not an Excel .xlsx workbook."))
+        return _read_xlsx(data)
+    if data.startswith(ZIP_MAGIC):
+        raise FileRejected(_("This is an Excel workbook, not a CSV file: name it .xlsx."))
+    return _read_csv(data)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:4096]:
+        raise FileRejected(_("The file is not a text CSV file (it holds binary data)."))
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileRejected(_("The CSV file is neither UTF-8 nor GBK text."))
+
+
+def _read_csv(data: bytes) -> Sheet:
+    text = _decode(data)
+
+    def rows():
+        try:
+            yield from enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+        except csv.Error as exc:
+            raise FileRejected(_("The CSV file is malformed: %(error)s.") % {"error": exc}) from exc
+
+    return Sheet(rows=rows(), row_count=text.count("\n") + 1)
+
+
+# --- XLSX ---------------------------------------------------------------------------------------
+
+_P = rb"(?:[\w.-]+:)?"  # an optional namespace prefix (x:row, x:c …)
+ROW = re.compile(rb"<" + _P + rb"row\b([^>]*?)(?:/>|>(.*?)</" + _P + rb"row>)", re.S)
+CELL = re.compile(rb"<" + _P + rb"c\b([^>]*?)(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
+VALUE = re.compile(rb"<" + _P + rb"v>(.*?)</" + _P + rb"v>", re.S)
+TEXT = re.compile(rb"<" + _P + rb"t\b[^>]*?(?:/>|>(.*?)</" + _P + rb"t>)", re.S)
+PHONETIC = re.compile(rb"<" + _P + rb"rPh\b.*?</" + _P + rb"rPh>", re.S)
+SHARED = re.compile(rb"<" + _P + rb"si\b[^>]*?(?:/>|>(.*?)</" + _P + rb"si>)", re.S)
+MERGE = re.compile(rb"<" + _P + rb"mergeCell\b[^>]*?ref=\"([A-Za-z]+\d+(?::[A-Za-z]+\d+)?)\"")
+ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+REF = re.compile(r"([A-Za-z]+)(\d+)")
+SHEET = re.compile(rb"<" + _P + rb"sheet\b([^>]*?)/?>")
+RELATION = re.compile(rb"<" + _P + rb"Relationship\b([^>]*?)/?>")
+XF_BLOCK = re.compile(rb"<" + _P + rb"cellXfs\b[^>]*>(.*?)</" + _P + rb"cellXfs>", re.S)
+XF = re.compile(rb"<" + _P + rb"xf\b([^>]*?)/?>")
+NUMFMT = re.compile(rb"<" + _P + rb"numFmt\b([^>]*?)/?>")
+DATE_FORMAT_IDS = {*range(14, 23), *range(27, 37), 45, 46, 47, *range(50, 59), *range(71, 82)}
+EPOCH_1900 = datetime(1899, 12, 30)
+EPOCH_1904 = datetime(1904, 1, 1)
+
+
+def _attrs(raw: bytes) -> dict[bytes, bytes]:
+    return dict(ATTR.findall(raw))
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode("utf-8")
+    return html.unescape(text) if "&" in text else text
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for char in letters.upper():
+        index = index * 26 + ord(char) - 64
+    return index - 1
+
+
+def _is_date_format(code: str) -> bool:
+    code = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
+    return code != "general" and any(char in code for char in "dmyhs")
+
+
+def _member(book: zipfile.ZipFile, name: str) -> bytes | None:
+    try:
+        info = book.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > MAX_SHEET_BYTES:
+        raise FileRejected(_("The workbook is too large to read."))
+    return book.read(info)
+
+
+def _first_sheet_path(book: zipfile.ZipFile) -> tuple[str, bool]:
+    workbook = _member(book, "xl/workbook.xml")
+    rels = _member(book, "xl/_rels/workbook.xml.rels")
+    if workbook is None or rels is None:
+        raise FileRejected(_("The file is not an Excel .xlsx workbook."))
+    date1904 = re.search(rb'date1904="(1|true)"', workbook) is not None
+    targets = {}
+    for raw in RELATION.findall(rels):
+        attrs = _attrs(raw)
+        targets[attrs.get(b"Id")] = attrs.get(b"Target", b"").decode()
+    for raw in SHEET.findall(workbook):
+        attrs = _attrs(raw)
+        if attrs.get(b"state") in (b"hidden", b"veryHidden"):
+            continue
+        rel_id = next((value for key, value in attrs.items() if key.endswith(b":id")), None)
+        target = targets.get(rel_id)
+        if target:
+            path = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            return str(PurePosixPath(path)), date1904
+    raise FileRejected(_("The workbook has no sheet."))
+
+
+def _shared_strings(book: zipfile.ZipFile) -> list[str]:
+    data = _member(book, "xl/sharedStrings.xml")
+    if not data:
+        return []
+    strings = []
+    for (body,) in ((m.group(1),) for m in SHARED.finditer(data)):
+        body = PHONETIC.sub(b"", body or b"")
+        strings.append("".join(_text(part or b"") for part in TEXT.findall(body)))
+    return strings
+
+
+def _date_styles(book: zipfile.ZipFile) -> set[bytes]:
+    """Style indexes (the cell's s attribute) whose number format shows a date or time."""
+    data = _member(book, "xl/styles.xml")
+    if not data:
+        return set()
+    custom = {}
+    for raw in NUMFMT.findall(data):
+        attrs = _attrs(raw)
+        custom[int(attrs.get(b"numFmtId", b"0"))] = html.unescape(attrs.get(b"formatCode", b"").decode())
+    block = XF_BLOCK.search(data)
+    styles = set()
+    for index, raw in enumerate(XF.findall(block.group(1)) if block else []):
+        fmt = int(_attrs(raw).get(b"numFmtId", b"0"))
+        if fmt in DATE_FORMAT_IDS or (fmt in custom and _is_date_format(custom[fmt])):
+            styles.add(str(index).encode())
+    return styles
+
+
+def _read_xlsx(data: bytes) -> Sheet:
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+        path, date1904 = _first_sheet_path(book)
+        sheet = _member(book, path)
+        shared = _shared_strings(book)
+        date_styles = _date_styles(book)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, UnicodeDecodeError) as exc:
+        raise FileRejected(_("The file is not a readable Excel .xlsx workbook.")) from exc
+    if sheet is None:
+        raise FileRejected(_("The workbook has no sheet."))
+    epoch = EPOCH_1904 if date1904 else EPOCH_1900
+    merged = []
+    for ref in MERGE.findall(sheet):
+        ref = ref.decode()
+        numbers = [int(m.group(2)) for m in REF.finditer(ref)]
+        merged.append((ref, min(numbers), max(numbers)))
+    return Sheet(
+        rows=_xlsx_rows(sheet, shared, date_styles, epoch),
+        row_count=sheet.count(b"<row ") + sheet.count(b":row "),
+        merged=merged,
+    )
+
+
+def _cell_value(attrs: dict, body: bytes, shared: list[str], date_styles: set[bytes], epoch: datetime):
+    kind = attrs.get(b"t", b"n")
+    if kind == b"inlineStr":
+        return "".join(_text(part or b"") for part in TEXT.findall(PHONETIC.sub(b"", body)))
+    found = VALUE.search(body)
+    if found is None:
+        return None
+    raw = found.group(1)
+    if kind == b"s":
+        try:
+            return shared[int(raw)]
+        except (ValueError, IndexError) as exc:
+            raise FileRejected(_("The workbook refers to a text it does not contain.")) from exc
+    if kind in (b"str", b"e"):
+        text = _text(raw)
+        return CellError(text) if kind == b"e" else text
+    if kind == b"b":
+        return raw.strip() in (b"1", b"true")
+    if kind == b"d":
+        return datetime.fromisoformat(raw.decode().rstrip("Z"))
+    try:
+        number = Decimal(raw.decode())
+    except InvalidOperation as exc:
+        raise FileRejected(_("The workbook holds a number it cannot read.")) from exc
+    if attrs.get(b"s") in date_styles:
+        return epoch + timedelta(seconds=round(float(number) * 86400))
+    return number
+
+
+def _xlsx_rows(sheet: bytes, shared, date_styles, epoch) -> Iterator[tuple[int, list]]:
+    columns: dict[bytes, int] = {}
+    last_row = 0
+    for row in ROW.finditer(sheet):
+        row_attrs = _attrs(row.group(1))
+        number = int(row_attrs[b"r"]) if b"r" in row_attrs else last_row + 1
+        last_row = number
+        body = row.group(2) or b""
+        cells = FAST_CELL.findall(body)
+        if len(cells) == body.count(b"<c") and (cells or not body.strip()):
+            values = _fast_values(cells, columns, shared, date_styles, epoch)
+        else:  # another writer's shape (prefixes, attribute order, formulas …): the general path
+            values = _general_values(body, shared, date_styles, epoch)
+        yield number, values
+
+
+# The shape Excel, LibreOffice and openpyxl write for plain cells: one regex reads a whole row.
+FAST_CELL = re.compile(
+    rb'<c r="([A-Z]+)\d+"(?: s="(\d+)")?(?: t="(\w+)")?>'
+    rb'(?:<v>([^<]*)</v>|<is><t(?: xml:space="preserve")?>([^<]*)</t></is>)</c>'
+)
+
+
+def _fast_values(cells, columns, shared, date_styles, epoch) -> list:
+    values: list = []
+    for letters, style, kind, raw, inline in cells:
+        column = columns.get(letters)
+        if column is None:
+            column = columns[letters] = _column_index(letters.decode())
+        if column > len(values):
+            values.extend([None] * (column - len(values)))
+        if kind == b"inlineStr":
+            value = inline.decode("utf-8")
+            values.append(html.unescape(value) if "&" in value else value)
+        elif kind == b"s":
+            try:
+                values.append(shared[int(raw)])
+            except (ValueError, IndexError) as exc:
+                raise FileRejected(_("The workbook refers to a text it does not contain.")) from exc
+        elif kind in (b"", b"n"):
+            try:
+                number = Decimal(raw.decode())
+            except InvalidOperation as exc:
+                raise FileRejected(_("The workbook holds a number it cannot read.")) from exc
+            values.append(
+                epoch + timedelta(seconds=round(float(number) * 86400)) if style in date_styles else number
+            )
+        else:
+            values.append(
+                _cell_value({b"t": kind, b"s": style}, b"<v>" + raw + b"</v>", shared, date_styles, epoch)
+            )
+    return values
+
+
+def _general_values(body: bytes, shared, date_styles, epoch) -> list:
+    values: list = []
+    for cell_attrs_raw, cell_body in CELL.findall(body):
+        attrs = _attrs(cell_attrs_raw)
+        ref = attrs.get(b"r")
+        if ref is not None:
+            column = _column_index(ref.rstrip(b"0123456789").decode())
+            if column > len(values):
+                values.extend([None] * (column - len(values)))
+        values.append(_cell_value(attrs, cell_body, shared, date_styles, epoch) if cell_body else None)
+    return values

@@ -1,0 +1,180 @@
+"""Finance reads: payment search, an order's finance panel, revenue sums for reports, periods."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from core.money import ZERO
+from core.timezones import business_zone
+from finance.models import BILLED_KINDS, AccountingPeriod, Payment, PaymentCallback, RevenueKind, RevenueLine
+from finance.periods import period_month
+from orders.models import Order
+
+
+def payment_list(*, search: str = "", provider: str = "") -> QuerySet[Payment]:
+    """Payments, newest first; `search` is an order number or a transaction id (exact)."""
+    payments = Payment.objects.select_related("order", "period").order_by("-paid_at", "-id")
+    search = search.strip()
+    if search:
+        payments = payments.filter(Q(order__number=search) | Q(transaction_id=search))
+    if provider:
+        payments = payments.filter(provider=provider)
+    return payments
+
+
+def callback_list(*, status: str = "", provider: str = "") -> QuerySet[PaymentCallback]:
+    callbacks = PaymentCallback.objects.select_related("payment__order").order_by("-received_at", "-id")
+    if status:
+        callbacks = callbacks.filter(status=status)
+    if provider:
+        callbacks = callbacks.filter(provider=provider)
+    return callbacks
+
+
+@dataclass
+class CurrencyTotals:
+    currency: str
+    by_kind: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def billed(self) -> Decimal:
+        """Goods, shipping and discounts: what the buyer was charged (the order total)."""
+        return sum((self.by_kind.get(kind, ZERO) for kind in BILLED_KINDS), ZERO)
+
+    @property
+    def net(self) -> Decimal:
+        """Everything: what the merchant keeps after commission, fees and refunds."""
+        return sum(self.by_kind.values(), ZERO)
+
+    @property
+    def rows(self) -> list[tuple[str, str, Decimal]]:
+        labels = dict(RevenueKind.choices)
+        return [
+            (kind, labels[kind], self.by_kind[kind]) for kind in RevenueKind.values if kind in self.by_kind
+        ]
+
+
+@dataclass
+class OrderFinance:
+    order: Order
+    payments: list[Payment]
+    lines: list[RevenueLine]
+    totals: list[CurrencyTotals]
+    received: Decimal  # in the order's currency
+
+    @property
+    def outstanding(self) -> Decimal:
+        return max(self.order.total - self.received, ZERO)
+
+
+def order_finance(order: Order) -> OrderFinance:
+    payments = list(order.payments.select_related("period").order_by("paid_at", "id"))
+    lines = list(order.revenue_lines.select_related("period").order_by("booked_at", "id"))
+    totals: dict[str, CurrencyTotals] = {}
+    for line in lines:
+        entry = totals.setdefault(line.currency, CurrencyTotals(line.currency))
+        entry.by_kind[line.kind] = entry.by_kind.get(line.kind, ZERO) + line.amount
+    received = sum((p.amount for p in payments if p.currency == order.currency), ZERO)
+    return OrderFinance(order, payments, lines, list(totals.values()), received)
+
+
+GROUPINGS = {
+    "order": "order__number",
+    "channel": "order__channel__code",
+    "day": "day",  # the business day of booked_at
+}
+
+
+def revenue_summary(
+    *,
+    by: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    channel: str = "",
+    period: AccountingPeriod | None = None,
+) -> list[dict]:
+    """Revenue sums per order, channel or business day, one row per (group, currency) with a
+    column per kind plus `billed` and `net`. `start`/`end` bound booked_at (end exclusive)."""
+    if by not in GROUPINGS:
+        raise ValueError(f"group by one of {sorted(GROUPINGS)}")
+    lines = RevenueLine.objects.all()
+    if start is not None:
+        lines = lines.filter(booked_at__gte=start)
+    if end is not None:
+        lines = lines.filter(booked_at__lt=end)
+    if channel:
+        lines = lines.filter(order__channel__code=channel)
+    if period is not None:
+        lines = lines.filter(period=period)
+    if by == "day":
+        lines = lines.annotate(day=TruncDate("booked_at", tzinfo=business_zone()))
+    key = GROUPINGS[by]
+    sums = (
+        lines.values(key, "currency", "kind").annotate(total=Sum("amount")).order_by(key, "currency", "kind")
+    )
+    rows: dict[tuple, dict] = {}
+    for item in sums:
+        group = (item[key], item["currency"])
+        row = rows.setdefault(
+            group, {"key": item[key], "currency": item["currency"], **dict.fromkeys(RevenueKind.values, ZERO)}
+        )
+        row[item["kind"]] += item["total"]
+    for row in rows.values():
+        row["billed"] = sum((row[kind] for kind in BILLED_KINDS), ZERO)
+        row["net"] = sum((row[kind] for kind in RevenueKind.values), ZERO)
+    return list(rows.values())
+
+
+@dataclass
+class PeriodRow:
+    year: int
+    month: int
+    period: AccountingPeriod | None
+    payment_count: int = 0
+    line_count: int = 0
+    moved_in: int = 0  # items dated in an earlier, closed period
+    payment_sums: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.period is None or self.period.is_open
+
+    def has_ended(self, now: datetime) -> bool:
+        year, month = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        return timezone.localtime(now, business_zone()) >= datetime(year, month, 1, tzinfo=business_zone())
+
+
+def period_overview(*, months: int = 12, now: datetime | None = None) -> list[PeriodRow]:
+    """The last `months` months (current first) and every older period on record."""
+    now = now or timezone.now()
+    year, month = period_month(now)
+    wanted = []
+    for _step in range(months):
+        wanted.append((year, month))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    periods = {(p.year, p.month): p for p in AccountingPeriod.objects.select_related("closed_by")}
+    keys = sorted(set(wanted) | set(periods), reverse=True)
+    rows = {key: PeriodRow(*key, periods.get(key)) for key in keys}
+    by_id = {p.pk: rows[key] for key, p in periods.items()}
+    for item in Payment.objects.values("period_id", "currency").annotate(
+        n=Count("id"), total=Sum("amount"), moved=Count("id", filter=~Q(period_note=""))
+    ):
+        row = by_id[item["period_id"]]
+        row.payment_count += item["n"]
+        row.moved_in += item["moved"]
+        row.payment_sums[item["currency"]] = item["total"]
+    for item in RevenueLine.objects.values("period_id").annotate(
+        n=Count("id"), moved=Count("id", filter=~Q(period_note=""))
+    ):
+        row = by_id[item["period_id"]]
+        row.line_count += item["n"]
+        row.moved_in += item["moved"]
+    return list(rows.values())

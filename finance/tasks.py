@@ -1,0 +1,45 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from finance.revenue import revenue_backfill
+
+BACKFILL_LOOKBACK = timedelta(days=3)
+
+
+@shared_task
+def backfill_revenue() -> int:
+    """Revenue lines for orders paid recently without them (paid on the platform); idempotent."""
+    return revenue_backfill(since=timezone.now() - BACKFILL_LOOKBACK)
+
+
+@shared_task
+def validate_import(batch_id: int) -> str:
+    """Check an uploaded statement row by row (progress on the batch); idempotent."""
+    from finance.imports.services import import_validate
+
+    return import_validate(batch_id=batch_id).state
+
+
+@shared_task
+def commit_import(batch_id: int) -> str:
+    """Insert a confirmed statement, all or nothing; a second delivery finds it done."""
+    from finance.imports.services import import_commit
+
+    return import_commit(batch_id=batch_id).state
+
+
+@shared_task
+def run_reconciliation(run_id: int) -> str:
+    from finance.reconciliation.services import reconciliation_execute
+
+    return reconciliation_execute(run_id=run_id).state
+
+
+@shared_task
+def reconcile_nightly() -> str:
+    """Reconcile yesterday's month (business time); joins a run already under way."""
+    from finance.reconciliation.services import reconciliation_nightly
+
+    return reconciliation_nightly().state

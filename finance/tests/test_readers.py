@@ -1,0 +1,109 @@
+import io
+import re
+import zipfile
+from datetime import datetime
+from decimal import Decimal
+
+import openpyxl
+import pytest
+
+from core.spreadsheets import xlsx_stream
+from finance.imports.readers import CellError, FileRejected, read_sheet
+
+ROWS = [
+    ["text", "number", "when", "flag", "blank", "last"],
+    ["张三 & <Co>", 12.5, datetime(2026, 1, 31, 23, 59, 59), True, None, "x"],
+    ["  spaced  ", 3, datetime(2026, 2, 1), False, None, "=1+1"],
+    ["same text", -0.1, None, None, None, "same text"],
+]
+
+
+def openpyxl_bytes(rows) -> bytes:
+    book = openpyxl.Workbook()  # not write-only: shared strings, as Excel writes them
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def expected(rows):
+    def norm(v):
+        if isinstance(v, float | int) and not isinstance(v, bool):
+            return Decimal(str(v))
+        if isinstance(v, str) and v.startswith("="):
+            return None  # a formula without a cached value reads as blank
+        return v
+
+    return [[norm(v) for v in row] for row in rows]
+
+
+def read(data: bytes, name="x.xlsx"):
+    sheet = read_sheet(data, name)
+    return [values + [None] * (len(ROWS[0]) - len(values)) for _number, values in sheet.rows]
+
+
+def test_the_fast_reader_reads_what_openpyxl_wrote():
+    assert read(openpyxl_bytes(ROWS)) == expected(ROWS)
+
+
+def test_prefixed_elements_and_other_attribute_orders_take_the_general_path():
+    data = openpyxl_bytes(ROWS)
+    source = zipfile.ZipFile(io.BytesIO(data))
+    sheet = source.read("xl/worksheets/sheet1.xml").decode()
+    sheet = re.sub(r"<(/?)(row|c|v|is|t|f)\b", r"<\1x:\2", sheet)
+    sheet = sheet.replace(
+        "<worksheet ", '<worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ', 1
+    )
+    sheet = re.sub(r'<x:c r="([A-Z]+\d+)" s="(\d+)" t="(\w+)"', r'<x:c t="\3" s="\2" r="\1"', sheet)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            content = sheet.encode() if info.filename == "xl/worksheets/sheet1.xml" else source.read(info)
+            target.writestr(info, content)
+
+    assert read(buffer.getvalue()) == expected(ROWS)
+
+
+def test_the_streamed_writer_round_trips_through_both_readers():
+    data = b"".join(xlsx_stream("Lines", ROWS[0], ROWS[1:]))
+
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert [list(r) for r in book.active.iter_rows(min_row=2, max_row=2, values_only=True)] == [
+        ["张三 & <Co>", 12.5, datetime(2026, 1, 31, 23, 59, 59), True, None, "x"]
+    ]
+    ours = read(data)
+    assert ours[2][-1] == "'=1+1"  # neutralised text, not a formula
+    assert ours[1][:4] == ["张三 & <Co>", Decimal("12.5"), datetime(2026, 1, 31, 23, 59, 59), True]
+
+
+def test_error_cells_and_merged_ranges_are_reported():
+    book = openpyxl.Workbook()
+    book.active.append(["a", "b"])
+    book.active.append(["#N/A", 1])
+    book.active.merge_cells("A3:B4")
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    sheet = read_sheet(buffer.getvalue(), "m.xlsx")
+    rows = list(sheet.rows)
+    assert rows[1][1][0] == CellError("#N/A")
+    assert sheet.merged == [("A3:B4", 3, 4)]
+
+
+def test_csv_in_gbk_and_utf8_with_bom():
+    text = "日期,金额\n2026-02-01,5\n"
+    for data in (text.encode("gbk"), "\ufeff".encode() + text.encode()):
+        assert [values for _n, values in read_sheet(data, "b.csv").rows] == [
+            ["日期", "金额"],
+            ["2026-02-01", "5"],
+        ]
+
+
+def test_an_xlsx_without_a_sheet_is_refused():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook><sheets/></workbook>")
+        book.writestr("xl/_rels/workbook.xml.rels", "<Relationships/>")
+    with pytest.raises(FileRejected, match="no sheet"):
+        read_sheet(buffer.getvalue(), "x.xlsx")

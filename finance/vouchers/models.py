@@ -1,0 +1,147 @@
+"""Voucher layouts (how an accounting system wants the file) and voucher batches (a period's
+entries, prepared by one finance user and approved by another before anyone can download them)."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from core.money import CurrencyField, MoneyField
+
+
+class VoucherLayout(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    columns = models.JSONField(
+        _("columns"),
+        default=list,
+        help_text=_(
+            "A list of [header, value]: value is one of date, voucher_no, line_no, summary, account, debit, "
+            'credit, currency, channel, kind, period, or "text:…" for a fixed text.'
+        ),
+    )
+    account_codes = models.JSONField(
+        _("account codes"),
+        default=dict,
+        help_text=_("Revenue kind → account code, plus “receivable” for the balancing entry."),
+    )
+    date_format = models.CharField(_("date format"), max_length=40, default="%Y-%m-%d")
+    summary_template = models.CharField(
+        _("summary"),
+        max_length=200,
+        default="{channel} {date} {kind}",
+        help_text=_("Placeholders: {channel}, {date}, {kind}, {period}."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("voucher layout")
+        verbose_name_plural = _("voucher layouts")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from finance.vouchers.services import layout_check
+
+        layout_check(self)
+
+
+class VoucherState(models.TextChoices):
+    PREPARED = "prepared", _("Waiting for approval")
+    APPROVED = "approved", _("Approved: released")
+    REJECTED = "rejected", _("Rejected")
+
+
+class VoucherBatch(ConcurrentTransitionMixin, models.Model):
+    period = models.ForeignKey(
+        "finance.AccountingPeriod",
+        on_delete=models.PROTECT,
+        related_name="voucher_batches",
+        verbose_name=_("period"),
+    )
+    layout = models.ForeignKey(
+        VoucherLayout, on_delete=models.PROTECT, related_name="batches", verbose_name=_("layout")
+    )
+    # Columns and date format as they were when prepared: what was approved is what downloads.
+    layout_snapshot = models.JSONField(_("layout used"), default=dict)
+    state = FSMField(_("state"), default=VoucherState.PREPARED, choices=VoucherState.choices, protected=True)
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("prepared by")
+    )
+    prepared_at = models.DateTimeField(_("prepared at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.CharField(_("note"), max_length=500, blank=True)
+    voucher_count = models.PositiveIntegerField(_("vouchers"), default=0)
+    entry_count = models.PositiveIntegerField(_("entries"), default=0)
+    totals = models.JSONField(_("totals"), default=dict, blank=True)  # currency → {"debit", "credit"}
+
+    class Meta:
+        ordering = ["-prepared_at", "-id"]
+        verbose_name = _("voucher batch")
+        verbose_name_plural = _("voucher batches")
+        permissions = [("approve_voucherbatch", _("Can approve voucher batches prepared by someone else"))]
+
+    def __str__(self):
+        return f"{self.period} #{self.pk}"
+
+    @property
+    def is_released(self) -> bool:
+        return self.state == VoucherState.APPROVED
+
+    @transition(
+        field=state,
+        source=VoucherState.PREPARED,
+        target=VoucherState.APPROVED,
+        permission="finance.approve_voucherbatch",
+    )
+    def approve(self, *, by, at, note=""):
+        self.decided_by, self.decided_at, self.decision_note = by, at, note
+
+    @transition(
+        field=state,
+        source=VoucherState.PREPARED,
+        target=VoucherState.REJECTED,
+        permission="finance.approve_voucherbatch",
+    )
+    def reject(self, *, by, at, note=""):
+        self.decided_by, self.decided_at, self.decision_note = by, at, note
+
+
+class VoucherEntry(models.Model):
+    """One debit or credit line; the entries of one voucher (day × channel × currency) balance."""
+
+    batch = models.ForeignKey(VoucherBatch, on_delete=models.CASCADE, related_name="entries")
+    voucher_no = models.PositiveIntegerField(_("voucher"))
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    date = models.DateField(_("date"))
+    channel = models.CharField(_("channel"), max_length=50)
+    kind = models.CharField(_("kind"), max_length=20)
+    account = models.CharField(_("account"), max_length=40)
+    summary = models.CharField(_("summary"), max_length=200)
+    debit = MoneyField(_("debit"))
+    credit = MoneyField(_("credit"))
+    currency = CurrencyField()
+
+    class Meta:
+        ordering = ["voucher_no", "line_no"]
+        verbose_name = _("voucher entry")
+        verbose_name_plural = _("voucher entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "voucher_no", "line_no"], name="voucher_entry_unique_line"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.voucher_no}/{self.line_no} {self.account}"

@@ -1,0 +1,37 @@
+"""Payment-provider webhooks. Thin: the body's signature authenticates the provider, the
+callback service does the rest; the answer is what each provider expects."""
+
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from finance.callbacks import Outcome, payment_callback_receive
+
+ANSWERED = (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE)
+
+
+@csrf_exempt  # providers cannot send a CSRF token; the signature authenticates them
+@require_POST
+def stripe_webhook(request):
+    receipt = payment_callback_receive(
+        provider="stripe", headers=dict(request.headers), raw_body=request.body
+    )
+    body = {"status": receipt.outcome}
+    if receipt.error:
+        body["error"] = receipt.error
+    if receipt.callback is not None and receipt.outcome != Outcome.REJECTED:
+        body["callback_id"] = receipt.callback.pk
+    # A non-2xx answer makes Stripe retry, which replays a failed callback.
+    return JsonResponse(body, status=200 if receipt.outcome in ANSWERED else receipt.status_code)
+
+
+@csrf_exempt
+@require_POST
+def alipay_webhook(request):
+    receipt = payment_callback_receive(
+        provider="alipay", headers=dict(request.headers), raw_body=request.body
+    )
+    # Alipay reads the body: "success" stops its retries, anything else makes it try again later.
+    if receipt.outcome in ANSWERED:
+        return HttpResponse("success", content_type="text/plain")
+    return HttpResponse("failure", content_type="text/plain", status=receipt.status_code)

@@ -1,0 +1,36 @@
+"""Own warehouses: our staff work shipments in the desk (orders.fulfilment.warehouse_views), so
+"pushing" a shipment only puts it in their queue and nothing leaves the building."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from core.errors import TransitionRefused
+from integrations.wms.base import WmsAdapter, register
+from inventory.models import WmsProtocol
+from orders.fulfilment.models import ShipmentStatus
+from orders.fulfilment.services import lock_shipment, run_shipment_transition
+
+
+@register
+class OwnWarehouse(WmsAdapter):
+    protocol = WmsProtocol.OWN
+
+    def push(self, shipment, *, orders=None) -> None:
+        with transaction.atomic():
+            if orders is None:
+                # Takes the row locks (a no-op for rows the caller already holds) and checks the
+                # caller's instance is current, so the caller can keep using it afterwards.
+                locked, orders = lock_shipment(shipment)
+                if locked.status != shipment.status:
+                    raise TransitionRefused(
+                        _("Shipment %(number)s changed meanwhile: it is now %(status)s.")
+                        % {"number": shipment.number, "status": locked.get_status_display()}
+                    )
+            if shipment.status != ShipmentStatus.CREATED:
+                return  # already in the warehouse's hands
+            run_shipment_transition(
+                shipment, orders, "send_to_warehouse", None, reason=_("Queued for picking in our warehouse.")
+            )
+
+    def cancel(self, shipment) -> None:
+        """Nothing to tell anyone: the cancelled shipment simply leaves the desk queue."""

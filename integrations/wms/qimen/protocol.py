@@ -1,0 +1,107 @@
+"""The Qimen (奇门) WMS standard API on the wire, both directions.
+
+Every call is an HTTP POST whose query string carries the system parameters (method, app_key,
+customerId, format=xml, sign_method=md5, timestamp in Beijing time, v=2.0, sign) and whose body
+is the XML request. sign = upper(MD5(secret + name+value of each parameter but `sign`, sorted by
+name + body + secret)). Answers are `<response><flag>success|failure</flag><code/><message/>…`."""
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+import defusedxml
+from defusedxml import ElementTree as SafeET
+from django.utils import timezone
+
+from integrations.taobao.signing import string_to_sign
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+VERSION = "2.0"
+
+DELIVERY_ORDER_CREATE = "taobao.qimen.deliveryorder.create"
+ORDER_CANCEL = "taobao.qimen.order.cancel"
+INVENTORY_QUERY = "taobao.qimen.inventory.query"
+DELIVERY_ORDER_CONFIRM = "taobao.qimen.deliveryorder.confirm"
+ORDER_PROCESS_REPORT = "taobao.qimen.orderprocess.report"
+
+ORDER_TYPE = "JYCK"  # 一般交易出库单: an ordinary sales shipment
+SALEABLE = "ZP"  # 正品: the inventory type comparable with our on-hand stock
+
+
+class MalformedXml(ValueError):
+    pass
+
+
+def sign(params: Mapping[str, Any], body: bytes, secret: str) -> str:
+    key = secret.encode("utf-8")
+    return hashlib.md5(key + string_to_sign(params).encode("utf-8") + body + key).hexdigest().upper()
+
+
+def verify(params: Mapping[str, Any], body: bytes, secret: str) -> bool:
+    """Constant-time check of `params["sign"]`; an empty secret never verifies."""
+    given = params.get("sign")
+    if not secret or not isinstance(given, str) or not given:
+        return False
+    expected = sign(params, body, secret)
+    return hmac.compare_digest(expected.encode("ascii"), given.strip().upper().encode("utf-8", "replace"))
+
+
+def system_params(
+    *, method: str, app_key: str, customer_id: str, now: datetime | None = None
+) -> dict[str, str]:
+    return {
+        "method": method,
+        "app_key": app_key,
+        "customerId": customer_id,
+        "format": "xml",
+        "sign_method": "md5",
+        "timestamp": format_time(now or timezone.now()),
+        "v": VERSION,
+    }
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """A Qimen time ("YYYY-MM-DD HH:MM:SS", Beijing) as an aware datetime; ValueError if malformed."""
+    return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=BEIJING)
+
+
+# --- XML ------------------------------------------------------------------------------------------
+
+
+def add(parent: ET.Element, tag: str, value: Any = None) -> ET.Element:
+    """Append <tag>value</tag>; an element without a value is a container for children."""
+    element = ET.SubElement(parent, tag)
+    if value is not None:
+        element.text = str(value)
+    return element
+
+
+def to_bytes(root: ET.Element) -> bytes:
+    return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(
+        root, encoding="utf-8", xml_declaration=False
+    )
+
+
+def parse(raw: bytes) -> ET.Element:
+    """Parse XML from outside; DOCTYPE and entity declarations are refused (XML bombs, XXE)."""
+    try:
+        return SafeET.fromstring(raw, forbid_dtd=True)
+    except (ET.ParseError, defusedxml.DefusedXmlException) as exc:
+        raise MalformedXml(f"not well-formed XML: {exc}") from exc
+
+
+def response(*, success: bool, message: str = "", code: str = "0") -> bytes:
+    root = ET.Element("response")
+    add(root, "flag", "success" if success else "failure")
+    add(root, "code", code if not success else "0")
+    add(root, "message", message)
+    return to_bytes(root)
