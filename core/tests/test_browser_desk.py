@@ -2,12 +2,14 @@
 by phone, cancelling a line and seeing the stock come back, and the Chinese desk."""
 
 import pytest
+from django.db import transaction
 
 from core.roles import Role
 from core.tests.browser import screenshot
 from inventory.models import ReservationState
+from orders.dashboard.rollups import rollup_refresh
 from orders.models import OrderLine
-from orders.tests.factories import make_order
+from orders.tests.factories import SKUFactory, make_order, order_in_state, receive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "pw-for-tests-1"  # conftest's make_user
@@ -80,3 +82,53 @@ def test_language_switch_shows_the_desk_in_chinese(desk, make_user):
     assert "订单" in nav_text and "库存" in nav_text
     assert "Orders" not in nav_text and "Stock" not in nav_text
     screenshot(desk, "home-zh-hans")
+
+
+def test_warehouse_scans_a_wrong_item_and_is_told_then_packs_the_right_ones(desk, make_user):
+    with transaction.atomic():  # routed by the factory, before the on-commit routing task runs
+        order = order_in_state("allocated")
+    shipment = order.shipments.get()
+    stranger = SKUFactory(code="SKU-STRANGER")
+    receive(stranger, 5)
+
+    sign_in(desk, make_user(Role.WAREHOUSE))
+    desk.goto(f"{desk.base_url}/fulfilment/shipments/")
+    desk.get_by_role("link", name=shipment.number).click()
+    scan = desk.locator("input.scan-input")
+    assert scan.evaluate("element => element === document.activeElement")  # the scanner types here
+    scan.fill("SKU-STRANGER")
+    scan.press("Enter")  # a keyboard-wedge scanner ends with Enter
+    error = desk.locator("ul.messages li.error")
+    error.wait_for()
+    assert "Wrong item" in error.inner_text() and "SKU-STRANGER" in error.inner_text()
+    screenshot(desk, "warehouse-scan-wrong-item")
+
+    for line in order.lines.all():
+        for _unit in range(line.quantity):
+            desk.locator("input.scan-input").fill(line.sku.code)
+            desk.locator("input.scan-input").press("Enter")
+            desk.locator("ul.messages li.success").first.wait_for()
+    assert "ready to ship" in desk.locator("ul.messages").inner_text()
+    shipment.refresh_from_db()
+    assert shipment.status == "packed"
+
+
+def test_manager_dashboard_draws_its_charts_with_data(desk, make_user):
+    with transaction.atomic():
+        shipped = order_in_state("delivered")
+    make_order()
+    rollup_refresh()
+    sign_in(desk, make_user(Role.MANAGER))
+    desk.goto(f"{desk.base_url}/dashboard/")
+    desk.wait_for_selector("body[data-charts-ready=true]")
+    charts = desk.locator("canvas[data-panel]")
+    assert charts.count() >= 6
+    orders_drawn = desk.evaluate(
+        "() => Chart.getChart(document.querySelector('canvas[data-panel=orders_per_day]')).data.datasets[0].data"
+    )
+    assert sum(orders_drawn) == 2
+    carriers = desk.evaluate(
+        "() => Chart.getChart(document.querySelector('canvas[data-panel=logistics_sync]')).data.labels"
+    )
+    assert shipped.shipments.get().carrier.name in carriers
+    screenshot(desk, "manager-dashboard")

@@ -62,9 +62,15 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
     from orders.models import Order, OrderStatus
 
     call_command("seed_demo", "--orders", "120", stdout=StringIO())
+    from orders.dashboard.models import OrderDayRollup
+    from orders.fulfilment.models import SlaRule
+    from returns.models import ReturnRequest
+
     states = set(Order.objects.values_list("status", flat=True))
     assert states == set(OrderStatus.values)
     assert client.login(username="agent", password="conduit-demo")
+    assert ReturnRequest.objects.exists() and SlaRule.objects.exists()
+    assert OrderDayRollup.objects.exists()  # the dashboard has numbers at once
 
     out = StringIO()
     call_command("seed_demo", stdout=out)  # a second run adds nothing

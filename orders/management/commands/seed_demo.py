@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import DomainError
 from core.roles import Role, sync_roles
+from finance.revenue import revenue_backfill
 from integrations.models import Channel, Platform
 from inventory.ledger import default_pool_id, standard_pool
 from inventory.models import (
@@ -28,10 +30,13 @@ from inventory.models import (
 from inventory.replenishment import replenishment_refresh
 from inventory.services import stock_change, stock_transfer
 from orders import services
+from orders.dashboard.rollups import rollup_refresh
 from orders.fulfilment import routing
 from orders.fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
 from orders.fulfilment.services import shipment_transition
+from orders.fulfilment.sla import sla_default_rules
 from orders.models import Customer, Order, OrderStatus
+from returns import services as returns_services
 
 DEMO_PASSWORD = "conduit-demo"  # demo only; documented in the README
 DEMO_USERS = {
@@ -199,8 +204,40 @@ class Command(BaseCommand):
                     self._order(rng, index, channels, skus, customers, rng.choice(mix))
             self.stdout.write(f"  {min(first + batch, orders)} orders…")
         replenishment_refresh()
+        sla_default_rules()
+        self._returns(rng)
+        revenue_backfill()
+        rollup_refresh(full=True)  # the dashboard has its numbers before beat's first refresh
         took = (timezone.now() - start).total_seconds()
         self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
+
+    def _returns(self, rng, count: int = 25):
+        """A few RMAs on recently delivered orders, some received and inspected (restock, refund)."""
+        recent = timezone.now() - timedelta(days=6)
+        delivered = list(
+            Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__gte=recent).order_by("pk")[
+                : count * 2
+            ]
+        )
+        receiving = Warehouse.objects.filter(is_active=True).order_by("pk").first()
+        for order in rng.sample(delivered, min(count, len(delivered))):
+            line = order.lines.order_by("line_no").first()
+            reason = rng.choice(["no_reason", "damaged", "not_as_described"])
+            try:
+                rma = returns_services.rma_create(
+                    order=order,
+                    kind="return",
+                    reason=reason,
+                    lines=[{"order_line": line.pk, "quantity": 1}],
+                    description="演示退货 / demo return",
+                )
+                if rng.random() < 0.5:
+                    rma = returns_services.rma_receive(rma=rma, warehouse=receiving)
+                    grade = "damaged" if reason == "damaged" else "intact"
+                    grades = {rl.pk: {grade: rl.quantity} for rl in rma.lines.all()}
+                    returns_services.rma_inspect(rma=rma, grades=grades)
+            except DomainError as exc:  # outside the policy (e.g. an excluded item): skip it
+                self.stdout.write(f"  RMA for {order.number} skipped: {exc.message}")
 
     def _users(self):
         User = get_user_model()
