@@ -11,4 +11,5 @@ urlpatterns = [
     path("<str:number>/priority/", views.order_priority, name="priority"),
     path("<str:number>/address/", views.order_address, name="address"),
     path("<str:number>/cancel-lines/", views.order_cancel_lines, name="cancel-lines"),
+    path("<str:number>/notifications/resend/", views.order_notification_resend, name="notification-resend"),
 ]

@@ -14,8 +14,8 @@ from core.errors import DomainError
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
 from orders.filters import OrderFilter
-from orders.fulfilment import routing
-from orders.fulfilment.models import IN_WAREHOUSE
+from orders.fulfilment import notifications, routing
+from orders.fulfilment.models import IN_WAREHOUSE, Notification
 from orders.models import Order, OrderStatus
 
 PAGE_SIZE = 50
@@ -58,6 +58,9 @@ def order_detail(request, number):
             "address_form": AddressForm(instance=order),
             "cancel_lines_form": CancelLinesForm(order=order),
             "can_edit": order.status in services.EDITABLE,
+            "notifications": order.notifications.select_related("shipment").order_by("-created_at", "-pk")[
+                :20
+            ],
             **_shipments_panel(order, user),
         },
     )
@@ -208,3 +211,18 @@ def order_route(request, number):
     else:
         messages.info(request, _("Nothing could be routed yet: the pre-sale lines wait for stock."))
     return redirect(f"{order.get_absolute_url()}#shipments")
+
+
+@_order_post
+def order_notification_resend(request, order):
+    """Send one of the order's customer notifications again (e.g. the customer lost the e-mail)."""
+    try:
+        notification = order.notifications.get(pk=int(request.POST.get("notification", "")))
+    except (ValueError, Notification.DoesNotExist):
+        messages.error(request, _("Choose one of this order's notifications."))
+        return
+    run_service(
+        request,
+        lambda: notifications.notification_resend(notification=notification, actor=request.user),
+        _("The notification goes out again."),
+    )

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.urls import reverse
 
 from core.errors import DomainError, NotPermitted
 from core.models import OutboxMessage, OutboxState
@@ -256,3 +257,15 @@ def test_resending_needs_the_permission_and_a_recipient(warehouse_user, agent):
         notify_customer(order=order, event="birthday")
 
     assert (no_sms.value.field, bad_event.value.field) == ("medium", "event")
+
+
+def test_an_agent_resends_a_notification_from_the_order_page(client, agent):
+    order = make_order()
+    first = Notification.objects.get(order=order, event="placed", medium="email")
+    client.force_login(agent)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "Customer notifications" in page and "Resend" in page
+    client.post(reverse("orders:notification-resend", args=[order.number]), {"notification": first.pk})
+    assert Notification.objects.filter(order=order, event="placed", medium="email").count() == 2
+    client.post(reverse("orders:notification-resend", args=[order.number]), {"notification": "nonsense"})
+    assert Notification.objects.filter(order=order).count() == 2
