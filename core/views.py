@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from core import saved_views
 from core.auth import ThrottledAuthenticationForm
 from core.errors import DomainError
+from core.queues import desk_queues
 
 
 class DeskLoginView(LoginView):
@@ -19,7 +20,8 @@ class DeskLoginView(LoginView):
 
 @login_required
 def home(request):
-    return redirect("orders:list")
+    """The start page: the exception queues of this user's roles."""
+    return render(request, "desk/home.html", {"queues": desk_queues(request.user)})
 
 
 def _back(request, fallback: str):
