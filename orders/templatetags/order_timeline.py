@@ -2,6 +2,7 @@ from django import template
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
 
+from orders.fulfilment.models import ShipmentStatus
 from orders.models import Order
 
 register = template.Library()
@@ -25,6 +26,10 @@ def event_details(payload: dict) -> list[str]:
             details.append(f"{_label(field)}: {value[0] or '—'} → {value[1] or '—'}")
     for line in payload.get("lines", []) if isinstance(payload.get("lines"), list) else []:
         details.append(f"#{line['line']} {line['sku']} ×{line['quantity']}")
+    if payload.get("shipment") and payload.get("to"):  # a shipment moved: "SO…-1: packed → shipped"
+        labels = dict(ShipmentStatus.choices)
+        before = labels.get(payload.get("from"), payload.get("from") or "—")
+        details.append(f"{payload['shipment']}: {before} → {labels.get(payload['to'], payload['to'])}")
     if payload.get("released"):
         details.append(_("Stock released: %(n)s units") % {"n": payload["released"]})
     return details

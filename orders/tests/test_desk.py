@@ -136,3 +136,14 @@ def test_language_switch_shows_chinese(client, agent):
     page = client.get(reverse("orders:list")).content.decode()
     assert "订单" in page
     assert '<html lang="zh-hans">' in page
+
+
+def test_timeline_details_show_shipment_moves_and_released_stock():
+    from orders.templatetags.order_timeline import event_details
+
+    moved = event_details({"shipment": "SO1-1", "transition": "ship", "from": "packed", "to": "shipped"})
+    assert moved == ["SO1-1: Packed → Shipped"]
+    assert event_details({"lines": [{"line": 1, "sku": "A", "quantity": 2}], "released": 2}) == [
+        "#1 A ×2",
+        "Stock released: 2 units",
+    ]
