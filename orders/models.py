@@ -78,7 +78,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     )
     customer_name = models.CharField(_("customer name"), max_length=120, blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=32, blank=True, db_index=True)
-    customer_email = models.EmailField(_("customer email"), blank=True)
+    customer_email = models.EmailField(_("customer email"), blank=True)  # indexed in Meta (search)
     buyer_ip = models.GenericIPAddressField(_("buyer IP"), null=True, blank=True)
     buyer_note = models.TextField(_("buyer note"), blank=True)
 
@@ -123,6 +123,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["external_id"], name="order_external_id_idx"),
+            models.Index(fields=["customer_email"], name="order_customer_email_idx"),
             models.Index(fields=["-placed_at"], name="order_placed_at_idx"),
             models.Index(fields=["status", "-placed_at"], name="order_status_placed_idx"),
             models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
