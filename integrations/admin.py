@@ -1,5 +1,3 @@
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -7,6 +5,7 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from core.errors import DomainError
+from core.forms import WriteOnlyJSONObjectField
 from integrations.models import Channel, ChannelListing, InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 from inventory.models import SKU
@@ -28,10 +27,8 @@ class ChannelForm(forms.ModelForm):
         help_text=_("Write-only: leave empty to keep the current secret."),
     )
 
-    api_credentials_json = forms.CharField(
+    api_credentials_json = WriteOnlyJSONObjectField(
         label=_("API credentials (JSON)"),
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
         help_text=_("Write-only: a JSON object of the platform's keys and tokens; leave empty to keep."),
     )
 
@@ -50,18 +47,6 @@ class ChannelForm(forms.ModelForm):
 
     def clean_webhook_secret(self):
         return self.cleaned_data["webhook_secret"] or self.instance.webhook_secret
-
-    def clean_api_credentials_json(self):
-        text = self.cleaned_data["api_credentials_json"].strip()
-        if not text:
-            return None
-        try:
-            credentials = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(_("Not valid JSON.")) from exc
-        if not isinstance(credentials, dict):
-            raise forms.ValidationError(_("Expected a JSON object."))
-        return credentials
 
     def save(self, commit=True):
         if self.cleaned_data.get("api_credentials_json") is not None:

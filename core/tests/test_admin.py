@@ -66,3 +66,20 @@ def test_order_status_cannot_be_edited_in_the_admin(admin_client):
     page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert 'name="status"' not in page
     assert admin_client.post(reverse("admin:orders_order_change", args=[order.pk]), {}).status_code == 403
+
+
+def test_carrier_waybill_account_is_write_only(admin_client):
+    from orders.fulfilment.models import Carrier
+
+    form = {"code": "sf", "name": "SF", "tracking_code": "shunfeng", "is_active": "on"}
+    bad = admin_client.post(reverse("admin:orders_carrier_add"), {**form, "waybill_credentials_json": "[1]"})
+    assert "Expected a JSON object." in bad.content.decode() and not Carrier.objects.exists()
+    secret = '{"partnerId": "P-1", "partnerKey": "k-secret"}'
+    admin_client.post(reverse("admin:orders_carrier_add"), {**form, "waybill_credentials_json": secret})
+    carrier = Carrier.objects.get(code="sf")
+    assert carrier.waybill_credentials["partnerKey"] == "k-secret"
+    page = admin_client.get(reverse("admin:orders_carrier_change", args=[carrier.pk])).content.decode()
+    assert "k-secret" not in page
+    admin_client.post(reverse("admin:orders_carrier_change", args=[carrier.pk]), {**form, "name": "SF Express"})
+    carrier.refresh_from_db()
+    assert carrier.name == "SF Express" and carrier.waybill_credentials["partnerKey"] == "k-secret"  # kept

@@ -1,14 +1,13 @@
 """Admin for fulfilment master data and rules (R-D4). Shipments are read here; every change goes
 through the fulfilment services (desk, WMS and carrier callbacks)."""
 
-import json
-
 from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
+from core.forms import WriteOnlyJSONObjectField
 from orders.fulfilment.models import (
     Carrier,
     Notification,
@@ -22,28 +21,14 @@ from orders.fulfilment.models import (
 
 
 class CarrierForm(forms.ModelForm):
-    waybill_credentials_json = forms.CharField(
+    waybill_credentials_json = WriteOnlyJSONObjectField(
         label=_("Waybill account (JSON)"),
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
         help_text=_("Write-only: partner id, key… as a JSON object; leave empty to keep the current one."),
     )
 
     class Meta:
         model = Carrier
         fields = ["code", "name", "tracking_code", "first_scan_minutes", "is_active"]
-
-    def clean_waybill_credentials_json(self):
-        text = self.cleaned_data["waybill_credentials_json"].strip()
-        if not text:
-            return None
-        try:
-            credentials = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(_("Not valid JSON.")) from exc
-        if not isinstance(credentials, dict):
-            raise forms.ValidationError(_("Expected a JSON object."))
-        return credentials
 
     def save(self, commit=True):
         if self.cleaned_data.get("waybill_credentials_json") is not None:
