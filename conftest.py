@@ -78,3 +78,14 @@ def standard_pools(request):
     from inventory.ledger import ensure_standard_pools
 
     ensure_standard_pools()
+
+
+@pytest.fixture(autouse=True)
+def celery_join_flag_reset():
+    """Eager Celery tasks run from several threads at once (the concurrency tests) race on
+    celery's process-wide "inside a task" flag and can leave it set, which makes a later
+    test's `.delay().get()` refuse to run. Each test starts with it cleared."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield

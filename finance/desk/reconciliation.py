@@ -23,7 +23,7 @@ from finance.desk.forms import (
     ReconciliationStartForm,
 )
 from finance.reconciliation import selectors
-from finance.reconciliation.models import ReconciliationItem, ReconciliationRun, RunState
+from finance.reconciliation.models import DifferenceClass, ReconciliationItem, ReconciliationRun, RunState
 from finance.reconciliation.services import (
     memo_candidate_decide,
     reconciliation_item_resolve,
@@ -45,6 +45,9 @@ def _back(request, fallback):
 def run_list(request):
     last_month = business_date().replace(day=1) - timedelta(days=1)
     runs = list(selectors.run_list())
+    labels = dict(DifferenceClass.choices)
+    for run in runs:
+        run.count_rows = [(key, labels.get(key, key), n) for key, n in sorted(run.counts.items())]
     return render(
         request,
         "finance/reconciliation_list.html",

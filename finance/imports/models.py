@@ -1,11 +1,13 @@
 """Imported statement lines and the batches (one uploaded file each) that brought them in."""
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.errors import DomainError
 from core.money import CurrencyField, MoneyField
 
 
@@ -67,7 +69,10 @@ class ImportLayout(models.Model):
     def clean(self):
         from finance.imports.layouts import layout_from_model
 
-        layout_from_model(self).check()
+        try:
+            layout_from_model(self).check()
+        except DomainError as exc:  # the admin form shows it next to the field
+            raise ValidationError({exc.field or NON_FIELD_ERRORS: exc.message}) from exc
 
 
 class ImportState(models.TextChoices):

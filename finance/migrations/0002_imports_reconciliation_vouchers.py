@@ -117,7 +117,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='requested at')),
                 ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
                 ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('order_count', models.PositiveIntegerField(default=0, verbose_name='orders checked')),
+                ('order_count', models.PositiveIntegerField(default=0, verbose_name='orders with differences')),
                 ('payment_count', models.PositiveIntegerField(default=0, verbose_name='payments')),
                 ('line_count', models.PositiveIntegerField(default=0, verbose_name='statement lines')),
                 ('counts', models.JSONField(blank=True, default=dict, verbose_name='differences per class')),

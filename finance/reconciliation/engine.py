@@ -10,6 +10,7 @@
    from earlier runs.
 """
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 
@@ -117,7 +118,9 @@ def match_payouts(period: AccountingPeriod) -> int:
     """Platform payouts (settlement lines of kind payout) ↔ bank credits of the same amount and
     currency within days after; the nearest in time wins, each bank line once."""
     payouts = list(
-        StatementLine.objects.filter(period=period, kind=StatementKind.PAYOUT, paid_out_by__isnull=True)
+        StatementLine.objects.filter(
+            period=period, order__isnull=True, kind=StatementKind.PAYOUT, paid_out_by__isnull=True
+        )  # order IS NULL: the partial index of unmatched lines, not the whole period
         .order_by("occurred_at", "id")
         .values_list("id", "amount", "currency", "occurred_at")
     )
@@ -208,52 +211,69 @@ def find_memo_candidates(period: AccountingPeriod) -> int:
 # --- 2. the grouped comparison -----------------------------------------------------------------
 
 
+def _range_sql() -> str:
+    """The order ids the period touches lie between these two (ids grow with time)."""
+    pay, lines, orders = _table(Payment), _table(StatementLine), _table(Order)
+    return f"""
+    SELECT MIN(lo), MAX(hi) FROM (
+        SELECT MIN(order_id) AS lo, MAX(order_id) AS hi FROM {pay} WHERE period_id = %s
+        UNION ALL
+        SELECT MIN(order_id), MAX(order_id) FROM {lines} WHERE period_id = %s
+        UNION ALL
+        SELECT MIN(id), MAX(id) FROM {orders} WHERE paid_at >= %s AND paid_at < %s
+    ) bounds
+    """  # noqa: S608
+
+
 def _facts_sql() -> str:
+    """Every side's totals for each order of the id range, grouped straight off the order_id
+    indexes (no join to a scope table: that made it three times slower), keeping the orders the
+    period touches (a payment or a line booked in it, or paid in it) where a side disagrees.
+    An order's rows in other periods are in its totals too: that is how a period mismatch shows."""
     pay, lines, orders, revenue = _table(Payment), _table(StatementLine), _table(Order), _table(RevenueLine)
     settled, transfers = _in(SETTLED_PROVIDERS), _in(TRANSFER_PROVIDERS)
     order_kinds = _in(ORDER_KINDS)
-    not_bank = f"l.source <> '{StatementSource.BANK}'"
+    bank = StatementSource.BANK
     return f"""
-    WITH scope AS (
-        SELECT order_id AS id FROM {pay} WHERE period_id = %s
-        UNION
-        SELECT order_id FROM {lines} WHERE period_id = %s AND order_id IS NOT NULL
-        UNION
-        SELECT id FROM {orders} WHERE paid_at >= %s AND paid_at < %s
-    ),
-    pay AS (
+    WITH pay AS (
         SELECT p.order_id, COUNT(*) AS n, SUM(p.amount) AS amount, MIN(p.currency) AS cur_min,
                MAX(p.currency) AS cur_max, SUM(p.refunded_amount) AS refunded, SUM(p.fee) AS fee,
                MIN(p.period_id) AS period_min, MAX(p.period_id) AS period_max,
                SUM(CASE WHEN p.provider IN ({settled}) THEN 1 ELSE 0 END) AS settled_n,
-               SUM(CASE WHEN p.provider IN ({transfers}) THEN 1 ELSE 0 END) AS transfer_n
-          FROM {pay} p JOIN scope s ON s.id = p.order_id
+               SUM(CASE WHEN p.provider IN ({transfers}) THEN 1 ELSE 0 END) AS transfer_n,
+               SUM(CASE WHEN p.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {pay} p
+         WHERE p.order_id BETWEEN %(lo)s AND %(hi)s
          GROUP BY p.order_id
     ),
     st AS (
         SELECT l.order_id,
-               SUM(CASE WHEN {not_bank} AND l.kind IN ({order_kinds}) THEN 1 ELSE 0 END) AS st_n,
-               SUM(CASE WHEN {not_bank} AND l.kind = 'sale' THEN 1 ELSE 0 END) AS sale_n,
-               SUM(CASE WHEN {not_bank} AND l.kind IN ('sale', 'platform_discount')
-                        THEN l.amount ELSE 0 END) AS income,
-               SUM(CASE WHEN {not_bank} AND l.kind = 'refund' THEN -l.amount ELSE 0 END) AS refunds,
-               SUM(CASE WHEN {not_bank} AND l.kind IN ('fee', 'commission')
-                        THEN -l.amount ELSE 0 END) AS deductions,
-               MIN(CASE WHEN {not_bank} AND l.kind = 'sale' THEN l.period_id END) AS sale_period_min,
-               MAX(CASE WHEN {not_bank} AND l.kind = 'sale' THEN l.period_id END) AS sale_period_max,
-               MIN(CASE WHEN {not_bank} AND l.kind IN ({order_kinds}) THEN l.currency END) AS cur_min,
-               MAX(CASE WHEN {not_bank} AND l.kind IN ({order_kinds}) THEN l.currency END) AS cur_max,
-               SUM(CASE WHEN l.source = 'bank' THEN 1 ELSE 0 END) AS bank_n,
-               SUM(CASE WHEN l.source = 'bank' THEN l.amount ELSE 0 END) AS bank_amount,
-               MIN(CASE WHEN l.source = 'bank' THEN l.period_id END) AS bank_period_min,
-               MAX(CASE WHEN l.source = 'bank' THEN l.period_id END) AS bank_period_max
-          FROM {lines} l JOIN scope s ON s.id = l.order_id
+               COUNT(*) AS st_n,
+               SUM(CASE WHEN l.kind = 'sale' THEN 1 ELSE 0 END) AS sale_n,
+               SUM(CASE WHEN l.kind IN ('sale', 'platform_discount') THEN l.amount ELSE 0 END) AS income,
+               SUM(CASE WHEN l.kind = 'refund' THEN -l.amount ELSE 0 END) AS refunds,
+               SUM(CASE WHEN l.kind IN ('fee', 'commission') THEN -l.amount ELSE 0 END) AS deductions,
+               MIN(CASE WHEN l.kind = 'sale' THEN l.period_id END) AS sale_period_min,
+               MAX(CASE WHEN l.kind = 'sale' THEN l.period_id END) AS sale_period_max,
+               MIN(l.currency) AS cur_min,
+               MAX(l.currency) AS cur_max,
+               SUM(CASE WHEN l.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {lines} l
+         WHERE l.order_id BETWEEN %(lo)s AND %(hi)s AND l.source <> '{bank}' AND l.kind IN ({order_kinds})
+         GROUP BY l.order_id
+    ),
+    bk AS (
+        SELECT l.order_id, COUNT(*) AS bank_n, SUM(l.amount) AS bank_amount,
+               MIN(l.period_id) AS bank_period_min, MAX(l.period_id) AS bank_period_max,
+               SUM(CASE WHEN l.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {lines} l
+         WHERE l.order_id BETWEEN %(lo)s AND %(hi)s AND l.source = '{bank}'
          GROUP BY l.order_id
     ),
     rf AS (
         SELECT r.order_id, -SUM(r.amount) AS refunds
-          FROM {revenue} r JOIN scope s ON s.id = r.order_id
-         WHERE r.kind = '{RevenueKind.REFUND}'
+          FROM {revenue} r
+         WHERE r.kind = '{RevenueKind.REFUND}' AND r.order_id BETWEEN %(lo)s AND %(hi)s
          GROUP BY r.order_id
     )
     SELECT o.id, o.number, o.status, o.currency, o.total, o.platform_commission,
@@ -261,21 +281,23 @@ def _facts_sql() -> str:
            pay.n, pay.amount, pay.cur_min, pay.cur_max, pay.refunded, pay.fee, pay.period_min, pay.period_max,
            pay.settled_n, pay.transfer_n,
            st.st_n, st.sale_n, st.income, st.refunds, st.deductions, st.sale_period_min, st.sale_period_max,
-           st.cur_min, st.cur_max, st.bank_n, st.bank_amount, st.bank_period_min, st.bank_period_max
-      FROM scope s
-      JOIN {orders} o ON o.id = s.id
+           st.cur_min, st.cur_max, bk.bank_n, bk.bank_amount, bk.bank_period_min, bk.bank_period_max
+      FROM {orders} o
       LEFT JOIN pay ON pay.order_id = o.id
       LEFT JOIN st ON st.order_id = o.id
+      LEFT JOIN bk ON bk.order_id = o.id
       LEFT JOIN rf ON rf.order_id = o.id
-     WHERE (pay.n IS NULL AND COALESCE(st.sale_n, 0) = 0 AND COALESCE(st.bank_n, 0) = 0
-            AND o.paid_at IS NOT NULL AND o.status <> 'cancelled')
-        OR (pay.n IS NULL AND o.paid_at IS NULL
-            AND (COALESCE(st.sale_n, 0) > 0 OR COALESCE(st.bank_n, 0) > 0))
+     WHERE o.id BETWEEN %(lo)s AND %(hi)s
+       AND (pay.in_period > 0 OR st.in_period > 0 OR bk.in_period > 0
+            OR (o.paid_at >= %(start)s AND o.paid_at < %(end)s))
+       AND ((pay.n IS NULL AND COALESCE(st.sale_n, 0) = 0 AND bk.bank_n IS NULL
+             AND o.paid_at IS NOT NULL AND o.status <> 'cancelled')
+        OR (pay.n IS NULL AND o.paid_at IS NULL AND (COALESCE(st.sale_n, 0) > 0 OR bk.bank_n IS NOT NULL))
         OR (pay.n IS NOT NULL AND (ABS(pay.amount - o.total) > 0.005 OR pay.cur_min <> o.currency
                                    OR pay.cur_max <> o.currency))
         OR (COALESCE(st.sale_n, 0) > 0 AND ABS(st.income - o.total) > 0.005)
         OR (COALESCE(st.st_n, 0) > 0 AND (st.cur_min <> o.currency OR st.cur_max <> o.currency))
-        OR (COALESCE(st.bank_n, 0) > 0 AND ABS(st.bank_amount - o.total) > 0.005)
+        OR (bk.bank_n IS NOT NULL AND ABS(bk.bank_amount - o.total) > 0.005)
         OR (COALESCE(st.st_n, 0) > 0 AND ABS(st.refunds - COALESCE(rf.refunds, 0)) > 0.005)
         OR (COALESCE(st.st_n, 0) > 0
             AND ABS(st.deductions - o.platform_commission - COALESCE(pay.fee, 0)) > 0.005)
@@ -283,11 +305,11 @@ def _facts_sql() -> str:
             AND ABS(pay.refunded - COALESCE(rf.refunds, 0)) > 0.005)
         OR (pay.n IS NOT NULL AND st.sale_period_min IS NOT NULL
             AND (pay.period_min <> st.sale_period_min OR pay.period_max <> st.sale_period_max))
-        OR (pay.n IS NOT NULL AND st.bank_period_min IS NOT NULL
-            AND (pay.period_min <> st.bank_period_min OR pay.period_max <> st.bank_period_max))
+        OR (pay.n IS NOT NULL AND bk.bank_n IS NOT NULL
+            AND (pay.period_min <> bk.bank_period_min OR pay.period_max <> bk.bank_period_max))
         OR (pay.settled_n > 0 AND COALESCE(st.st_n, 0) = 0)
-        OR (pay.transfer_n > 0 AND COALESCE(st.bank_n, 0) = 0)
-    """
+        OR (pay.transfer_n > 0 AND bk.bank_n IS NULL))
+    """  # noqa: S608
 
 
 def _pair(low, high) -> tuple:
@@ -334,22 +356,19 @@ def facts_from_row(row) -> OrderFacts:
     )
 
 
-def differing_orders(period: AccountingPeriod) -> tuple[list[OrderFacts], int]:
-    """Facts of the orders in scope where some side disagrees, and how many orders are in scope."""
+def differing_orders(period: AccountingPeriod) -> list[OrderFacts]:
+    """Facts of the orders the period touches where some side disagrees."""
     adapt = connection.ops.adapt_datetimefield_value
-    params = [period.pk, period.pk, adapt(period.starts_at), adapt(period.ends_at)]
+    start, end = adapt(period.starts_at), adapt(period.ends_at)
     with connection.cursor() as cursor:
-        cursor.execute(_facts_sql(), params)
-        facts = [facts_from_row(row) for row in cursor.fetchall()]
-        cursor.execute(
-            f"""SELECT COUNT(*) FROM (SELECT order_id FROM {_table(Payment)} WHERE period_id = %s
-                UNION SELECT order_id FROM {_table(StatementLine)}
-                       WHERE period_id = %s AND order_id IS NOT NULL
-                UNION SELECT id FROM {_table(Order)} WHERE paid_at >= %s AND paid_at < %s) scope""",  # noqa: S608
-            params,
-        )
-        in_scope = cursor.fetchone()[0]
-    return facts, in_scope
+        cursor.execute(_range_sql(), [period.pk, period.pk, start, end])
+        lo, hi = cursor.fetchone()
+        if lo is None:
+            return []
+        if connection.vendor == "postgresql":  # group a million orders in memory, not on disk
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(_facts_sql(), {"period": period.pk, "lo": lo, "hi": hi, "start": start, "end": end})
+        return [facts_from_row(row) for row in cursor.fetchall()]
 
 
 # --- 3. items ----------------------------------------------------------------------------------
@@ -507,7 +526,7 @@ def _line_items(run: ReconciliationRun, labels: dict[int, str]) -> list[Reconcil
             )
         )
     unpaid_out = StatementLine.objects.filter(
-        period=period, kind=StatementKind.PAYOUT, paid_out_by__isnull=True
+        period=period, order__isnull=True, kind=StatementKind.PAYOUT, paid_out_by__isnull=True
     ).values(*fields)
     for line in unpaid_out:
         items.append(
@@ -566,6 +585,35 @@ def _carry_over(items: list[ReconciliationItem]) -> None:
             item.resolution = earlier["resolution"]
 
 
+ITEM_COLUMNS = (
+    "run_id", "order_id", "line_id", "difference", "column", "expected", "actual", "currency", "key", "trail",
+    "resolved_at", "resolved_by_id", "resolution",
+)  # fmt: skip
+
+
+def _store(items: list[ReconciliationItem]) -> None:
+    """Insert the differences: COPY on PostgreSQL (a bulk INSERT quotes every value client-side,
+    ~0.2 ms a row with its trail), bulk_create elsewhere."""
+    if connection.vendor != "postgresql":
+        ReconciliationItem.objects.bulk_create(items, batch_size=CHUNK)
+        return
+    columns = ", ".join(connection.ops.quote_name(c) for c in ITEM_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {_table(ReconciliationItem)} ({columns}) FROM STDIN") as copy,  # noqa: S608
+    ):
+        for item in items:
+            copy.write_row(
+                [
+                    *(getattr(item, name) for name in ITEM_COLUMNS[:9]),
+                    json.dumps(item.trail, ensure_ascii=False),
+                    item.resolved_at,
+                    item.resolved_by_id,
+                    item.resolution,
+                ]
+            )
+
+
 def reconcile(run: ReconciliationRun) -> None:
     """Match, compare and store the run's differences (inside the caller's transaction)."""
     period = run.period
@@ -573,7 +621,7 @@ def reconcile(run: ReconciliationRun) -> None:
     match_lines(period)
     match_payouts(period)
     run.candidate_count = find_memo_candidates(period)
-    facts, in_scope = differing_orders(period)
+    facts = differing_orders(period)
     trails = _trails(facts, labels)
     items = []
     for f in facts:
@@ -593,11 +641,11 @@ def reconcile(run: ReconciliationRun) -> None:
             )
     items += _line_items(run, labels)
     _carry_over(items)
-    ReconciliationItem.objects.bulk_create(items, batch_size=CHUNK)
+    _store(items)
     counts: dict[str, int] = defaultdict(int)
     for item in items:
         counts[str(item.difference)] += 1
     run.counts = dict(counts)
-    run.order_count = in_scope
+    run.order_count = len(facts)
     run.payment_count = Payment.objects.filter(period=period).count()
     run.line_count = StatementLine.objects.filter(period=period).count()

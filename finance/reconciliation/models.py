@@ -28,7 +28,7 @@ class ReconciliationRun(models.Model):
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    order_count = models.PositiveIntegerField(_("orders checked"), default=0)
+    order_count = models.PositiveIntegerField(_("orders with differences"), default=0)
     payment_count = models.PositiveIntegerField(_("payments"), default=0)
     line_count = models.PositiveIntegerField(_("statement lines"), default=0)
     counts = models.JSONField(_("differences per class"), default=dict, blank=True)

@@ -3,6 +3,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.errors import DomainError, NotPermitted
@@ -254,10 +255,11 @@ def test_a_custom_layout_maps_other_headers(capture):
     assert line.occurred_at == datetime(2026, 2, 2, 0, 30, tzinfo=UTC)
 
 
-def test_an_unusable_layout_is_refused():
+def test_an_unusable_layout_is_refused_next_to_its_field():
     layout = ImportLayout(name="broken", source="bank", mapping={"Txn": "entry_id", "X": "colour"})
-    with pytest.raises(DomainError, match="colour"):
+    with pytest.raises(ValidationError) as refused:
         layout.clean()
+    assert "colour" in refused.value.message_dict["mapping"][0]
 
 
 def test_the_check_reports_progress_until_every_row_is_read(capture, monkeypatch):
@@ -370,3 +372,14 @@ def test_an_interrupted_check_is_done_again_when_its_task_is_redelivered(capture
         updated_at=batch.updated_at - import_services.STALE_CHECK * 2
     )
     assert import_services.import_validate(batch_id=batch.pk).state == "valid"
+
+
+def test_the_admin_shows_a_bad_layout_as_a_form_error(admin_client):
+    response = admin_client.post(
+        "/admin/finance/importlayout/add/",
+        {"name": "x", "source": "bank", "mapping": '{"Txn": "entry_id"}', "kind_values": "{}", "currency": "CNY",
+         "time_zone": "", "account": "", "is_active": "on"},
+    )  # fmt: skip
+
+    assert response.status_code == 200 and "The mapping needs occurred_at, amount." in response.text
+    assert not ImportLayout.objects.exists()

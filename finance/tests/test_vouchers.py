@@ -2,6 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
@@ -155,9 +156,9 @@ def test_a_period_without_revenue_has_no_vouchers(layout, finance_user):
 def test_a_broken_voucher_layout_is_refused(layout, change, field):
     for key, value in change.items():
         setattr(layout, key, value)
-    with pytest.raises(DomainError) as refused:
+    with pytest.raises(ValidationError) as refused:
         layout.clean()
-    assert refused.value.field == field
+    assert list(refused.value.message_dict) == [field]
 
 
 def test_the_desk_releases_downloads_only_after_a_second_approval(

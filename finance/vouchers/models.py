@@ -2,10 +2,12 @@
 entries, prepared by one finance user and approved by another before anyone can download them)."""
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.errors import DomainError
 from core.money import CurrencyField, MoneyField
 
 
@@ -46,7 +48,10 @@ class VoucherLayout(models.Model):
     def clean(self):
         from finance.vouchers.services import layout_check
 
-        layout_check(self)
+        try:
+            layout_check(self)
+        except DomainError as exc:  # the admin form shows it next to the field
+            raise ValidationError({exc.field or NON_FIELD_ERRORS: exc.message}) from exc
 
 
 class VoucherState(models.TextChoices):
