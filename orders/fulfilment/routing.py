@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import transaction
-from django.db.models import F, Prefetch, Q, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -809,23 +809,30 @@ def route_quietly(order_id: int) -> list[Shipment]:
 def paid_orders_waiting(
     *, now=None, paid_for: timedelta = timedelta(minutes=2), limit: int = 500
 ) -> list[int]:
-    """Paid orders the on-commit routing missed (paid a while ago, no live shipment), oldest first."""
+    """Paid orders the on-commit routing missed (paid a while ago, no live shipment), oldest first.
+    Orders with only pre-sale units left are presale_waiting's: they would wait here for stock and
+    crowd out the orders this job is for."""
     now = now or timezone.now()
-    carried = ShipmentLine.objects.exclude(shipment__status=SS.CANCELLED).values("order_line__order_id")
+    carried = ShipmentLine.objects.filter(order_line__order=OuterRef("pk")).exclude(
+        shipment__status=SS.CANCELLED
+    )
+    in_stock_line = OrderLine.objects.filter(
+        order=OuterRef("pk"), presale=False, quantity__gt=F("cancelled_quantity")
+    )
     return list(
         Order.objects.filter(status=OrderStatus.PAID, paid_at__lte=now - paid_for)
-        .exclude(pk__in=carried)
+        .filter(Exists(in_stock_line))
+        .exclude(Exists(carried))
         .order_by("paid_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
 
 
 def presale_waiting(*, limit: int = 500) -> list[int]:
-    """Routed orders with live pre-sale units no shipment carries (two aggregate queries)."""
+    """Orders with live pre-sale units no shipment carries (two aggregate queries): routed ones,
+    and paid ones that had nothing but pre-sale units to route."""
     lines = OrderLine.objects.filter(
-        presale=True,
-        quantity__gt=F("cancelled_quantity"),
-        order__status__in=[OrderStatus.ALLOCATED, OrderStatus.PARTIALLY_SHIPPED],
+        presale=True, quantity__gt=F("cancelled_quantity"), order__status__in=ROUTABLE
     )
     live = dict(
         lines.values("order_id")

@@ -991,3 +991,19 @@ def test_random_routing_histories_keep_stock_and_parcels_consistent():
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+@pytest.mark.django_db
+def test_an_order_of_only_pre_sale_units_waits_in_the_pre_sale_job_not_the_safety_net(skus, presale_sku, wms_calls):
+    hz = warehouse("WH-HZ", province="浙江省", city="杭州市")
+    order = one_sku("PRE-1", 2)  # paid, nothing in stock to route yet
+    Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(minutes=5))
+    assert order.status == S.PAID
+    assert routing.paid_orders_waiting() == []  # it must not crowd out orders the safety net is for
+    assert routing.presale_waiting() == [order.pk]
+    assert tasks.route_presale_waiting() == 0
+
+    receive(presale_sku, 3, warehouse=hz)
+    assert tasks.route_presale_waiting() == 1
+    order.refresh_from_db()
+    assert order.status == S.ALLOCATED and routing.presale_waiting() == []
