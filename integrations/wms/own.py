@@ -4,11 +4,10 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from core.errors import TransitionRefused
 from integrations.wms.base import WmsAdapter, register
 from inventory.models import WmsProtocol
 from orders.fulfilment.models import ShipmentStatus
-from orders.fulfilment.services import lock_shipment, run_shipment_transition
+from orders.fulfilment.services import lock_shipment, require_state, run_shipment_transition
 
 
 @register
@@ -21,11 +20,7 @@ class OwnWarehouse(WmsAdapter):
                 # Takes the row locks (a no-op for rows the caller already holds) and checks the
                 # caller's instance is current, so the caller can keep using it afterwards.
                 locked, orders = lock_shipment(shipment)
-                if locked.status != shipment.status:
-                    raise TransitionRefused(
-                        _("Shipment %(number)s changed meanwhile: it is now %(status)s.")
-                        % {"number": shipment.number, "status": locked.get_status_display()}
-                    )
+                require_state(locked, shipment.status)
             if shipment.status != ShipmentStatus.CREATED:
                 return  # already in the warehouse's hands
             run_shipment_transition(

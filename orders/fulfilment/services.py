@@ -40,7 +40,7 @@ def lock_shipment(shipment: Shipment | int) -> tuple[Shipment, list[Order]]:
     return Shipment.objects.select_for_update(of=("self",)).get(pk=shipment_id), orders
 
 
-def _require_state(shipment: Shipment, expected_status: str | None) -> None:
+def require_state(shipment: Shipment, expected_status: str | None) -> None:
     if expected_status and shipment.status != expected_status:
         raise TransitionRefused(
             _("Shipment %(number)s changed meanwhile: it is now %(status)s.")
@@ -135,7 +135,7 @@ def shipment_transition(
         raise DomainError(_("Unknown action “%(name)s”.") % {"name": name}, field="action")
     with transaction.atomic():
         shipment, orders = lock_shipment(shipment)
-        _require_state(shipment, expected_status)
+        require_state(shipment, expected_status)
         run_shipment_transition(shipment, orders, name, actor, reason=reason, payload=payload, args=args)
     return shipment
 

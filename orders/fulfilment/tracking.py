@@ -15,7 +15,7 @@ push or a poll, with or without new scans): the poll uses it to leave fresh parc
 """
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import transaction
@@ -71,7 +71,6 @@ class TrackingUpdate:
 class TrackingResult:
     new_events: int = 0
     transition: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 def first_scan_alert_key(shipment_id: int) -> str:
@@ -154,7 +153,7 @@ def record_tracking(*, shipment: Shipment | int, events: list[TrackingUpdate], s
             ).values_list("fingerprint", flat=True)
         )
         fresh = [row for row in rows if row.fingerprint not in known]
-        # A WMS callback does not take the shipment lock: the constraint is the last word.
+        # Writers hold the shipment lock; the unique constraint still has the last word.
         TrackingEvent.objects.bulk_create(fresh, ignore_conflicts=True)
         result.new_events = len(fresh)
 
