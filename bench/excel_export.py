@@ -63,6 +63,7 @@ def main() -> None:
 def run() -> None:
     from import_export.formats.base_formats import XLSX
 
+    from core.spreadsheets import FORMULA_PREFIXES
     from finance import reports
     from finance.desk.exports import export_response
     from finance.imports.models import StatementLine
@@ -102,7 +103,7 @@ def run() -> None:
     rows = list(sheet.rows)
     memos = [values[11] for _n, values in rows[1:]]
     neutralised = sum(1 for memo in memos if memo == '\'=HYPERLINK("http://example.invalid")')
-    dangerous = sum(1 for memo in memos if isinstance(memo, str) and memo.startswith(("=", "+", "@")))
+    dangerous = sum(1 for memo in memos if isinstance(memo, str) and memo.startswith(FORMULA_PREFIXES))
     ok = len(rows) == ROWS + 1 and neutralised == PLANTED and not dangerous
     print(f"  invariants: {len(rows) - 1:,} lines + header read back, {neutralised:,} formulas neutralised, "
           f"{dangerous} left {verdict(ok)}")  # fmt: skip

@@ -23,6 +23,11 @@ class PeriodState(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+def next_month(year: int, month: int) -> tuple[int, int]:
+    """(year, month) of the calendar month after the given one."""
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 class AccountingPeriod(ConcurrentTransitionMixin, models.Model):
     """A calendar month in the business time zone (settings.BUSINESS_TIME_ZONE). Closing it locks
     it: an item dated inside it later is booked in the next open period, with a note."""
@@ -61,8 +66,7 @@ class AccountingPeriod(ConcurrentTransitionMixin, models.Model):
     @property
     def ends_at(self) -> datetime:
         """The first instant of the next month (exclusive end)."""
-        year, month = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
-        return datetime(year, month, 1, tzinfo=business_zone())
+        return datetime(*next_month(self.year, self.month), 1, tzinfo=business_zone())
 
     @property
     def is_open(self) -> bool:

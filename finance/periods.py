@@ -15,7 +15,7 @@ from django_fsm import can_proceed, has_transition_perm
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.timezones import business_zone
-from finance.models import AccountingPeriod, PeriodState
+from finance.models import AccountingPeriod, PeriodState, next_month
 
 MAX_MONTHS_AHEAD = 240  # a safety stop: the current month can never be closed, so this is never reached
 
@@ -40,10 +40,6 @@ def period_for(moment: datetime) -> AccountingPeriod:
     return period_get(*period_month(moment))
 
 
-def _next_month(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
 def _share_locked_state(period: AccountingPeriod) -> str:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -64,17 +60,21 @@ def period_for_booking(moment: datetime) -> tuple[AccountingPeriod, str]:
     for _step in range(MAX_MONTHS_AHEAD):
         if _share_locked_state(period) == PeriodState.OPEN:
             break
-        period = period_get(*_next_month(period.year, period.month))
+        period = period_get(*next_month(period.year, period.month))
     else:
         raise DomainError(_("No open accounting period after %(period)s.") % {"period": own})
     if period.pk == own.pk:
         return period, ""
-    note = _("Dated %(date)s in closed period %(closed)s; booked in %(period)s.") % {
+    return period, booking_note(moment, own, period)
+
+
+def booking_note(moment: datetime, own: AccountingPeriod, period: AccountingPeriod) -> str:
+    """The note kept with an item dated `moment` in the closed period `own`, booked in `period`."""
+    return _("Dated %(date)s in closed period %(closed)s; booked in %(period)s.") % {
         "date": timezone.localtime(moment, business_zone()).strftime("%Y-%m-%d %H:%M"),
         "closed": own,
         "period": period,
     }
-    return period, note
 
 
 def period_close(*, year: int, month: int, actor=None, now: datetime | None = None) -> AccountingPeriod:

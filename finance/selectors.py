@@ -5,12 +5,19 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.money import ZERO
 from core.timezones import business_zone
-from finance.models import BILLED_KINDS, AccountingPeriod, Payment, PaymentCallback, RevenueKind, RevenueLine
+from finance.models import (
+    BILLED_KINDS,
+    AccountingPeriod,
+    Payment,
+    PaymentCallback,
+    RevenueKind,
+    RevenueLine,
+    next_month,
+)
 from finance.periods import period_month
 from orders.models import Order
 
@@ -82,53 +89,6 @@ def order_finance(order: Order) -> OrderFinance:
     return OrderFinance(order, payments, lines, list(totals.values()), received)
 
 
-GROUPINGS = {
-    "order": "order__number",
-    "channel": "order__channel__code",
-    "day": "day",  # the business day of booked_at
-}
-
-
-def revenue_summary(
-    *,
-    by: str,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    channel: str = "",
-    period: AccountingPeriod | None = None,
-) -> list[dict]:
-    """Revenue sums per order, channel or business day, one row per (group, currency) with a
-    column per kind plus `billed` and `net`. `start`/`end` bound booked_at (end exclusive)."""
-    if by not in GROUPINGS:
-        raise ValueError(f"group by one of {sorted(GROUPINGS)}")
-    lines = RevenueLine.objects.all()
-    if start is not None:
-        lines = lines.filter(booked_at__gte=start)
-    if end is not None:
-        lines = lines.filter(booked_at__lt=end)
-    if channel:
-        lines = lines.filter(order__channel__code=channel)
-    if period is not None:
-        lines = lines.filter(period=period)
-    if by == "day":
-        lines = lines.annotate(day=TruncDate("booked_at", tzinfo=business_zone()))
-    key = GROUPINGS[by]
-    sums = (
-        lines.values(key, "currency", "kind").annotate(total=Sum("amount")).order_by(key, "currency", "kind")
-    )
-    rows: dict[tuple, dict] = {}
-    for item in sums:
-        group = (item[key], item["currency"])
-        row = rows.setdefault(
-            group, {"key": item[key], "currency": item["currency"], **dict.fromkeys(RevenueKind.values, ZERO)}
-        )
-        row[item["kind"]] += item["total"]
-    for row in rows.values():
-        row["billed"] = sum((row[kind] for kind in BILLED_KINDS), ZERO)
-        row["net"] = sum((row[kind] for kind in RevenueKind.values), ZERO)
-    return list(rows.values())
-
-
 @dataclass
 class PeriodRow:
     year: int
@@ -148,7 +108,7 @@ class PeriodRow:
         return self.period is None or self.period.is_open
 
     def has_ended(self, now: datetime) -> bool:
-        year, month = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        year, month = next_month(self.year, self.month)
         return timezone.localtime(now, business_zone()) >= datetime(year, month, 1, tzinfo=business_zone())
 
 

@@ -14,10 +14,9 @@ from finance.desk.exports import export_response, wants_export
 from finance.desk.forms import StatementUploadForm
 from finance.imports.layouts import BUILTIN, layout_choices
 from finance.imports.models import ImportBatch, ImportState
-from finance.imports.services import import_confirm, import_error_rows, import_upload
+from finance.imports.services import PAGE_ERRORS, import_confirm, import_error_rows, import_upload
 
 PAGE_SIZE = 30
-PAGE_ERRORS = 200
 RUNNING = (ImportState.UPLOADED, ImportState.VALIDATING, ImportState.IMPORTING)
 
 

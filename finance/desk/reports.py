@@ -12,7 +12,6 @@ from core.timezones import business_date
 from finance import reports
 from finance.desk.exports import export_response, wants_export
 from finance.desk.forms import DateRangeForm, StatementFilterForm
-from finance.periods import period_get
 
 PAGE_SIZE = 100
 
@@ -55,11 +54,11 @@ def daily_sales(request):
 def receivables_payables(request):
     channel = request.GET.get("channel", "").strip()[:50]
     which = request.GET.get("report", "receivables")
-    report = (
-        reports.payables(channel=channel) if which == "payables" else reports.receivables(channel=channel)
-    )
     fmt = wants_export(request)
     if fmt:
+        report = (
+            reports.payables(channel=channel) if which == "payables" else reports.receivables(channel=channel)
+        )
         return export_response(fmt, which, report.title, report.header, report.rows)
     return render(
         request,
@@ -85,10 +84,10 @@ def refund_differences(request):
 def statement_list(request):
     form = StatementFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    period = period_get(*data["month"]) if data.get("month") else None
-    lines = reports.statement_lines(
-        period=period, source=data.get("source", ""), unmatched=data.get("unmatched")
-    )
+    lines = reports.statement_lines(source=data.get("source", ""), unmatched=data.get("unmatched"))
+    if data.get("month"):  # a filter only: a GET must not create the period row
+        year, month = data["month"]
+        lines = lines.filter(period__year=year, period__month=month)
     if data.get("batch"):
         lines = lines.filter(batch_id=data["batch"])
     fmt = wants_export(request)

@@ -29,6 +29,7 @@ EXTENSIONS = (".xlsx", ".csv")
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and other OLE files)
 MAX_SHEET_BYTES = 400 * 1024 * 1024  # uncompressed sheet XML: a zip bomb stops here
+MAX_COLUMN = 16383  # XFD, Excel's last column (0-based)
 
 
 class FileRejected(DomainError):
@@ -129,11 +130,26 @@ def _text(raw: bytes) -> str:
     return html.unescape(text) if "&" in text else text
 
 
-def _column_index(letters: str) -> int:
+def _column_index(letters: str, cell: str) -> int:
     index = 0
     for char in letters.upper():
         index = index * 26 + ord(char) - 64
+        if index - 1 > MAX_COLUMN:
+            raise FileRejected(
+                _("The workbook refers to cell %(cell)s, beyond the last column (XFD).") % {"cell": cell}
+            )
     return index - 1
+
+
+def _bad_cell(cell: str) -> FileRejected:
+    return FileRejected(_("The workbook holds a date it cannot read in cell %(cell)s.") % {"cell": cell})
+
+
+def _serial_date(epoch: datetime, number: Decimal, cell: str) -> datetime:
+    try:
+        return epoch + timedelta(seconds=round(float(number) * 86400))
+    except (ValueError, OverflowError) as exc:
+        raise _bad_cell(cell) from exc
 
 
 def _is_date_format(code: str) -> bool:
@@ -226,7 +242,9 @@ def _read_xlsx(data: bytes) -> Sheet:
     )
 
 
-def _cell_value(attrs: dict, body: bytes, shared: list[str], date_styles: set[bytes], epoch: datetime):
+def _cell_value(
+    attrs: dict, body: bytes, shared: list[str], date_styles: set[bytes], epoch: datetime, cell: str
+):
     kind = attrs.get(b"t", b"n")
     if kind == b"inlineStr":
         return "".join(_text(part or b"") for part in TEXT.findall(PHONETIC.sub(b"", body)))
@@ -245,13 +263,16 @@ def _cell_value(attrs: dict, body: bytes, shared: list[str], date_styles: set[by
     if kind == b"b":
         return raw.strip() in (b"1", b"true")
     if kind == b"d":
-        return datetime.fromisoformat(raw.decode().rstrip("Z"))
+        try:
+            return datetime.fromisoformat(raw.decode().rstrip("Z"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _bad_cell(cell) from exc
     try:
         number = Decimal(raw.decode())
     except InvalidOperation as exc:
         raise FileRejected(_("The workbook holds a number it cannot read.")) from exc
     if attrs.get(b"s") in date_styles:
-        return epoch + timedelta(seconds=round(float(number) * 86400))
+        return _serial_date(epoch, number, cell)
     return number
 
 
@@ -260,14 +281,20 @@ def _xlsx_rows(sheet: bytes, shared, date_styles, epoch) -> Iterator[tuple[int, 
     last_row = 0
     for row in ROW.finditer(sheet):
         row_attrs = _attrs(row.group(1))
-        number = int(row_attrs[b"r"]) if b"r" in row_attrs else last_row + 1
+        try:
+            number = int(row_attrs[b"r"]) if b"r" in row_attrs else last_row + 1
+        except ValueError as exc:
+            raise FileRejected(
+                _("The workbook holds a row it cannot read (row %(row)s).")
+                % {"row": row_attrs[b"r"].decode("utf-8", "replace")[:20]}
+            ) from exc
         last_row = number
         body = row.group(2) or b""
         cells = FAST_CELL.findall(body)
         if len(cells) == body.count(b"<c") and (cells or not body.strip()):
-            values = _fast_values(cells, columns, shared, date_styles, epoch)
+            values = _fast_values(number, cells, columns, shared, date_styles, epoch)
         else:  # another writer's shape (prefixes, attribute order, formulas …): the general path
-            values = _general_values(body, shared, date_styles, epoch)
+            values = _general_values(number, body, shared, date_styles, epoch)
         yield number, values
 
 
@@ -278,12 +305,12 @@ FAST_CELL = re.compile(
 )
 
 
-def _fast_values(cells, columns, shared, date_styles, epoch) -> list:
+def _fast_values(row, cells, columns, shared, date_styles, epoch) -> list:
     values: list = []
     for letters, style, kind, raw, inline in cells:
         column = columns.get(letters)
         if column is None:
-            column = columns[letters] = _column_index(letters.decode())
+            column = columns[letters] = _column_index(letters.decode(), f"{letters.decode()}{row}")
         if column > len(values):
             values.extend([None] * (column - len(values)))
         if kind == b"inlineStr":
@@ -299,24 +326,27 @@ def _fast_values(cells, columns, shared, date_styles, epoch) -> list:
                 number = Decimal(raw.decode())
             except InvalidOperation as exc:
                 raise FileRejected(_("The workbook holds a number it cannot read.")) from exc
-            values.append(
-                epoch + timedelta(seconds=round(float(number) * 86400)) if style in date_styles else number
-            )
+            cell = f"{letters.decode()}{row}"
+            values.append(_serial_date(epoch, number, cell) if style in date_styles else number)
         else:
+            cell = f"{letters.decode()}{row}"
             values.append(
-                _cell_value({b"t": kind, b"s": style}, b"<v>" + raw + b"</v>", shared, date_styles, epoch)
+                _cell_value(
+                    {b"t": kind, b"s": style}, b"<v>" + raw + b"</v>", shared, date_styles, epoch, cell
+                )
             )
     return values
 
 
-def _general_values(body: bytes, shared, date_styles, epoch) -> list:
+def _general_values(row, body: bytes, shared, date_styles, epoch) -> list:
     values: list = []
     for cell_attrs_raw, cell_body in CELL.findall(body):
         attrs = _attrs(cell_attrs_raw)
         ref = attrs.get(b"r")
+        cell = ref.decode("utf-8", "replace")[:20] if ref is not None else f"#{len(values) + 1} (row {row})"
         if ref is not None:
-            column = _column_index(ref.rstrip(b"0123456789").decode())
+            column = _column_index(ref.rstrip(b"0123456789").decode("utf-8", "replace"), cell)
             if column > len(values):
                 values.extend([None] * (column - len(values)))
-        values.append(_cell_value(attrs, cell_body, shared, date_styles, epoch) if cell_body else None)
+        values.append(_cell_value(attrs, cell_body, shared, date_styles, epoch, cell) if cell_body else None)
     return values

@@ -39,14 +39,14 @@ from finance.imports.validation import (
     preview_rows,
     summarise,
 )
-from finance.periods import period_for_booking
+from finance.periods import booking_note, period_for, period_for_booking
 
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 60 * 1024 * 1024
 STALE_CHECK = timedelta(minutes=10)  # a check takes seconds; one "checking" this long lost its worker
 INSERT_BATCH = 5_000
-PAGE_ERRORS = 200  # errors kept on the batch for the page; the error report has all of them
+PAGE_ERRORS = 200  # errors shown on the batch's page; the error report has all of them
 TMALL_MERCHANT_ORDER = re.compile(r"^T\d{3}P(\d{6,})$")  # Tmall orders in Alipay statements: T200P<tid>
 
 
@@ -386,9 +386,8 @@ def _book_periods(lines: list[tuple]) -> dict[int, tuple[int, str]]:
         if not note:
             booked.update({line[0]: (period.pk, "") for line in month_lines})
             continue
-        for line in month_lines:
-            period, note = period_for_booking(line[4])
-            booked[line[0]] = (period.pk, note)
+        own = period_for(month_lines[0][4])  # closed: the month's own period, for the notes
+        booked.update({line[0]: (period.pk, booking_note(line[4], own, period)) for line in month_lines})
     return booked
 
 

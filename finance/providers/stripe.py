@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -39,10 +39,22 @@ def from_minor_units(value, currency: str) -> Decimal:
     (Stripe itself requires three-decimal amounts to end in 0)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedCallback(f"amount: expected a non-negative integer in minor units, got {value!r}")
-    amount = Decimal(value).scaleb(-currency_exponent(currency))
-    if amount != amount.quantize(CENT):
-        raise MalformedCallback(f"amount: {amount} {currency} has more than two decimals")
-    return amount.quantize(CENT)
+    try:
+        amount = Decimal(value).scaleb(-currency_exponent(currency))
+        if amount != amount.quantize(CENT):
+            raise MalformedCallback(f"amount: {amount} {currency} has more than two decimals")
+        return amount.quantize(CENT)
+    except InvalidOperation as exc:
+        raise MalformedCallback("amount: out of range") from exc
+
+
+def _dict(value, name: str) -> dict:
+    """A JSON object, or {} when absent; anything else is a malformed delivery naming the field."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedCallback(f"{name}: expected an object, got {type(value).__name__}")
+    return value
 
 
 def parse_signature_header(value: str) -> tuple[int | None, list[str]]:
@@ -88,6 +100,13 @@ class StripeProvider:
             event = json.loads(raw_body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedCallback(f"body: not UTF-8 JSON ({exc})") from exc
+        try:
+            return self._parse(event)
+        except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+            # a shape the checks below did not foresee: still the sender's fault, never a 500
+            raise MalformedCallback(f"event: unexpected shape ({type(exc).__name__}: {exc})") from exc
+
+    def _parse(self, event) -> ProviderEvent:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
             raise MalformedCallback("id: missing")
         event_type = event.get("type")
@@ -95,7 +114,7 @@ class StripeProvider:
             raise MalformedCallback("type: missing")
         if event_type not in PAYMENT_EVENTS:
             return ProviderEvent(event["id"], event_type, ignored_because="not a payment event")
-        obj = (event.get("data") or {}).get("object")
+        obj = _dict(event.get("data"), "data").get("object")
         if not isinstance(obj, dict):
             raise MalformedCallback("data.object: missing")
         if event_type == "charge.succeeded":
@@ -112,7 +131,7 @@ class StripeProvider:
         if charge.get("captured") is False:  # only authorised: no money has moved yet
             return ProviderEvent(event["id"], event["type"], ignored_because="charge not captured")
         intent = charge.get("payment_intent")
-        if not (charge.get("metadata") or {}).get("order_number") and intent:
+        if not _dict(charge.get("metadata"), "data.object.metadata").get("order_number") and intent:
             # PaymentIntent metadata is not copied to its charges: payment_intent.succeeded carries it.
             return ProviderEvent(event["id"], event["type"], ignored_because="reported by its PaymentIntent")
         details = charge.get("payment_method_details") or {}
@@ -131,12 +150,16 @@ class StripeProvider:
         if not isinstance(currency, str) or len(currency) != 3:
             raise MalformedCallback("data.object.currency: missing")
         currency = currency.upper()
-        order_number = (obj.get("metadata") or {}).get("order_number")
+        order_number = _dict(obj.get("metadata"), "data.object.metadata").get("order_number")
         if not isinstance(order_number, str) or not order_number.strip():
             raise MalformedCallback("data.object.metadata.order_number: missing")
         created = event.get("created")
         if isinstance(created, bool) or not isinstance(created, int):
             raise MalformedCallback("created: missing")
+        try:
+            paid_at = datetime.fromtimestamp(created, UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise MalformedCallback(f"created: {created} is out of range") from exc
         return ProviderEvent(
             event["id"],
             event["type"],
@@ -145,7 +168,7 @@ class StripeProvider:
                 "transaction_id": transaction_id,
                 "amount": from_minor_units(minor, currency),
                 "currency": currency,
-                "paid_at": datetime.fromtimestamp(created, UTC),
+                "paid_at": paid_at,
                 "method": str(method or "")[:40],
                 "raw": obj,
             },

@@ -60,3 +60,14 @@ def test_report_filters_refuse_bad_input_without_crashing(client, finance_user):
     assert client.get("/finance/statements/", {"month": "20x6-1"}).status_code == 200
     response = client.post("/finance/reconciliation/start/", {"month": "2026-13"}, follow=True)
     assert "Use YYYY-MM" in response.text
+
+
+def test_filtering_statement_lines_by_month_creates_no_period(client, finance_user):
+    from finance.models import AccountingPeriod
+
+    client.force_login(finance_user)
+    before = AccountingPeriod.objects.count()
+    for params in ({"month": "2999-12"}, {"month": "2999-12", "format": "csv"}):
+        assert client.get("/finance/statements/", params).status_code == 200
+    assert AccountingPeriod.objects.count() == before
+    assert not AccountingPeriod.objects.filter(year=2999, month=12).exists()

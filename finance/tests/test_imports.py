@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from core.errors import DomainError, NotPermitted
 from finance.imports import services as import_services
@@ -104,6 +106,23 @@ def test_a_line_dated_in_a_closed_period_is_booked_in_the_next_open_one_with_a_n
     assert (late.period.year, late.period.month) == (2026, 2)
     assert "closed period 2026-01" in late.period_note and "2026-01-15 10:00" in late.period_note
     assert current.period_note == ""
+
+
+def test_booking_lines_in_a_closed_period_takes_the_same_queries_for_one_line_or_many(finance_user):
+    period_close(year=2026, month=1, actor=finance_user)
+
+    def book(count):
+        lines = [(n, None, None, None, datetime(2026, 1, 10, n % 24, tzinfo=UTC)) for n in range(count)]
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            booked = import_services._book_periods(lines)
+        return booked, len(queries)
+
+    book(1)  # creates the next open period once
+    _one, few_queries = book(1)
+    many, many_queries = book(40)
+    assert many_queries == few_queries
+    assert len({period for period, _note in many.values()}) == 1
+    assert "closed period 2026-01" in many[13][1] and "2026-01-10 21:00" in many[13][1]
 
 
 def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance_client):

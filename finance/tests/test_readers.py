@@ -107,3 +107,67 @@ def test_an_xlsx_without_a_sheet_is_refused():
         book.writestr("xl/_rels/workbook.xml.rels", "<Relationships/>")
     with pytest.raises(FileRejected, match="no sheet"):
         read_sheet(buffer.getvalue(), "x.xlsx")
+
+
+def crafted_xlsx(sheet_data: str) -> bytes:
+    """The smallest workbook the reader accepts, with the given <sheetData> body."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as book:
+        book.writestr(
+            "xl/workbook.xml",
+            '<workbook xmlns:r="r"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        book.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        book.writestr(
+            "xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{sheet_data}</sheetData></worksheet>"
+        )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '<c r="ZZZZZZ2"><v>1</v></c>',  # the fast path
+        '<c t="n" r="ZZZZZZ2"><v>1</v></c>',  # the general path
+    ],
+)
+def test_a_cell_beyond_column_xfd_is_refused_without_allocating(cell):
+    data = crafted_xlsx(f'<row r="2">{cell}</row>')
+    with pytest.raises(FileRejected, match="ZZZZZZ2.*XFD"):
+        list(read_sheet(data, "x.xlsx").rows)
+
+
+def test_the_last_column_xfd_is_still_read():
+    rows = list(read_sheet(crafted_xlsx('<row r="1"><c r="XFD1"><v>7</v></c></row>'), "x.xlsx").rows)
+    assert len(rows[0][1]) == 16384 and rows[0][1][-1] == Decimal(7)
+
+
+@pytest.mark.parametrize(
+    "cell, name",
+    [
+        ('<c r="B3" t="d"><v>not a date</v></c>', "B3"),
+        ('<c t="d" r="C3"><v>2026-13-45</v></c>', "C3"),
+    ],
+)
+def test_an_unreadable_date_cell_is_refused_naming_the_cell(cell, name):
+    data = crafted_xlsx(f'<row r="3">{cell}</row>')
+    with pytest.raises(FileRejected, match=f"date.*{name}"):
+        list(read_sheet(data, "x.xlsx").rows)
+
+
+def test_a_huge_date_number_and_a_bad_row_number_are_refused():
+    styles = '<styleSheet><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14"/></cellXfs></styleSheet>'
+    data = crafted_xlsx('<row r="1"><c r="A1" s="1"><v>1e300</v></c></row>')
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("xl/styles.xml", styles)
+    with pytest.raises(FileRejected, match="date.*A1"):
+        list(read_sheet(buffer.getvalue(), "x.xlsx").rows)
+
+    with pytest.raises(FileRejected, match="row 2x"):
+        list(read_sheet(crafted_xlsx('<row r="2x"><c r="A1"><v>1</v></c></row>'), "x.xlsx").rows)

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -6,10 +6,11 @@ import pytest
 from django.core.management import call_command
 
 from core.errors import DomainError, TransitionRefused
+from finance import reports
 from finance.models import BILLED_KINDS, PaymentStatus, RevenueKind, RevenueLine
 from finance.periods import period_close
 from finance.revenue import RevenueConflict, revenue_backfill, revenue_record_order, revenue_record_refund
-from finance.selectors import order_finance, revenue_summary
+from finance.selectors import order_finance
 from finance.services import payment_record
 from orders.models import Order
 from orders.tests.factories import ChannelFactory, make_order
@@ -173,7 +174,7 @@ def test_a_bad_refund_names_the_field(amount, reference, field):
     assert error.value.field == field
 
 
-def test_the_summary_sums_per_order_channel_and_business_day():
+def test_daily_sales_sums_per_channel_and_business_day():
     ChannelFactory(code="shop-b", name="B")
     first = paid_order(paid_at="2026-02-01T00:30:00+08:00", placed_at="2026-02-01T00:10:00+08:00")
     second = paid_order(paid_at="2026-01-31T23:30:00+08:00", placed_at="2026-01-31T23:10:00+08:00")
@@ -182,17 +183,16 @@ def test_the_summary_sums_per_order_channel_and_business_day():
     )
     revenue_backfill()
 
-    per_order = {row["key"]: row for row in revenue_summary(by="order")}
-    per_channel = {row["key"]: row for row in revenue_summary(by="channel")}
-    per_day = {str(row["key"]): row for row in revenue_summary(by="day")}
+    report = reports.daily_sales(start=date(2026, 1, 31), end=date(2026, 2, 1))
+    rows = {(str(row[0]), row[1]): row for row in report.rows}  # (day, channel): [..., billed, net]
 
-    assert per_order[first.number]["billed"] == first.total
-    assert per_channel["shop-cn"]["goods"] == Decimal("439.60")
-    assert per_channel["shop-b"]["net"] == third.total - third.platform_commission
     # 23:30 and 00:30 Beijing time are different business days although 1 h apart
-    assert per_day["2026-01-31"]["billed"] == second.total
-    assert per_day["2026-02-01"]["billed"] == first.total + third.total
-    assert revenue_summary(by="channel", channel="shop-b")[0]["key"] == "shop-b"
+    assert rows[("2026-01-31", "shop-cn")][-2] == second.total
+    assert rows[("2026-02-01", "shop-cn")][-2] == first.total
+    assert rows[("2026-02-01", "shop-cn")][4] == 1  # orders
+    assert rows[("2026-02-01", "shop-b")][-1] == third.total - third.platform_commission
+    only_b = reports.daily_sales(start=date(2026, 1, 31), end=date(2026, 2, 1), channel="shop-b")
+    assert {row[1] for row in only_b.rows} == {"shop-b"}
 
 
 def test_the_order_finance_panel_totals():

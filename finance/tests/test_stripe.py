@@ -204,3 +204,40 @@ def test_a_zero_decimal_currency_is_converted_in_a_real_callback(post_stripe, pe
     post_stripe(stripe_intent_event(pending_order.number, amount=3500, currency="jpy"))
 
     assert (Payment.objects.get().amount, Payment.objects.get().currency) == (Decimal("3500.00"), "JPY")
+
+
+def _malformed(event, path, value):
+    *parents, last = path
+    target = event
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("data",), [{"object": {}}], "data"),
+        (("data", "object", "metadata"), ["T1"], "data.object.metadata"),
+        (("created",), 10**20, "created"),
+        (("data", "object", "amount_received"), 10**40, "amount"),
+    ],
+)
+def test_a_signed_event_of_the_wrong_shape_is_a_clean_400(post_stripe, pending_order, path, value, field):
+    event = _malformed(stripe_intent_event(pending_order.number), path, value)
+
+    response = post_stripe(event)
+
+    assert response.status_code == 400
+    assert Payment.objects.count() == 0
+    callback = PaymentCallback.objects.get()
+    assert callback.status == CallbackStatus.FAILED and callback.error.startswith(field)
+
+
+def test_a_charge_with_list_metadata_is_a_clean_400(post_stripe, pending_order):
+    event = stripe_charge_event(pending_order.number)
+    event["data"]["object"]["metadata"] = ["x"]
+
+    assert post_stripe(event).status_code == 400
+    assert "data.object.metadata" in PaymentCallback.objects.get().error
