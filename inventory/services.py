@@ -31,8 +31,9 @@ def _lot_for(sku: SKU, lot_code: str, expires_on: date | None) -> Lot | None:
     return lot
 
 
-def _post_one(change: ledger.Change, actor) -> StockMovement:
-    """Post one movement; a repeated idempotency key returns the first movement, changing nothing."""
+def post_one(change: ledger.Change, actor) -> StockMovement:
+    """Post one movement in a savepoint; a repeated idempotency key returns the first movement,
+    changing nothing (the key is unique)."""
     try:
         with transaction.atomic():
             return ledger.post([change], actor=actor)[0]
@@ -89,7 +90,7 @@ def stock_change(
         if kind == MovementKind.RETURN:
             change.qc_hold = quantity  # returned goods wait for inspection before they can sell
         try:
-            return _post_one(change, actor)
+            return post_one(change, actor)
         except ledger.InsufficientStock as exc:
             raise ledger.InsufficientStock(
                 _("Only %(n)s available: reserved or held units cannot be removed.")
@@ -99,9 +100,16 @@ def stock_change(
 
 
 def stock_qc_release(
-    *, balance: StockBalance, quantity: int, reference: str = "", actor=None
+    *,
+    balance: StockBalance,
+    quantity: int,
+    reference: str = "",
+    note: str = "",
+    idempotency_key: str | None = None,
+    actor=None,
 ) -> StockMovement:
-    """Inspected goods pass QC and become available again."""
+    """Inspected goods pass QC and become available again. With an idempotency key, a repeated
+    release returns the first movement and changes nothing."""
     _require(actor, "inventory.add_stockmovement")
     if quantity < 1:
         raise DomainError(_("Quantity must be at least 1."), field="quantity")
@@ -112,9 +120,11 @@ def stock_qc_release(
             kind=MovementKind.QC_RELEASE,
             qc_hold=-quantity,
             reference=reference,
+            note=note,
+            idempotency_key=idempotency_key,
         )
         try:
-            return ledger.post([change], actor=actor)[0]
+            return post_one(change, actor)
         except ledger.InsufficientStock as exc:
             raise ledger.InsufficientStock(
                 _("Not that many units are in QC hold."), field="quantity"

@@ -14,20 +14,20 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
-from core.alerts import alert_raise, alert_resolve
+from core.alerts import alert_raise, alert_resolve, alerts_raise_many
 from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.roles import Role
 from core.sequences import next_values
 from core.timezones import business_date
 from inventory import ledger
 from inventory.models import SKU, MovementKind, Reservation, StockMovement, Warehouse
-from inventory.services import stock_change
+from inventory.services import post_one, stock_change, stock_qc_release
 from orders.fulfilment.models import Carrier
 from orders.models import Order, OrderStatus
 from returns import policy as policies
@@ -548,16 +548,6 @@ def _movement_key(rma: ReturnRequest, line: ReturnLine, step: str) -> str:
     return f"rma:{rma.number}:{line.pk}:{step}"
 
 
-def _post_once(change: ledger.Change, actor) -> None:
-    """Post one ledger change; a repeated idempotency key changes nothing (the key is unique)."""
-    try:
-        with transaction.atomic():
-            ledger.post([change], actor=actor)
-    except IntegrityError:
-        if not StockMovement.objects.filter(idempotency_key=change.idempotency_key).exists():
-            raise
-
-
 def _returned_lot(line: ReturnLine) -> str:
     """A lot-tracked SKU comes back into the lot it was shipped from (its reservation's lot)."""
     if not line.sku.lot_tracked:
@@ -607,7 +597,7 @@ def _dispose(rma: ReturnRequest, line: ReturnLine, actor, now: datetime) -> None
             idempotency_key=_movement_key(rma, line, "damaged"),
             actor=actor,
         )
-        _post_once(
+        post_one(
             ledger.Change(
                 balance_id=movement.balance_id,
                 sku_id=line.sku_id,
@@ -714,22 +704,39 @@ def rma_recheck(*, line: ReturnLine | int, passed: bool, actor=None, note: str =
         if not line.awaits_recheck:
             raise TransitionRefused(_("This line does not wait for a re-check."))
         # The units wait on the balance the intact return went to (its pool and lot).
-        balance_id = StockMovement.objects.values_list("balance_id", flat=True).get(
-            idempotency_key=_movement_key(rma, line, "intact")
+        balance = (
+            StockMovement.objects.select_related("balance")
+            .get(idempotency_key=_movement_key(rma, line, "intact"))
+            .balance
         )
         quantity = line.intact_quantity
-        change = ledger.Change(
-            balance_id=balance_id,
-            sku_id=line.sku_id,
-            kind=MovementKind.QC_RELEASE if passed else MovementKind.WRITE_OFF,
-            on_hand=0 if passed else -quantity,
-            qc_hold=-quantity,
-            reference=rma.number,
-            note=(note or (_("Re-check passed") if passed else _("Re-check failed")))[:255],
-            idempotency_key=_movement_key(rma, line, "recheck"),
-        )
+        reference = rma.number
+        note_text = (note or (_("Re-check passed") if passed else _("Re-check failed")))[:255]
+        key = _movement_key(rma, line, "recheck")
         try:
-            _post_once(change, actor)
+            if passed:
+                stock_qc_release(
+                    balance=balance,
+                    quantity=quantity,
+                    reference=reference,
+                    note=note_text,
+                    idempotency_key=key,
+                    actor=actor,
+                )
+            else:
+                post_one(
+                    ledger.Change(
+                        balance_id=balance.pk,
+                        sku_id=line.sku_id,
+                        kind=MovementKind.WRITE_OFF,
+                        on_hand=-quantity,
+                        qc_hold=-quantity,
+                        reference=reference,
+                        note=note_text,
+                        idempotency_key=key,
+                    ),
+                    actor,
+                )
         except ledger.InsufficientStock as exc:
             raise ledger.InsufficientStock(_("Those units are no longer in QC hold."), field="line") from exc
         line.rechecked_at, line.recheck_passed, line.rechecked_by = timezone.now(), passed, actor
@@ -796,13 +803,12 @@ def alert_overdue_rechecks(*, now: datetime | None = None) -> int:
         .select_related("rma", "sku", "rma__warehouse")
         .order_by("recheck_due_at")
     )
-    count = 0
-    for line in overdue:
-        alert_raise(
-            kind="return_recheck_overdue",
-            key=f"return_recheck:{line.pk}",
-            role=Role.WAREHOUSE,
-            message=_(
+    alerts = [
+        {
+            "kind": "return_recheck_overdue",
+            "key": f"return_recheck:{line.pk}",
+            "role": Role.WAREHOUSE,
+            "message": _(
                 "%(q)s × %(sku)s of return %(rma)s wait in QC hold at %(warehouse)s since %(due)s: "
                 "re-check them."
             )
@@ -813,10 +819,12 @@ def alert_overdue_rechecks(*, now: datetime | None = None) -> int:
                 "warehouse": line.rma.warehouse.code if line.rma.warehouse_id else "?",
                 "due": timezone.localtime(line.recheck_due_at).strftime("%Y-%m-%d %H:%M"),
             },
-            payload={"rma": line.rma.number, "line": line.pk},
-        )
-        count += 1
-    return count
+            "payload": {"rma": line.rma.number, "line": line.pk},
+        }
+        for line in overdue
+    ]
+    alerts_raise_many(alerts)
+    return len(alerts)
 
 
 # --- platform after-sales (Shopify refunds) -------------------------------------------------------

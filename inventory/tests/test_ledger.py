@@ -108,3 +108,26 @@ def test_reconcile_finds_and_repairs_drift_with_an_audited_movement():
     assert (repair.on_hand_delta, repair.reserved_delta) == (0, 0)
     assert Alert.objects.get(kind="stock_drift").state == "open"
     assert stock_reconcile() == []  # nothing left to report
+
+
+def test_a_qc_release_with_an_idempotency_key_happens_once():
+    ensure_master_data(stock=10)
+    sku, warehouse = SKUFactory(code="SKU-1"), WarehouseFactory()
+    stock_change(kind=MovementKind.RETURN, sku=sku, warehouse=warehouse, quantity=3, reference="RMA-1")
+
+    first = stock_qc_release(
+        balance=balance(), quantity=1, reference="RMA-1", note="ok", idempotency_key="k1"
+    )
+    again = stock_qc_release(
+        balance=balance(), quantity=1, reference="RMA-1", note="ok", idempotency_key="k1"
+    )
+
+    assert again.pk == first.pk
+    assert (first.kind, first.qc_hold_delta, first.note, first.reference) == (
+        MovementKind.QC_RELEASE,
+        -1,
+        "ok",
+        "RMA-1",
+    )
+    assert figures() == (13, 0, 2, 11)
+    assert find_drift() == []

@@ -25,10 +25,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import BigIntegerField, CharField, Exists, Func, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.alerts import alerts_raise_many
 from core.models import Alert, AlertSeverity, AlertState
 from core.roles import Role
 from orders.fulfilment.models import SlaRule
@@ -87,7 +89,12 @@ def sla_evaluate(*, now: datetime | None = None) -> dict[str, int]:
 def _raise_breaches(rule: SlaRule, now: datetime) -> int:
     cutoff = now - timedelta(seconds=float(rule.hours) * 3600)
     status_label = OrderStatus(rule.status).label if rule.status in OrderStatus.values else rule.status
-    breached = rule_orders(rule).filter(entered_at__lte=cutoff).order_by("pk")
+    breached = (
+        rule_orders(rule)
+        .filter(entered_at__lte=cutoff)
+        .exclude(Exists(_unresolved_breach(rule)))  # steady state: only new breaches come back
+        .order_by("pk")
+    )
     raised, last_pk = 0, 0
     while True:
         batch = list(breached.filter(pk__gt=last_pk).values_list("pk", "number", "entered_at")[:BATCH])
@@ -95,6 +102,7 @@ def _raise_breaches(rule: SlaRule, now: datetime) -> int:
             return raised
         last_pk = batch[-1][0]
         keyed = {alert_key(rule.pk, pk, entered): (pk, number, entered) for pk, number, entered in batch}
+        # An alert someone resolved by hand stays resolved for this stay (any state counts here).
         seen = set(Alert.objects.filter(key__in=list(keyed)).values_list("key", flat=True))
         alerts = []
         for key, (pk, number, entered) in keyed.items():
@@ -102,12 +110,12 @@ def _raise_breaches(rule: SlaRule, now: datetime) -> int:
                 continue
             waited = (now - entered).total_seconds() / 3600
             alerts.append(
-                Alert(
-                    kind=KIND,
-                    key=key,
-                    role=rule.role,
-                    severity=AlertSeverity.WARNING,
-                    message=(
+                {
+                    "kind": KIND,
+                    "key": key,
+                    "role": rule.role,
+                    "severity": AlertSeverity.WARNING,
+                    "message": (
                         _(
                             "Order %(number)s has been %(status)s for %(waited).1f h; rule “%(rule)s” allows "
                             "%(hours)s h."
@@ -120,18 +128,45 @@ def _raise_breaches(rule: SlaRule, now: datetime) -> int:
                             "hours": _hours(rule.hours),
                         }
                     )[:500],
-                    payload={
+                    "payload": {
                         "rule_id": rule.pk,
                         "order_id": pk,
                         "order_number": number,
                         "status": rule.status,
                         "entered_at": entered.isoformat(),
                     },
-                )
+                }
             )
-        with transaction.atomic():
-            Alert.objects.bulk_create(alerts, ignore_conflicts=True)
-        raised += len(alerts)
+        raised += alerts_raise_many(alerts)
+
+
+class _Epoch(Func):
+    """Whole seconds since the epoch of a datetime: int(value.timestamp()) in SQL."""
+
+    arity = 1
+    output_field = BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        return super().as_sql(
+            compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        seconds = Func(Value("%s"), self.source_expressions[0], function="strftime", output_field=CharField())
+        return compiler.compile(Cast(seconds, BigIntegerField()))
+
+
+def _unresolved_breach(rule: SlaRule):
+    """The order's unresolved breach alert for its current stay: alert_key() in SQL, matched
+    exactly (the partial unique index on the unresolved key answers it)."""
+    key = Concat(
+        Value(f"{KIND}:{rule.pk}:"),
+        Cast(OuterRef("pk"), CharField()),
+        Value(":"),
+        Cast(_Epoch(OuterRef("entered_at")), CharField()),
+        output_field=CharField(),
+    )
+    return Alert.objects.filter(key=key).exclude(state=AlertState.RESOLVED)
 
 
 def _escalation_due(alert: Alert, rule: SlaRule, now: datetime) -> bool:

@@ -11,11 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    Avg,
+    CharField,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.alerts import alerts_raise_many
 from core.models import Alert, AlertSeverity, AlertState
 from core.roles import Role
 from orders.fulfilment.models import Carrier, Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
@@ -60,6 +73,7 @@ def first_scan_watch(*, now: datetime | None = None) -> tuple[int, int]:
     late = (
         awaiting_first_scan()
         .filter(_window_q(now))
+        .exclude(Exists(_unresolved_alert()))  # steady state: only new breaches are read
         .select_related("carrier", "warehouse", "order")
         .order_by("pk")
     )
@@ -70,23 +84,30 @@ def first_scan_watch(*, now: datetime | None = None) -> tuple[int, int]:
             break
         last_pk = batch[-1].pk
         keys = {first_scan_alert_key(s.pk): s for s in batch}
+        # An alert someone resolved by hand stays resolved (any state counts here).
         seen = set(Alert.objects.filter(key__in=list(keys)).values_list("key", flat=True))
-        alerts = [_alert(key, shipment, now) for key, shipment in keys.items() if key not in seen]
-        with transaction.atomic():
-            Alert.objects.bulk_create(alerts, ignore_conflicts=True)
-        raised += len(alerts)
+        raised += alerts_raise_many(
+            [_alert(key, shipment, now) for key, shipment in keys.items() if key not in seen]
+        )
     return raised, resolve_answered(now=now)
 
 
-def _alert(key: str, shipment: Shipment, now: datetime) -> Alert:
+def _unresolved_alert() -> QuerySet[Alert]:
+    """The shipment's unresolved first-scan alert (first_scan_alert_key in SQL; the partial
+    unique index on the unresolved key answers it)."""
+    key = Concat(Value("first_scan:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+    return Alert.objects.filter(key=key).exclude(state=AlertState.RESOLVED)
+
+
+def _alert(key: str, shipment: Shipment, now: datetime) -> dict:
     minutes = (shipment.carrier.first_scan_minutes if shipment.carrier_id else None) or default_window()
     waited = int((now - shipment.shipped_at).total_seconds() // 60)
-    return Alert(
-        kind=KIND,
-        key=key,
-        role=Role.WAREHOUSE,
-        severity=AlertSeverity.WARNING,
-        message=(
+    return {
+        "kind": KIND,
+        "key": key,
+        "role": Role.WAREHOUSE,
+        "severity": AlertSeverity.WARNING,
+        "message": (
             _(
                 "Shipment %(number)s (order %(order)s, %(carrier)s %(tracking)s from %(warehouse)s) has no "
                 "carrier scan %(waited)s minutes after shipping (expected within %(minutes)s)."
@@ -101,14 +122,14 @@ def _alert(key: str, shipment: Shipment, now: datetime) -> Alert:
                 "minutes": minutes,
             }
         )[:500],
-        payload={
+        "payload": {
             "shipment_id": shipment.pk,
             "shipment": shipment.number,
             "order_number": shipment.order.number,
             "carrier": shipment.carrier.code if shipment.carrier_id else "",
             "tracking_number": shipment.tracking_number,
         },
-    )
+    }
 
 
 def resolve_answered(*, now: datetime | None = None) -> int:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import Exists
 from django.urls import reverse
 from django.utils import timezone
 
@@ -188,3 +189,27 @@ def test_the_watch_pages_need_the_shipment_permission(client, finance_user):
 
     assert client.get(reverse("fulfilment:no-first-scan")).status_code == 403
     assert client.get(reverse("fulfilment:carrier-stats")).status_code == 403
+
+
+def test_an_already_alerted_parcel_is_not_read_again():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.fulfilment.watches import _unresolved_alert, awaiting_first_scan
+
+    def alert_lookups() -> list[str]:
+        """The run's lookups of alerts by a batch of keys (made only for parcels it read)."""
+        with CaptureQueriesContext(connection) as ctx:
+            assert first_scan_watch() == (0, 0)
+        return [q["sql"] for q in ctx.captured_queries if '"key" IN (' in q["sql"]]
+
+    shipments = [
+        shipped_shipment(tracking_number=f"ZT{n}", shipped_at=ago(minutes=30), external_id=f"T-A{n}")
+        for n in range(3)
+    ]
+    assert first_scan_watch() == (3, 0)
+
+    # the SQL key matches first_scan_alert_key exactly, so the late parcels drop out of the scan
+    assert set(awaiting_first_scan().filter(Exists(_unresolved_alert()))) == set(shipments)
+    assert alert_lookups() == []
+    assert {a.occurrences for a in alerts().values()} == {1}

@@ -162,3 +162,30 @@ def test_a_lot_tracked_item_comes_back_into_the_lot_it_was_shipped_from(warehous
     lots = set(sku.balances.filter(movements__reference=rma.number).values_list("lot__code", flat=True))
     assert lots == {"L2031"}
     assert find_drift() == []
+
+
+def test_the_overdue_recheck_alerts_take_the_same_queries_however_many_lines_are_overdue(
+    order, warehouse_user
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(now) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            services.alert_overdue_rechecks(now=now)
+        return len(ctx.captured_queries)
+
+    later = timezone.now() + timedelta(hours=2, minutes=1)
+    receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}}, actor=warehouse_user)
+    one = (queries(later), queries(later))  # raised, then bumped
+    receive_and_inspect(
+        request_return(order, (1, 1), (2, 1)), {1: {"intact": 1}, 2: {"intact": 1}}, actor=warehouse_user
+    )
+    services.alert_overdue_rechecks(now=later)  # one bumped, two new
+    three = (queries(later), queries(later))  # all bumped; then all new once resolved by hand
+    Alert.objects.filter(kind="return_recheck_overdue").update(state=AlertState.RESOLVED)
+    three_new = queries(later)
+
+    assert one == three and one[0] == three_new
+    assert services.alert_overdue_rechecks(now=later) == 3
+    assert Alert.objects.filter(kind="return_recheck_overdue").exclude(state=AlertState.RESOLVED).count() == 3
