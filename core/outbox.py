@@ -12,7 +12,7 @@ Delivery is at least once: a worker killed mid-delivery leaves its row "deliveri
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -84,26 +84,41 @@ def backoff(attempts: int) -> timedelta:
 def outbox_enqueue(*, kind: str, payload: dict, idempotency_key: str, channel_id: int | None = None) -> None:
     """Write the message in the caller's transaction; it is delivered once that commits.
     Enqueuing an idempotency key that already exists is a no-op (the unique key deduplicates)."""
+    outbox_enqueue_many(
+        [{"kind": kind, "payload": payload, "idempotency_key": idempotency_key, "channel_id": channel_id}]
+    )
+
+
+def outbox_enqueue_many(messages: Iterable[dict]) -> list[int]:
+    """outbox_enqueue for many messages at once (one insert): each a dict of `kind`, `payload`,
+    `idempotency_key` and optionally `channel_id`. Keys that exist already are no-ops; returns the
+    ids of the messages (new or existing), each delivered once the caller's transaction commits."""
     from core.tasks import deliver_outbox_message  # core.tasks imports this module
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_enqueue must be called inside the transaction of the change it announces")
-    OutboxMessage.objects.bulk_create(
-        [
-            OutboxMessage(
-                kind=kind,
-                payload=payload,
-                idempotency_key=idempotency_key,
-                channel_id=channel_id,
-                next_attempt_at=timezone.now(),
-            )
-        ],
-        ignore_conflicts=True,
+    now = timezone.now()
+    rows = [
+        OutboxMessage(
+            kind=message["kind"],
+            payload=message["payload"],
+            idempotency_key=message["idempotency_key"],
+            channel_id=message.get("channel_id"),
+            next_attempt_at=now,
+        )
+        for message in messages
+    ]
+    if not rows:
+        return []
+    OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    message_ids = list(
+        OutboxMessage.objects.filter(idempotency_key__in=[row.idempotency_key for row in rows])
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    message_id = (
-        OutboxMessage.objects.filter(idempotency_key=idempotency_key).values_list("pk", flat=True).get()
-    )
-    transaction.on_commit(partial(deliver_outbox_message.delay, message_id))
+    for message_id in message_ids:
+        transaction.on_commit(partial(deliver_outbox_message.delay, message_id))
+    return message_ids
 
 
 def _claim(message_id: int, now: datetime) -> OutboxMessage | None:

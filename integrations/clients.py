@@ -10,6 +10,8 @@ from typing import Protocol
 
 import httpx
 
+from core.outbox import PermanentFailure, RetryLater
+
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -45,6 +47,40 @@ def send(platform: str, request: Callable[[], httpx.Response], default_retry_aft
         error.status_code = response.status_code
         raise error
     return response
+
+
+# The one rule for what a failed HTTP call means: worth retrying (network error, 408, 425, 429,
+# 5xx) or final (any other 4xx).
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def is_temporary(error: PlatformError | RateLimited) -> bool:
+    """Whether a failure raised by `send` may go away by itself: network errors (no status code),
+    408, 425, 429 and 5xx do; any other 4xx is a refusal that retrying cannot change."""
+    if isinstance(error, RateLimited):
+        return True
+    status = getattr(error, "status_code", None)
+    return status is None or status in RETRYABLE_STATUSES or status >= 500
+
+
+def outbox_outcome(error: PlatformError | RateLimited) -> RetryLater | PermanentFailure:
+    """The outbox outcome of a failure raised by `send`: RetryLater (honouring Retry-After on a
+    429) when it is temporary, PermanentFailure otherwise."""
+    if isinstance(error, RateLimited):
+        return RetryLater(str(error), retry_after=error.retry_after)
+    if is_temporary(error):
+        return RetryLater(str(error))
+    return PermanentFailure(str(error))
+
+
+def send_for_outbox(
+    platform: str, request: Callable[[], httpx.Response], default_retry_after: float
+) -> httpx.Response:
+    """`send` for an outbox handler: a failure is raised as RetryLater or PermanentFailure."""
+    try:
+        return send(platform, request, default_retry_after)
+    except (PlatformError, RateLimited) as exc:
+        raise outbox_outcome(exc) from exc
 
 
 def retry_after(response: httpx.Response, default: float) -> float:

@@ -23,7 +23,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import httpx
 from cryptography.exceptions import InvalidSignature
@@ -40,11 +39,12 @@ from core.alerts import alert_raise
 from core.money import ZERO, quantize
 from core.outbox import PermanentFailure, RetryLater, outbox_enqueue, register_handler
 from core.roles import Role
+from core.timezones import format_beijing_time
 from finance.models import Payment, PaymentProvider, PaymentStatus, RevenueKind, RevenueLine
 from finance.providers.alipay import load_public_key
 from finance.providers.stripe import currency_exponent
 from finance.revenue import revenue_record_refund
-from integrations.clients import TIMEOUT, PlatformError, RateLimited, send
+from integrations.clients import TIMEOUT, send_for_outbox
 from orders.models import Order, OrderEventKind
 from orders.services import record_order_event
 from returns.models import (
@@ -59,7 +59,6 @@ from returns.models import (
 logger = logging.getLogger(__name__)
 
 OUTBOX_KIND = "finance.refund.{provider}"
-ALIPAY_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 SHOPIFY_API_VERSION = "2024-10"
 
 
@@ -306,18 +305,13 @@ def _fail(refund: ReturnRefund, error: str) -> PermanentFailure:
 
 
 def _http_call(refund: ReturnRefund, platform: str, request) -> httpx.Response:
-    """One request: rate limits and server or network errors are retried later, other refusals
-    fail the refund (and dead-letter the message, which an operator can replay)."""
+    """One request: temporary failures (network, 408, 425, 429, 5xx) are retried later, other
+    refusals fail the refund (and dead-letter the message, which an operator can replay)."""
     with httpx.Client(timeout=TIMEOUT) as http:
         try:
-            return send(platform, lambda: request(http), 5.0)
-        except RateLimited as exc:
-            raise RetryLater(str(exc), retry_after=exc.retry_after) from exc
-        except PlatformError as exc:
-            status = getattr(exc, "status_code", None)
-            if status is not None and 400 <= status < 500 and status not in (408, 409):
-                raise _fail(refund, str(exc)) from exc
-            raise RetryLater(str(exc)) from exc
+            return send_for_outbox(platform, lambda: request(http), 5.0)
+        except PermanentFailure as exc:
+            raise _fail(refund, str(exc)) from exc
 
 
 def _json(refund: ReturnRefund, response: httpx.Response, platform: str) -> dict:
@@ -443,7 +437,7 @@ def refund_via_alipay(message) -> None:
         "format": "JSON",
         "charset": "utf-8",
         "sign_type": "RSA2",
-        "timestamp": timezone.now().astimezone(ALIPAY_TIME_ZONE).strftime("%Y-%m-%d %H:%M:%S"),
+        "timestamp": format_beijing_time(timezone.now()),
         "version": "1.0",
         "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
     }

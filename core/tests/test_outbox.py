@@ -13,6 +13,7 @@ from core.outbox import (
     RetryLater,
     outbox_deliver,
     outbox_enqueue,
+    outbox_enqueue_many,
     outbox_replay,
     outbox_sweep,
     register_handler,
@@ -102,6 +103,35 @@ def test_same_idempotency_key_twice_is_one_row_and_one_delivery(receiver, django
 
     assert OutboxMessage.objects.filter(idempotency_key="same").count() == 1
     assert receiver.calls == ["same"]
+
+
+@pytest.mark.django_db
+def test_enqueue_many_is_one_insert_deduplicated_and_delivered_on_commit(
+    receiver, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue(key="old")  # enqueued and delivered before
+    messages = [
+        {"kind": KIND, "payload": {"order": n}, "idempotency_key": f"many:{n}", "channel_id": None}
+        for n in (1, 2)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with django_assert_max_num_queries(2):  # one insert, one read of the ids
+            ids = outbox_enqueue_many([*messages, {"kind": KIND, "payload": {}, "idempotency_key": "old"}])
+        assert receiver.calls == ["old"]  # nothing new leaves before the commit
+
+    assert len(ids) == 3
+    assert OutboxMessage.objects.count() == 3
+    assert sorted(receiver.calls) == ["many:1", "many:2", "old"]  # "old" was delivered already
+    assert receiver.effects["many:2"] == {"order": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_many_outside_a_transaction_is_refused(receiver):
+    with pytest.raises(RuntimeError):
+        outbox_enqueue_many([{"kind": KIND, "payload": {}, "idempotency_key": "k"}])
+    assert not OutboxMessage.objects.exists()
 
 
 @pytest.mark.django_db

@@ -11,7 +11,6 @@ import binascii
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -21,11 +20,11 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from core.money import CENT
+from core.timezones import parse_beijing_time
 from finance.models import PaymentProvider
 from finance.providers import MalformedCallback, ProviderEvent
 
 PAID_STATUSES = ("TRADE_SUCCESS", "TRADE_FINISHED")
-ALIPAY_TIME_ZONE = ZoneInfo("Asia/Shanghai")  # gmt_payment and notify_time are Beijing time
 UNSIGNED = ("sign", "sign_type")
 
 
@@ -165,11 +164,11 @@ def _verifies(key: rsa.RSAPublicKey, signature: bytes, content: str, charset: st
 
 
 def _beijing_time(value: str | None, field: str) -> datetime:
+    """gmt_payment and notify_time are Beijing time."""
     try:
-        moment = datetime.strptime((value or "").strip(), "%Y-%m-%d %H:%M:%S")
+        return parse_beijing_time(value or "")
     except ValueError as exc:
         raise MalformedCallback(f"{field}: expected 'YYYY-MM-DD HH:MM:SS', got {value!r}") from exc
-    return moment.replace(tzinfo=ALIPAY_TIME_ZONE)
 
 
 PROVIDER = AlipayProvider()

@@ -3,7 +3,8 @@
 - `subscribe_tracking(shipment)`: inside the "ship" transaction; enqueues the tracking subscription.
 - `request_waybill(shipment)`: enqueues an electronic-waybill request; the tracking number and
   label land on the shipment, a refusal in `shipment.problem`.
-- `tracking_push_receive` / `tracking_message_process` / `tracking_message_replay`: the push path.
+- `tracking_push_receive` / `tracking_message_process` the push path (replayed with
+  integrations.services.inbound_message_replay).
 - `tracking_poll_due()`: the beat's safety net for missed pushes.
 """
 
@@ -13,7 +14,6 @@ from integrations.carriers.services import (
     request_waybill,
     subscribe_tracking,
     tracking_message_process,
-    tracking_message_replay,
     tracking_poll_due,
     tracking_push_receive,
 )
@@ -24,7 +24,6 @@ __all__ = [
     "request_waybill",
     "subscribe_tracking",
     "tracking_message_process",
-    "tracking_message_replay",
     "tracking_poll_due",
     "tracking_push_receive",
 ]

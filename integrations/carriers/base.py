@@ -37,10 +37,6 @@ class CarrierAdapter(ABC):
     code = ""
 
     @abstractmethod
-    def is_configured(self) -> bool:
-        """True when the account settings needed for any call are present."""
-
-    @abstractmethod
     def request_waybill(self, shipment, carrier) -> Waybill:
         """Issue an electronic waybill of `carrier` for the shipment; CarrierRefused when it says no,
         integrations.clients.PlatformError / RateLimited when it could not be asked."""

@@ -18,19 +18,17 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import httpx
 from django.conf import settings
 
+from core.timezones import parse_beijing_time
 from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
 from integrations.clients import TIMEOUT, PlatformError, send
 from orders.fulfilment.models import TrackingStatus
 from orders.fulfilment.tracking import TrackingUpdate
 
 TS = TrackingStatus
-CHINA = ZoneInfo("Asia/Shanghai")
 DEFAULT_RETRY_AFTER = 60.0
 RESULT_V2 = "4"  # the finest sub-states (e.g. 1002 "干线", 304 "投柜或站签收") and area names
 
@@ -105,11 +103,6 @@ def tracking_status(code: str = "", name: str = "") -> str | None:
     return STATE_CODES.get(code) or STATE_CODES.get(name) or STATE_NAMES.get(name)
 
 
-def parse_ftime(value: str) -> datetime:
-    """A Kuaidi100 scan time ("YYYY-MM-DD HH:MM:SS", China time) as an aware datetime."""
-    return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
-
-
 def parse_result(result: dict, *, where: str) -> list[TrackingUpdate]:
     """The scans of a query answer or a push's lastResult (whose data is newest first)."""
     data = result.get("data") or []
@@ -122,7 +115,7 @@ def parse_result(result: dict, *, where: str) -> list[TrackingUpdate]:
             raise ValueError(f"{where}.data[{index}]: an object is expected")
         raw_time = entry.get("ftime") or entry.get("time") or ""
         try:
-            occurred_at = parse_ftime(str(raw_time))
+            occurred_at = parse_beijing_time(str(raw_time))
         except ValueError:
             raise ValueError(f"{where}.data[{index}].ftime: not a time: {raw_time!r}") from None
         code = str(entry.get("statusCode") or "")
@@ -155,9 +148,6 @@ class Kuaidi100Adapter(CarrierAdapter):
         self.http = http
 
     # --- configuration ---------------------------------------------------------------------
-
-    def is_configured(self) -> bool:
-        return bool(self.key)
 
     def can_subscribe(self) -> bool:
         # Without a salt pushes are unsigned and our callback refuses them: do not ask for any.

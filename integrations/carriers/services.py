@@ -4,7 +4,6 @@ poll catches what pushes missed. No database lock is held across an HTTP call.""
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import parse_qs
@@ -21,9 +20,9 @@ from core.models import OutboxMessage, OutboxState
 from core.outbox import DEFAULT_MAX_ATTEMPTS, PermanentFailure, RetryLater, outbox_enqueue, register_handler
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
-from integrations.clients import PlatformError, RateLimited
+from integrations.clients import PlatformError, RateLimited, outbox_outcome
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import register_message_processor
+from integrations.services import DROPPED_HEADERS, Receipt, register_message_processor
 from orders.fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from orders.fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 
@@ -34,7 +33,6 @@ TOPIC = "tracking"
 SUBSCRIBE = "carrier.kuaidi100.subscribe"
 WAYBILL = "carrier.kuaidi100.waybill"
 POLLED_STATES = (ShipmentStatus.SHIPPED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION)
-DROPPED_HEADERS = {"cookie", "authorization"}
 
 
 def get_adapter() -> Kuaidi100Adapter:
@@ -71,8 +69,8 @@ def subscribe_tracking(shipment: Shipment) -> bool:
 
 def _retry_or_fail(exc: Exception) -> Exception:
     """The outbox outcome for a carrier call that failed."""
-    if isinstance(exc, RateLimited):
-        return RetryLater(str(exc), retry_after=exc.retry_after)
+    if isinstance(exc, RateLimited | PlatformError):
+        return outbox_outcome(exc)  # the shared HTTP rule: a 401 is final, a 503 is retried
     if isinstance(exc, CarrierRefused):
         return PermanentFailure(str(exc))
     return RetryLater(str(exc))
@@ -197,12 +195,6 @@ class Outcome:
     UNCONFIGURED = "unconfigured"  # no Kuaidi100 salt: nothing can be verified, nothing stored
 
 
-@dataclass(frozen=True)
-class Receipt:
-    outcome: str
-    message: InboundMessage | None = None
-
-
 def tracking_push_receive(*, form: dict, raw_body: bytes, headers: dict) -> Receipt:
     adapter = get_adapter()
     if not adapter.salt:
@@ -263,8 +255,8 @@ def tracking_message_process(message_id: int) -> InboundMessage:
         try:
             push = get_adapter().parse_push(_form(message.body))
             shipment = find_shipment(push.tracking_number, {push.company, *push.other_companies})
-            if shipment is None:
-                message.status = InboundStatus.IGNORED
+            if shipment is None:  # failed, so it can be replayed once the number is corrected
+                message.status = InboundStatus.FAILED
                 message.error = _("No shipment has tracking number %(number)s (%(company)s).") % {
                     "number": push.tracking_number,
                     "company": push.company,
@@ -282,17 +274,6 @@ def tracking_message_process(message_id: int) -> InboundMessage:
         message.processed_at = timezone.now()
         message.save(update_fields=["order", "status", "error", "attempts", "processed_at"])
     return message
-
-
-def tracking_message_replay(message_id: int) -> InboundMessage:
-    """Process a failed push again (after its cause, e.g. a missing shipment, was fixed)."""
-    with transaction.atomic():
-        message = InboundMessage.objects.select_for_update(of=("self",)).get(pk=message_id, platform=PLATFORM)
-        if message.status not in (InboundStatus.FAILED, InboundStatus.IGNORED):
-            raise DomainError(_("Only failed or ignored messages can be replayed."), field="status")
-        message.status = InboundStatus.RECEIVED
-        message.save(update_fields=["status"])
-        return tracking_message_process(message_id)
 
 
 # --- polling: the safety net for missed pushes ------------------------------------------------

@@ -8,17 +8,15 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.timezones import BEIJING, format_beijing_time
 from integrations.clients import PlatformError, RateLimited
 from integrations.taobao import signing
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_BASE_URL = "https://eco.taobao.com/router/rest"
 INCREMENT_METHOD = "taobao.trades.sold.increment.get"
 INCREMENT_RESPONSE = "trades_sold_increment_get_response"
@@ -62,13 +60,6 @@ TRADE_FIELDS = ",".join(
 RATE_LIMIT_CODES = {7}
 RATE_LIMIT_SUB_CODE = re.compile(r"^(accesscontrol\.limited|is[pv]\.[\w-]*call-limited)")
 BAN_SECONDS = re.compile(r"(\d+)\s*more\s+seconds?", re.IGNORECASE)
-
-
-def top_time(moment: datetime) -> str:
-    """An aware moment as TOP writes times: Beijing wall-clock time without an offset."""
-    if timezone.is_naive(moment):
-        raise ValueError("TOP times are built from aware datetimes only")
-    return moment.astimezone(BEIJING).strftime(TOP_TIME_FORMAT)
 
 
 def day_slices(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
@@ -129,8 +120,8 @@ class TaobaoClient:
             INCREMENT_METHOD,
             {
                 "fields": TRADE_FIELDS,
-                "start_modified": top_time(start),
-                "end_modified": top_time(end),
+                "start_modified": format_beijing_time(start),
+                "end_modified": format_beijing_time(end),
                 "use_has_next": True,
                 "page_no": page_no,
                 "page_size": PAGE_SIZE,
@@ -147,7 +138,7 @@ class TaobaoClient:
             "method": method,
             "app_key": self.app_key,
             "session": self.session,
-            "timestamp": top_time(timezone.now()),
+            "timestamp": format_beijing_time(timezone.now()),
             "format": "json",
             "v": "2.0",
             "sign_method": self.sign_method,

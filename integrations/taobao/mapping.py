@@ -3,16 +3,12 @@
 TOP writes times as "yyyy-MM-dd HH:mm:ss" in Beijing time with no offset; they are made aware in
 Asia/Shanghai here, so nothing downstream can read them as UTC or as the channel's zone."""
 
-from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
+from core.timezones import parse_beijing_time
 from integrations.adapters import money
-
-BEIJING = ZoneInfo("Asia/Shanghai")
-TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # TOP trade statuses (Trade.status). Anything else is refused rather than guessed.
 UNPAID_STATUSES = {"TRADE_NO_CREATE_PAY", "WAIT_BUYER_PAY", "PAY_PENDING", "WAIT_PRE_AUTH_CONFIRM"}
@@ -72,8 +68,7 @@ def beijing_time(value: str | None) -> str | None:
     """ "2026-02-16 01:00:00" (Beijing) → "2026-02-16T01:00:00+08:00"."""
     if not value:
         return None
-    moment = datetime.strptime(str(value).strip(), TOP_TIME_FORMAT)
-    return moment.replace(tzinfo=BEIJING).isoformat()
+    return parse_beijing_time(str(value)).isoformat()
 
 
 def _line(item: dict) -> dict:

@@ -19,6 +19,7 @@ from core.models import OutboxMessage, OutboxState
 from integrations import carriers
 from integrations.carriers import kuaidi100
 from integrations.models import InboundMessage, InboundStatus
+from integrations.services import inbound_message_replay
 from orders.fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
 from orders.fulfilment.services import shipment_transition
 from orders.tests.shipping import allocated_shipment, carrier, ready_to_ship, shipped_shipment
@@ -43,6 +44,7 @@ class Kuaidi100Stub:
         self.requests: list[tuple[str, dict]] = []
         self.tracks: dict[str, list[dict]] = {}  # tracking number → data, newest first
         self.subscribe_answer = {"result": True, "returnCode": "200", "message": "提交成功"}
+        self.subscribe_status = 200
         self.waybill_answer: dict | None = None
         self.lock = threading.Lock()
 
@@ -63,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
         with stub.lock:
             stub.requests.append((self.path, form))
         if self.path == "/poll":
-            return self.answer(stub.subscribe_answer)
+            return self.answer(stub.subscribe_answer, stub.subscribe_status)
         if self.path == "/poll/query.do":
             return self.query(stub, form)
         if self.path == "/label/order":
@@ -315,12 +317,12 @@ def test_pushes_out_of_order_never_move_the_parcel_back(push, shipped):
 def test_a_push_for_an_unknown_number_is_kept_and_replayable(push, shipped):
     push(push_form("ZT404", [PICKED_UP]))
     message = InboundMessage.objects.get(platform="kuaidi100")
-    assert message.status == InboundStatus.IGNORED
+    assert message.status == InboundStatus.FAILED
     assert "ZT404" in message.error
 
     # the number was mistyped at shipping and corrected since
     Shipment.objects.filter(pk=shipped.pk).update(tracking_number="ZT404")
-    replayed = carriers.tracking_message_replay(message.pk)
+    replayed = inbound_message_replay(message.pk)
 
     assert replayed.status == InboundStatus.PROCESSED
     assert TrackingEvent.objects.filter(shipment=shipped).count() == 1
@@ -371,6 +373,20 @@ def test_a_refused_subscription_dead_letters(kuaidi, django_capture_on_commit_ca
     message = OutboxMessage.objects.get(kind="carrier.kuaidi100.subscribe")
     assert message.state == OutboxState.DEAD
     assert "不支持此快递公司" in message.last_error
+
+
+@pytest.mark.parametrize(("status", "state"), [(401, OutboxState.DEAD), (503, OutboxState.PENDING)])
+def test_an_http_refusal_dead_letters_at_once_and_a_server_error_is_retried(
+    kuaidi, django_capture_on_commit_callbacks, status, state
+):
+    kuaidi.subscribe_status = status
+
+    with django_capture_on_commit_callbacks(execute=True):
+        shipped_shipment(tracking_number="ZT8004")
+
+    message = OutboxMessage.objects.get(kind="carrier.kuaidi100.subscribe")
+    assert (message.state, message.attempts) == (state, 1)
+    assert f"HTTP {status}" in message.last_error
 
 
 def test_nothing_is_subscribed_without_a_company_code_or_configuration(kuaidi, settings):

@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from core.models import Alert, AlertState, OutboxMessage, OutboxState
 from core.outbox import DEAD, DELIVERED, RETRY, outbox_deliver, outbox_replay
+from core.timezones import parse_beijing_time
 from integrations.models import InboundMessage, InboundStatus
+from integrations.services import inbound_message_replay
 from integrations.wms import cancel_shipment, push_shipment
+from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound, protocol
-from integrations.wms.qimen.callbacks import qimen_callback_replay
 from inventory.models import Reservation
 from orders import services
 from orders.fulfilment.models import Carrier, Shipment, ShipmentStatus
@@ -203,7 +205,7 @@ def test_routing_pushes_the_shipment_on_commit_signed_and_the_wms_accepts_it(
         "sign_method": "md5",
         "v": "2.0",
     }
-    sent_at = datetime.strptime(params["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=protocol.BEIJING)
+    sent_at = parse_beijing_time(params["timestamp"])
     assert abs(sent_at - timezone.now()) < timedelta(minutes=1)  # Beijing wall-clock time
     assert request["headers"]["Idempotency-Key"] == f"wms-push:{shipment.number}"
     root = request["root"]
@@ -531,7 +533,7 @@ def test_a_confirmation_with_an_unknown_carrier_fails_and_is_replayed_once_the_c
     assert row.order_id == shipment.order_id  # on the order's log, even though it failed
 
     Carrier.objects.create(code="sf", name="SF Express")
-    assert qimen_callback_replay(row.pk).status == InboundStatus.PROCESSED
+    assert inbound_message_replay(row.pk).status == InboundStatus.PROCESSED
     shipment.refresh_from_db()
     assert shipment.status == ShipmentStatus.SHIPPED
 
@@ -546,6 +548,31 @@ def test_a_tracking_number_already_used_is_refused(client, shipment, sf):
 
     assert (status, flag) == (200, "failure")
     assert message.startswith("packages.package.expressCode:") and other.number in message
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.CREATED  # nothing half-done
+
+
+def test_a_waybill_taken_at_the_same_moment_fails_the_message_instead_of_crashing(
+    client, shipment, sf, monkeypatch
+):
+    other = routed_shipment()
+    real_transition = qimen_callbacks.run_shipment_transition
+
+    def racing_transition(shipment_, orders, name, *args, **kwargs):
+        if name == "ship":  # a concurrent confirmation takes the waybill after our duplicate check
+            Shipment.objects.filter(pk=other.pk).update(carrier=sf, tracking_number="SF1234567890")
+        return real_transition(shipment_, orders, name, *args, **kwargs)
+
+    monkeypatch.setattr(qimen_callbacks, "run_shipment_transition", racing_transition)
+
+    status, flag, message = callback(
+        client, protocol.DELIVERY_ORDER_CONFIRM, delivery_confirm(shipment.number)
+    )
+
+    assert (status, flag) == (200, "failure")
+    assert message.startswith("packages.package.expressCode:")
+    row = InboundMessage.objects.get(platform="qimen")
+    assert (row.status, row.error) == (InboundStatus.FAILED, message)
     shipment.refresh_from_db()
     assert shipment.status == ShipmentStatus.CREATED  # nothing half-done
 

@@ -13,18 +13,16 @@ phone and SMS_GATEWAY_URL is set; WeCom when the channel's API credentials hold 
 The SMS gateway contract (any provider behind a small adapter service):
     POST SMS_GATEWAY_URL  Authorization: Bearer SMS_GATEWAY_KEY  Idempotency-Key: <key>
     {"to": "+8613800000001", "text": "…", "reference": "<key>"}
-    → 2xx accepted ({"ok": false, "error": "…"} in a 2xx body is a refusal); 429 / 5xx retried;
-      other 4xx refused.
+    → 2xx accepted ({"ok": false, "error": "…"} in a 2xx body is a refusal); 408, 425, 429 and
+      5xx retried; other 4xx refused (integrations.clients.send_for_outbox).
 """
 
 import json
 import re
 import smtplib
 from collections.abc import Callable
-from functools import partial
 
 import httpx
-from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -33,9 +31,15 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted
-from core.models import OutboxMessage
-from core.outbox import DEFAULT_MAX_ATTEMPTS, PermanentFailure, RetryLater, outbox_enqueue, register_handler
-from integrations.clients import TIMEOUT, PlatformError, RateLimited, send
+from core.outbox import (
+    DEFAULT_MAX_ATTEMPTS,
+    PermanentFailure,
+    RetryLater,
+    outbox_enqueue,
+    outbox_enqueue_many,
+    register_handler,
+)
+from integrations.clients import TIMEOUT, send_for_outbox
 from orders.fulfilment.models import (
     Notification,
     NotificationEvent,
@@ -187,8 +191,8 @@ def notify_customer(
 
 
 def notify_placed(orders: list[Order]) -> int:
-    """The bulk intake's "placed" notifications, set-based: one insert of the notifications, one
-    of their outbox messages and one task delivering them after commit. Returns how many."""
+    """The bulk intake's "placed" notifications, set-based: one insert of the notifications and one
+    of their outbox messages (outbox_enqueue_many). Returns how many."""
     rows = [
         row
         for order in orders
@@ -200,27 +204,15 @@ def notify_placed(orders: list[Order]) -> int:
     channels = {order.pk: order.channel_id for order in orders}
     with transaction.atomic():
         created = _insert(rows)
-        now = timezone.now()
-        OutboxMessage.objects.bulk_create(
-            [
-                OutboxMessage(
-                    kind=KIND,
-                    payload={"notification_id": n.pk},
-                    idempotency_key=n.idempotency_key,
-                    channel_id=channels[n.order_id],
-                    next_attempt_at=now,
-                )
-                for n in created
-            ],
-            ignore_conflicts=True,
+        outbox_enqueue_many(
+            {
+                "kind": KIND,
+                "payload": {"notification_id": n.pk},
+                "idempotency_key": n.idempotency_key,
+                "channel_id": channels[n.order_id],
+            }
+            for n in created
         )
-        ids = list(
-            OutboxMessage.objects.filter(
-                idempotency_key__in=[n.idempotency_key for n in created]
-            ).values_list("pk", flat=True)
-        )
-        if ids:
-            transaction.on_commit(partial(deliver_notifications.delay, ids))
     return len(created)
 
 
@@ -254,14 +246,6 @@ def notification_resend(*, notification: Notification, actor) -> Notification:
             },
         )
     return created[0]
-
-
-@shared_task(acks_late=True)
-def deliver_notifications(outbox_ids: list[int]) -> int:
-    """Deliver a batch of queued notifications (the bulk path's one task per batch)."""
-    from core.outbox import DELIVERED, outbox_deliver
-
-    return sum(outbox_deliver(message_id) == DELIVERED for message_id in outbox_ids)
 
 
 # --- senders --------------------------------------------------------------------------------------
@@ -335,17 +319,10 @@ def send_email(notification: Notification, key: str) -> None:
 
 
 def _post_json(service: str, url: str, body: dict, headers: dict | None = None) -> httpx.Response:
-    """POST with the shared HTTP check: 429 and 5xx / network errors retry, other 4xx refuse."""
-    try:
-        with httpx.Client(timeout=TIMEOUT) as http:
-            return send(service, lambda: http.post(url, json=body, headers=headers or {}), 60.0)
-    except RateLimited as exc:
-        raise RetryLater(str(exc), retry_after=exc.retry_after) from exc
-    except PlatformError as exc:
-        status = getattr(exc, "status_code", None)
-        if status is not None and 400 <= status < 500:
-            raise PermanentFailure(str(exc)) from exc
-        raise RetryLater(str(exc)) from exc
+    """POST with the shared HTTP rule (integrations.clients.send_for_outbox): network errors, 408,
+    425, 429 and 5xx retry, other 4xx refuse."""
+    with httpx.Client(timeout=TIMEOUT) as http:
+        return send_for_outbox(service, lambda: http.post(url, json=body, headers=headers or {}), 60.0)
 
 
 def _json(response: httpx.Response) -> dict:

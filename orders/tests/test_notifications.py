@@ -182,15 +182,16 @@ def test_a_refused_sms_is_failed_and_dead_lettered(sms, sent):
     assert OutboxMessage.objects.get(idempotency_key=notification.idempotency_key).state == OutboxState.DEAD
 
 
-def test_a_busy_sms_gateway_is_retried_and_the_notification_waits(sms, sent):
-    sms.sms = (503, {"error": "busy"})
+@pytest.mark.parametrize("status", [503, 408])
+def test_a_busy_sms_gateway_is_retried_and_the_notification_waits(sms, sent, status):
+    sms.sms = (status, {"error": "busy"})
 
     with sent():
         order = make_order()
 
     notification = Notification.objects.get(order=order, medium="sms")
     assert notification.state == S.QUEUED
-    assert "503" in notification.error
+    assert str(status) in notification.error
     message = OutboxMessage.objects.get(idempotency_key=notification.idempotency_key)
     assert (message.state, message.attempts) == (OutboxState.PENDING, 1)
 

@@ -7,12 +7,13 @@ import hashlib
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.timezones import parse_beijing_time
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, register_message_processor
 from integrations.wms.qimen import protocol
@@ -108,17 +109,6 @@ def qimen_callback_process(message_id: int) -> InboundMessage:
     return message
 
 
-def qimen_callback_replay(message_id: int) -> InboundMessage:
-    """Process a failed callback again (after its cause, e.g. a missing carrier, was fixed)."""
-    with transaction.atomic():
-        message = InboundMessage.objects.select_for_update(of=("self",)).get(pk=message_id, platform=PLATFORM)
-        if message.status != InboundStatus.FAILED:
-            raise DomainError(_("Only failed messages can be replayed."), field="status")
-        message.status = InboundStatus.RECEIVED
-        message.save(update_fields=["status"])
-        return qimen_callback_process(message_id)
-
-
 # --- applying a callback ----------------------------------------------------------------------------
 
 
@@ -163,7 +153,7 @@ def _time(element: ET.Element | None, path: str, field: str):
     if not text:
         return None
     try:
-        return protocol.parse_time(text)
+        return parse_beijing_time(text)
     except ValueError as exc:
         raise DomainError(
             _("%(field)s: expected YYYY-MM-DD HH:MM:SS (Beijing time), got %(value)s.")
@@ -260,15 +250,23 @@ def _delivery_confirmed(message: InboundMessage, warehouse: Warehouse, root: ET.
         )
     reason = _("Shipped by the cloud warehouse.")
     _advance(shipment, orders, SS.PACKED, reason=reason, payload=payload, external_ref=delivery_order_id)
-    run_shipment_transition(
-        shipment,
-        orders,
-        "ship",
-        None,
-        reason=reason,
-        payload=payload,
-        args={"carrier": carrier, "tracking_number": tracking_number, "shipped_at": shipped_at},
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the unique waybill may be taken at the same moment
+            run_shipment_transition(
+                shipment,
+                orders,
+                "ship",
+                None,
+                reason=reason,
+                payload=payload,
+                args={"carrier": carrier, "tracking_number": tracking_number, "shipped_at": shipped_at},
+            )
+    except IntegrityError as exc:  # another confirmation shipped a parcel with this waybill meanwhile
+        raise DomainError(
+            _("%(field)s: tracking number %(tracking)s is already used by another shipment.")
+            % {"field": "packages.package.expressCode", "tracking": tracking_number},
+            field="packages.package.expressCode",
+        ) from exc
     return InboundStatus.PROCESSED, ""
 
 

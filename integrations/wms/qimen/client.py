@@ -4,7 +4,7 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
-from integrations.clients import TIMEOUT, PlatformError, RateLimited, send
+from integrations.clients import TIMEOUT, PlatformError, RateLimited, is_temporary, send
 from integrations.wms.base import WmsError
 from integrations.wms.qimen import protocol
 
@@ -12,7 +12,8 @@ DEFAULT_RETRY_AFTER = 30.0
 
 
 class WmsUnavailable(WmsError):
-    """Worth trying again: network error, timeout, HTTP 5xx or 429, or an unreadable answer."""
+    """Worth trying again: a temporary HTTP failure (integrations.clients.is_temporary) or an
+    unreadable answer."""
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
@@ -59,9 +60,8 @@ class QimenClient:
         except RateLimited as exc:
             raise WmsUnavailable(str(exc), retry_after=exc.retry_after) from exc
         except PlatformError as exc:
-            status = getattr(exc, "status_code", None)
-            if status is not None and 400 <= status < 500 and status != 408:
-                raise WmsRefused(str(exc), code=f"HTTP {status}") from exc
+            if not is_temporary(exc):
+                raise WmsRefused(str(exc), code=f"HTTP {exc.status_code}") from exc
             raise WmsUnavailable(str(exc)) from exc
         finally:
             if self.http is None:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from core.models import OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, RetryLater, register_handler
+from core.timezones import format_beijing_time
 from integrations.wms.qimen import protocol
 from integrations.wms.qimen.client import QimenClient, WmsRefused, WmsUnavailable
 from inventory.models import SKU, StockBalance
@@ -61,10 +62,10 @@ def deliveryorder_request(shipment: Shipment) -> ET.Element:
     protocol.add(delivery, "deliveryOrderCode", shipment.number)
     protocol.add(delivery, "orderType", protocol.ORDER_TYPE)
     protocol.add(delivery, "warehouseCode", warehouse.code)
-    protocol.add(delivery, "createTime", protocol.format_time(shipment.created_at))
-    protocol.add(delivery, "placeOrderTime", protocol.format_time(order.placed_at))
+    protocol.add(delivery, "createTime", format_beijing_time(shipment.created_at))
+    protocol.add(delivery, "placeOrderTime", format_beijing_time(order.placed_at))
     if order.paid_at:
-        protocol.add(delivery, "payTime", protocol.format_time(order.paid_at))
+        protocol.add(delivery, "payTime", format_beijing_time(order.paid_at))
     protocol.add(delivery, "sourcePlatformCode", "OTHER")
     protocol.add(delivery, "shopNick", order.channel.name)
     if warehouse.default_carrier:

@@ -11,16 +11,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
-from zoneinfo import ZoneInfo
 
 import defusedxml
 from defusedxml import ElementTree as SafeET
 from django.utils import timezone
 
+from core.timezones import format_beijing_time
 from integrations.taobao.signing import string_to_sign
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 VERSION = "2.0"
 
 DELIVERY_ORDER_CREATE = "taobao.qimen.deliveryorder.create"
@@ -60,18 +58,9 @@ def system_params(
         "customerId": customer_id,
         "format": "xml",
         "sign_method": "md5",
-        "timestamp": format_time(now or timezone.now()),
+        "timestamp": format_beijing_time(now or timezone.now()),
         "v": VERSION,
     }
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(BEIJING).strftime(TIME_FORMAT)
-
-
-def parse_time(text: str) -> datetime:
-    """A Qimen time ("YYYY-MM-DD HH:MM:SS", Beijing) as an aware datetime; ValueError if malformed."""
-    return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=BEIJING)
 
 
 # --- XML ------------------------------------------------------------------------------------------
