@@ -1,7 +1,7 @@
 """Manager dashboard at 1M orders (SPEC §8: panel p95 ≤ 50 ms; ≥ 20× the same panels on raw tables).
 
-Ours: the panels read the day rollups (orders.dashboard.panels.from_rollups) that
-orders.dashboard.rollups keeps current. Baseline, in the same run: the very same panels computed
+Ours: the panels read the day rollups (dashboard.panels.from_rollups) that
+dashboard.rollups keeps current. Baseline, in the same run: the very same panels computed
 from the raw orders / shipments / tracking tables (panels.from_raw) — the grouped queries the
 rollup refresh itself runs. Invariant checked: both give identical panels."""
 
@@ -26,9 +26,9 @@ def load() -> None:
     first scans for most, some exceptions and refunds."""
     from django.db import connection
 
-    from integrations.models import Channel
+    from catalog.models import Channel
     from inventory.models import SKU, Warehouse
-    from orders.fulfilment.models import Carrier
+    from fulfilment.models import Carrier
 
     for code in ("tmall", "shopify", "woo"):
         Channel.objects.create(platform="generic", code=code, name=code.title())
@@ -86,8 +86,8 @@ def main() -> None:
     setup_django(DB)
     try:
         from core.timezones import business_date
-        from orders.dashboard import panels
-        from orders.dashboard.rollups import rollup_refresh
+        from dashboard import panels
+        from dashboard.rollups import rollup_refresh
 
         started = time.perf_counter()
         load()

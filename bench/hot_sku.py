@@ -58,7 +58,7 @@ def main() -> None:
     from django.db import transaction
     from django.db.models import Sum
 
-    from integrations.models import Channel
+    from catalog.models import Channel
     from inventory import locks
     from inventory.models import (
         HOLDING,
@@ -71,7 +71,7 @@ def main() -> None:
     )
     from inventory.reconciliation import find_drift
     from inventory.services import stock_change
-    from orders.api.serializers import CanonicalOrderInput
+    from orders.canonical import CanonicalOrderInput
     from orders.intake import order_submit
 
     attempts = CALLERS * PER_CALLER

@@ -26,7 +26,7 @@ def main() -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from integrations.models import Channel
+    from catalog.models import Channel
     from inventory.models import SKU, MovementKind, Reservation, Warehouse
     from inventory.reconciliation import find_drift
     from inventory.services import stock_change

@@ -1,7 +1,7 @@
 """Order search and detail at 1M orders (SPEC §8: p95 ≤ 100 ms; no baseline is asked for).
 
 Loads the same 1M-order fixture as bench.dashboard, then times the desk's global search
-(orders.selectors.order_search) by order number, external id, phone and tracking number, and the
+(desk.search.order_search) by order number, external id, phone and tracking number, and the
 order detail read (orders.selectors.order_detail with its lines, events and reservations)."""
 
 import os
@@ -20,9 +20,10 @@ def main() -> None:
     try:
         from django.db import connection
 
-        from orders.fulfilment.models import Shipment
+        from fulfilment.models import Shipment
         from orders.models import Order
-        from orders.selectors import order_detail, order_search
+        from desk.search import order_search
+        from orders.selectors import order_detail
 
         started = time.perf_counter()
         load()

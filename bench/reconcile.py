@@ -40,7 +40,7 @@ def load() -> None:
 
     from finance.imports.models import ImportBatch
     from finance.periods import period_get
-    from integrations.models import Channel
+    from catalog.models import Channel
 
     channel = Channel.objects.create(platform="taobao", code="tmall", name="Tmall")
     january, february = period_get(2026, 1), period_get(2026, 2)

@@ -31,7 +31,7 @@ PERIODIC_TASKS = [
     ),
     Schedule(
         name="inventory: replenishment suggestions",
-        task="inventory.tasks.suggest_replenishment",
+        task="orders.tasks.suggest_replenishment",
         crontab={"minute": "0", "hour": "20"},  # 04:00 Asia/Shanghai
     ),
     Schedule(
@@ -61,27 +61,27 @@ PERIODIC_TASKS = [
     ),
     Schedule(
         name="fulfilment: route paid orders the on-commit task missed",
-        task="orders.fulfilment.route_missed_paid_orders",
+        task="fulfilment.route_missed_paid_orders",
         every_seconds=60,
     ),
     Schedule(
         name="fulfilment: route pre-sale lines whose stock arrived",
-        task="orders.fulfilment.route_presale_waiting",
+        task="fulfilment.route_presale_waiting",
         every_seconds=300,
     ),
     Schedule(
         name="fulfilment: send shipments whose merge window passed",
-        task="orders.fulfilment.send_merged_shipments",
+        task="fulfilment.send_merged_shipments",
         every_seconds=60,
     ),
     Schedule(
         name="fulfilment: no-first-scan watch",
-        task="orders.fulfilment.watch_tasks.watch_first_scan",
+        task="fulfilment.watch_tasks.watch_first_scan",
         every_seconds=60,
     ),
     Schedule(
         name="fulfilment: SLA breaches and escalations",
-        task="orders.fulfilment.watch_tasks.evaluate_sla",
+        task="fulfilment.watch_tasks.evaluate_sla",
         every_seconds=60,
     ),
     Schedule(
@@ -91,7 +91,7 @@ PERIODIC_TASKS = [
     ),
     Schedule(
         name="orders: refresh the dashboard rollups",
-        task="orders.tasks.refresh_dashboard_rollups",
+        task="dashboard.tasks.refresh_dashboard_rollups",
         every_seconds=60,
     ),
     Schedule(

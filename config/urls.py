@@ -3,7 +3,7 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import DeskLoginView, home, saved_view_delete_view, saved_view_save_view
+from desk.views import DeskLoginView, home, saved_view_delete_view, saved_view_save_view
 
 desk_patterns = ([path("", home, name="home")], "desk")
 saved_view_patterns = (
@@ -21,11 +21,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.desk.urls")),
     path("stock/", include("inventory.desk.urls")),
-    path("fulfilment/", include("orders.fulfilment.urls")),
+    path("fulfilment/", include("fulfilment.urls")),
     path("returns/", include("returns.urls")),
     path("r/", include("returns.self_service_urls")),  # the customer's signed return link
-    path("dashboard/", include("orders.dashboard.urls")),
-    path("alerts/", include("core.desk_urls")),
+    path("dashboard/", include("dashboard.urls")),
+    path("alerts/", include("desk.alert_urls")),
     path("views/", include(saved_view_patterns)),
     path("finance/", include("finance.urls")),
     path("integrations/desk/", include("integrations.desk.urls")),

@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # a delivery not finished by then is presumed dead and re-delivered
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX = timedelta(hours=1)
-DEFAULT_MAX_ATTEMPTS = 8
 # "delivering" rows are due again once their lease (next_attempt_at) has passed.
 DUE_STATES = (OutboxState.PENDING, OutboxState.DELIVERING)
 
@@ -54,6 +53,18 @@ class PermanentFailure(Exception):
     """Retrying cannot help (rejected payload, unknown target): dead-letter at once."""
 
 
+def outbox_failure(
+    detail: str, *, temporary: bool, retry_after: float | None = None
+) -> RetryLater | PermanentFailure:
+    """The outcome of a failed outbound call, for its handler to raise: RetryLater (after
+    `retry_after` seconds, if given) when the failure may go away by itself, PermanentFailure
+    when it is a refusal. HTTP failures come here through core.http.outbox_outcome; refusals in a
+    protocol's own answer (an error code in a 200 body) come here with the protocol's verdict."""
+    if temporary:
+        return RetryLater(detail, retry_after=retry_after)
+    return PermanentFailure(detail)
+
+
 Handler = Callable[[OutboxMessage], None]
 _handlers: dict[str, Handler] = {}
 
@@ -73,8 +84,9 @@ def _name(handler: Handler) -> str:
     return f"{handler.__module__}.{handler.__qualname__}"
 
 
-def _max_attempts() -> int:
-    return getattr(settings, "OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
+def is_last_attempt(message: OutboxMessage) -> bool:
+    """Whether a failure of this attempt dead-letters the message (OUTBOX_MAX_ATTEMPTS)."""
+    return message.attempts >= settings.OUTBOX_MAX_ATTEMPTS
 
 
 def backoff(attempts: int) -> timedelta:
@@ -169,7 +181,7 @@ def outbox_deliver(message_id: int, *, now: datetime | None = None) -> str:
             return DELIVERED if updated else LOST_LEASE
 
         last_error = f"{type(error).__name__}: {error}"
-        if isinstance(error, PermanentFailure) or message.attempts >= _max_attempts():
+        if isinstance(error, PermanentFailure) or is_last_attempt(message):
             if not ours.update(state=OutboxState.DEAD, last_error=last_error):
                 return LOST_LEASE
             alert_raise(

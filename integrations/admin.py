@@ -6,7 +6,8 @@ from import_export.admin import ImportExportModelAdmin
 
 from core.errors import DomainError
 from core.forms import WriteOnlyJSONObjectField
-from integrations.models import Channel, ChannelListing, InboundMessage, InboundStatus
+from catalog.models import Channel
+from integrations.models import ChannelListing, InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 from inventory.models import SKU
 

@@ -3,19 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
 
-from core.models import TimeStampedModel
-from core.money import CurrencyField
-
-
-class Platform(models.TextChoices):
-    SHOPIFY = "shopify", "Shopify"
-    WOOCOMMERCE = "woocommerce", "WooCommerce"
-    AMAZON = "amazon", "Amazon"
-    TAOBAO = "taobao", _("Taobao / Tmall")
-    JD = "jd", _("JD")
-    DOUYIN = "douyin", _("Douyin")
-    PDD = "pdd", _("Pinduoduo")
-    GENERIC = "generic", _("Generic (API / Excel)")
+from catalog.models import Channel, Platform
 
 
 # Inbound messages also come from partners that are not sales platforms.
@@ -24,33 +12,6 @@ MESSAGE_SOURCES = [
     ("qimen", _("Qimen WMS callback")),
     ("kuaidi100", _("Kuaidi100 tracking push")),
 ]
-
-
-class Channel(TimeStampedModel):
-    """A shop on a sales platform; every order comes from exactly one channel."""
-
-    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
-    code = models.SlugField(_("code"), max_length=50, unique=True)
-    name = models.CharField(_("name"), max_length=120)
-    time_zone = TimeZoneField(_("time zone"), default="Asia/Shanghai")
-    currency = CurrencyField(default="CNY")
-    reservation_ttl_minutes = models.PositiveIntegerField(
-        _("reservation TTL (minutes)"),
-        default=30,
-        help_text=_("Unpaid orders release their reserved stock after this long."),
-    )
-    # Secrets are write-only in every UI: stored for signing, never rendered back.
-    webhook_secret = models.CharField(_("webhook secret"), max_length=255, blank=True)
-    api_credentials = models.JSONField(_("API credentials"), default=dict, blank=True)
-    is_active = models.BooleanField(_("active"), default=True)
-
-    class Meta:
-        ordering = ["code"]
-        verbose_name = _("channel")
-        verbose_name_plural = _("channels")
-
-    def __str__(self):
-        return f"{self.name} ({self.code})"
 
 
 class InboundStatus(models.TextChoices):

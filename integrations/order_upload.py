@@ -300,7 +300,7 @@ def _row_errors(serializer_errors, row_numbers: tuple[int, ...]) -> list[RowErro
 
 def order_upload_preview(*, file_bytes: bytes, file_name: str) -> UploadPreview:
     """Read and validate the whole file without writing anything."""
-    from orders.api.serializers import CanonicalOrderInput
+    from orders.canonical import CanonicalOrderInput
 
     if len(file_bytes) > MAX_BYTES:
         raise OrderUploadError(_("The file is larger than %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from integrations.adapters import get_adapter
-from integrations.models import Channel, InboundMessage, InboundStatus, Platform
+from catalog.models import Channel, Platform
+from integrations.models import InboundMessage, InboundStatus
 
 
 def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Channel, bool]:
@@ -179,7 +180,7 @@ def _json_problem(raw_body: bytes) -> str:
 
 def _ingest(message: InboundMessage):
     """(order, status) for a message; DomainError when it cannot become an order."""
-    from orders.api.serializers import CanonicalOrderInput
+    from orders.canonical import CanonicalOrderInput
     from orders.services import order_ingest
 
     adapter = get_adapter(message.platform)

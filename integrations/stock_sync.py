@@ -13,10 +13,11 @@ from django.db import transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from core.outbox import PermanentFailure, RetryLater, outbox_enqueue, register_handler
+from core.http import PlatformError, RateLimited, outbox_outcome
+from core.outbox import PermanentFailure, outbox_enqueue, register_handler
 from integrations.adapters import get_adapter
-from integrations.clients import PlatformError, RateLimited
-from integrations.models import Channel, ChannelListing
+from catalog.models import Channel
+from integrations.models import ChannelListing
 from inventory.stock_push import register_stock_listener
 
 KIND = "stock_push"
@@ -61,8 +62,9 @@ def channel_stock_changed(sellable: dict[int, dict[str, int]]) -> None:
 
 @register_handler(KIND)
 def stock_push_deliver(message) -> None:
-    """Push one quantity; RetryLater on rate limits and server/network errors, PermanentFailure
-    when the platform refuses the item (4xx) or the listing is gone."""
+    """Push one quantity. A failed call goes by the one HTTP rule (core.http.outbox_outcome):
+    network errors, 408, 425, 429 and 5xx are retried, other 4xx dead-letter; so does a listing
+    that is gone."""
     payload = message.payload
     sku, quantity, version = payload["sku"], int(payload["quantity"]), int(payload.get("version", 0))
     listing = (
@@ -79,13 +81,8 @@ def stock_push_deliver(message) -> None:
         raise PermanentFailure(f"channel {channel.code} does not take stock pushes")
     try:
         _push(channel, listing, quantity)
-    except RateLimited as exc:
-        raise RetryLater(str(exc), retry_after=exc.retry_after) from exc
-    except PlatformError as exc:
-        status = getattr(exc, "status_code", None)
-        if status is not None and 400 <= status < 500:
-            raise PermanentFailure(str(exc)) from exc
-        raise RetryLater(str(exc)) from exc
+    except (PlatformError, RateLimited) as exc:
+        raise outbox_outcome(exc) from exc
     ChannelListing.objects.filter(pk=listing.pk).update(
         last_pushed_quantity=quantity, last_pushed_at=timezone.now()
     )

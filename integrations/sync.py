@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 
 from integrations.adapters import get_adapter
 from integrations.clients import PlatformError, RateLimited
-from integrations.models import Channel, InboundMessage, InboundStatus, SyncCursor
+from catalog.models import Channel
+from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.services import inbound_message_process
 
 logger = logging.getLogger(__name__)

@@ -83,15 +83,14 @@ def stock_lock_release(
         )
 
 
-def bind_locks(*, order, lines_with_locks: list[tuple[object, str]], now=None) -> dict[int, int]:
+def bind_locks(
+    *, order, lines_with_locks: list[tuple[object, str]], paid: bool, now=None
+) -> dict[int, int]:
     """Attach the locks an order's lines name to those lines (same channel and SKU, still live):
     they become the line's reservation, with the order's payment deadline or committed if paid.
     Units locked beyond the line's quantity go back. Returns {order line id: units bound}."""
-    from orders.models import OrderStatus
-
     now = now or timezone.now()
     bound: dict[int, int] = {}
-    paid = order.status == OrderStatus.PAID
     expires_at = None if paid else now + timedelta(minutes=order.channel.reservation_ttl_minutes)
     named = {fingerprint for _line, fingerprint in lines_with_locks}
     locks = {  # all named locks in one statement, row locks in ascending id like every path

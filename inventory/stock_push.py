@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from core.alerts import alert_raise, alert_resolve
 from core.roles import Role
-from integrations.models import Channel
+from catalog.models import Channel
 from inventory.models import SKU, StockPushPending
 from inventory.selectors import channel_sellable, safety_breaches
 

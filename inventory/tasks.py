@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from inventory import reconciliation, replenishment, reservations, stock_push
+from inventory import reconciliation, reservations, stock_push
 
 
 def schedule_stock_push() -> None:
@@ -24,8 +24,3 @@ def expire_reservations() -> int:
 @shared_task(acks_late=True)
 def reconcile_stock() -> int:
     return len(reconciliation.stock_reconcile(repair=True))
-
-
-@shared_task(acks_late=True)
-def suggest_replenishment() -> int:
-    return replenishment.replenishment_refresh()

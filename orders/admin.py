@@ -166,4 +166,4 @@ class ReviewRuleAdmin(ImportExportModelAdmin):
     ]
 
 
-from orders.fulfilment import admin as fulfilment_admin  # noqa: E402, F401  (registers its models)
+from fulfilment import admin as fulfilment_admin  # noqa: E402, F401  (registers its models)

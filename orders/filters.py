@@ -2,7 +2,7 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order, OrderStatus, Priority
-from orders.selectors import order_search
+from desk.search import order_search
 
 
 class OrderFilter(django_filters.FilterSet):

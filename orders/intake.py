@@ -16,7 +16,7 @@ from core.group_commit import GroupCommit
 from inventory import reservations
 from inventory.models import SKU
 from orders import review, services, stock
-from orders.fulfilment import notifications
+from orders.fulfilment_port import fulfilment
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 
 
@@ -109,7 +109,7 @@ def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[in
     new_orders = [order for _p, _d, order in inserted]
     _hold_new(new_orders, outcome, review.review_orders(new_orders))
     services.route_on_commit(*(order for order in new_orders if order.status == OrderStatus.PAID))
-    notifications.notify_placed(new_orders)
+    fulfilment().orders_placed(new_orders)
     services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
 

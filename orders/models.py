@@ -396,17 +396,3 @@ class ReviewRule(TimeStampedModel):
 
 def _split_values(text: str, *, separators: str) -> list[str]:
     return [value.strip() for value in re.split(separators, text or "") if value.strip()]
-
-
-# Fulfilment and dashboard models live in their own modules; importing them here registers them.
-from orders.dashboard.models import CarrierDayRollup, OrderDayRollup, RollupWatermark  # noqa: E402, F401
-from orders.fulfilment.models import (  # noqa: E402, F401
-    Carrier,
-    Notification,
-    RoutingPolicy,
-    Shipment,
-    ShipmentLine,
-    ShippingRate,
-    SlaRule,
-    TrackingEvent,
-)

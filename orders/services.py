@@ -20,7 +20,7 @@ from core.sequences import next_values
 from core.timezones import business_date
 from inventory import locks, reservations
 from orders import review, stock
-from orders.fulfilment import notifications
+from orders.fulfilment_port import fulfilment
 from orders.models import (
     EDITABLE,
     HOLDABLE,
@@ -147,9 +147,7 @@ def _stop_shipments_on_hold(order: Order, reason: str) -> None:
     """A held order must not ship: its shipments still in the warehouse are cancelled there; it
     keeps its stock, and is routed again when released."""
     if order.held_from == OrderStatus.ALLOCATED:
-        from orders.fulfilment import routing
-
-        routing.shipments_cancel(order=order, reason=reason)
+        fulfilment().stop_shipments(order, reason)
 
 
 def _release(order, actor, reason):
@@ -194,9 +192,7 @@ def _mark_paid(order, actor, reason):
 
 def _route(order, actor, reason):
     """The desk's "Route now": shipments are made by routing, not by a bare state change."""
-    from orders.fulfilment import routing
-
-    routed = routing.route_order(order=order, actor=actor, reason=reason)
+    routed = fulfilment().route_now(order, actor, reason)
     order.refresh_from_db()
     if not routed and order.status != OrderStatus.ON_HOLD:  # held for stock: that is the outcome
         raise TransitionRefused(
@@ -207,18 +203,14 @@ def _route(order, actor, reason):
 
 def route_on_commit(*orders: Order) -> None:
     """Orders that became paid (or were released) are routed by a task once this commits."""
-    from orders.fulfilment import routing
-
-    routing.route_on_commit(*(order.pk for order in orders))
+    fulfilment().route_on_commit([order.pk for order in orders])
 
 
 def _cancel_shipments(order: Order, reason: str, line_ids=None) -> None:
     """Cancelled units must not ship: cancel the shipments still in the warehouse that carry
     them; what the order still has live is routed again."""
-    from orders.fulfilment import routing
-
     live = order.status != OrderStatus.CANCELLED
-    routing.shipments_cancel(order=order, reason=reason, line_ids=line_ids, reroute=live)
+    fulfilment().stop_shipments(order, reason, line_ids=line_ids, reroute=live)
 
 
 def _ensure_stock(order: Order, review_hits=()) -> None:
@@ -250,7 +242,7 @@ def _plain(name):
 
 
 # Desk and API actions. Shipping and delivery are not among them: the order follows its
-# shipments (orders.fulfilment.services.follow_shipments), and "allocate" means routing it.
+# shipments (fulfilment.services.follow_shipments), and "allocate" means routing it.
 TRANSITIONS = {
     "mark_paid": _mark_paid,
     "allocate": _route,
@@ -545,7 +537,11 @@ def bind_checkout_locks(order: Order, lines: list[OrderLine], data: dict[str, An
     pairs = [
         (line, given["lock"]) for line, given in zip(lines, data["lines"], strict=True) if given.get("lock")
     ]
-    return locks.bind_locks(order=order, lines_with_locks=pairs) if pairs else {}
+    return (
+        locks.bind_locks(order=order, lines_with_locks=pairs, paid=order.status == OrderStatus.PAID)
+        if pairs
+        else {}
+    )
 
 
 def created_event(order: Order, actor, *, line_count: int) -> OrderEvent:
@@ -567,7 +563,7 @@ def _order_insert(data: dict[str, Any], actor) -> Order:
     if data.get("cancelled"):  # known only as cancelled: nothing to reserve
         _cancel(order, None, _("Cancelled on the platform"))
         return order
-    notifications.notify_customer(order=order, event="placed")
+    fulfilment().orders_placed([order])
     hits = review.review_orders([order]).get(order.pk, [])
     if data.get("paid"):
         _platform_paid(order, data.get("paid_at") or data["placed_at"], hits)

@@ -1,7 +1,6 @@
 from celery import shared_task
 
-from orders import services
-from orders.dashboard.rollups import rollup_refresh
+from orders import replenishment, services
 
 
 @shared_task(acks_late=True)
@@ -15,5 +14,5 @@ def auto_complete_delivered_orders() -> int:
 
 
 @shared_task(acks_late=True)
-def refresh_dashboard_rollups() -> int:
-    return rollup_refresh()
+def suggest_replenishment() -> int:
+    return replenishment.replenishment_refresh()

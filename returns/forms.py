@@ -5,7 +5,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Warehouse
-from orders.fulfilment.models import Carrier
+from fulfilment.models import Carrier
 from returns.models import ReturnKind, ReturnReason, ReturnStatus
 
 ACCEPT = ".jpg,.jpeg,.png,.webp,.pdf,image/jpeg,image/png,image/webp,application/pdf"

@@ -12,7 +12,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from orders.fulfilment.models import ShipmentLine, ShipmentStatus
+from fulfilment.models import ShipmentLine, ShipmentStatus
 from orders.models import Order, OrderLine
 from returns.models import VOID, ReturnExclusion, ReturnLine, ReturnPolicy
 

@@ -37,14 +37,14 @@ from django.utils.translation import gettext as _
 
 from core.alerts import alert_raise
 from core.money import ZERO, quantize
-from core.outbox import PermanentFailure, RetryLater, outbox_enqueue, register_handler
+from core.http import TIMEOUT, send_for_outbox
+from core.outbox import PermanentFailure, outbox_enqueue, outbox_failure, register_handler
 from core.roles import Role
 from core.timezones import format_beijing_time
 from finance.models import Payment, PaymentProvider, PaymentStatus, RevenueKind, RevenueLine
 from finance.providers.alipay import load_public_key
 from finance.providers.stripe import currency_exponent
 from finance.revenue import revenue_record_refund
-from integrations.clients import TIMEOUT, send_for_outbox
 from orders.models import Order, OrderEventKind
 from orders.services import record_order_event
 from returns.models import (
@@ -299,9 +299,10 @@ def _load(message) -> ReturnRefund | None:
     return refund
 
 
-def _fail(refund: ReturnRefund, error: str) -> PermanentFailure:
+def _fail(refund: ReturnRefund, error: str) -> Exception:
+    """A final refusal: the refund fails and the message dead-letters (an operator can replay it)."""
     refund_record_outcome(refund_id=refund.pk, state=RefundState.FAILED, error=error)
-    return PermanentFailure(error)
+    return outbox_failure(error, temporary=False)
 
 
 def _http_call(refund: ReturnRefund, platform: str, request) -> httpx.Response:
@@ -318,9 +319,10 @@ def _json(refund: ReturnRefund, response: httpx.Response, platform: str) -> dict
     try:
         body = response.json()
     except ValueError as exc:
-        raise RetryLater(f"{platform}: answer is not JSON: {response.text[:200]}") from exc
+        detail = f"{platform}: answer is not JSON: {response.text[:200]}"
+        raise outbox_failure(detail, temporary=True) from exc
     if not isinstance(body, dict):
-        raise RetryLater(f"{platform}: answer is not a JSON object")
+        raise outbox_failure(f"{platform}: answer is not a JSON object", temporary=True)
     return body
 
 
@@ -447,17 +449,17 @@ def refund_via_alipay(message) -> None:
         node, node_text = _alipay_response_node(response.text, "alipay_trade_refund_response")
         signature = json.loads(response.text).get("sign", "")
     except (ValueError, IndexError) as exc:
-        raise RetryLater(f"Alipay: unreadable answer: {exc}") from exc
+        raise outbox_failure(f"Alipay: unreadable answer: {exc}", temporary=True) from exc
     if settings.ALIPAY_PUBLIC_KEY and not _alipay_verifies(node_text, signature):
-        raise PermanentFailure("Alipay: the answer's signature does not verify")
+        raise outbox_failure("Alipay: the answer's signature does not verify", temporary=False)
     code, sub_code = str(node.get("code", "")), str(node.get("sub_code", ""))
     if code == "10000":
         reference = str(node.get("trade_no") or refund.payment.transaction_id)
         refund_record_outcome(refund_id=refund.pk, state=RefundState.SUCCEEDED, reference=reference)
         return
     detail = f"Alipay {code} {sub_code}: {node.get('sub_msg') or node.get('msg') or ''}".strip()
-    if code == "20000" or sub_code in ALIPAY_RETRY_SUB_CODES:
-        raise RetryLater(detail)
+    if code == "20000" or sub_code in ALIPAY_RETRY_SUB_CODES:  # a refusal in a 200 body, Alipay's codes
+        raise outbox_failure(detail, temporary=True)
     raise _fail(refund, detail)
 
 

@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.roles import Role, user_roles
 from core.timezones import business_zone
-from orders.fulfilment import routing
-from orders.fulfilment.models import ShipmentLine, ShipmentStatus
+from fulfilment import routing
+from fulfilment.models import ShipmentLine, ShipmentStatus
 from orders.models import OrderEvent
 from returns.models import OPEN, VOID, R, ReturnLine, ReturnReason, ReturnRequest
 

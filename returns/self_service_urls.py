@@ -1,6 +1,6 @@
 from django.urls import path
 
-from returns import self_service
+from returns import self_service_views as self_service
 
 app_name = "returns_self_service"
 urlpatterns = [

@@ -28,7 +28,7 @@ from core.timezones import business_date
 from inventory import ledger
 from inventory.models import SKU, MovementKind, Reservation, StockMovement, Warehouse
 from inventory.services import post_one, stock_change, stock_qc_release
-from orders.fulfilment.models import Carrier
+from fulfilment.models import Carrier
 from orders.models import Order, OrderStatus
 from returns import policy as policies
 from returns.attachments import check_attachments
@@ -355,7 +355,7 @@ def _create_exchange_order(rma: ReturnRequest) -> Order:
     """The replacement order, created through order ingestion so that it is reserved, reviewed
     and routed like any other: same channel, customer and address, the original priority (VIP is
     kept), zero-priced and paid. A different replacement SKU is noted for the agent."""
-    from orders.api.serializers import CanonicalOrderInput
+    from orders.canonical import CanonicalOrderInput
     from orders.models import OrderEventKind
     from orders.services import order_ingest, record_order_event
 

@@ -35,11 +35,16 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "core",
+    "catalog",
     "integrations",
     "inventory",
     "orders",
+    "fulfilment",
     "returns",
     "finance",
+    "dashboard",
+    "desk",
+    "config.apps.ConduitConfig",  # last: wires the apps together (config/registry.py)
 ]
 
 MIDDLEWARE = [
@@ -69,7 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "core.context_processors.desk",
+                "desk.context_processors.desk",
             ],
         },
     },
@@ -115,21 +120,34 @@ TIME_ZONE = "UTC"
 # Business days, order-number dates and accounting periods use this zone (SPEC R-M5).
 BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Shanghai")
 
+# --- Outbox ---------------------------------------------------------------------------------
+# Delivery attempts of an outbox message before it is dead-lettered (core.outbox; R-X4).
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+
 # --- Orders ---------------------------------------------------------------------------------
 # Concurrent API order posts in one process share a transaction (see orders.intake.GroupCommit).
 ORDER_INGEST_GROUP_COMMIT = env.bool("ORDER_INGEST_GROUP_COMMIT", default=True)
+# Hours after payment by which an order should be shipped; later ones count as late (dashboard).
+SHIP_WITHIN_HOURS = env.int("SHIP_WITHIN_HOURS", default=24)
 
 # --- Inventory ------------------------------------------------------------------------------
+# Lots expiring within this many days are flagged when reserved (a SKU's near_expiry_days wins).
 INVENTORY_NEAR_EXPIRY_DAYS = env.int("INVENTORY_NEAR_EXPIRY_DAYS", default=90)
+# Releases of one SKU in an hour beyond which its releases pause for review (per-SKU limit wins).
 INVENTORY_RELEASE_BREAKER_LIMIT = env.int("INVENTORY_RELEASE_BREAKER_LIMIT", default=20)
+# How long a stock lock (a hold without an order yet) lives unless the request sets its own TTL.
 STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
+# Stock changes are gathered this long before one push to the channels (R-I10).
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
+# Replenishment suggests a SKU whose available stock covers fewer days of sales than this.
 REPLENISHMENT_COVER_DAYS = env.int("REPLENISHMENT_COVER_DAYS", default=7)
 
 # --- Finance --------------------------------------------------------------------------------
 # Payment-provider callbacks are refused until their secret / key is set (no secrets in the repo).
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe events signed further than this from our clock are refused (replay protection).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Our application id at Alipay (callbacks for another app are refused; refunds are sent as it).
 ALIPAY_APP_ID = env("ALIPAY_APP_ID", default="")
 # Alipay's public key (not the app's own key): bare base64 as Alipay shows it, or PEM.
 ALIPAY_PUBLIC_KEY = env("ALIPAY_PUBLIC_KEY", default="")
@@ -139,6 +157,7 @@ ALIPAY_PUBLIC_KEY = env("ALIPAY_PUBLIC_KEY", default="")
 # overrides it per channel). Intact returns wait in QC hold for a re-check within QC_RECHECK_HOURS.
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=7)
 QC_RECHECK_HOURS = env.float("QC_RECHECK_HOURS", default=2.0)
+# Photos a customer or operator attaches to a return: size of each file and how many.
 RETURN_ATTACHMENT_MAX_MB = env.float("RETURN_ATTACHMENT_MAX_MB", default=5.0)
 RETURN_ATTACHMENT_MAX_COUNT = env.int("RETURN_ATTACHMENT_MAX_COUNT", default=6)
 # Self-service return links are signed and expire after this many days.
@@ -162,7 +181,9 @@ KUAIDI100_API_URL = env("KUAIDI100_API_URL", default="https://api.kuaidi100.com"
 KUAIDI100_POLL_URL = env("KUAIDI100_POLL_URL", default="https://poll.kuaidi100.com")
 # Shipments not heard from for this long are polled (a safety net for missed pushes).
 TRACKING_POLL_HOURS = env.float("TRACKING_POLL_HOURS", default=2.0)
+# A parcel with no carrier scan this long after shipping raises an alert (a carrier's own value wins).
 FIRST_SCAN_ALERT_MINUTES = env.int("FIRST_SCAN_ALERT_MINUTES", default=5)
+# Parcels with no scan this long after shipping are listed for follow-up (and the dashboard's window).
 NO_FIRST_SCAN_LIST_HOURS = env.int("NO_FIRST_SCAN_LIST_HOURS", default=24)
 # Customer notifications: e-mail through EMAIL_BACKEND; SMS and WeCom only when their URL is set.
 NOTIFY_FROM_EMAIL = env("NOTIFY_FROM_EMAIL", default="Conduit <no-reply@conduit.local>")
@@ -194,6 +215,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Failed logins (per user name and per address) allowed within the window before logins are refused.
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
 

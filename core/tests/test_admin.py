@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from core.roles import Role
-from integrations.models import Channel
+from catalog.models import Channel
 from orders.tests.factories import order_in_state
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_order_status_cannot_be_edited_in_the_admin(admin_client):
 
 
 def test_carrier_waybill_account_is_write_only(admin_client):
-    from orders.fulfilment.models import Carrier
+    from fulfilment.models import Carrier
 
     form = {"code": "sf", "name": "SF", "tracking_code": "shunfeng", "is_active": "on"}
     bad = admin_client.post(reverse("admin:orders_carrier_add"), {**form, "waybill_credentials_json": "[1]"})

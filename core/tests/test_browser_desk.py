@@ -7,7 +7,7 @@ from django.db import transaction
 from core.roles import Role
 from core.tests.browser import screenshot
 from inventory.models import ReservationState
-from orders.dashboard.rollups import rollup_refresh
+from dashboard.rollups import rollup_refresh
 from orders.models import OrderLine
 from orders.tests.factories import SKUFactory, make_order, order_in_state, receive
 

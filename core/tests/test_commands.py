@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from config.beat import PERIODIC_TASKS
-from integrations.models import Channel
+from catalog.models import Channel
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +62,8 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
     from orders.models import Order, OrderStatus
 
     call_command("seed_demo", "--orders", "120", stdout=StringIO())
-    from orders.dashboard.models import OrderDayRollup
-    from orders.fulfilment.models import SlaRule
+    from dashboard.models import OrderDayRollup
+    from fulfilment.models import SlaRule
     from returns.models import ReturnRequest
 
     states = set(Order.objects.values_list("status", flat=True))

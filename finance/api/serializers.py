@@ -8,7 +8,7 @@ from rest_framework import serializers
 from core.money import ZERO
 from core.timezones import business_zone, to_utc
 from finance.models import Payment, PaymentProvider
-from orders.api.serializers import PlatformDateTimeField, money_field
+from orders.canonical import PlatformDateTimeField, money_field
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

@@ -2,12 +2,12 @@
 
 Adapters are HTTP and mapping only: they never write to the database. The outbox handlers and
 tasks in integrations.carriers call them with no transaction or lock held and hand the results to
-the services in orders.fulfilment.tracking."""
+the services in fulfilment.tracking."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from orders.fulfilment.tracking import TrackingUpdate
+from fulfilment.tracking import TrackingUpdate
 
 
 class CarrierRefused(Exception):  # noqa: N818 - the carrier's answer, not our failure

@@ -25,8 +25,8 @@ from django.conf import settings
 from core.timezones import parse_beijing_time
 from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
 from integrations.clients import TIMEOUT, PlatformError, send
-from orders.fulfilment.models import TrackingStatus
-from orders.fulfilment.tracking import TrackingUpdate
+from fulfilment.models import TrackingStatus
+from fulfilment.tracking import TrackingUpdate
 
 TS = TrackingStatus
 DEFAULT_RETRY_AFTER = 60.0

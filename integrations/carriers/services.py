@@ -17,14 +17,14 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.models import OutboxMessage, OutboxState
-from core.outbox import DEFAULT_MAX_ATTEMPTS, PermanentFailure, RetryLater, outbox_enqueue, register_handler
+from core.http import PlatformError, RateLimited, outbox_outcome
+from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure, register_handler
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
-from integrations.clients import PlatformError, RateLimited, outbox_outcome
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, Receipt, register_message_processor
-from orders.fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
-from orders.fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
+from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
+from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,12 @@ def subscribe_tracking(shipment: Shipment) -> bool:
 
 
 def _retry_or_fail(exc: Exception) -> Exception:
-    """The outbox outcome for a carrier call that failed."""
+    """The outbox outcome for a carrier call that failed: HTTP failures by the one rule
+    (core.http.outbox_outcome: a 401 is final, a 503 is retried); the carrier's own "no" in its
+    answer is final."""
     if isinstance(exc, RateLimited | PlatformError):
-        return outbox_outcome(exc)  # the shared HTTP rule: a 401 is final, a 503 is retried
-    if isinstance(exc, CarrierRefused):
-        return PermanentFailure(str(exc))
-    return RetryLater(str(exc))
+        return outbox_outcome(exc)
+    return outbox_failure(str(exc), temporary=not isinstance(exc, CarrierRefused))
 
 
 @register_handler(SUBSCRIBE)
@@ -166,8 +166,7 @@ def waybill_deliver(message) -> None:
         waybill = adapter.request_waybill(shipment, carrier)
     except (RateLimited, PlatformError, CarrierRefused) as exc:
         outcome = _retry_or_fail(exc)
-        last_try = message.attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
-        if isinstance(outcome, PermanentFailure) or last_try:
+        if isinstance(outcome, PermanentFailure) or is_last_attempt(message):
             shipment_record_problem(
                 shipment=shipment.pk, problem=_("Waybill refused: %(error)s") % {"error": exc}
             )

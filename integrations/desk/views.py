@@ -22,7 +22,8 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from integrations import models, order_upload
-from integrations.models import Channel, InboundMessage, InboundStatus
+from catalog.models import Channel
+from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 
 PAGE_SIZE = 50

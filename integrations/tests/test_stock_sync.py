@@ -195,6 +195,44 @@ def test_a_rate_limit_retries_later_and_a_404_dead_letters(shop, platform, push)
     assert dead.state == OutboxState.DEAD and "404" in dead.last_error
 
 
+@pytest.mark.parametrize(
+    "status, headers",
+    [(408, {}), (425, {}), (429, {}), (429, {"Retry-After": "7"}), (500, {}), (503, {})],
+)
+def test_a_temporary_http_failure_is_retried_and_then_delivered(shop, platform, push, status, headers):
+    # given: the platform times out, is busy or is down (the one rule: core.http)
+    platform.statuses = [(status, headers)]
+    receive(SKUFactory(code="SKU-1"), 12)
+
+    push()
+
+    message = OutboxMessage.objects.get(kind="stock_push")
+    assert (message.state, message.attempts) == (OutboxState.PENDING, 1)
+    assert ChannelListing.objects.get(channel=shop).last_pushed_quantity is None
+
+    # when: the retry comes due and the platform takes it
+    outbox_sweep(now=timezone.now() + timedelta(minutes=5))
+
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxState.DELIVERED, 2)
+    assert ChannelListing.objects.get(channel=shop).last_pushed_quantity == 12
+    assert len(platform.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 403, 422])
+def test_a_refused_push_is_dead_lettered_at_once(shop, platform, push, status):
+    platform.statuses = [(status, {})]
+    receive(SKUFactory(code="SKU-1"), 12)
+
+    push()
+
+    message = OutboxMessage.objects.get(kind="stock_push")
+    assert (message.state, message.attempts) == (OutboxState.DEAD, 1)
+    assert f"HTTP {status}" in message.last_error
+    assert outbox_sweep(now=timezone.now() + timedelta(hours=2)) == 0
+    assert len(platform.requests) == 1
+
+
 def test_the_pushed_number_is_the_sellable_quantity_after_safety_stock(shop, platform, push):
     sku = SKUFactory(code="SKU-1")
     SafetyStock.objects.create(sku=sku, channel=shop, quantity=4)

@@ -21,7 +21,7 @@ from integrations.services import inbound_message_process
 from integrations.taobao import signing
 from integrations.taobao.client import TRADE_FIELDS, TaobaoClient, day_slices
 from integrations.tests.conftest import payload
-from orders.api.serializers import CanonicalOrderInput
+from orders.canonical import CanonicalOrderInput
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, receive
 
 CHANNEL = SimpleNamespace(code="tmall-1")

@@ -25,10 +25,11 @@ from integrations.services import inbound_message_replay
 from integrations.wms import cancel_shipment, push_shipment
 from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound, protocol
+from integrations.wms.qimen.client import DEFAULT_RETRY_AFTER
 from inventory.models import Reservation
 from orders import services
-from orders.fulfilment.models import Carrier, Shipment, ShipmentStatus
-from orders.fulfilment.services import shipment_transition
+from fulfilment.models import Carrier, Shipment, ShipmentStatus
+from fulfilment.services import shipment_transition
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from orders.tests.factories import WarehouseFactory, order_in_state
 
@@ -266,6 +267,47 @@ def test_a_server_error_is_retried_later(wms, shipment):
     shipment.refresh_from_db()
     assert shipment.status == ShipmentStatus.SENT_TO_WAREHOUSE
     assert len(wms.delivery_orders) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 502, 503])
+def test_a_temporary_http_failure_is_retried_later(wms, shipment, status):
+    # the one rule (core.http): timeouts, rate limits and server errors go away by themselves
+    wms.answers.append(("http", status))
+    message = push_message(shipment)
+
+    assert outbox_deliver(message.pk) == RETRY
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxState.PENDING, 1)
+    assert message.next_attempt_at > timezone.now()
+    assert not Alert.objects.filter(key=f"outbox:{message.pk}").exists()
+
+    assert outbox_deliver(message.pk, now=later(minutes=5)) == DELIVERED
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.SENT_TO_WAREHOUSE
+
+
+def test_a_rate_limit_waits_as_long_as_the_wms_asks(wms, shipment):
+    wms.answers.append(("http", 429))
+    message = push_message(shipment)
+    before = timezone.now()
+
+    assert outbox_deliver(message.pk) == RETRY
+    message.refresh_from_db()
+    assert message.next_attempt_at >= before + timedelta(seconds=DEFAULT_RETRY_AFTER)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_an_http_refusal_is_dead_lettered_with_an_alert(wms, shipment, status):
+    wms.answers.append(("http", status))
+    message = push_message(shipment)
+
+    assert outbox_deliver(message.pk) == DEAD
+    message.refresh_from_db()
+    assert message.attempts == 1
+    assert f"HTTP {status}" in message.last_error
+    assert Alert.objects.get(key=f"outbox:{message.pk}").state == AlertState.OPEN
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.CREATED
 
 
 def test_a_wms_that_cannot_be_reached_is_retried(shipment):

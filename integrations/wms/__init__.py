@@ -24,7 +24,7 @@ __all__ = [
 
 def push_shipment(shipment, *, orders=None) -> None:
     """Hand a new shipment to its warehouse. `orders`: its orders, when the caller holds their
-    locks (as from orders.fulfilment.services.lock_shipment); otherwise they are locked here."""
+    locks (as from fulfilment.services.lock_shipment); otherwise they are locked here."""
     get_adapter(shipment.warehouse.wms_protocol).push(shipment, orders=orders)
 
 

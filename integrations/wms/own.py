@@ -1,4 +1,4 @@
-"""Own warehouses: our staff work shipments in the desk (orders.fulfilment.warehouse_views), so
+"""Own warehouses: our staff work shipments in the desk (fulfilment.warehouse_views), so
 "pushing" a shipment only puts it in their queue and nothing leaves the building."""
 
 from django.db import transaction
@@ -6,8 +6,8 @@ from django.utils.translation import gettext as _
 
 from integrations.wms.base import WmsAdapter, register
 from inventory.models import WmsProtocol
-from orders.fulfilment.models import ShipmentStatus
-from orders.fulfilment.services import lock_shipment, require_state, run_shipment_transition
+from fulfilment.models import ShipmentStatus
+from fulfilment.services import lock_shipment, require_state, run_shipment_transition
 
 
 @register

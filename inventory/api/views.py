@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.permissions import RoleModelPermissions
-from integrations.models import Channel
+from catalog.models import Channel
 from inventory import locks, selectors, services
 from inventory.api.serializers import (
     LockInput,

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from core.spreadsheets import spreadsheet_safe
-from integrations.models import Channel
+from catalog.models import Channel
 from inventory import selectors, services
 from inventory.desk.forms import (
     LedgerFilterForm,

@@ -21,7 +21,7 @@ from inventory.models import (
     StockBalance,
     Warehouse,
 )
-from inventory.replenishment import replenishment_refresh
+from orders.replenishment import replenishment_refresh
 from orders.services import order_transition
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, make_order, receive
 

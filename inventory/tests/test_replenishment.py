@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from inventory.models import ReplenishmentSuggestion
-from inventory.replenishment import replenishment_refresh
+from orders.replenishment import replenishment_refresh
 from orders.tests.factories import SKUFactory, ensure_master_data, make_order, receive
 
 pytestmark = pytest.mark.django_db

@@ -6,12 +6,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from orders import intake, selectors, services
-from orders.api.serializers import (
-    CancelInput,
-    CanonicalOrderInput,
-    OrderDetailOutput,
-    OrderSummaryOutput,
-)
+from orders.api.serializers import CancelInput, OrderDetailOutput, OrderSummaryOutput
+from orders.canonical import CanonicalOrderInput
 from orders.filters import OrderFilter
 from orders.models import Order
 

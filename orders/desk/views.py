@@ -14,8 +14,8 @@ from core.errors import DomainError
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
 from orders.filters import OrderFilter
-from orders.fulfilment import notifications, routing
-from orders.fulfilment.models import IN_WAREHOUSE, Notification
+from fulfilment import notifications, routing
+from fulfilment.models import IN_WAREHOUSE, Notification
 from orders.models import Order, OrderStatus
 
 PAGE_SIZE = 50

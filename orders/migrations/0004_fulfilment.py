@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
 import django_fsm
-import orders.fulfilment.models
+import fulfilment.models
 from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
@@ -192,7 +192,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created at')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
                 ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('strategies', models.JSONField(default=list, help_text='Tie-breakers in priority order.', validators=[orders.fulfilment.models.validate_strategies], verbose_name='strategies')),
+                ('strategies', models.JSONField(default=list, help_text='Tie-breakers in priority order.', validators=[fulfilment.models.validate_strategies], verbose_name='strategies')),
                 ('allow_split', models.BooleanField(default=True, help_text='When no warehouse holds the whole order, ship it from several.', verbose_name='split across warehouses')),
                 ('merge_open_orders', models.BooleanField(default=False, help_text="Ship a customer's open orders to the same address in one parcel.", verbose_name='merge open orders')),
                 ('merge_window_minutes', models.PositiveIntegerField(default=0, help_text="With merging on, new shipments wait this long for the customer's next order.", verbose_name='merge window (minutes)')),

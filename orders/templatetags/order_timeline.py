@@ -2,7 +2,7 @@ from django import template
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
 
-from orders.fulfilment.models import ShipmentStatus
+from fulfilment.models import ShipmentStatus
 from orders.models import Order
 
 register = template.Library()

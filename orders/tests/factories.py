@@ -5,10 +5,10 @@ from itertools import count
 import factory
 from django.utils import timezone
 
-from integrations.models import Channel, Platform
+from catalog.models import Channel, Platform
 from inventory.models import SKU, Warehouse, WarehouseKind
 from orders import services
-from orders.fulfilment.models import Carrier, ShipmentStatus
+from fulfilment.models import Carrier, ShipmentStatus
 
 _external_ids = count(1)
 
@@ -71,7 +71,7 @@ def canonical_payload(**overrides) -> dict:
 
 
 def validated(payload: dict) -> dict:
-    from orders.api.serializers import CanonicalOrderInput
+    from orders.canonical import CanonicalOrderInput
 
     serializer = CanonicalOrderInput(data=payload)
     serializer.is_valid(raise_exception=True)
@@ -132,8 +132,8 @@ def drive_shipments(order, *, deliver: bool = False, limit: int | None = None) -
     """Take the order's live shipments (the first `limit` of them) out of the warehouse through
     the real shipment transitions, as the system: sent → packed → shipped → in transit, then
     delivered when asked. Shipments already on their way only move on to delivery."""
-    from orders.fulfilment import routing
-    from orders.fulfilment.services import shipment_transition
+    from fulfilment import routing
+    from fulfilment.services import shipment_transition
 
     carrier = CarrierFactory()
     live = [s for s in routing.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]

@@ -4,8 +4,8 @@ The routing engine may already have made the order's shipment when it was alloca
 one shipment carrying every line (and its reservations) is created, as routing would."""
 
 from orders import services
-from orders.fulfilment.models import Carrier, Shipment, ShipmentLine, ShipmentStatus
-from orders.fulfilment.services import shipment_transition
+from fulfilment.models import Carrier, Shipment, ShipmentLine, ShipmentStatus
+from fulfilment.services import shipment_transition
 from orders.models import Order, OrderStatus
 from orders.tests.factories import WarehouseFactory, make_order
 

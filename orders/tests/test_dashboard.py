@@ -14,11 +14,11 @@ from core.roles import Role
 from core.timezones import business_date
 from inventory.models import Warehouse
 from orders import services
-from orders.dashboard import panels
-from orders.dashboard.models import CarrierDayRollup, OrderDayRollup
-from orders.dashboard.rollups import day_bounds, rollup_refresh
-from orders.fulfilment.models import Carrier, Shipment, ShipmentLine
-from orders.fulfilment.services import shipment_transition
+from dashboard import panels
+from dashboard.models import CarrierDayRollup, OrderDayRollup
+from dashboard.rollups import day_bounds, rollup_refresh
+from fulfilment.models import Carrier, Shipment, ShipmentLine
+from fulfilment.services import shipment_transition
 from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,7 @@ def test_rollup_panels_equal_the_same_panels_on_raw_tables(planted):
 
 
 def test_refresh_is_incremental_and_idempotent(planted, monkeypatch):
-    monkeypatch.setattr("orders.dashboard.rollups.OVERLAP", timedelta(0))
+    monkeypatch.setattr("dashboard.rollups.OVERLAP", timedelta(0))
     rollup_refresh(now=NOW)
     before = list(OrderDayRollup.objects.order_by("day", "channel_id").values())
     assert rollup_refresh(now=NOW) == 2  # nothing changed: only today and yesterday are redone

@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from core.errors import DomainError, NotPermitted
 from core.models import OutboxMessage, OutboxState
-from orders.fulfilment.models import Notification, NotificationState
-from orders.fulfilment.notifications import notification_resend, notify_customer
+from fulfilment.models import Notification, NotificationState
+from fulfilment.notifications import notification_resend, notify_customer
 from orders.intake import order_ingest_batch
 from orders.models import OrderEventKind
 from orders.tests.factories import (

@@ -22,9 +22,9 @@ from inventory import reservations
 from inventory.models import MovementKind, Reservation, StockBalance, StockMovement, Warehouse, WarehouseKind
 from inventory.reconciliation import find_drift
 from orders import services
-from orders.fulfilment import routing, tasks
-from orders.fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
-from orders.fulfilment.routing import Candidate, Need
+from fulfilment import routing, tasks
+from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
+from fulfilment.routing import Candidate, Need
 from orders.models import Order, OrderEventKind, OrderStatus
 from orders.templatetags.order_timeline import event_details
 from orders.tests.factories import (

@@ -3,7 +3,7 @@
 import pytest
 
 from orders.models import Order
-from orders.selectors import order_search
+from desk.search import order_search
 from orders.tests.factories import make_order
 from orders.tests.shipping import shipped_shipment
 from returns import services as returns_services

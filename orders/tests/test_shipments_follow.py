@@ -11,8 +11,8 @@ from core.models import Alert
 from inventory.models import StockBalance, Warehouse
 from inventory.reconciliation import find_drift
 from orders import services
-from orders.fulfilment import routing
-from orders.fulfilment.services import shipment_transition
+from fulfilment import routing
+from fulfilment.services import shipment_transition
 from orders.models import OrderStatus
 from orders.tests.factories import CarrierFactory, SKUFactory, ensure_master_data, make_order, receive
 

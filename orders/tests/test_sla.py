@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from core.models import Alert, AlertSeverity, AlertState
 from orders import services
-from orders.fulfilment.models import SlaRule
-from orders.fulfilment.sla import sla_default_rules, sla_evaluate
+from fulfilment.models import SlaRule
+from fulfilment.sla import sla_default_rules, sla_evaluate
 from orders.models import OrderEvent
 from orders.tests.factories import ChannelFactory, make_order
 
@@ -190,7 +190,7 @@ def test_an_order_already_alerted_is_not_read_again(rule):
     from django.db.models import Exists
     from django.test.utils import CaptureQueriesContext
 
-    from orders.fulfilment.sla import _unresolved_breach, rule_orders
+    from fulfilment.sla import _unresolved_breach, rule_orders
 
     orders = [make_order() for _ in range(3)]
     assert sla_evaluate(now=later(minutes=95))["raised"] == 3

@@ -6,8 +6,8 @@ import pytest
 
 from core.errors import DomainError
 from core.models import Alert, AlertSeverity, AlertState
-from orders.fulfilment.models import Notification, ShipmentStatus, TrackingEvent, TrackingStatus
-from orders.fulfilment.tracking import (
+from fulfilment.models import Notification, ShipmentStatus, TrackingEvent, TrackingStatus
+from fulfilment.tracking import (
     TrackingUpdate,
     record_tracking,
     shipment_record_problem,

@@ -7,14 +7,14 @@ from django_fsm import ConcurrentTransition
 from core.errors import NotPermitted, TransitionRefused
 from core.roles import Role
 from orders import services
-from orders.fulfilment import routing
+from fulfilment import routing
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.tests.factories import make_order, order_in_state
 
 pytestmark = pytest.mark.django_db
 
 S = OrderStatus
-# "allocate" routes the order (orders.fulfilment.routing); shipping and delivery are no actions:
+# "allocate" routes the order (fulfilment.routing); shipping and delivery are no actions:
 # the order follows its shipments (test_shipments_follow.py).
 ALLOWED_SOURCES = {
     "mark_paid": {S.PENDING_PAYMENT, S.ON_HOLD},  # on hold: only when held before payment

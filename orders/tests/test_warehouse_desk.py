@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from inventory.models import SKU, Reservation
-from orders.fulfilment.models import Carrier, ShipmentLine, ShipmentStatus
+from fulfilment.models import Carrier, ShipmentLine, ShipmentStatus
 from orders.tests.factories import SKUFactory, WarehouseFactory, order_in_state, receive
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from core.models import Alert, AlertState
 from inventory.models import Warehouse
-from orders.fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
-from orders.fulfilment.tracking import TrackingUpdate, record_tracking
-from orders.fulfilment.watches import carrier_statistics, first_scan_watch, shipments_without_first_scan
+from fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
+from fulfilment.tracking import TrackingUpdate, record_tracking
+from fulfilment.watches import carrier_statistics, first_scan_watch, shipments_without_first_scan
 from orders.tests.factories import make_order
 from orders.tests.shipping import carrier, shipped_shipment
 
@@ -195,7 +195,7 @@ def test_an_already_alerted_parcel_is_not_read_again():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from orders.fulfilment.watches import _unresolved_alert, awaiting_first_scan
+    from fulfilment.watches import _unresolved_alert, awaiting_first_scan
 
     def alert_lookups() -> list[str]:
         """The run's lookups of alerts by a batch of keys (made only for parcels it read)."""

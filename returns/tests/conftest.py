@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from inventory.models import StockBalance, StockMovement
-from orders.fulfilment.models import Shipment, ShipmentLine
+from fulfilment.models import Shipment, ShipmentLine
 from orders.models import Order
 from orders.tests.factories import WarehouseFactory, order_in_state
 from returns import services

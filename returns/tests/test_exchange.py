@@ -5,7 +5,7 @@ and is routed — and the RMA follows the returned goods and the new shipment to
 import pytest
 
 from inventory.models import Reservation
-from orders.fulfilment import routing
+from fulfilment import routing
 from orders.models import Order, OrderStatus
 from orders.services import order_change_priority
 from orders.tests.factories import SKUFactory, drive_shipments, receive

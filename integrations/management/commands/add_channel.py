@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.models import Platform
+from catalog.models import Platform
 from integrations.services import channel_create_or_update
 
 

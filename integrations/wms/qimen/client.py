@@ -4,7 +4,7 @@ from xml.etree import ElementTree as ET
 
 import httpx
 
-from integrations.clients import TIMEOUT, PlatformError, RateLimited, is_temporary, send
+from core.http import TIMEOUT, PlatformError, RateLimited, is_temporary, send
 from integrations.wms.base import WmsError
 from integrations.wms.qimen import protocol
 
@@ -12,8 +12,10 @@ DEFAULT_RETRY_AFTER = 30.0
 
 
 class WmsUnavailable(WmsError):
-    """Worth trying again: a temporary HTTP failure (integrations.clients.is_temporary) or an
-    unreadable answer."""
+    """Worth trying again: a temporary HTTP failure (core.http.is_temporary) or an unreadable
+    answer."""
+
+    temporary = True
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
@@ -23,6 +25,9 @@ class WmsUnavailable(WmsError):
 class WmsRefused(WmsError):
     """The warehouse answered flag=failure (a business refusal) or the call cannot be made as
     configured; retrying the same request cannot help."""
+
+    temporary = False
+    retry_after = None
 
     def __init__(self, message: str, *, code: str = ""):
         super().__init__(f"{code}: {message}" if code else message)

@@ -9,13 +9,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.models import OutboxMessage, OutboxState
-from core.outbox import PermanentFailure, RetryLater, register_handler
+from core.outbox import PermanentFailure, RetryLater, outbox_failure, register_handler
 from core.timezones import format_beijing_time
 from integrations.wms.qimen import protocol
 from integrations.wms.qimen.client import QimenClient, WmsRefused, WmsUnavailable
 from inventory.models import SKU, StockBalance
-from orders.fulfilment.models import Shipment, ShipmentStatus
-from orders.fulfilment.services import lock_shipment, run_shipment_transition
+from fulfilment.models import Shipment, ShipmentStatus
+from fulfilment.services import lock_shipment, run_shipment_transition
 
 PUSH = "wms.qimen.deliveryorder_create"
 CANCEL = "wms.qimen.order_cancel"
@@ -31,14 +31,14 @@ def cancel_key(shipment) -> str:
 
 
 @contextmanager
-def outbox_outcome():
-    """A refusal is final (dead letter + alert, replayable); anything else is retried later."""
+def wms_outcome():
+    """A failed call as the outbox outcome (core.outbox.outbox_failure, the mapping every outbound
+    call uses): a refusal (flag=failure, or an HTTP answer core.http's rule calls final) dead-letters
+    with an alert and can be replayed; an unavailable WMS is retried later."""
     try:
         yield
-    except WmsRefused as exc:
-        raise PermanentFailure(str(exc)) from exc
-    except WmsUnavailable as exc:
-        raise RetryLater(str(exc), retry_after=exc.retry_after) from exc
+    except (WmsRefused, WmsUnavailable) as exc:
+        raise outbox_failure(str(exc), temporary=exc.temporary, retry_after=exc.retry_after) from exc
 
 
 def _shipment(message) -> Shipment:
@@ -104,7 +104,7 @@ def deliveryorder_create(message) -> None:
     shipment = _shipment(message)
     if shipment.status != ShipmentStatus.CREATED:
         return  # cancelled before it left, or the warehouse already acknowledged it
-    with outbox_outcome():
+    with wms_outcome():
         answer = QimenClient(shipment.warehouse).call(
             protocol.DELIVERY_ORDER_CREATE,
             deliveryorder_request(shipment),
@@ -167,7 +167,7 @@ def order_cancel(message) -> None:
     shipment = _shipment(message)
     if not _wms_may_hold(shipment):
         return
-    with outbox_outcome():
+    with wms_outcome():
         QimenClient(shipment.warehouse).call(
             protocol.ORDER_CANCEL, cancel_request(shipment), idempotency_key=message.idempotency_key
         )

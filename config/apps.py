@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ConduitConfig(AppConfig):
+    """The last installed app: once every app is loaded, wire them together (config/registry.py)."""
+
+    name = "config"
+    label = "conduit"
+    verbose_name = "Conduit"
+
+    def ready(self):
+        from config import registry
+
+        registry.install()

@@ -1,0 +1,494 @@
+"""Realistic demo data: 3 channels, 4 warehouses, 200 SKUs, 5,000 orders in every state, and
+one user per role. Orders are built through the real services, so every state has its timeline."""
+
+import random
+import zlib
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import DomainError
+from core.roles import Role, sync_roles
+from finance.revenue import revenue_backfill
+from catalog.models import Channel, Platform
+from inventory.ledger import default_pool_id, standard_pool
+from inventory.models import (
+    SKU,
+    ChannelPool,
+    MovementKind,
+    PoolKind,
+    SafetyStock,
+    StockPool,
+    Warehouse,
+    WarehouseKind,
+)
+from orders.replenishment import replenishment_refresh
+from inventory.services import stock_change, stock_transfer
+from orders import services
+from dashboard.rollups import rollup_refresh
+from fulfilment import routing
+from fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
+from fulfilment.services import shipment_transition
+from fulfilment.sla import sla_default_rules
+from orders.models import Customer, Order, OrderStatus
+from returns import services as returns_services
+
+DEMO_PASSWORD = "conduit-demo"  # demo only; documented in the README
+DEMO_USERS = {
+    "agent": Role.CUSTOMER_SERVICE,
+    "warehouse": Role.WAREHOUSE,
+    "finance": Role.FINANCE,
+    "manager": Role.MANAGER,
+    "admin": Role.ADMIN,
+}
+
+CHANNELS = [
+    ("tmall-flagship", Platform.TAOBAO, "天猫旗舰店", "Asia/Shanghai", "CNY"),
+    ("shopify-global", Platform.SHOPIFY, "Shopify Global Store", "America/Los_Angeles", "USD"),
+    ("woo-eu", Platform.WOOCOMMERCE, "WooCommerce EU", "Europe/Berlin", "EUR"),
+]
+WAREHOUSES = [
+    (
+        "WH-SH",
+        "上海青浦仓",
+        WarehouseKind.OWN,
+        "上海市",
+        "上海市",
+        "青浦区",
+        31.1494,
+        121.1240,
+        ["上海市", "江苏省", "浙江省", "安徽省"],
+    ),
+    (
+        "WH-GZ",
+        "广州白云云仓",
+        WarehouseKind.THIRD_PARTY,
+        "广东省",
+        "广州市",
+        "白云区",
+        23.1579,
+        113.2732,
+        ["广东省", "广西壮族自治区", "福建省", "海南省"],
+    ),
+    (
+        "WH-BJ",
+        "北京顺义仓",
+        WarehouseKind.OWN,
+        "北京市",
+        "北京市",
+        "顺义区",
+        40.1302,
+        116.6546,
+        ["北京市", "天津市", "河北省", "山东省"],
+    ),
+    (
+        "WH-CD",
+        "成都春熙路门店",
+        WarehouseKind.STORE,
+        "四川省",
+        "成都市",
+        "锦江区",
+        30.6575,
+        104.0808,
+        ["四川省", "重庆市", "云南省", "贵州省"],
+    ),
+]
+PRODUCTS = [
+    ("TEA", "龙井绿茶礼盒", "Longjing green tea gift box", Decimal("168.00")),
+    ("MUG", "保温杯 500ml", "Insulated mug 500 ml", Decimal("89.00")),
+    ("SILK", "真丝围巾", "Silk scarf", Decimal("259.00")),
+    ("CHOP", "竹筷套装", "Bamboo chopsticks set", Decimal("39.90")),
+    ("FAN", "苏绣团扇", "Suzhou embroidered fan", Decimal("128.00")),
+    ("BOWL", "青瓷碗", "Celadon bowl", Decimal("59.00")),
+    ("LAMP", "纸灯笼台灯", "Paper lantern lamp", Decimal("199.00")),
+    ("SOCK", "棉袜五双装", "Cotton socks, 5 pairs", Decimal("49.00")),
+]
+VARIANTS = ["RED", "BLU", "BLK", "WHT", "GRN"]
+SIZES = ["S", "M", "L", "XL", "U"]
+CN_ADDRESSES = [
+    ("浙江省", "杭州市", "西湖区", "文三路 90 号", "310000"),
+    ("江苏省", "南京市", "鼓楼区", "中山北路 30 号", "210000"),
+    ("广东省", "深圳市", "南山区", "科技园南路 12 号", "518000"),
+    ("北京市", "北京市", "朝阳区", "建国路 88 号", "100020"),
+    ("四川省", "成都市", "武侯区", "天府大道 1000 号", "610041"),
+    ("上海市", "上海市", "浦东新区", "世纪大道 100 号", "200120"),
+    ("山东省", "青岛市", "市南区", "香港中路 8 号", "266071"),
+]
+FOREIGN_ADDRESSES = {
+    "US": [
+        ("CA", "San Francisco", "", "500 Howard St", "94105"),
+        ("NY", "New York", "", "11 W 53rd St", "10019"),
+    ],
+    "DE": [
+        ("BE", "Berlin", "", "Unter den Linden 5", "10117"),
+        ("BY", "München", "", "Marienplatz 1", "80331"),
+    ],
+}
+SURNAMES = "王李张刘陈杨黄赵吴周"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军"]
+WESTERN = ["Alex Miller", "Sam Taylor", "Jordan Lee", "Anna Schmidt", "Lukas Weber", "Mia Fischer"]
+
+# Target share of final states across the 5,000 orders.
+STATE_MIX = [
+    (OrderStatus.PENDING_PAYMENT, 10),
+    (OrderStatus.PAID, 15),
+    (OrderStatus.ALLOCATED, 10),
+    (OrderStatus.PARTIALLY_SHIPPED, 5),
+    (OrderStatus.SHIPPED, 15),
+    (OrderStatus.DELIVERED, 15),
+    (OrderStatus.COMPLETED, 20),
+    (OrderStatus.ON_HOLD, 5),
+    (OrderStatus.CANCELLED, 5),
+]
+# How far each state's orders go once routed: do their shipments leave the warehouse, do they
+# arrive. The order follows its shipments (a partly shipped one has a pre-sale line waiting).
+ROUTED_STATES = {
+    OrderStatus.ALLOCATED: (False, False),
+    OrderStatus.PARTIALLY_SHIPPED: (True, False),
+    OrderStatus.SHIPPED: (True, False),
+    OrderStatus.DELIVERED: (True, True),
+    OrderStatus.COMPLETED: (True, True),
+}
+CARRIERS = [  # code, name, Kuaidi100 company code
+    ("sf", "顺丰速运 SF Express", "shunfeng"),
+    ("zto", "中通快递 ZTO Express", "zhongtong"),
+    ("yto", "圆通速递 YTO Express", "yuantong"),
+]
+# Per warehouse: its default carrier, its rate to the provinces it serves and to everywhere else.
+SHIPPING = {
+    "WH-SH": ("sf", (Decimal("8.00"), 1), (Decimal("14.00"), 3)),
+    "WH-GZ": ("zto", (Decimal("6.00"), 1), (Decimal("11.00"), 3)),
+    "WH-BJ": ("yto", (Decimal("7.00"), 1), (Decimal("12.00"), 3)),
+    "WH-CD": ("sf", (Decimal("9.00"), 1), (Decimal("16.00"), 4)),
+}
+HOLD_REASONS = [
+    "地址含“临时”关键词",
+    "Same phone placed 6 orders within an hour",
+    "Amount above review threshold",
+]
+CANCEL_REASONS = ["客户要求取消", "Out of stock, customer agreed", "Duplicate order"]
+
+
+class Command(BaseCommand):
+    help = "Load realistic demo data (once; --force to add another batch of orders)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=5000)
+        parser.add_argument("--force", action="store_true")
+        parser.add_argument("--seed", type=int, default=20260216)
+
+    def handle(self, *args, orders, force, seed, **options):
+        sync_roles()
+        self._users()
+        if Order.objects.exists() and not force:
+            self.stdout.write("Demo orders already exist; users refreshed. Use --force to add more.")
+            return
+        rng = random.Random(seed)
+        channels = self._channels()
+        warehouses = self._warehouses()
+        self._routing(warehouses)
+        skus = self._skus()
+        self._stock(rng, warehouses, skus, channels)
+        customers = self._customer_pool(rng)
+        mix = [state for state, weight in STATE_MIX for _ in range(weight)]
+        start = timezone.now()
+        batch = 250
+        for first in range(0, orders, batch):
+            with transaction.atomic():
+                for index in range(first, min(first + batch, orders)):
+                    self._order(rng, index, channels, skus, customers, rng.choice(mix))
+            self.stdout.write(f"  {min(first + batch, orders)} orders…")
+        replenishment_refresh()
+        sla_default_rules()
+        self._returns(rng)
+        revenue_backfill()
+        rollup_refresh(full=True)  # the dashboard has its numbers before beat's first refresh
+        took = (timezone.now() - start).total_seconds()
+        self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
+
+    def _returns(self, rng, count: int = 25):
+        """A few RMAs on recently delivered orders, some received and inspected (restock, refund)."""
+        recent = timezone.now() - timedelta(days=6)
+        delivered = list(
+            Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__gte=recent).order_by("pk")[
+                : count * 2
+            ]
+        )
+        receiving = Warehouse.objects.filter(is_active=True).order_by("pk").first()
+        for order in rng.sample(delivered, min(count, len(delivered))):
+            line = order.lines.order_by("line_no").first()
+            reason = rng.choice(["no_reason", "damaged", "not_as_described"])
+            try:
+                rma = returns_services.rma_create(
+                    order=order,
+                    kind="return",
+                    reason=reason,
+                    lines=[{"order_line": line.pk, "quantity": 1}],
+                    description="演示退货 / demo return",
+                )
+                if rng.random() < 0.5:
+                    rma = returns_services.rma_receive(rma=rma, warehouse=receiving)
+                    grade = "damaged" if reason == "damaged" else "intact"
+                    grades = {rl.pk: {grade: rl.quantity} for rl in rma.lines.all()}
+                    returns_services.rma_inspect(rma=rma, grades=grades)
+            except DomainError as exc:  # outside the policy (e.g. an excluded item): skip it
+                self.stdout.write(f"  RMA for {order.number} skipped: {exc.message}")
+
+    def _users(self):
+        User = get_user_model()
+        for username, role in DEMO_USERS.items():
+            user, _ = User.objects.get_or_create(username=username)
+            user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+
+    def _channels(self):
+        result = []
+        for code, platform, name, zone, currency in CHANNELS:
+            channel, _ = Channel.objects.update_or_create(
+                code=code,
+                defaults={"platform": platform, "name": name, "time_zone": zone, "currency": currency},
+            )
+            result.append(channel)
+        return result
+
+    def _warehouses(self):
+        return [
+            Warehouse.objects.update_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "province": province,
+                    "city": city,
+                    "district": district,
+                    "latitude": Decimal(str(lat)),
+                    "longitude": Decimal(str(lng)),
+                    "service_regions": regions,
+                },
+            )[0]
+            for code, name, kind, province, city, district, lat, lng, regions in WAREHOUSES
+        ]
+
+    @transaction.atomic
+    def _routing(self, warehouses):
+        """Carriers, shipping rates and the default routing policy, so routing has a choice to make:
+        a parcel is cheaper and faster within a warehouse's service regions, and the Chengdu store
+        ships to addresses within 30 km of it."""
+        carriers = {
+            code: Carrier.objects.update_or_create(
+                code=code, defaults={"name": name, "tracking_code": company}
+            )[0]
+            for code, name, company in CARRIERS
+        }
+        for warehouse in warehouses:
+            carrier_code, (near_cost, near_days), (far_cost, far_days) = SHIPPING[warehouse.code]
+            Warehouse.objects.filter(pk=warehouse.pk).update(default_carrier=carriers[carrier_code])
+            warehouse.default_carrier = carriers[carrier_code]
+            rates = [("", far_cost, far_days)] + [
+                (p, near_cost, near_days) for p in warehouse.service_regions
+            ]
+            for province, cost, days in rates:
+                ShippingRate.objects.update_or_create(
+                    warehouse=warehouse,
+                    province=province,
+                    defaults={"cost": cost, "currency": "CNY", "days": days},
+                )
+        RoutingPolicy.objects.update_or_create(
+            channel=None,
+            defaults={
+                "name": "默认路由 / Default routing",
+                "strategies": ["availability", "delivery_time", "cost"],
+                "allow_split": True,
+                "store_geofence_km": Decimal("30"),
+            },
+        )
+
+    @transaction.atomic
+    def _stock(self, rng, warehouses, skus, channels):
+        """Receipts per SKU and warehouse (tea in lots, one close to expiry), a live-stream pool
+        for the Tmall shop, and safety stock on a few best sellers."""
+        today = timezone.localdate()
+        live = standard_pool(PoolKind.LIVE)
+        regular = StockPool.objects.get(pk=default_pool_id())
+        for channel in channels[:1]:
+            ChannelPool.objects.get_or_create(channel=channel, pool=regular, defaults={"priority": 2})
+            ChannelPool.objects.get_or_create(channel=channel, pool=live, defaults={"priority": 1})
+        for sku, _price in skus:
+            if sku.presale:  # pre-sale stock has not arrived: those lines wait, unrouted
+                continue
+            for warehouse in warehouses:
+                quantity = (
+                    5
+                    if sku.lot_tracked and warehouse == warehouses[-1]
+                    else rng.choice([0, 20, 60, 120, 300])
+                )
+                if not quantity:
+                    continue
+                lot = {}
+                if sku.lot_tracked:
+                    months = 2 if warehouse == warehouses[-1] else rng.choice([8, 14])  # one lot near expiry
+                    lot = {
+                        "lot_code": f"L{today:%y%m}-{months}",
+                        "expires_on": today + timedelta(days=30 * months),
+                    }
+                stock_change(
+                    kind=MovementKind.RECEIPT,
+                    sku=sku,
+                    warehouse=warehouse,
+                    quantity=quantity,
+                    reference=f"PO-{today:%Y%m}-{warehouse.code}",
+                    **lot,
+                )
+            if sku.code.startswith("MUG"):
+                SafetyStock.objects.update_or_create(sku=sku, channel=channels[0], defaults={"quantity": 50})
+        hot = skus[0][0]
+        balance = hot.balances.filter(pool=regular, lot__isnull=False).order_by("-on_hand").first()
+        if balance and balance.available >= 20:
+            stock_transfer(balance=balance, quantity=20, to_pool=live, reference="直播间 2026-11 专场")
+
+    def _skus(self):
+        skus = []
+        for prefix, zh, en, price in PRODUCTS:
+            for variant in VARIANTS:
+                for size in SIZES:
+                    code = f"{prefix}-{variant}-{size}"
+                    sku, _ = SKU.objects.update_or_create(
+                        code=code,
+                        defaults={
+                            "name": f"{zh} / {en} {variant} {size}",
+                            "barcode": f"69{zlib.crc32(code.encode()) % 10**11:011d}",
+                            "presale": prefix == "LAMP" and size == "XL",
+                            "lot_tracked": prefix == "TEA",
+                        },
+                    )
+                    skus.append((sku, price))
+        return skus
+
+    def _customer_pool(self, rng):
+        pool = []
+        for index in range(1500):
+            pool.append(
+                {
+                    "name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN[:5]),
+                    "western": rng.choice(WESTERN),
+                    "phone": f"13{rng.randint(0, 9)}{index:08d}",
+                    "email": f"buyer{index}@example.com",
+                }
+            )
+        Customer.objects.filter(phone__in=[c["phone"] for c in pool[:60]]).update(is_vip=True)
+        return pool
+
+    def _order(self, rng, index, channels, skus, customers, state):
+        channel = channels[index % len(channels)]
+        person = rng.choice(customers)
+        if channel.currency == "CNY":
+            province, city, district, line1, postcode = rng.choice(CN_ADDRESSES)
+            country, name, rate = "CN", person["name"], Decimal("1")
+        else:
+            country = "US" if channel.currency == "USD" else "DE"
+            province, city, district, line1, postcode = rng.choice(FOREIGN_ADDRESSES[country])
+            name, rate = person["western"], Decimal("0.14")
+            person = {
+                **person,
+                "phone": f"+1415{person['phone'][-7:]}"
+                if country == "US"
+                else f"+4930{person['phone'][-8:]}",
+            }
+        lines = []
+        # Routed orders ship what is in stock; a partly shipped one also waits for a pre-sale item.
+        in_stock = [item for item in skus if not item[0].presale] if state in ROUTED_STATES else skus
+        picked = rng.sample(in_stock, rng.choice([1, 1, 2, 2, 3]))
+        if state == OrderStatus.PARTIALLY_SHIPPED:
+            picked.append(rng.choice([item for item in skus if item[0].presale]))
+        for sku, price in picked:
+            unit = (price * rate).quantize(Decimal("0.01"))
+            lines.append(
+                {
+                    "sku": sku,
+                    "quantity": rng.choice([1, 1, 1, 2, 3]),
+                    "unit_price": unit,
+                    "discount": Decimal("0.00"),
+                    "presale": sku.presale,
+                }
+            )
+        placed_at = timezone.now() - timedelta(minutes=rng.randint(5, 60 * 24 * 45))
+        paid = state != OrderStatus.PENDING_PAYMENT and not (
+            state in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED) and rng.random() < 0.5
+        )
+        data = {
+            "channel": channel,
+            "external_id": f"{channel.code.split('-')[0].upper()}-{100000 + index}",
+            "placed_at": placed_at,
+            "currency": channel.currency,
+            "customer": {"name": name, "phone": person["phone"], "email": person["email"]},
+            "shipping_address": {
+                "name": name,
+                "country": country,
+                "province": province,
+                "city": city,
+                "district": district,
+                "line1": line1,
+                "postcode": postcode,
+                "phone": person["phone"],
+            },
+            "lines": lines,
+            "shipping_fee": Decimal("8.00") * rate if rng.random() < 0.4 else Decimal("0"),
+            "discount": Decimal("5.00") * rate if rng.random() < 0.2 else Decimal("0"),
+            "platform_commission": (sum(line["unit_price"] for line in lines) * Decimal("0.05")).quantize(
+                Decimal("0.01")
+            ),
+            "paid": paid,
+            "paid_at": placed_at + timedelta(minutes=2),
+            "priority": rng.choice(["normal"] * 8 + ["vip", "expedite"]),
+            "tags": rng.choice([[], [], ["gift"], ["live-stream"], ["618"]]),
+            "note": rng.choice(["", "", "请尽快发货", "Please gift wrap"]),
+        }
+        order, _created = services.order_ingest(data=data)
+        if order.status == OrderStatus.ON_HOLD:  # held on arrival: out of stock or near-expiry lot
+            return
+        if state == OrderStatus.ON_HOLD:
+            services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
+        elif state == OrderStatus.CANCELLED:
+            services.order_transition(order=order, name="cancel", reason=rng.choice(CANCEL_REASONS))
+        if state in ROUTED_STATES and order.status == OrderStatus.PAID:
+            self._fulfil(order, state, placed_at)
+        if state == OrderStatus.PAID and len(lines) > 1 and rng.random() < 0.3:
+            first_line = order.lines.order_by("line_no").first()
+            services.order_cancel_lines(
+                order=order, quantities={first_line.pk: 1}, reason=rng.choice(CANCEL_REASONS)
+            )
+        if rng.random() < 0.05:
+            services.order_add_note(order=order, text="客户来电确认收货地址 / customer confirmed the address")
+
+    def _fulfil(self, order, state, placed_at):
+        """Route the order, then take its shipments as far as the state asks, with plausible times."""
+        shipments = routing.route_order(order=order)
+        if not shipments:  # held: no warehouse it may use has the stock
+            return
+        leaves, arrives = ROUTED_STATES[state]
+        for shipment in shipments if leaves else []:
+            self._ship(shipment, placed_at, arrives)
+        if state == OrderStatus.COMPLETED:
+            services.order_transition(order=order, name="complete")
+
+    def _ship(self, shipment, placed_at, arrives):
+        shipped_at = min(placed_at + timedelta(hours=6), timezone.now())
+        carrier = shipment.warehouse.default_carrier
+        shipment.refresh_from_db()
+        if shipment.status == ShipmentStatus.CREATED:
+            shipment_transition(shipment=shipment, name="send_to_warehouse")
+        shipment_transition(shipment=shipment, name="pack")
+        tracking = {"carrier": carrier, "tracking_number": f"{carrier.code.upper()}{shipment.pk:010d}"}
+        shipment_transition(shipment=shipment, name="ship", args={**tracking, "shipped_at": shipped_at})
+        in_transit = min(shipped_at + timedelta(hours=2), timezone.now())
+        shipment_transition(shipment=shipment, name="mark_in_transit", args={"at": in_transit})
+        if arrives:
+            delivered = min(shipped_at + timedelta(days=2), timezone.now())
+            shipment_transition(shipment=shipment, name="deliver", args={"at": delivered})

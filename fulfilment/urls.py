@@ -1,0 +1,27 @@
+"""Desk screens for fulfilment: the warehouse's shipment work and the watches over carriers."""
+
+from django.urls import path
+
+from orders.desk import views as order_views
+from fulfilment import warehouse_views, watch_views
+
+app_name = "fulfilment"
+urlpatterns: list = [
+    # own-warehouse desk
+    path("shipments/", warehouse_views.shipment_list, name="shipments"),
+    path("shipments/pick-list/", warehouse_views.pick_list, name="pick-list"),
+    path("shipments/start-picking/", warehouse_views.start_picking, name="start-picking"),
+    path("shipments/<str:number>/", warehouse_views.shipment_detail, name="shipment"),
+    path("shipments/<str:number>/scan/", warehouse_views.shipment_scan, name="shipment-scan"),
+    path("shipments/<str:number>/ship/", warehouse_views.shipment_ship, name="shipment-ship"),
+    path(
+        "shipments/<str:number>/waybill/", warehouse_views.shipment_request_waybill, name="shipment-waybill"
+    ),
+    path("wms-snapshots/", warehouse_views.wms_snapshot_list, name="wms-snapshots"),
+    # routing an order (the order page's Shipments panel)
+    path("orders/<str:number>/route/", order_views.order_route, name="order-route"),
+    # watches over carriers and SLAs
+    path("watches/no-first-scan/", watch_views.no_first_scan, name="no-first-scan"),
+    path("watches/carriers/", watch_views.carrier_stats, name="carrier-stats"),
+    path("watches/sla/", watch_views.sla_overview, name="sla"),
+]

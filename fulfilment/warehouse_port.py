@@ -1,0 +1,42 @@
+"""What fulfilment asks of the warehouses and carriers, without importing integrations.
+
+Integrations sit above fulfilment (their callbacks drive shipments through fulfilment's
+services), yet routing must hand a new parcel to its warehouse, a cancellation must tell the
+warehouse, and a shipped parcel must be subscribed for tracking, all inside the routing
+transaction (each call only enqueues outbox messages). The integrations app plugs its
+implementation in at start-up (see config/registry.py)."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from fulfilment.models import Shipment
+    from orders.models import Order
+
+
+class WarehousePort(Protocol):
+    def push_shipment(self, shipment: "Shipment", *, orders: Sequence["Order"] | None = None) -> None:
+        """Hand a new shipment to its warehouse (`orders`: its orders when the caller holds their
+        locks)."""
+
+    def cancel_shipment(self, shipment: "Shipment") -> None:
+        """Tell the shipment's warehouse it is cancelled."""
+
+    def subscribe_tracking(self, shipment: "Shipment") -> None:
+        """Ask the carrier integration to report this parcel's tracking events."""
+
+
+_plugged: WarehousePort | None = None
+
+
+def plug(port: WarehousePort) -> None:
+    global _plugged
+    _plugged = port
+
+
+def warehouses() -> WarehousePort:
+    if _plugged is None:
+        raise ImproperlyConfigured("No warehouse integration plugged into fulfilment: is 'integrations' installed?")
+    return _plugged

@@ -1,0 +1,18 @@
+"""Beat jobs of the fulfilment watches; each is idempotent and safe to run twice at once."""
+
+from celery import shared_task
+
+
+@shared_task
+def watch_first_scan() -> dict:
+    from fulfilment.watches import first_scan_watch
+
+    raised, resolved = first_scan_watch()
+    return {"raised": raised, "resolved": resolved}
+
+
+@shared_task
+def evaluate_sla() -> dict:
+    from fulfilment.sla import sla_evaluate
+
+    return sla_evaluate()

@@ -1,0 +1,138 @@
+"""Desk screens of the fulfilment watches (R-F5, R-O7, R-D1): parcels with no first scan,
+carrier statistics and the SLA rules with their open breaches. Read-only and thin."""
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from desk.alerts import visible_alerts
+from core.models import AlertState
+from core.timezones import business_date, business_zone
+from inventory.models import Warehouse
+from fulfilment import sla, watches
+from fulfilment.models import Carrier, SlaRule
+from orders.models import OrderStatus
+
+PAGE_SIZE = 50
+MAX_RANGE_DAYS = 92
+
+
+class NoFirstScanFilter(forms.Form):
+    carrier = forms.ModelChoiceField(
+        label=gettext_lazy("Carrier"),
+        queryset=Carrier.objects.order_by("code"),
+        to_field_name="code",
+        required=False,
+    )
+    warehouse = forms.ModelChoiceField(
+        label=gettext_lazy("Warehouse"),
+        queryset=Warehouse.objects.order_by("code"),
+        to_field_name="code",
+        required=False,
+    )
+    hours = forms.IntegerField(
+        label=gettext_lazy("Shipped more than (hours) ago"), min_value=0, max_value=24 * 90, required=False
+    )
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+@permission_required("orders.view_shipment", raise_exception=True)
+def no_first_scan(request):
+    form = NoFirstScanFilter(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    hours = data.get("hours")
+    hours = settings.NO_FIRST_SCAN_LIST_HOURS if hours is None else hours
+    now = timezone.now()
+    rows = watches.shipments_without_first_scan(
+        hours=hours, carrier=data.get("carrier"), warehouse=data.get("warehouse"), now=now
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    for shipment in page:
+        shipment.waited_hours = int((now - shipment.shipped_at).total_seconds() // 3600)
+    return render(
+        request,
+        "fulfilment/no_first_scan.html",
+        {"form": form, "page": page, "hours": hours, "query": _query_without_page(request)},
+    )
+
+
+class DateRangeForm(forms.Form):
+    start = forms.DateField(label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(
+        label=gettext_lazy("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", gettext_lazy("The end date is before the start date."))
+            elif (end - start).days >= MAX_RANGE_DAYS:
+                self.add_error("end", gettext_lazy("Choose at most 92 days."))
+        return cleaned
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=business_zone())
+
+
+@login_required
+@permission_required("orders.view_shipment", raise_exception=True)
+def carrier_stats(request):
+    today = business_date()
+    initial = {"start": today - timedelta(days=6), "end": today}
+    form = DateRangeForm(request.GET or None, initial=initial)
+    if request.GET and form.is_valid():
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    else:
+        start, end = initial["start"], initial["end"]
+        if not request.GET:
+            form = DateRangeForm(initial=initial)
+    stats = watches.carrier_statistics(start=_day_start(start), end=_day_start(end + timedelta(days=1)))
+    return render(
+        request,
+        "fulfilment/carrier_stats.html",
+        {
+            "form": form,
+            "stats": stats,
+            "start": start,
+            "end": end,
+            "default_window": watches.default_window(),
+        },
+    )
+
+
+@login_required
+def sla_overview(request):
+    """The SLA rules with their open breaches among the alerts this user may see."""
+    open_breaches = visible_alerts(request.user).filter(kind=sla.KIND).exclude(state=AlertState.RESOLVED)
+    counts = {
+        row["payload__rule_id"]: row
+        for row in open_breaches.values("payload__rule_id").annotate(
+            open=Count("pk", filter=~Q(key__endswith=sla.ESCALATED)),
+            escalated=Count("pk", filter=Q(key__endswith=sla.ESCALATED)),
+        )
+    }
+    rules = list(SlaRule.objects.select_related("channel").order_by("status", "hours", "pk"))
+    for rule in rules:
+        row = counts.get(rule.pk) or {}
+        rule.open_breaches = row.get("open", 0)
+        rule.escalated_breaches = row.get("escalated", 0)
+        rule.status_label = (
+            OrderStatus(rule.status).label if rule.status in OrderStatus.values else rule.status
+        )
+    return render(request, "fulfilment/sla_rules.html", {"rules": rules})
