@@ -30,7 +30,7 @@ def main() -> None:
     from inventory.models import SKU, MovementKind, Reservation, Warehouse
     from inventory.reconciliation import find_drift
     from inventory.services import stock_change
-    from orders import services
+    from orders import intake
     from orders.intake import order_ingest_batch
     from orders.models import Order, OrderLine
 
@@ -90,7 +90,7 @@ def main() -> None:
     # --- baseline: one order, one transaction -----------------------------------------------------
     start = time.perf_counter()
     for data in baseline_items:
-        services.order_ingest(data=data)
+        intake.order_ingest(data=data)
     baseline_rate = BASELINE / (time.perf_counter() - start)
 
     # --- ours: batches through the set-based intake ---------------------------------------------

@@ -38,9 +38,9 @@ CLEAN_TRANSFER, CLEAN_REFUND = 8, 9
 def load() -> None:
     from django.db import connection
 
+    from catalog.models import Channel
     from finance.imports.models import ImportBatch
     from finance.periods import period_get
-    from catalog.models import Channel
 
     channel = Channel.objects.create(platform="taobao", code="tmall", name="Tmall")
     january, february = period_get(2026, 1), period_get(2026, 2)
@@ -121,7 +121,7 @@ def baseline_facts(order_id):
 
     from finance.imports.models import StatementLine
     from finance.models import Payment, RevenueLine
-    from finance.reconciliation.classify import SETTLED_PROVIDERS, TRANSFER_PROVIDERS, OrderFacts, money
+    from finance.reconciliation.facts import SETTLED_PROVIDERS, TRANSFER_PROVIDERS, OrderFacts, money
     from orders.models import Order
 
     order = Order.objects.get(pk=order_id)
@@ -172,8 +172,8 @@ def run() -> None:
     from django.db import transaction
 
     from finance.models import AccountingPeriod, Payment
-    from finance.reconciliation.classify import classify
     from finance.reconciliation.models import ReconciliationItem
+    from finance.reconciliation.rules import classify
     from finance.reconciliation.services import reconciliation_execute, reconciliation_start
 
     started = time.perf_counter()

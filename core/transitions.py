@@ -96,6 +96,16 @@ def check_transition(instance: models.Model, name: str, actor: Actor, *, refused
     )
 
 
+def apply(instance: models.Model, name: str, actor: Actor, *, args: dict[str, Any] | None = None) -> Moved:
+    """Check and run one transition without saving: for rows the caller writes in bulk that
+    nobody else can see yet (orders inserted in this transaction). Events are the caller's too."""
+    check_transition(instance, name, actor)
+    field = state_field(instance, name)
+    from_state = getattr(instance, field)
+    getattr(instance, name)(**(args or {}))
+    return Moved(name, from_state, getattr(instance, field))
+
+
 def transition(
     instance: M,
     name: str,

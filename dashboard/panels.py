@@ -11,10 +11,10 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import StockBalance
 from dashboard import rollups
 from dashboard.models import CarrierDayRollup, OrderDayRollup
 from fulfilment.models import Carrier
+from inventory.models import StockBalance
 
 ORDER_FIELDS = (
     "orders",

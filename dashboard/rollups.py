@@ -29,8 +29,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.timezones import business_date, business_zone
-from finance.models import RevenueKind, RevenueLine
 from dashboard.models import CarrierDayRollup, OrderDayRollup, RollupWatermark
+from finance.models import RevenueKind, RevenueLine
 from fulfilment.models import Shipment, ShipmentLine, ShipmentStatus, TrackingEvent, TrackingStatus
 from orders.models import Order, OrderEvent, OrderStatus
 

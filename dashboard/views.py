@@ -6,9 +6,9 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from catalog.models import Channel
 from core.spreadsheets import csv_response, xlsx_response
 from core.timezones import business_date
-from catalog.models import Channel
 from dashboard import panels
 
 MAX_DAYS = 366

@@ -1,7 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
-from desk.navigation import desk_navigation
 from core.roles import user_roles
+from desk.navigation import desk_navigation
 
 
 def desk(request):

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from desk.alerts import visible_alerts
 from core.models import AlertState
 from core.roles import user_roles
-from integrations.models import InboundMessage, InboundStatus
+from desk.alerts import visible_alerts
 from fulfilment.models import Shipment, ShipmentStatus
 from fulfilment.watches import shipments_without_first_scan
+from integrations.models import InboundMessage, InboundStatus
 from orders.models import Order, OrderStatus
 from returns.models import ReturnRequest, ReturnStatus
 

@@ -223,6 +223,11 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self):
         return self.number
 
+    @property
+    def transition_subject(self) -> str:
+        """How core.transitions names the shipment in its messages."""
+        return _("Shipment %(number)s") % {"number": self.number}
+
     # --- transitions: they only assign fields; fulfilment.services runs them -----------
 
     @transition(field=status, source=SS.CREATED, target=SS.SENT_TO_WAREHOUSE)

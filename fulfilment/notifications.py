@@ -48,7 +48,7 @@ from fulfilment.models import (
     Shipment,
 )
 from orders.models import Order, OrderEventKind
-from orders.services import record_order_event
+from orders.transitions import record_order_event
 
 KIND = "notification.send"
 WECOM_MAX_BYTES = 4096  # the robot refuses longer markdown content

@@ -9,9 +9,9 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
-from inventory.models import SKU, Reservation, WmsProtocol
 from fulfilment.models import Carrier, Shipment, ShipmentLine, ShipmentStatus
 from fulfilment.services import lock_shipment, run_shipment_transition, shipment_transition
+from inventory.models import SKU, Reservation, WmsProtocol
 
 SS = ShipmentStatus
 WORK_PERMISSION = "orders.work_shipment"

@@ -26,9 +26,7 @@ from core import geo
 from core.alerts import alert_raise
 from core.errors import TransitionRefused
 from core.roles import Role
-from inventory import reservations
-from inventory.models import Warehouse, WarehouseKind
-from orders import services
+from core.transitions import require_perm, require_state
 from fulfilment.models import (
     DEFAULT_STRATEGIES,
     IN_WAREHOUSE,
@@ -39,9 +37,12 @@ from fulfilment.models import (
     ShipmentStatus,
     ShippingRate,
 )
-from fulfilment.warehouse_port import warehouses
 from fulfilment.services import lock_shipment, run_shipment_transition, shipment_orders
+from fulfilment.warehouse_port import warehouses
+from inventory import reservations
+from inventory.models import Warehouse, WarehouseKind
 from orders.models import HOLDABLE, Order, OrderEventKind, OrderLine, OrderStatus
+from orders.transitions import lock_order, record_order_event, run_order_transition
 
 logger = logging.getLogger(__name__)
 
@@ -377,9 +378,9 @@ def route_order(
     the order is held with the reason and nothing else is written. Pre-sale lines without stock
     wait (a beat job tries again). `fallback` describes a rejected shipment being replaced."""
     with transaction.atomic():
-        order = services._lock_order(order)
-        services._require_perm(actor, "orders.route_order")
-        services._require_state(order, expected_status)
+        order = lock_order(order)
+        require_perm(actor, "orders.route_order")
+        require_state(order, expected_status)
         needs = unrouted_needs(order)
         _require_routable(order, needs)
         policy = policy_for(order.channel_id)
@@ -403,7 +404,7 @@ def route_order(
         )
         if not regular.parts and not presale.parts:
             if fallback:  # the rejected units were pre-sale ones with nowhere else to go: they wait
-                services.record_order_event(
+                record_order_event(
                     order,
                     OrderEventKind.ROUTED,
                     actor,
@@ -501,10 +502,10 @@ def _write(
     numbers = [s.number for s in (*created, *merged)]
     if order.status == OrderStatus.PAID:
         default = _("Routed: %(shipments)s") % {"shipments": ", ".join(numbers)}
-        services._run_transition(
+        run_order_transition(
             order, "allocate", actor, reason=reason or default, payload={"routing": {"shipments": numbers}}
         )
-    services.record_order_event(
+    record_order_event(
         order,
         OrderEventKind.ROUTED,
         actor,
@@ -578,10 +579,10 @@ def _hold_unroutable(order: Order, regular: Plan, policy: RoutingPolicy, fallbac
     if fallback:
         payload["routing"]["fallback"] = fallback
     if order.status in HOLDABLE:
-        services._run_transition(order, "hold", None, reason=why, args={"reason": why[:255]}, payload=payload)
+        run_order_transition(order, "hold", None, reason=why, args={"reason": why[:255]}, payload=payload)
         shipments_cancel(order=order, reason=why)
         return
-    services.record_order_event(order, OrderEventKind.ROUTED, None, reason=why, payload=payload)
+    record_order_event(order, OrderEventKind.ROUTED, None, reason=why, payload=payload)
     alert_raise(
         kind="routing_short",
         key=f"routing_short:{order.pk}",
@@ -769,9 +770,9 @@ def reroute_order(
     """Route the order again from scratch (a warehouse closed, the policy changed): its shipments
     still in the warehouse are cancelled and everything they carried is routed anew."""
     with transaction.atomic():
-        order = services._lock_order(order)
-        services._require_perm(actor, "orders.route_order")
-        services._require_state(order, expected_status)
+        order = lock_order(order)
+        require_perm(actor, "orders.route_order")
+        require_state(order, expected_status)
         if order.status not in (OrderStatus.ALLOCATED, OrderStatus.PARTIALLY_SHIPPED):
             raise TransitionRefused(
                 _("Order %(number)s cannot be re-routed while %(status)s.")

@@ -10,15 +10,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed, has_transition_perm
 
-from core.errors import DomainError, NotPermitted, TransitionRefused
-from inventory import reservations
+from core.errors import DomainError
+from core.transitions import Actor, Moved, lock_one, lock_rows, require_state, transition
 from fulfilment import notifications
 from fulfilment.models import LEFT_WAREHOUSE, Shipment, ShipmentLine, ShipmentStatus
-from orders.models import Order, OrderEventKind, OrderLine, OrderStatus
-from orders.services import _run_transition, record_order_event
 from fulfilment.warehouse_port import warehouses
+from inventory import reservations
+from orders.models import Order, OrderEventKind, OrderLine, OrderStatus
+from orders.transitions import record_order_event, run_order_transition
 
 SS = ShipmentStatus
 # What each order state becomes, step by step, as its shipments leave and arrive.
@@ -36,57 +36,39 @@ def lock_shipment(shipment: Shipment | int) -> tuple[Shipment, list[Order]]:
     """Lock the shipment's orders, then the shipment, in the global lock order."""
     shipment_id = shipment.pk if isinstance(shipment, Shipment) else shipment
     unlocked = Shipment.objects.get(pk=shipment_id)
-    orders = list(
-        Order.objects.select_for_update(of=("self",)).filter(pk__in=shipment_orders(unlocked)).order_by("pk")
-    )
-    return Shipment.objects.select_for_update(of=("self",)).get(pk=shipment_id), orders
-
-
-def require_state(shipment: Shipment, expected_status: str | None) -> None:
-    if expected_status and shipment.status != expected_status:
-        raise TransitionRefused(
-            _("Shipment %(number)s changed meanwhile: it is now %(status)s.")
-            % {"number": shipment.number, "status": shipment.get_status_display()}
-        )
+    orders = lock_rows(Order.objects.all(), shipment_orders(unlocked))
+    return lock_one(Shipment.objects, shipment_id), orders
 
 
 def run_shipment_transition(
     shipment: Shipment,
     orders: list[Order],
     name: str,
-    actor=None,
+    actor: Actor = None,
     *,
     reason: str = "",
     payload: dict | None = None,
     args: dict | None = None,
 ) -> None:
     """Run one transition on a locked shipment and write it on every order it carries."""
-    method = getattr(shipment, name)
-    allowed = has_transition_perm(method, actor) if actor is not None else can_proceed(method)
-    if not allowed:
-        if actor is not None and can_proceed(method):
-            raise NotPermitted(_("You are not allowed to do this."))
-        raise TransitionRefused(
-            _("Shipment %(number)s cannot “%(action)s” while %(status)s.")
-            % {"number": shipment.number, "action": name, "status": shipment.get_status_display()}
-        )
-    from_status = shipment.status
-    method(**(args or {}))
-    shipment.save()
-    for order in orders:
-        record_order_event(
-            order,
-            OrderEventKind.SHIPMENT,
-            actor,
-            reason=reason,
-            payload={
-                "shipment": shipment.number,
-                "transition": name,
-                "from": from_status,
-                "to": shipment.status,
-                **(payload or {}),
-            },
-        )
+
+    def event(moved: Moved) -> None:
+        for order in orders:
+            record_order_event(
+                order,
+                OrderEventKind.SHIPMENT,
+                actor,
+                reason=reason,
+                payload={
+                    "shipment": shipment.number,
+                    "transition": name,
+                    "from": moved.from_state,
+                    "to": moved.to_state,
+                    **(payload or {}),
+                },
+            )
+
+    transition(shipment, name, actor, args=args, event=event)
     if name == "ship":
         for order in orders:
             reservations.reservations_consume(
@@ -202,4 +184,6 @@ def follow_shipments(order: Order) -> None:
             return
         args: dict[str, Any] = {"delivered_at": timezone.now()} if step == "mark_delivered" else {}
         # The system moves the order; the person who moved the shipment is on the shipment event.
-        _run_transition(order, step, None, reason=_("Shipments: %(state)s") % {"state": target}, args=args)
+        run_order_transition(
+            order, step, None, reason=_("Shipments: %(state)s") % {"state": target}, args=args
+        )

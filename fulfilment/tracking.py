@@ -37,7 +37,7 @@ from fulfilment.models import (
 )
 from fulfilment.services import lock_shipment, run_shipment_transition
 from orders.models import OrderEventKind
-from orders.services import record_order_event
+from orders.transitions import record_order_event
 
 SS = ShipmentStatus
 TS = TrackingStatus

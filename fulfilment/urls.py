@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from orders.desk import views as order_views
 from fulfilment import warehouse_views, watch_views
+from orders.desk import views as order_views
 
 app_name = "fulfilment"
 urlpatterns: list = [

@@ -38,5 +38,5 @@ def plug(port: WarehousePort) -> None:
 
 def warehouses() -> WarehousePort:
     if _plugged is None:
-        raise ImproperlyConfigured("No warehouse integration plugged into fulfilment: is 'integrations' installed?")
+        raise ImproperlyConfigured("No warehouse integration plugged in: is 'integrations' installed?")
     return _plugged

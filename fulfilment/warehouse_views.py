@@ -17,10 +17,10 @@ from django.views.decorators.http import require_POST
 
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
-from integrations.models import WmsStockSnapshot
-from inventory.models import Warehouse, WmsProtocol
 from fulfilment import packing
 from fulfilment.models import Shipment, ShipmentStatus
+from integrations.models import WmsStockSnapshot
+from inventory.models import Warehouse, WmsProtocol
 from orders.models import OrderEvent, OrderEventKind
 
 PAGE_SIZE = 50

@@ -12,12 +12,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from desk.alerts import visible_alerts
 from core.models import AlertState
 from core.timezones import business_date, business_zone
-from inventory.models import Warehouse
+from desk.alerts import visible_alerts
 from fulfilment import sla, watches
 from fulfilment.models import Carrier, SlaRule
+from inventory.models import Warehouse
 from orders.models import OrderStatus
 
 PAGE_SIZE = 50

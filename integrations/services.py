@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog.models import Channel, Platform
 from core.errors import DomainError
 from integrations.adapters import get_adapter
-from catalog.models import Channel, Platform
 from integrations.models import InboundMessage, InboundStatus
 
 
@@ -181,7 +181,7 @@ def _json_problem(raw_body: bytes) -> str:
 def _ingest(message: InboundMessage):
     """(order, status) for a message; DomainError when it cannot become an order."""
     from orders.canonical import CanonicalOrderInput
-    from orders.services import order_ingest
+    from orders.intake import order_ingest
 
     adapter = get_adapter(message.platform)
     topic_processor = _topic_processors.get((message.platform, message.topic))

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from catalog.models import Channel
 from core.alerts import alert_raise, alert_resolve
 from core.roles import Role
-from catalog.models import Channel
 from inventory.models import SKU, StockPushPending
 from inventory.selectors import channel_sellable, safety_breaches
 

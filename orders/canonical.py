@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from catalog.models import Channel
-from core.serializer_fields import active_by_code
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from core.serializer_fields import active_by_code
 from core.timezones import to_utc
 from inventory.models import SKU
 from orders.models import Priority

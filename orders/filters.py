@@ -1,8 +1,8 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from orders.models import Order, OrderStatus, Priority
 from desk.search import order_search
+from orders.models import Order, OrderStatus, Priority
 
 
 class OrderFilter(django_filters.FilterSet):

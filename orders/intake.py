@@ -1,11 +1,17 @@
-"""Order intake in bulk: many canonical orders in one transaction with set-based inserts and one
-reservation pass (inventory.reservations.reserve_orders), and a group commit (core.group_commit)
-that lets concurrent API callers in one process share such a transaction.
+"""Order intake: the one path by which orders enter Conduit (API, platform webhooks and polling,
+Excel upload, exchanges, demo data).
 
-Used by bulk imports, platform sync and the order API; `orders.services.order_ingest` stays the
-one-order path and handles what the bulk path sends back to it (repeats, conflicts, updates)."""
-
-from typing import Any
+One order or many take the same steps, in one transaction:
+  1. build every new order (orders.building) and insert them together; the unique constraint on
+     (channel, external_id) is the deduplication (ON CONFLICT DO NOTHING);
+  2. lines, "created" events and checkout-lock binding, set-based;
+  3. one reservation pass for all of them (inventory.reservations.reserve_orders);
+  4. the review rules, then the hold transitions of orders short of stock or caught by a rule;
+  5. "placed" notifications and routing of paid orders, after commit.
+An order seen before (in this batch or in the database) is applied as a later platform version
+(orders.services.order_apply_platform_version); one known only as cancelled is inserted and
+cancelled. `order_submit` adds a group commit (core.group_commit) that lets concurrent API
+callers in one process share such a transaction."""
 
 from django.conf import settings
 from django.db import transaction
@@ -13,38 +19,53 @@ from django.utils.translation import gettext as _
 
 from core.errors import NotPermitted
 from core.group_commit import GroupCommit
+from core.transitions import Actor, apply
 from inventory import reservations
 from inventory.models import SKU
-from orders import review, services, stock
+from orders import building, review, services, stock
+from orders.canonical import CanonicalOrder
 from orders.fulfilment_port import fulfilment
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 
+Result = tuple[Order, bool]  # (order, created)
 
-def order_ingest_batch(*, items: list[dict[str, Any]], actor=None) -> list[tuple[Order, bool]]:
-    """Ingest validated canonical orders; returns (order, created) per item, in order.
-    New orders are inserted together; an order seen before (in this batch or in the database)
-    or known only as cancelled takes the one-order path, so the outcome is the same as calling
-    order_ingest for each item in turn."""
+
+def order_ingest(*, data: CanonicalOrder, actor: Actor = None) -> Result:
+    """One order: create it, or apply a newer version of it. Returns (order, created)."""
+    return order_ingest_batch(items=[data], actor=actor)[0]
+
+
+def order_ingest_batch(*, items: list[CanonicalOrder], actor: Actor = None) -> list[Result]:
+    """Ingest validated canonical orders in one transaction; returns (order, created) per item,
+    in order. The outcome is the same as ingesting the items one after the other: a repeat of an
+    order earlier in the batch is applied to it as a later version."""
     if actor is not None and not actor.has_perm("orders.add_order"):
         raise NotPermitted(_("You are not allowed to create orders."))
-    results: list[tuple[Order, bool] | None] = [None] * len(items)
+    results: list[Result | None] = [None] * len(items)
     with transaction.atomic():
         first_seen: dict[tuple[int, str], int] = {}
         for index, data in enumerate(items):
             first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
-        fresh = [i for i in sorted(first_seen.values()) if not items[i].get("cancelled")]
+        fresh = sorted(first_seen.values())
         for index, order in _insert_new([items[i] for i in fresh], actor, fresh):
             results[index] = (order, True)
-    _known_orders(items, results)
-    for index, data in enumerate(items):
-        if results[index] is None:  # a newer version of a known order, or a cancellation
-            results[index] = services.order_ingest(data=data, actor=actor)
+        _answer_stale_repeats(items, results)
+        for index, data in enumerate(items):
+            if results[index] is None:  # a known order: maybe a newer version of it
+                results[index] = (_apply_to_existing(data, actor), False)
     return results  # type: ignore[return-value]
 
 
-def _known_orders(items: list[dict], results: list) -> None:
-    """Repeats that are not newer than the stored order change nothing (as in order_ingest):
-    answer them from one query instead of one transaction each."""
+def _apply_to_existing(data: CanonicalOrder, actor: Actor) -> Order:
+    existing = Order.objects.select_for_update(of=("self",)).get(
+        channel=data["channel"], external_id=data["external_id"]
+    )
+    return services.order_apply_platform_version(existing, data, actor)
+
+
+def _answer_stale_repeats(items: list[CanonicalOrder], results: list[Result | None]) -> None:
+    """Repeats that are not newer than the stored order change nothing: answer them from one
+    query instead of locking each order."""
     pending = [i for i, result in enumerate(results) if result is None]
     by_channel: dict[int, set[str]] = {}
     for index in pending:
@@ -64,19 +85,20 @@ def _known_orders(items: list[dict], results: list) -> None:
             results[index] = (order, False)
 
 
-def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[int, Order]]:
+def _insert_new(items: list[CanonicalOrder], actor: Actor, positions: list[int]) -> list[tuple[int, Order]]:
     if not items:
         return []
     customers = _customers(items)
-    numbers = services.allocate_order_numbers(len(items))
+    numbers = building.allocate_order_numbers(len(items))
     orders = []
     for data, number in zip(items, numbers, strict=True):
-        identity = services.customer_identity(data)
-        order = services.build_order(
+        identity = building.customer_identity(data)
+        order = building.build_order(
             data, number=number, customer=customers[identity[0]] if identity else None
         )
-        if data.get("paid"):
-            order.mark_paid(paid_at=data.get("paid_at") or data["placed_at"])  # assigns fields only
+        if data.get("paid") and not data.get("cancelled"):
+            # Nobody sees the row yet: the transition is checked and applied here, written below.
+            apply(order, "mark_paid", None, args={"paid_at": data.get("paid_at") or data["placed_at"]})
         orders.append(order)
     # A conflict on (channel, external_id) inserts nothing for that row: the order exists already.
     Order.objects.bulk_create(orders, ignore_conflicts=True)
@@ -90,26 +112,26 @@ def _insert_new(items: list[dict], actor, positions: list[int]) -> list[tuple[in
             inserted.append((position, data, order))
 
     lines = OrderLine.objects.bulk_create(
-        [line for _p, data, order in inserted for line in services.build_lines(order, data)]
+        [line for _p, data, order in inserted for line in building.build_lines(order, data)]
     )
     OrderEvent.objects.bulk_create(_creation_events(inserted, actor))
     lines_by_order: dict[int, list[OrderLine]] = {}
     for line in lines:
         lines_by_order.setdefault(line.order_id, []).append(line)
     bound = {
-        order.pk: services.bind_checkout_locks(order, lines_by_order[order.pk], data)
+        order.pk: building.bind_checkout_locks(order, lines_by_order[order.pk], data)
         for _p, data, order in inserted
     }
+    live = [order for _p, data, order in inserted if not data.get("cancelled")]
     outcome = reservations.reserve_orders(
-        [
-            stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk])
-            for _p, _d, order in inserted
-        ]
+        [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
     )
-    new_orders = [order for _p, _d, order in inserted]
-    _hold_new(new_orders, outcome, review.review_orders(new_orders))
-    services.route_on_commit(*(order for order in new_orders if order.status == OrderStatus.PAID))
-    fulfilment().orders_placed(new_orders)
+    _hold_new(live, outcome, review.review_orders(live))
+    for _p, data, order in inserted:
+        if data.get("cancelled"):  # known only as cancelled: what checkout locks held goes back
+            services.cancel_on_platform(order)
+    services.route_on_commit(*(order for order in live if order.status == OrderStatus.PAID))
+    fulfilment().orders_placed(live)
     services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
 
@@ -118,8 +140,8 @@ def _hold_new(
     orders: list[Order], outcome: reservations.ReserveResult, hits: dict[int, list[review.ReviewHit]]
 ) -> None:
     """New orders that could not be reserved (or got a lot near expiry) or that a review rule caught
-    wait on hold, keeping what was reserved: the hold transition runs on each instance and the rows
-    are written together (nobody else sees them yet), as orders.services.hold_for_stock does one by one."""
+    wait on hold, keeping what was reserved. The hold transition is checked and applied on each
+    instance (core.transitions.apply) and the rows are written together: nobody else sees them yet."""
     waiting = [
         order
         for order in orders
@@ -137,14 +159,13 @@ def _hold_new(
         short = [codes[sku_id] for sku_id in outcome.short.get(order.pk, [])]
         stock_hold = services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
         reason, payload = review.hold_reason(stock_hold, hits.get(order.pk, []))
-        from_status = order.status
-        order.hold(reason=reason[:255])
+        moved = apply(order, "hold", None, args={"reason": reason[:255]})
         events.append(
             OrderEvent(
                 order=order,
                 kind=OrderEventKind.TRANSITION,
-                from_status=from_status,
-                to_status=order.status,
+                from_status=moved.from_state,
+                to_status=moved.to_state,
                 reason=reason,
                 payload={"transition": "hold", **payload},
             )
@@ -153,10 +174,10 @@ def _hold_new(
     OrderEvent.objects.bulk_create(events)
 
 
-def _creation_events(inserted, actor) -> list[OrderEvent]:
+def _creation_events(inserted, actor: Actor) -> list[OrderEvent]:
     events = []
     for _position, data, order in inserted:
-        events.append(services.created_event(order, actor, line_count=len(data["lines"])))
+        events.append(building.created_event(order, actor, line_count=len(data["lines"])))
         if order.status == OrderStatus.PAID:
             events.append(
                 OrderEvent(
@@ -171,11 +192,11 @@ def _creation_events(inserted, actor) -> list[OrderEvent]:
     return events
 
 
-def _customers(items: list[dict]) -> dict[str, Customer]:
+def _customers(items: list[CanonicalOrder]) -> dict[str, Customer]:
     """Get or create every customer of the batch in two statements (the unique key dedupes)."""
     wanted = {}
     for data in items:
-        identity = services.customer_identity(data)
+        identity = building.customer_identity(data)
         if identity:
             wanted.setdefault(identity[0], identity[1])
     Customer.objects.bulk_create(
@@ -187,28 +208,30 @@ def _customers(items: list[dict]) -> dict[str, Customer]:
 # --- group commit -------------------------------------------------------------------------------
 
 
-def _ingest_many(items: list[tuple[dict, Any]]) -> list[tuple[Order, bool]]:
-    """One transaction per actor present in the batch (permissions are checked per actor)."""
-    results: list[tuple[Order, bool] | None] = [None] * len(items)
-    by_actor: dict[Any, list[int]] = {}
+def _ingest_many(items: list[tuple[CanonicalOrder, Actor]]) -> list[Result]:
+    """One transaction for the whole batch, whatever its actors (permissions are checked per
+    actor): it commits entirely or not at all, so when it fails the group commit can safely run
+    each request again on its own — nothing of the batch was written."""
+    results: list[Result | None] = [None] * len(items)
+    by_actor: dict[Actor, list[int]] = {}
     for index, (_data, actor) in enumerate(items):
         by_actor.setdefault(actor, []).append(index)
-    for actor, indexes in by_actor.items():
-        for index, result in zip(
-            indexes, order_ingest_batch(items=[items[i][0] for i in indexes], actor=actor), strict=True
-        ):
-            results[index] = result
+    with transaction.atomic():
+        for actor, indexes in by_actor.items():
+            batch = order_ingest_batch(items=[items[i][0] for i in indexes], actor=actor)
+            for index, result in zip(indexes, batch, strict=True):
+                results[index] = result
     return results  # type: ignore[return-value]
 
 
 _group_commit = GroupCommit(
     run_batch=_ingest_many,
-    run_one=lambda item: services.order_ingest(data=item[0], actor=item[1]),
+    run_one=lambda item: order_ingest(data=item[0], actor=item[1]),
 )
 
 
-def order_submit(*, data: dict, actor=None) -> tuple[Order, bool]:
+def order_submit(*, data: CanonicalOrder, actor: Actor = None) -> Result:
     """The API's entry point: concurrent posts share a transaction when group commit is on."""
     if settings.ORDER_INGEST_GROUP_COMMIT:
         return _group_commit.submit((data, actor))
-    return services.order_ingest(data=data, actor=actor)
+    return order_ingest(data=data, actor=actor)

@@ -142,6 +142,11 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self):
         return self.number
 
+    @property
+    def transition_subject(self) -> str:
+        """How core.transitions names the order in its messages."""
+        return _("Order %(number)s") % {"number": self.number}
+
     def get_absolute_url(self):
         from django.urls import reverse
 

@@ -4,27 +4,24 @@ run the transition → save → write the timeline event → enqueue follow-up w
 `actor=None` means the system (integrations, scheduled jobs); a user is checked for permission.
 """
 
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
-from core.errors import DomainError, NotPermitted, TransitionRefused
-from core.money import ZERO
-from core.sequences import next_values
-from core.timezones import business_date
-from inventory import locks, reservations
+from core.errors import DomainError, TransitionRefused
+from core.transitions import require_perm, require_state
+from inventory import reservations
 from orders import review, stock
+from orders.building import header_values
 from orders.fulfilment_port import fulfilment
 from orders.models import (
     EDITABLE,
     HOLDABLE,
-    Customer,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -32,6 +29,7 @@ from orders.models import (
     OrderStatus,
     Priority,
 )
+from orders.transitions import lock_order, record_order_event, run_order_transition
 
 ADDRESS_FIELDS = (
     "ship_name",
@@ -44,24 +42,9 @@ ADDRESS_FIELDS = (
     "ship_line2",
     "ship_postcode",
 )
-# Header fields a newer platform version may change; lines never change after creation.
-PLATFORM_UPDATABLE_FIELDS = (
-    "customer_name",
-    "customer_phone",
-    "customer_email",
-    "buyer_note",
-    "buyer_ip",
-    "tags",
-    *ADDRESS_FIELDS,
-)
-AUTO_COMPLETE_AFTER = timedelta(days=15)  # past the 7-day no-reason return window, with margin
 
 
 # --- shared steps -----------------------------------------------------------------------------
-
-
-def record_order_event(order: Order, kind: str, actor=None, **fields: Any) -> OrderEvent:
-    return OrderEvent.objects.create(order=order, kind=kind, actor=actor, **fields)
 
 
 def refresh_customer_stats_on_commit(*customer_ids: int | None) -> None:
@@ -76,57 +59,12 @@ def _refresh_customer_stats_on_commit(order: Order) -> None:
     refresh_customer_stats_on_commit(order.customer_id)
 
 
-def _lock_order(order: Order | int) -> Order:
-    order_id = order.pk if isinstance(order, Order) else order
-    return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
-
-
-def _require_perm(actor, perm: str) -> None:
-    if actor is not None and not actor.has_perm(perm):
-        raise NotPermitted(_("You are not allowed to do this."))
-
-
-def _require_state(order: Order, expected_status: str | None) -> None:
-    # The desk posts the status the user saw; a click on a stale page must not act on a new state.
-    if expected_status and order.status != expected_status:
-        raise TransitionRefused(
-            _("Order %(number)s changed meanwhile: it is now %(status)s.")
-            % {"number": order.number, "status": order.get_status_display()}
-        )
-
-
 def _require_editable(order: Order) -> None:
     if order.status not in EDITABLE:
         raise TransitionRefused(
             _("Order %(number)s can no longer be changed: it is %(status)s.")
             % {"number": order.number, "status": order.get_status_display()}
         )
-
-
-def _run_transition(
-    order: Order, name: str, actor, *, reason: str = "", payload=None, args=None
-) -> OrderEvent:
-    method = getattr(order, name)
-    allowed = has_transition_perm(method, actor) if actor is not None else can_proceed(method)
-    if not allowed:
-        if actor is not None and can_proceed(method):
-            raise NotPermitted(_("You are not allowed to do this."))
-        raise TransitionRefused(
-            _("Order %(number)s cannot “%(action)s” while %(status)s.")
-            % {"number": order.number, "action": name, "status": order.get_status_display()}
-        )
-    from_status = order.status
-    method(**(args or {}))
-    order.save()
-    return record_order_event(
-        order,
-        OrderEventKind.TRANSITION,
-        actor,
-        from_status=from_status,
-        to_status=order.status,
-        reason=reason,
-        payload={"transition": name, **(payload or {})},
-    )
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -139,7 +77,7 @@ def _needs_reason(reason: str, message: str) -> None:
 
 def _hold(order, actor, reason):
     _needs_reason(reason, _("Say why the order is held."))
-    _run_transition(order, "hold", actor, reason=reason, args={"reason": reason})
+    run_order_transition(order, "hold", actor, reason=reason, args={"reason": reason})
     _stop_shipments_on_hold(order, reason)
 
 
@@ -157,14 +95,14 @@ def _release(order, actor, reason):
         short, _lots = stock.reserve_missing(order)
         if short:
             raise TransitionRefused(stock.shortage_reason(short))
-    _run_transition(order, "release", actor, reason=reason)  # refuses with the reason when not allowed
+    run_order_transition(order, "release", actor, reason=reason)  # refuses with the reason when not allowed
     if order.status in (OrderStatus.PAID, OrderStatus.ALLOCATED):
         route_on_commit(order)
 
 
 def _cancel(order, actor, reason):
     _needs_reason(reason, _("Say why the order is cancelled."))
-    _run_transition(order, "cancel", actor, reason=reason, args={"reason": reason})
+    run_order_transition(order, "cancel", actor, reason=reason, args={"reason": reason})
     _cancel_shipments(order, reason)
     _after_stock_release(order, stock.release_cancelled(order, reason=reason, actor=actor), actor)
     _refresh_customer_stats_on_commit(order)
@@ -183,7 +121,7 @@ def _after_stock_release(order, outcome, actor) -> None:
 
 
 def _mark_paid(order, actor, reason):
-    _run_transition(order, "mark_paid", actor, reason=reason, args={"paid_at": timezone.now()})
+    run_order_transition(order, "mark_paid", actor, reason=reason, args={"paid_at": timezone.now()})
     reservations.reservations_commit(order_id=order.pk)
     _ensure_stock(order)
     if order.status == OrderStatus.PAID:
@@ -224,7 +162,9 @@ def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict], revi
     hold = review.hold_reason(stock_hold_reason(short, near_expiry), list(review_hits))
     if hold and order.status in HOLDABLE:
         reason, payload = hold
-        _run_transition(order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload)
+        run_order_transition(
+            order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload
+        )
         _stop_shipments_on_hold(order, reason)
 
 
@@ -238,7 +178,7 @@ def stock_hold_reason(short: list[str], near_expiry: list[dict]) -> tuple[str, d
 
 
 def _plain(name):
-    return lambda order, actor, reason: _run_transition(order, name, actor, reason=reason)
+    return lambda order, actor, reason: run_order_transition(order, name, actor, reason=reason)
 
 
 # Desk and API actions. Shipping and delivery are not among them: the order follows its
@@ -260,8 +200,8 @@ def order_transition(
     if name not in TRANSITIONS:
         raise DomainError(_("Unknown action “%(name)s”.") % {"name": name}, field="action")
     with transaction.atomic():
-        order = _lock_order(order)
-        _require_state(order, expected_status)
+        order = lock_order(order)
+        require_state(order, expected_status)
         TRANSITIONS[name](order, actor, reason)
     return order
 
@@ -274,7 +214,7 @@ def order_cancel_lines(*, order: Order | int, quantities: dict[int, int], actor=
     line remains. Quantities are taken by conditional UPDATEs, never read-then-write."""
     _needs_reason(reason, _("Say why the lines are cancelled."))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order)
         _cancel_line_quantities(order, quantities, actor, reason)
     return order
 
@@ -287,7 +227,7 @@ def order_cancel(
         return order_transition(order=order, name="cancel", actor=actor, reason=reason)
     _needs_reason(reason, _("Say why the lines are cancelled."))
     with transaction.atomic():
-        order = _lock_order(order)
+        order = lock_order(order)
         quantities: dict[int, int] = {}
         for sku_code, wanted in sku_quantities.items():
             remaining = wanted
@@ -309,7 +249,7 @@ def order_cancel(
 def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, reason: str) -> None:
     if not quantities:
         raise DomainError(_("Name at least one line to cancel."), field="lines")
-    _require_perm(actor, "orders.cancel_order")
+    require_perm(actor, "orders.cancel_order")
     _require_editable(order)
     lines = {line.pk: line for line in order.lines.select_related("sku").filter(pk__in=quantities)}
     cancelled = []
@@ -339,7 +279,7 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
     if order.status == OrderStatus.ALLOCATED:
         _cancel_shipments(order, reason, line_ids=list(quantities))
     if not order.lines.filter(quantity__gt=F("cancelled_quantity")).exists():
-        _run_transition(
+        run_order_transition(
             order,
             "cancel",
             actor,
@@ -361,8 +301,8 @@ def order_change_address(
         if required in address and not address[required].strip():
             raise DomainError(_("This field may not be blank."), field=required)
     with transaction.atomic():
-        order = _lock_order(order)
-        _require_perm(actor, "orders.change_order_address")
+        order = lock_order(order)
+        require_perm(actor, "orders.change_order_address")
         _require_editable(order)
         changes = _assign_changes(order, address)
         if changes:
@@ -375,8 +315,8 @@ def order_change_priority(*, order: Order | int, priority: str, actor=None, reas
     if priority not in Priority.values:
         raise DomainError(_("Unknown priority."), field="priority")
     with transaction.atomic():
-        order = _lock_order(order)
-        _require_perm(actor, "orders.change_order_priority")
+        order = lock_order(order)
+        require_perm(actor, "orders.change_order_priority")
         changes = _assign_changes(order, {"priority": priority})
         if changes:
             order.save(update_fields=["priority", "updated_at"])
@@ -388,8 +328,8 @@ def order_add_note(*, order: Order | int, text: str, actor=None) -> OrderEvent:
     if not text.strip():
         raise DomainError(_("A note needs some text."), field="text")
     with transaction.atomic():
-        order = _lock_order(order)
-        _require_perm(actor, "orders.add_order_note")
+        order = lock_order(order)
+        require_perm(actor, "orders.add_order_note")
         return record_order_event(order, OrderEventKind.NOTE, actor, reason=text.strip())
 
 
@@ -404,190 +344,31 @@ def _assign_changes(order: Order, values: dict[str, Any]) -> dict[str, list]:
     return changes
 
 
-# --- ingestion: one order per (channel, external_id), whatever the number of deliveries -------
+# --- what the platform says ---------------------------------------------------------------------
 
 
-def order_ingest(*, data: dict[str, Any], actor=None) -> tuple[Order, bool]:
-    """Create the order from a validated canonical payload, or update the existing one when the
-    payload is newer. The unique constraint on (channel, external_id) is the deduplication:
-    the insert is tried first and a conflict falls back to the update path.
-    Returns (order, created)."""
-    if actor is not None and not actor.has_perm("orders.add_order"):
-        raise NotPermitted(_("You are not allowed to create orders."))
-    channel = data["channel"]
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                order = _order_insert(data, actor)
-        except IntegrityError:
-            existing = (
-                Order.objects.select_for_update(of=("self",))
-                .filter(channel=channel, external_id=data["external_id"])
-                .first()
-            )
-            if existing is None:
-                raise
-            return _order_apply_platform_version(existing, data, actor), False
-        _refresh_customer_stats_on_commit(order)
-    return order, True
+def cancel_on_platform(order: Order) -> None:
+    _cancel(order, None, _("Cancelled on the platform"))
 
 
-def allocate_order_number(moment=None) -> str:
-    return allocate_order_numbers(1, moment)[0]
-
-
-def allocate_order_numbers(count: int, moment=None) -> list[str]:
-    day = business_date(moment)
-    return [f"SO{day:%Y%m%d}{value:06d}" for value in next_values(name="order_number", day=day, count=count)]
-
-
-def _customer_for(data: dict[str, Any]) -> Customer | None:
-    identity = customer_identity(data)
-    if identity is None:
-        return None
-    customer, _created = Customer.objects.get_or_create(identity_key=identity[0], defaults=identity[1])
-    return customer
-
-
-def customer_identity(data: dict[str, Any]) -> tuple[str, dict] | None:
-    """The customer's deduplication key (phone first, then e-mail) and the values to create it."""
-    contact = data.get("customer") or {}
-    phone = _normalise_phone(contact.get("phone", ""))
-    email = (contact.get("email") or "").strip().lower()
-    if not (phone or email):
-        return None
-    key = f"phone:{phone}" if phone else f"email:{email}"
-    return key, {"name": contact.get("name", ""), "phone": phone, "email": email}
-
-
-def _normalise_phone(phone: str) -> str:
-    return "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
-
-
-def _header_values(data: dict[str, Any]) -> dict[str, Any]:
-    contact = data.get("customer") or {}
-    address = data["shipping_address"]
-    return {
-        "customer_name": contact.get("name", ""),
-        "customer_phone": _normalise_phone(contact.get("phone", "")),
-        "customer_email": (contact.get("email") or "").strip().lower(),
-        "buyer_note": data.get("note", ""),
-        "buyer_ip": data.get("buyer_ip") or None,
-        "tags": list(data.get("tags") or []),
-        "ship_name": address.get("name", "") or contact.get("name", ""),
-        "ship_phone": _normalise_phone(address.get("phone", "")),
-        "ship_country": address["country"],
-        "ship_province": address.get("province", ""),
-        "ship_city": address["city"],
-        "ship_district": address.get("district", ""),
-        "ship_line1": address["line1"],
-        "ship_line2": address.get("line2", ""),
-        "ship_postcode": address.get("postcode", ""),
-    }
-
-
-def build_order(data: dict[str, Any], *, number: str, customer: Customer | None) -> Order:
-    """An unsaved order (and its amounts) from a validated canonical payload."""
-    channel = data["channel"]
-    lines = data["lines"]
-    goods = sum((line["unit_price"] * line["quantity"] for line in lines), ZERO)
-    line_discounts = sum((line.get("discount", ZERO) for line in lines), ZERO)
-    discount = data.get("discount", ZERO)
-    shipping_fee = data.get("shipping_fee", ZERO)
-    priority = data.get("priority") or Priority.NORMAL
-    if customer and customer.is_vip and priority == Priority.NORMAL:
-        priority = Priority.VIP
-    return Order(
-        number=number,
-        channel=channel,
-        external_id=data["external_id"],
-        customer=customer,
-        priority=priority,
-        currency=data["currency"],
-        goods_amount=goods,
-        line_discount_amount=line_discounts,
-        discount=discount,
-        shipping_fee=shipping_fee,
-        platform_commission=data.get("platform_commission", ZERO),
-        total=goods - line_discounts - discount + shipping_fee,
-        placed_at=data["placed_at"],
-        platform_updated_at=data.get("updated_at"),
-        channel_time_zone=channel.time_zone,
-        **_header_values(data),
+def platform_paid(order: Order, paid_at, review_hits=()) -> None:
+    run_order_transition(
+        order, "mark_paid", None, reason=_("Paid on the platform"), args={"paid_at": paid_at}
     )
-
-
-def build_lines(order: Order, data: dict[str, Any]) -> list[OrderLine]:
-    return [
-        OrderLine(
-            order=order,
-            line_no=index,
-            sku=line["sku"],
-            quantity=line["quantity"],
-            unit_price=line["unit_price"],
-            discount=line.get("discount", ZERO),
-            presale=line.get("presale", line["sku"].presale),
-        )
-        for index, line in enumerate(data["lines"], start=1)
-    ]
-
-
-def bind_checkout_locks(order: Order, lines: list[OrderLine], data: dict[str, Any]) -> dict[int, int]:
-    """Lines that name a checkout lock take it as their reservation (inventory.locks)."""
-    pairs = [
-        (line, given["lock"]) for line, given in zip(lines, data["lines"], strict=True) if given.get("lock")
-    ]
-    return (
-        locks.bind_locks(order=order, lines_with_locks=pairs, paid=order.status == OrderStatus.PAID)
-        if pairs
-        else {}
-    )
-
-
-def created_event(order: Order, actor, *, line_count: int) -> OrderEvent:
-    return OrderEvent(
-        order=order,
-        kind=OrderEventKind.CREATED,
-        actor=actor,
-        to_status=OrderStatus.PENDING_PAYMENT,
-        payload={"channel": order.channel.code, "external_id": order.external_id, "line_count": line_count},
-    )
-
-
-def _order_insert(data: dict[str, Any], actor) -> Order:
-    order = build_order(data, number=allocate_order_number(), customer=_customer_for(data))
-    order.save()
-    lines = OrderLine.objects.bulk_create(build_lines(order, data))
-    created_event(order, actor, line_count=len(data["lines"])).save()
-    bind_checkout_locks(order, lines, data)
-    if data.get("cancelled"):  # known only as cancelled: nothing to reserve
-        _cancel(order, None, _("Cancelled on the platform"))
-        return order
-    fulfilment().orders_placed([order])
-    hits = review.review_orders([order]).get(order.pk, [])
-    if data.get("paid"):
-        _platform_paid(order, data.get("paid_at") or data["placed_at"], hits)
-    else:
-        _ensure_stock(order, hits)
-    return order
-
-
-def _platform_paid(order: Order, paid_at, review_hits=()) -> None:
-    _run_transition(order, "mark_paid", None, reason=_("Paid on the platform"), args={"paid_at": paid_at})
     reservations.reservations_commit(order_id=order.pk)
     _ensure_stock(order, review_hits)
     if order.status == OrderStatus.PAID:
         route_on_commit(order)
 
 
-def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:
+def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:
     """A later version of a known order updates it; an equal or older one changes nothing."""
     incoming = data.get("updated_at")
     if incoming is None or (order.platform_updated_at and incoming <= order.platform_updated_at):
         return order
     changes = {}
     if order.status in EDITABLE:
-        changes = _assign_changes(order, _header_values(data))
+        changes = _assign_changes(order, header_values(data))
     order.platform_updated_at = incoming
     order.save(update_fields=[*changes, "platform_updated_at", "updated_at"])
     record_order_event(
@@ -597,44 +378,7 @@ def _order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> 
         payload={"updated_at": incoming.isoformat(), "changes": changes},
     )
     if data.get("paid") and can_proceed(order.mark_paid):
-        _platform_paid(order, data.get("paid_at") or incoming)
+        platform_paid(order, data.get("paid_at") or incoming)
     if data.get("cancelled") and can_proceed(order.cancel):
-        _cancel(order, None, _("Cancelled on the platform"))
+        cancel_on_platform(order)
     return order
-
-
-# --- follow-up and scheduled work ------------------------------------------------------------
-
-
-def customer_refresh_stats(*, customer_ids: list[int]) -> None:
-    """Recompute from the orders themselves, so running it twice or late is harmless."""
-    stats = (
-        Order.objects.filter(customer_id__in=customer_ids)
-        .values("customer_id")
-        .annotate(count=Count("pk", filter=~Q(status=OrderStatus.CANCELLED)), last=Max("placed_at"))
-    )
-    for row in stats:
-        Customer.objects.filter(pk=row["customer_id"]).update(
-            order_count=row["count"], last_order_at=row["last"]
-        )
-
-
-def orders_auto_complete(*, now=None, batch_size: int = 500) -> int:
-    """Complete orders delivered longer ago than the return window. Rows other workers hold are
-    skipped (SKIP LOCKED), so two runs at once never fight over or double-complete an order."""
-    cutoff = (now or timezone.now()) - AUTO_COMPLETE_AFTER
-    completed = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Order.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=OrderStatus.DELIVERED, delivered_at__lt=cutoff)
-                .order_by("pk")[:batch_size]
-            )
-            for order in batch:
-                _run_transition(
-                    order, "complete", None, reason=_("Return window over: completed automatically")
-                )
-        completed += len(batch)
-        if len(batch) < batch_size:
-            return completed

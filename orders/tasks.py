@@ -1,16 +1,16 @@
 from celery import shared_task
 
-from orders import replenishment, services
+from orders import jobs, replenishment
 
 
 @shared_task(acks_late=True)
 def refresh_customer_stats(*customer_ids: int) -> None:
-    services.customer_refresh_stats(customer_ids=list(customer_ids))
+    jobs.customer_refresh_stats(customer_ids=list(customer_ids))
 
 
 @shared_task(acks_late=True)
 def auto_complete_delivered_orders() -> int:
-    return services.orders_auto_complete()
+    return jobs.orders_auto_complete()
 
 
 @shared_task(acks_late=True)

@@ -1,5 +1,6 @@
 """Returns master data (policies, exclusions) is edited here; RMAs and refunds are written by
-returns.services only, so the admin shows them read-only."""
+the returns services only (opening, decisions, logistics, inspection, disposition, refunds), so
+the admin shows them read-only."""
 
 from django.contrib import admin
 

@@ -7,6 +7,7 @@ class ReturnsConfig(AppConfig):
     verbose_name = _("Returns")
 
     def ready(self):
-        # Outbox handlers (refunds to the providers) and the Shopify refunds webhook processor
+        # Outbox handlers (refunds to each provider) and the Shopify refunds webhook processor
         # register on import.
-        from returns import platform, refunds  # noqa: F401
+        from returns import platform  # noqa: F401
+        from returns.refunds import alipay, shopify, stripe  # noqa: F401

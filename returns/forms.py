@@ -4,8 +4,8 @@ quantities, exclusions) are the services' and come back as messages naming the f
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import Warehouse
 from fulfilment.models import Carrier
+from inventory.models import Warehouse
 from returns.models import ReturnKind, ReturnReason, ReturnStatus
 
 ACCEPT = ".jpg,.jpeg,.png,.webp,.pdf,image/jpeg,image/png,image/webp,application/pdf"

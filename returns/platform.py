@@ -1,4 +1,5 @@
-"""Platform after-sales (R-R1 for platforms): Shopify's `refunds/create` webhook becomes an RMA.
+"""Platform after-sales (R-R1 for platforms): Shopify's `refunds/create` webhook becomes an RMA,
+settled at once when no goods come back.
 
 https://shopify.dev/docs/api/admin-rest/2024-10/resources/refund — the payload names the order
 (`order_id`), the refunded line items (`refund_line_items[].line_item.sku`, `quantity`,
@@ -11,15 +12,30 @@ unique platform reference is the deduplication)."""
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from finance.revenue import revenue_record_refund
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import register_topic_processor
 from orders.models import Order
-from returns.models import RefundProvider, ReturnRefund, ReturnRequest
-from returns.services import rma_record_platform_refund
+from returns import policy as policies
+from returns.models import (
+    RefundProvider,
+    RefundState,
+    ReturnKind,
+    ReturnLine,
+    ReturnReason,
+    ReturnRefund,
+    ReturnRequest,
+    ReturnSource,
+)
+from returns.opening import allocate_rma_number, rma_event_lines
+from returns.transitions import lock_order, record_rma_event, run_rma_transition
 
 RMA_NUMBER = re.compile(r"RMA\d{14}")
 # restock_type values that mean the goods come back to us (no_restock: money only).
@@ -53,6 +69,95 @@ def process_shopify_refund(message: InboundMessage, payload: dict):
         note=note,
     )
     return order, InboundStatus.PROCESSED
+
+
+def rma_record_platform_refund(
+    *,
+    order: Order,
+    external_ref: str,
+    lines: list[dict[str, Any]],
+    amount: Decimal,
+    goods_back: bool,
+    note: str = "",
+) -> tuple[ReturnRequest, bool]:
+    """A refund the platform already made becomes an RMA (once per platform reference): goods that
+    come back are received and inspected here as usual (the refund exists, so none is made again);
+    a refund without goods is settled at once. The money is booked in finance once."""
+    with transaction.atomic():
+        order = lock_order(order.pk)
+        existing = ReturnRequest.objects.filter(order=order, external_ref=external_ref).first()
+        if existing is not None:
+            return existing, False
+        allowances = policies.line_allowances(order)
+        wanted = {int(line["order_line"]): int(line["quantity"]) for line in lines}
+        if goods_back and wanted:
+            verdict = policies.judge(
+                order,
+                policies.policy_for(order.channel_id),
+                allowances,
+                wanted,
+                now=timezone.now(),
+                check_window=False,
+            )
+            if verdict.refusals:
+                raise DomainError(" ".join(text for _f, text in verdict.refusals), field="refund_line_items")
+        kind = ReturnKind.RETURN if goods_back and wanted else ReturnKind.REFUND_ONLY
+        rma = ReturnRequest.objects.create(
+            number=allocate_rma_number(),
+            order=order,
+            kind=kind,
+            reason=ReturnReason.OTHER,
+            source=ReturnSource.PLATFORM,
+            description=note[:2000],
+            external_ref=external_ref,
+            contact_name=order.customer_name,
+            contact_phone=order.customer_phone,
+            contact_email=order.customer_email,
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(
+                rma=rma, order_line=allowances[line_id].line, sku=allowances[line_id].line.sku, quantity=qty
+            )
+            for line_id, qty in wanted.items()
+            if line_id in allowances
+        )
+        record_rma_event(
+            rma,
+            None,
+            _("Return %(rma)s opened from the platform's refund %(ref)s.")
+            % {"rma": rma.number, "ref": external_ref},
+            lines=rma_event_lines(rma),
+            rma_to=rma.status,
+        )
+        run_rma_transition(rma, "approve", None, reason=_("Approved on the platform."))
+        if amount and amount > 0:
+            ReturnRefund.objects.create(
+                rma=rma,
+                order=order,
+                amount=amount,
+                goods_amount=amount,
+                currency=order.currency,
+                provider=RefundProvider.SHOPIFY,
+                state=RefundState.SUCCEEDED,
+                provider_reference=external_ref.split(":", 1)[-1][:128],
+                completed_at=timezone.now(),
+                detail={"platform": True},
+            )
+            revenue_record_refund(
+                order=order, amount=amount, reference=external_ref, currency=order.currency, note=rma.number
+            )
+            record_rma_event(
+                rma,
+                None,
+                _("Refund of %(amount)s %(currency)s made on the platform (%(ref)s).")
+                % {"amount": amount, "currency": order.currency, "ref": external_ref},
+                refund=str(amount),
+                refund_state=RefundState.SUCCEEDED,
+            )
+        if kind == ReturnKind.REFUND_ONLY:
+            run_rma_transition(rma, "mark_refunded", None)
+            run_rma_transition(rma, "close", None, reason=_("Refunded on the platform; no goods come back."))
+    return rma, True
 
 
 def _our_rma(order: Order, note: str) -> ReturnRequest | None:
@@ -102,13 +207,13 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
 
 def _refunded_amount(transactions: list) -> Decimal:
     total = Decimal("0.00")
-    for index, transaction in enumerate(transactions):
-        if not isinstance(transaction, dict):
+    for index, entry in enumerate(transactions):
+        if not isinstance(entry, dict):
             continue
-        if transaction.get("kind") != "refund" or transaction.get("status") not in ("success", None):
+        if entry.get("kind") != "refund" or entry.get("status") not in ("success", None):
             continue
         try:
-            total += Decimal(str(transaction.get("amount"))).quantize(Decimal("0.01"))
+            total += Decimal(str(entry.get("amount"))).quantize(Decimal("0.01"))
         except InvalidOperation as exc:
             raise DomainError(
                 _("transactions[%(i)s].amount is not an amount.") % {"i": index}, field="transactions"

@@ -2,7 +2,7 @@
 already claimed by other RMAs, whether the item is excluded, and whether the request is still
 within the return window — counted in calendar days in the channel's (customer's) time zone.
 
-Reads only; returns.services calls these with the order row locked, so two requests for the
+Reads only; returns.opening and returns.platform call these with the order row locked, so two requests for the
 same units cannot both pass."""
 
 from dataclasses import dataclass, field

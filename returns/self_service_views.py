@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from core.desk_messages import form_errors
 from core.errors import DomainError
 from fulfilment.models import Carrier
-from returns import policy, selectors, services, tokens
+from returns import logistics, opening, policy, selectors, tokens
 from returns.forms import ACCEPT, ReturnRequestForm, TrackingForm
 from returns.models import RECEIVABLE, ReturnSource
 
@@ -36,7 +36,7 @@ def start(request, token):
             form_errors(request, form)
         else:
             try:
-                rma = services.rma_create(
+                rma = opening.rma_create(
                     order=order,
                     kind=form.cleaned_data["kind"],
                     reason=form.cleaned_data["reason"],
@@ -88,7 +88,7 @@ def tracking(request, token, number):
         return redirect("returns_self_service:start", token=token)
     carrier = form.cleaned_data["carrier"]
     try:
-        services.rma_set_tracking(
+        logistics.rma_set_tracking(
             rma=rma,
             tracking_number=form.cleaned_data["tracking_number"],
             carrier=carrier if isinstance(carrier, Carrier) else None,

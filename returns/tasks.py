@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from returns import services
+from returns import decisions, disposition
 
 
 @shared_task(acks_late=True)
 def alert_overdue_rechecks() -> int:
-    return services.alert_overdue_rechecks()
+    return disposition.alert_overdue_rechecks()
 
 
 @shared_task(acks_late=True)
 def close_settled_returns() -> int:
-    return services.rmas_close_settled()
+    return decisions.rmas_close_settled()

@@ -1,6 +1,6 @@
 """Returns desk (R-D1, R-D2): the RMA queue per role, RMA detail with its timeline and the
 actions the user's role allows, the scanner-friendly receiving screen, and the metrics page.
-Thin views: validate the form → call returns.services → show the outcome → redirect."""
+Thin views: validate the form → call the returns service → show the outcome → redirect."""
 
 from datetime import timedelta
 
@@ -20,7 +20,7 @@ from core.timezones import business_date
 from inventory.models import Warehouse
 from orders import selectors as order_selectors
 from orders.models import Order
-from returns import policy, refunds, selectors, services, tokens
+from returns import decisions, disposition, inspection, logistics, opening, policy, selectors, tokens
 from returns.forms import (
     ACCEPT,
     DecisionForm,
@@ -35,6 +35,7 @@ from returns.forms import (
     inspection_grades,
 )
 from returns.models import RECEIVABLE, R, RefundState, ReturnAttachment, ReturnRequest
+from returns.refunds.lifecycle import refund_confirm_manual
 
 PAGE_SIZE = 50
 SCAN_WAREHOUSE_SESSION_KEY = "returns_scan_warehouse"
@@ -165,10 +166,10 @@ def rma_decide(request, rma):
         "reason": data["reason"],
     }
     service = {
-        DecisionForm.APPROVE: services.rma_approve,
-        DecisionForm.REJECT: services.rma_reject,
-        DecisionForm.CANCEL: services.rma_cancel,
-        DecisionForm.CLOSE: services.rma_close,
+        DecisionForm.APPROVE: decisions.rma_approve,
+        DecisionForm.REJECT: decisions.rma_reject,
+        DecisionForm.CANCEL: decisions.rma_cancel,
+        DecisionForm.CLOSE: decisions.rma_close,
     }[data["action"]]
     run_service(request, lambda: service(**kwargs), _done(rma))
 
@@ -181,7 +182,7 @@ def rma_tracking(request, rma):
     data = form.cleaned_data
     run_service(
         request,
-        lambda: services.rma_set_tracking(
+        lambda: logistics.rma_set_tracking(
             rma=rma, tracking_number=data["tracking_number"], carrier=data["carrier"], actor=request.user
         ),
         _done(rma),
@@ -196,7 +197,7 @@ def rma_receive(request, rma):
     request.session[SCAN_WAREHOUSE_SESSION_KEY] = form.cleaned_data["warehouse"].code
     received = run_service(
         request,
-        lambda: services.rma_receive(
+        lambda: logistics.rma_receive(
             rma=rma,
             warehouse=form.cleaned_data["warehouse"],
             actor=request.user,
@@ -215,7 +216,7 @@ def rma_inspect(request, rma):
     grades = inspection_grades(request.POST, lines)
     run_service(
         request,
-        lambda: services.rma_inspect(
+        lambda: inspection.rma_inspect(
             rma=rma,
             grades=grades,
             actor=request.user,
@@ -235,7 +236,7 @@ def rma_recheck(request, rma):
         raise Http404
     run_service(
         request,
-        lambda: services.rma_recheck(
+        lambda: disposition.rma_recheck(
             line=data["line"], passed=data["passed"], actor=request.user, note=data["note"]
         ),
         _("Re-check recorded."),
@@ -255,7 +256,7 @@ def refund_confirm(request, rma):
         raise Http404
     run_service(
         request,
-        lambda: refunds.refund_confirm_manual(
+        lambda: refund_confirm_manual(
             refund=refund, reference=form.cleaned_data["reference"], actor=request.user
         ),
         _("Refund for %(rma)s marked as paid.") % {"rma": rma.number},
@@ -291,7 +292,7 @@ def rma_create(request, order_number):
             form_errors(request, form)
         else:
             try:
-                rma = services.rma_create(
+                rma = opening.rma_create(
                     order=order,
                     kind=form.cleaned_data["kind"],
                     reason=form.cleaned_data["reason"],
@@ -340,11 +341,11 @@ def receiving(request):
         warehouse = form.cleaned_data["warehouse"]
         request.session[SCAN_WAREHOUSE_SESSION_KEY] = warehouse.code
         try:
-            rma = services.rma_for_scan(form.cleaned_data["code"])
+            rma = logistics.rma_for_scan(form.cleaned_data["code"])
             if rma.status == R.RECEIVED:
                 messages.info(request, _("%(rma)s was already received: inspect it.") % {"rma": rma.number})
             else:
-                services.rma_receive(rma=rma, warehouse=warehouse, actor=request.user)
+                logistics.rma_receive(rma=rma, warehouse=warehouse, actor=request.user)
                 messages.success(request, _("Return %(rma)s received: inspect it now.") % {"rma": rma.number})
         except DomainError as exc:
             messages.error(request, exc.message)

@@ -6,24 +6,24 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import NamedTuple
 
 from django.utils.translation import gettext as _
 
-from core.money import CENT, MONEY_MAX_DIGITS
 from core.timezones import business_zone
+from finance.imports.cells import RowProblem, cell_text, is_blank, parse_moment, parse_money
 from finance.imports.layouts import FIELDS, MONEY_FIELDS, REQUIRED, Layout, normalise_header
 from finance.imports.lookups import values_in
 from finance.imports.models import StatementKind, StatementLine, StatementSource
 from finance.imports.readers import CellError, FileRejected, Sheet
+from finance.imports.staging import StagedLine
 
 HEADER_SEARCH_ROWS = 30
 MAX_ERRORS = 10_000
 PREVIEW_ROWS = 20
 PROGRESS_EVERY = 5_000
-MAX_AMOUNT = Decimal(10) ** (MONEY_MAX_DIGITS - 2)
-FLOAT_NOISE = Decimal("0.000001")
 LENGTHS = {
     "entry_id": 64,
     "account": 64,
@@ -35,35 +35,6 @@ LENGTHS = {
     "method": 64,
 }
 CURRENCY_ALIASES = {"RMB": "CNY", "人民币": "CNY", "¥": "CNY", "￥": "CNY"}
-NUMBER_NOISE = re.compile(r"[,\s¥￥$€£]|(?:CNY|RMB|元)$")
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y-%m-%d",
-    "%Y/%m/%d",
-    "%Y.%m.%d",
-    "%Y%m%d",
-    "%Y年%m月%d日 %H:%M:%S",
-    "%Y年%m月%d日",
-)
-# Staged line: the order of values in the checked-rows file.
-STAGED_FIELDS = (
-    "row_number",
-    "entry_id",
-    "account",
-    "kind",
-    "occurred_at",
-    "amount",
-    "currency",
-    "transaction_id",
-    "order_ref",
-    "counterparty",
-    "memo",
-    "description",
-    "method",
-)
 
 
 @dataclass(frozen=True)
@@ -80,7 +51,7 @@ class RowError:
 @dataclass
 class CheckResult:
     header_row: int = 0
-    lines: list[tuple] = field(default_factory=list)  # STAGED_FIELDS, occurred_at aware UTC
+    lines: list[StagedLine] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
     rows_read: int = 0
@@ -91,87 +62,6 @@ class CheckResult:
         self.error_count += 1
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(error)
-
-
-class RowProblem(Exception):
-    def __init__(self, field_name: str, message: str, value=None):
-        super().__init__(message)
-        self.field_name, self.message, self.value = field_name, message, value
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return str(value.quantize(Decimal(1))) if value == value.to_integral_value() else str(value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return str(value).strip()
-
-
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def parse_money(value, field_name: str) -> Decimal:
-    """An amount with at most two decimals: 1,234.50 / ¥12.30 / -8 / (8.00) / 12.30元."""
-    if isinstance(value, CellError):
-        raise RowProblem(field_name, _("The cell holds an error (%(code)s).") % {"code": value}, value)
-    if isinstance(value, bool | datetime):
-        raise RowProblem(field_name, _("Not an amount."), value)
-    if isinstance(value, Decimal | int):
-        number = Decimal(value)
-    else:
-        text = NUMBER_NOISE.sub("", str(value).strip())
-        negative = text.startswith("(") and text.endswith(")")
-        try:
-            number = Decimal(text[1:-1] if negative else text)
-        except InvalidOperation:
-            raise RowProblem(field_name, _("Not an amount."), value) from None
-        if negative:
-            number = -number
-    if not number.is_finite():
-        raise RowProblem(field_name, _("Not an amount."), value)
-    rounded = number.quantize(CENT) if abs(number) < MAX_AMOUNT else None
-    if rounded is None:
-        raise RowProblem(field_name, _("The amount is too large."), value)
-    # Excel keeps floats: 12.3 may come as 12.300000000000001; more real decimals are an error.
-    if abs(number - rounded) > (FLOAT_NOISE if isinstance(value, Decimal) else 0):
-        raise RowProblem(field_name, _("At most two decimals."), value)
-    return rounded
-
-
-def parse_moment(value, zone, field_name: str) -> datetime:
-    """An aware UTC datetime; a time without offset (or a date) is read in `zone`."""
-    if isinstance(value, CellError):
-        raise RowProblem(field_name, _("The cell holds an error (%(code)s).") % {"code": value}, value)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        moment = _parse_text_moment(value.strip())
-        if moment is None:
-            raise RowProblem(field_name, _("Not a date or time (use YYYY-MM-DD HH:MM:SS)."), value)
-    else:
-        raise RowProblem(field_name, _("Not a date or time (use YYYY-MM-DD HH:MM:SS)."), value)
-    if not 2000 <= moment.year <= 2999:
-        raise RowProblem(field_name, _("The date is out of range."), value)
-    # core.timezones.to_utc, inlined: this runs once per row of 100k-row files
-    return (moment.replace(tzinfo=zone) if moment.tzinfo is None else moment).astimezone(UTC)
-
-
-def _parse_text_moment(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
 
 
 class StatementChecker:
@@ -194,10 +84,10 @@ class StatementChecker:
         seen_any = False
         for number, values in rows:
             self.result.rows_read += 1
-            if all(_blank(v) for v in values):
+            if all(is_blank(v) for v in values):
                 continue
             seen_any = True
-            if _text(values[0]).startswith("#"):
+            if cell_text(values[0]).startswith("#"):
                 continue
             found: dict[str, int] = {}
             duplicated = []
@@ -208,7 +98,7 @@ class StatementChecker:
                 if target in found:
                     duplicated.append(target)
                 found.setdefault(target, index)
-                self.headers.setdefault(target, _text(value))
+                self.headers.setdefault(target, cell_text(value))
             if self._complete(found):
                 if duplicated:
                     raise FileRejected(
@@ -267,20 +157,20 @@ class StatementChecker:
             first = values[0] if values else None
             if type(first) is str and first.startswith("#"):  # Alipay's comment and total lines
                 continue
-            if _blank(first) and all(_blank(v) for v in values):
+            if is_blank(first) and all(is_blank(v) for v in values):
                 continue
             line = self._line(number, values)
             if line is None:
                 continue
-            key = (line[2], line[1])
+            key = (line.account, line.entry_id)
             if key in seen:
                 self.result.add(
                     RowError(
                         number,
                         self.headers.get("entry_id", "entry_id"),
                         _("Entry %(id)s appears again (first on row %(row)s).")
-                        % {"id": line[1], "row": seen[key]},
-                        line[1],
+                        % {"id": line.entry_id, "row": seen[key]},
+                        line.entry_id,
                     )
                 )
                 continue
@@ -295,7 +185,7 @@ class StatementChecker:
         index = self.columns.get(target)
         return values[index] if index is not None and index < len(values) else None
 
-    def _line(self, number: int, values: list) -> tuple | None:
+    def _line(self, number: int, values: list) -> StagedLine | None:
         problems: list[RowProblem] = []
 
         def attempt(function, *args):
@@ -320,7 +210,7 @@ class StatementChecker:
                 )
                 continue
             else:
-                text = _text(value)
+                text = cell_text(value)
             if len(text) > limit:
                 problems.append(RowProblem(target, _("At most %(n)s characters.") % {"n": limit}, text[:50]))
             texts[target] = text
@@ -328,7 +218,7 @@ class StatementChecker:
         if not entry_id:
             problems.append(RowProblem("entry_id", _("This field is required.")))
         occurred = self._get(values, "occurred_at")
-        if _blank(occurred):
+        if is_blank(occurred):
             problems.append(RowProblem("occurred_at", _("This field is required.")))
             moment = None
         else:
@@ -343,30 +233,30 @@ class StatementChecker:
                         number,
                         self.headers.get(problem.field_name, problem.field_name),
                         problem.message,
-                        "" if problem.value is None else _text(problem.value)[:100],
+                        "" if problem.value is None else cell_text(problem.value)[:100],
                     )
                 )
             return None
-        return (
-            number,
-            entry_id,
-            texts.get("account") or self.layout.account,
-            kind,
-            moment,
-            amount,
-            currency,
-            texts.get("transaction_id", ""),
-            texts.get("order_ref", ""),
-            texts.get("counterparty", ""),
-            texts.get("memo", ""),
-            texts.get("description", ""),
-            texts.get("method", ""),
+        return StagedLine(
+            row_number=number,
+            entry_id=entry_id,
+            account=texts.get("account") or self.layout.account,
+            kind=kind,
+            occurred_at=moment,
+            amount=amount,
+            currency=currency,
+            transaction_id=texts.get("transaction_id", ""),
+            order_ref=texts.get("order_ref", ""),
+            counterparty=texts.get("counterparty", ""),
+            memo=texts.get("memo", ""),
+            description=texts.get("description", ""),
+            method=texts.get("method", ""),
         )
 
     def _amount(self, values, problems) -> Decimal | None:
         if "amount" in self.columns:
             raw = self._get(values, "amount")
-            if _blank(raw):
+            if is_blank(raw):
                 problems.append(RowProblem("amount", _("This field is required.")))
                 return None
             try:
@@ -379,7 +269,7 @@ class StatementChecker:
             for target in ("income", "expense"):
                 raw = self._get(values, target)
                 try:
-                    parts[target] = Decimal("0.00") if _blank(raw) else parse_money(raw, target)
+                    parts[target] = Decimal("0.00") if is_blank(raw) else parse_money(raw, target)
                 except RowProblem as problem:
                     problems.append(problem)
                     return None
@@ -398,7 +288,7 @@ class StatementChecker:
         return amount
 
     def _currency(self, values, problems) -> str:
-        raw = _text(self._get(values, "currency")).upper()
+        raw = cell_text(self._get(values, "currency")).upper()
         if not raw:
             return self.layout.currency
         code = CURRENCY_ALIASES.get(raw, raw)
@@ -408,7 +298,7 @@ class StatementChecker:
 
     def _kind(self, values, amount) -> str:
         raw = self._get(values, "kind")
-        if "kind" in self.columns and not _blank(raw):
+        if "kind" in self.columns and not is_blank(raw):
             return self.kinds.get(normalise_header(raw), StatementKind.OTHER)
         if self.layout.source == StatementSource.BANK:
             return StatementKind.OTHER
@@ -421,53 +311,64 @@ def check_statement(sheet: Sheet, layout: Layout, progress=None) -> CheckResult:
     return result
 
 
+class _ImportedBefore(NamedTuple):
+    amount: Decimal
+    currency: str
+    batch_id: int
+
+
 def mark_imported_before(result: CheckResult, layout: Layout) -> None:
     """Lines imported before: the same facts are skipped (statements overlap), other facts are
     an error — an entry id is never overwritten."""
-    by_account: dict[str, list[tuple]] = defaultdict(list)
+    by_account: dict[str, list[StagedLine]] = defaultdict(list)
     for line in result.lines:
-        by_account[line[2]].append(line)
-    known: dict[tuple[str, str], tuple] = {}
+        by_account[line.account].append(line)
+    known: dict[tuple[str, str], _ImportedBefore] = {}
     for account, lines in by_account.items():
         for entry_id, amount, currency, batch_id in values_in(
             StatementLine,
             "entry_id",
-            [line[1] for line in lines],
+            [line.entry_id for line in lines],
             ("entry_id", "amount", "currency", "batch_id"),
             source=layout.source,
             account=account,
         ):
-            known[(account, entry_id)] = (amount, currency, batch_id)
+            known[(account, entry_id)] = _ImportedBefore(amount, currency, batch_id)
     if not known:
         return
     kept = []
     for line in result.lines:
-        before = known.get((line[2], line[1]))
+        before = known.get((line.account, line.entry_id))
         if before is None:
             kept.append(line)
-        elif (before[0], before[1]) == (line[5], line[6]):
+        elif (before.amount, before.currency) == (line.amount, line.currency):
             result.duplicates += 1
         else:
             result.add(
                 RowError(
-                    line[0],
+                    line.row_number,
                     result.headers.get("entry_id", "entry_id"),
                     _("Entry %(id)s was imported before (import #%(batch)s) as %(amount)s %(currency)s.")
-                    % {"id": line[1], "batch": before[2], "amount": before[0], "currency": before[1]},
-                    line[1],
+                    % {
+                        "id": line.entry_id,
+                        "batch": before.batch_id,
+                        "amount": before.amount,
+                        "currency": before.currency,
+                    },
+                    line.entry_id,
                 )
             )
     result.lines = kept
 
 
 def summarise(result: CheckResult) -> dict:
-    kinds = Counter(line[3] for line in result.lines)
+    kinds = Counter(line.kind for line in result.lines)
     money: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {"in": Decimal("0.00"), "out": Decimal("0.00")}
     )
     for line in result.lines:
-        money[line[6]]["in" if line[5] > 0 else "out"] += line[5]
-    moments = [line[4] for line in result.lines]
+        money[line.currency]["in" if line.amount > 0 else "out"] += line.amount
+    moments = [line.occurred_at for line in result.lines]
     return {
         "kinds": dict(kinds),
         "money": {currency: {k: str(v) for k, v in sums.items()} for currency, sums in money.items()},
@@ -481,7 +382,7 @@ def preview_rows(result: CheckResult) -> list[dict]:
     return [
         {
             name: (value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value))
-            for name, value in zip(STAGED_FIELDS, line, strict=True)
+            for name, value in line._asdict().items()
         }
         for line in result.lines[:PREVIEW_ROWS]
     ]

@@ -24,7 +24,7 @@ from finance.reconciliation.models import (
     RunState,
 )
 from orders.models import OrderEventKind
-from orders.services import record_order_event
+from orders.transitions import record_order_event
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,10 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.errors import DomainError, NotPermitted
+from finance.imports import insertion, validation
 from finance.imports import services as import_services
-from finance.imports import validation
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine
+from finance.imports.staging import StagedLine
 from finance.periods import period_close
 from finance.tests.statements import (
     ALIPAY,
@@ -41,6 +42,24 @@ def capture(django_capture_on_commit_callbacks):
 
 def lines():
     return list(StatementLine.objects.order_by("row_number"))
+
+
+def staged_line(row_number, occurred_at):
+    return StagedLine(
+        row_number=row_number,
+        entry_id=f"E-{row_number}",
+        account="",
+        kind="other",
+        occurred_at=occurred_at,
+        amount=Decimal("1.00"),
+        currency="CNY",
+        transaction_id="",
+        order_ref="",
+        counterparty="",
+        memo="",
+        description="",
+        method="",
+    )
 
 
 def test_an_alipay_account_statement_imports_signed_utc_lines_matched_to_orders(capture, finance_user):
@@ -112,17 +131,17 @@ def test_booking_lines_in_a_closed_period_takes_the_same_queries_for_one_line_or
     period_close(year=2026, month=1, actor=finance_user)
 
     def book(count):
-        lines = [(n, None, None, None, datetime(2026, 1, 10, n % 24, tzinfo=UTC)) for n in range(count)]
+        lines = [staged_line(n, datetime(2026, 1, 10, n % 24, tzinfo=UTC)) for n in range(count)]
         with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-            booked = import_services._book_periods(lines)
+            booked = insertion.book_periods(lines)
         return booked, len(queries)
 
     book(1)  # creates the next open period once
     _one, few_queries = book(1)
     many, many_queries = book(40)
     assert many_queries == few_queries
-    assert len({period for period, _note in many.values()}) == 1
-    assert "closed period 2026-01" in many[13][1] and "2026-01-10 21:00" in many[13][1]
+    assert len({booking.period_id for booking in many.values()}) == 1
+    assert "closed period 2026-01" in many[13].note and "2026-01-10 21:00" in many[13].note
 
 
 def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance_client):
@@ -297,7 +316,7 @@ def test_the_check_reports_progress_until_every_row_is_read(capture, monkeypatch
 
 
 def test_nothing_is_half_imported_when_the_insert_fails_midway(capture, monkeypatch):
-    monkeypatch.setattr(import_services, "INSERT_BATCH", 2)
+    monkeypatch.setattr(insertion, "INSERT_BATCH", 2)
     rows = [BANK_HEADER, *[["2026-02-01", f"{n}.00", "CNY", "A", "x", f"Q-{n}"] for n in range(1, 6)]]
     batch = upload(capture, csv_bytes(rows), "bank.csv")
     real = StatementLine.objects.bulk_create
@@ -311,12 +330,12 @@ def test_nothing_is_half_imported_when_the_insert_fails_midway(capture, monkeypa
 
     def failing_copy(rows, batch_id):  # PostgreSQL path: half the rows in, then the failure
         written.append(
-            len(real([StatementLine(**dict(zip(import_services.COLUMNS, r, strict=True))) for r in rows[:2]]))
+            len(real([StatementLine(**dict(zip(insertion.COLUMNS, r, strict=True))) for r in rows[:2]]))
         )
         raise OSError("disk full")
 
     monkeypatch.setattr(StatementLine.objects, "bulk_create", failing_bulk_create)
-    monkeypatch.setattr(import_services, "_copy", failing_copy)
+    monkeypatch.setattr(insertion, "_copy", failing_copy)
     batch = confirm(capture, batch)
 
     assert written and written[0] == 2  # rows were written before the failure…

@@ -4,10 +4,11 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.transitions import require_state
+from fulfilment.models import ShipmentStatus
+from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.wms.base import WmsAdapter, register
 from inventory.models import WmsProtocol
-from fulfilment.models import ShipmentStatus
-from fulfilment.services import lock_shipment, require_state, run_shipment_transition
 
 
 @register

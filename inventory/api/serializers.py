@@ -1,8 +1,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from core.serializer_fields import active_by_code
 from catalog.models import Channel
+from core.serializer_fields import active_by_code
 from inventory.models import SKU, MovementKind, Reservation, StockMovement, StockPool, Warehouse
 
 API_MOVEMENT_KINDS = [

@@ -8,8 +8,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.permissions import RoleModelPermissions
 from catalog.models import Channel
+from core.api.permissions import RoleModelPermissions
 from inventory import locks, selectors, services
 from inventory.api.serializers import (
     LockInput,

@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
+from catalog.models import Channel
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from core.spreadsheets import spreadsheet_safe
-from catalog.models import Channel
 from inventory import selectors, services
 from inventory.desk.forms import (
     LedgerFilterForm,

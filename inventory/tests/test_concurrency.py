@@ -9,7 +9,7 @@ from django.db.models import Sum
 
 from inventory.models import HOLDING, Reservation, StockBalance
 from inventory.reconciliation import find_drift
-from orders import services
+from orders import intake, services
 from orders.models import Order, OrderStatus
 from orders.tests.factories import SKUFactory, canonical_payload, ensure_master_data, receive, validated
 
@@ -62,7 +62,7 @@ def test_64_callers_racing_for_the_last_units_never_oversell():
     ]
 
     # when they all place their orders in parallel
-    errors = run_parallel(64, lambda i: services.order_ingest(data=payloads[i]))
+    errors = run_parallel(64, lambda i: intake.order_ingest(data=payloads[i]))
 
     # then exactly 20 orders hold stock, the others wait on hold, and nothing is oversold
     assert errors == []
@@ -90,7 +90,7 @@ def test_mixed_reserve_cancel_pay_and_receive_in_parallel_keep_the_books_straigh
                 receive(SKUFactory(code="HOT"), 2)
             return
         lines = [{"sku": "HOT", "quantity": rng.randint(1, 3), "unit_price": "9.90"}]
-        order, _ = services.order_ingest(
+        order, _ = intake.order_ingest(
             data=validated(canonical_payload(external_id=f"M-{index}", lines=lines))
         )
         if kind == "cancel":

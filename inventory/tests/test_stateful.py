@@ -25,7 +25,7 @@ from inventory import reservations
 from inventory.models import MovementKind, Reservation, StockBalance
 from inventory.reconciliation import find_drift
 from inventory.services import stock_change, stock_qc_release
-from orders import services
+from orders import intake, services
 from orders.models import Order, OrderStatus
 from orders.tests.factories import (
     SKUFactory,
@@ -78,7 +78,7 @@ class InventoryMachine(RuleBasedStateMachine):
             paid=paid,
             lines=[{"sku": sku, "quantity": qty, "unit_price": "5.00"} for sku, qty in lines],
         )
-        services.order_ingest(data=validated(payload))
+        intake.order_ingest(data=validated(payload))
 
     @precondition(lambda self: Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).exists())
     @rule(pick=st.integers(0, 50))

@@ -11,11 +11,11 @@ from django.views.decorators.http import require_POST
 
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
+from fulfilment import notifications, routing
+from fulfilment.models import IN_WAREHOUSE, Notification
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
 from orders.filters import OrderFilter
-from fulfilment import notifications, routing
-from fulfilment.models import IN_WAREHOUSE, Notification
 from orders.models import Order, OrderStatus
 
 PAGE_SIZE = 50

@@ -6,9 +6,9 @@ import factory
 from django.utils import timezone
 
 from catalog.models import Channel, Platform
-from inventory.models import SKU, Warehouse, WarehouseKind
-from orders import services
 from fulfilment.models import Carrier, ShipmentStatus
+from inventory.models import SKU, Warehouse, WarehouseKind
+from orders import intake, services
 
 _external_ids = count(1)
 
@@ -110,7 +110,7 @@ def ensure_master_data(stock: int = 1000):
 def make_order(actor=None, **overrides):
     """An order created through the real ingestion service."""
     ensure_master_data()
-    order, _created = services.order_ingest(data=validated(canonical_payload(**overrides)), actor=actor)
+    order, _created = intake.order_ingest(data=validated(canonical_payload(**overrides)), actor=actor)
     return order
 
 

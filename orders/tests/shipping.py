@@ -3,9 +3,9 @@
 The routing engine may already have made the order's shipment when it was allocated; otherwise
 one shipment carrying every line (and its reservations) is created, as routing would."""
 
-from orders import services
 from fulfilment.models import Carrier, Shipment, ShipmentLine, ShipmentStatus
 from fulfilment.services import shipment_transition
+from orders import services
 from orders.models import Order, OrderStatus
 from orders.tests.factories import WarehouseFactory, make_order
 

@@ -12,14 +12,15 @@ from openpyxl import load_workbook
 
 from core.roles import Role
 from core.timezones import business_date
-from inventory.models import Warehouse
-from orders import services
 from dashboard import panels
 from dashboard.models import CarrierDayRollup, OrderDayRollup
 from dashboard.rollups import day_bounds, rollup_refresh
 from fulfilment.models import Carrier, Shipment, ShipmentLine
 from fulfilment.services import shipment_transition
+from inventory.models import Warehouse
+from orders import services
 from orders.tests.factories import make_order
+from orders.transitions import lock_order, run_order_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def ship_through(order, carrier, *, tracking, shipped_at, first_scan_at=None):
             ShipmentLine(shipment=shipment, order_line=line, sku_id=line.sku_id, quantity=line.live_quantity)
             for line in order.lines.all()
         )
-        services._run_transition(services._lock_order(order), "allocate", None)
+        run_order_transition(lock_order(order), "allocate", None)
     shipment_transition(shipment=shipment, name="send_to_warehouse")
     shipment_transition(
         shipment=shipment,

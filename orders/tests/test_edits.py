@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
-from orders import services
+from orders import jobs, services
 from orders.models import OrderStatus
 from orders.tests.factories import order_in_state
 
@@ -101,11 +101,11 @@ def test_priority_and_notes_are_audited(agent, warehouse_user):
 def test_auto_complete_takes_only_orders_past_the_window():
     old = order_in_state(OrderStatus.DELIVERED)
     recent = order_in_state(OrderStatus.DELIVERED)
-    later = timezone.now() + services.AUTO_COMPLETE_AFTER + timedelta(minutes=1)
+    later = timezone.now() + jobs.AUTO_COMPLETE_AFTER + timedelta(minutes=1)
     type(old).objects.filter(pk=recent.pk).update(delivered_at=later)
 
-    assert services.orders_auto_complete(now=later, batch_size=1) == 1
-    assert services.orders_auto_complete(now=later) == 0  # idempotent
+    assert jobs.orders_auto_complete(now=later, batch_size=1) == 1
+    assert jobs.orders_auto_complete(now=later) == 0  # idempotent
     old.refresh_from_db()
     recent.refresh_from_db()
     assert (old.status, recent.status) == (OrderStatus.COMPLETED, OrderStatus.DELIVERED)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.sequences import next_values
 from core.timezones import business_date
-from orders import services
+from orders import intake, services
 from orders.models import Customer, Order, OrderEvent, OrderLine, OrderStatus
 from orders.tests.factories import canonical_payload, ensure_master_data, make_order, validated
 
@@ -133,7 +133,7 @@ def test_concurrent_creation_yields_unique_numbers_and_one_order_per_external_id
             barrier.wait()
             for index in range(25):
                 external_id = f"R-{index}" if index % 2 else f"W{worker_no}-{index}"
-                services.order_ingest(data=validated(canonical_payload(external_id=external_id)))
+                intake.order_ingest(data=validated(canonical_payload(external_id=external_id)))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:

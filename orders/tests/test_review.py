@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from inventory.models import Reservation, StockBalance
 from inventory.reconciliation import find_drift
-from orders import services
+from orders import intake, services
 from orders.intake import order_ingest_batch
 from orders.models import Order, OrderEvent, ReviewRule, ReviewRuleKind
 from orders.review import review_orders
@@ -45,7 +45,7 @@ def ingest(request):
         if request.param == "batch":
             results = order_ingest_batch(items=items)
         else:
-            results = [services.order_ingest(data=data) for data in items]
+            results = [intake.order_ingest(data=data) for data in items]
         return [Order.objects.get(pk=order.pk) for order, _created in results]
 
     return run
@@ -226,7 +226,7 @@ def test_platform_updates_are_not_reviewed():
     newer = canonical_payload(
         external_id="U-1", updated_at=timezone.now().isoformat(), shipping_address=address(line1="临时")
     )
-    services.order_ingest(data=validated(newer))
+    intake.order_ingest(data=validated(newer))
 
     order.refresh_from_db()
     assert order.ship_line1 == "临时" and order.status == "pending_payment"
@@ -250,7 +250,7 @@ def test_both_paths_give_the_same_timeline():
     rule(K.PHONE_VELOCITY, name="Velocity", threshold_count=2)
     payloads = [{"paid": True}, {"shipping_address": address(line2="临时")}, {}, {"paid": True}]
 
-    one_by_one = [services.order_ingest(data=item(**p))[0] for p in payloads]
+    one_by_one = [intake.order_ingest(data=item(**p))[0] for p in payloads]
     other_phone = {"customer": {"name": "王芳", "phone": "13900000009"}}  # a fresh velocity count
     batch = [o for o, _c in order_ingest_batch(items=[item(**p, **other_phone) for p in payloads])]
 

@@ -18,13 +18,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from rest_framework.test import APIClient
 
 from core.errors import NotPermitted, TransitionRefused
+from fulfilment import routing, tasks
+from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
+from fulfilment.routing import Candidate, Need
 from inventory import reservations
 from inventory.models import MovementKind, Reservation, StockBalance, StockMovement, Warehouse, WarehouseKind
 from inventory.reconciliation import find_drift
 from orders import services
-from fulfilment import routing, tasks
-from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
-from fulfilment.routing import Candidate, Need
 from orders.models import Order, OrderEventKind, OrderStatus
 from orders.templatetags.order_timeline import event_details
 from orders.tests.factories import (

@@ -2,11 +2,11 @@
 
 import pytest
 
-from orders.models import Order
 from desk.search import order_search
+from orders.models import Order
 from orders.tests.factories import make_order
 from orders.tests.shipping import shipped_shipment
-from returns import services as returns_services
+from returns.logistics import rma_set_tracking
 from returns.tests.conftest import delivered_order, request_return
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +29,6 @@ def test_search_by_number_phone_and_external_id():
 def test_search_finds_an_order_by_its_rma_number_and_return_tracking_number():
     order = delivered_order()
     rma = request_return(order, (1, 1))
-    returns_services.rma_set_tracking(rma=rma, tracking_number="YT9988776655", actor=None)
+    rma_set_tracking(rma=rma, tracking_number="YT9988776655", actor=None)
     for term in (rma.number, rma.number.lower(), "YT9988776655"):
         assert list(order_search(Order.objects.all(), term)) == [order]

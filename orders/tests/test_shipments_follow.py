@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from core.errors import TransitionRefused
 from core.models import Alert
+from fulfilment import routing
+from fulfilment.services import shipment_transition
 from inventory.models import StockBalance, Warehouse
 from inventory.reconciliation import find_drift
 from orders import services
-from fulfilment import routing
-from fulfilment.services import shipment_transition
 from orders.models import OrderStatus
 from orders.tests.factories import CarrierFactory, SKUFactory, ensure_master_data, make_order, receive
 

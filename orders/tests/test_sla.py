@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import Alert, AlertSeverity, AlertState
-from orders import services
 from fulfilment.models import SlaRule
 from fulfilment.sla import sla_default_rules, sla_evaluate
+from orders import services
 from orders.models import OrderEvent
 from orders.tests.factories import ChannelFactory, make_order
 

@@ -6,8 +6,8 @@ from django_fsm import ConcurrentTransition
 
 from core.errors import NotPermitted, TransitionRefused
 from core.roles import Role
-from orders import services
 from fulfilment import routing
+from orders import services
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.tests.factories import make_order, order_in_state
 

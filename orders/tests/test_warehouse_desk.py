@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from inventory.models import SKU, Reservation
 from fulfilment.models import Carrier, ShipmentLine, ShipmentStatus
+from inventory.models import SKU, Reservation
 from orders.tests.factories import SKUFactory, WarehouseFactory, order_in_state, receive
 
 pytestmark = pytest.mark.django_db

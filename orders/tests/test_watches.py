@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import Alert, AlertState
-from inventory.models import Warehouse
 from fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
 from fulfilment.tracking import TrackingUpdate, record_tracking
 from fulfilment.watches import carrier_statistics, first_scan_watch, shipments_without_first_scan
+from inventory.models import Warehouse
 from orders.tests.factories import make_order
 from orders.tests.shipping import carrier, shipped_shipment
 

@@ -6,11 +6,11 @@ import pytest
 from django.db import transaction
 from django.db.models import Sum
 
-from inventory.models import StockBalance, StockMovement
 from fulfilment.models import Shipment, ShipmentLine
+from inventory.models import StockBalance, StockMovement
 from orders.models import Order
 from orders.tests.factories import WarehouseFactory, order_in_state
-from returns import services
+from returns import inspection, logistics, opening
 from returns.models import ReturnLine
 
 
@@ -38,7 +38,7 @@ def request_return(order: Order, *quantities: tuple[int, int], actor=None, **fie
     """rma_create for (line_no, quantity) pairs; a return for no reason unless told otherwise."""
     fields.setdefault("kind", "return")
     fields.setdefault("reason", "no_reason")
-    return services.rma_create(
+    return opening.rma_create(
         order=order,
         lines=[{"order_line": line(order, no).pk, "quantity": qty} for no, qty in quantities],
         actor=actor,
@@ -47,12 +47,12 @@ def request_return(order: Order, *quantities: tuple[int, int], actor=None, **fie
 
 
 def receive_and_inspect(rma, grades_by_line_no: dict[int, dict], *, warehouse=None, actor=None):
-    rma = services.rma_receive(rma=rma, warehouse=warehouse or WarehouseFactory(), actor=actor)
+    rma = logistics.rma_receive(rma=rma, warehouse=warehouse or WarehouseFactory(), actor=actor)
     grades = {
         rl.pk: grades_by_line_no.get(rl.order_line.line_no, {})
         for rl in ReturnLine.objects.filter(rma=rma).select_related("order_line")
     }
-    return services.rma_inspect(rma=rma, grades=grades, actor=actor)
+    return inspection.rma_inspect(rma=rma, grades=grades, actor=actor)
 
 
 def balance(sku_code: str, warehouse=None) -> tuple[int, int, int, int]:

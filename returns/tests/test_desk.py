@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from orders.tests.factories import WarehouseFactory
-from returns import services
+from returns import decisions, opening
 from returns.models import ReturnPolicy, ReturnRequest, ReturnStatus
 from returns.tests.conftest import delivered_order, line, receive_and_inspect, request_return
 
@@ -54,7 +54,7 @@ def test_the_create_page_shows_the_self_service_link(client, agent, order):
 def test_each_role_starts_from_its_own_queue(client, agent, warehouse_user, order):
     ReturnPolicy.objects.create(auto_approve=False)
     waiting = request_return(order, (1, 1))
-    approved = services.rma_approve(rma=request_return(order, (2, 1)), actor=agent)
+    approved = decisions.rma_approve(rma=request_return(order, (2, 1)), actor=agent)
 
     agent_page = signed_in(client, agent).get(reverse("returns:list")).content.decode()
     warehouse_page = signed_in(client, warehouse_user).get(reverse("returns:list")).content.decode()
@@ -99,7 +99,7 @@ def test_a_warehouse_user_cannot_approve_by_posting_anyway(client, warehouse_use
 def test_a_click_on_a_stale_page_is_refused(client, agent, order):
     ReturnPolicy.objects.create(auto_approve=False)
     rma = request_return(order, (1, 1))
-    services.rma_reject(rma=rma, actor=agent, reason="used")
+    decisions.rma_reject(rma=rma, actor=agent, reason="used")
 
     response = signed_in(client, agent).post(
         reverse("returns:decide", args=[rma.number]),
@@ -190,7 +190,7 @@ def test_metrics_show_return_rates_by_sku_and_reason(client, manager, warehouse_
 
 
 def test_the_rma_shows_the_exchange_order_and_its_shipments(client, agent, order):
-    rma = services.rma_create(
+    rma = opening.rma_create(
         order=order,
         kind="exchange",
         reason="not_as_described",

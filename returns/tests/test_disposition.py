@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.errors import DomainError, TransitionRefused
 from core.models import Alert, AlertState
 from inventory.reconciliation import find_drift
-from returns import services
+from returns import disposition, inspection, logistics
 from returns.models import ReturnStatus
 from returns.tests.conftest import balance, delivered_order, movements, receive_and_inspect, request_return
 
@@ -33,7 +33,7 @@ def test_intact_goods_wait_in_qc_hold_then_a_passed_recheck_makes_them_available
     line = rma.lines.get()
     assert line.awaits_recheck and line.recheck_due_at > timezone.now() + timedelta(hours=1, minutes=59)
 
-    services.rma_recheck(line=line, passed=True, actor=warehouse_user)
+    disposition.rma_recheck(line=line, passed=True, actor=warehouse_user)
 
     assert balance("SKU-1")[3] == before[3] + 2
     assert movements(rma.number) == [("return", 2, 2), ("qc_release", 0, -2)]
@@ -44,7 +44,7 @@ def test_a_failed_recheck_writes_the_units_off(order, warehouse_user):
     before = balance("SKU-1")
     rma = receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}}, actor=warehouse_user)
 
-    services.rma_recheck(line=rma.lines.get(), passed=False, actor=warehouse_user, note="scratched")
+    disposition.rma_recheck(line=rma.lines.get(), passed=False, actor=warehouse_user, note="scratched")
 
     assert balance("SKU-1") == before
     assert movements(rma.number) == [("return", 1, 1), ("write_off", -1, -1)]
@@ -77,14 +77,14 @@ def test_a_wrong_item_changes_no_stock_and_is_flagged_for_investigation(order, w
 
 def test_inspection_submitted_twice_changes_stock_once(order, warehouse_user):
     rma = request_return(order, (1, 2))
-    rma = services.rma_receive(rma=rma, warehouse=delivered_order_warehouse())
+    rma = logistics.rma_receive(rma=rma, warehouse=delivered_order_warehouse())
     grades = {rma.lines.get().pk: {"intact": 2}}
-    services.rma_inspect(rma=rma, grades=grades, actor=warehouse_user, expected_status="received")
+    inspection.rma_inspect(rma=rma, grades=grades, actor=warehouse_user, expected_status="received")
 
     with pytest.raises(TransitionRefused):
-        services.rma_inspect(rma=rma, grades=grades, actor=warehouse_user, expected_status="received")
+        inspection.rma_inspect(rma=rma, grades=grades, actor=warehouse_user, expected_status="received")
     with pytest.raises(TransitionRefused):
-        services.rma_inspect(rma=rma, grades=grades, actor=warehouse_user)
+        inspection.rma_inspect(rma=rma, grades=grades, actor=warehouse_user)
 
     assert movements(rma.number) == [("return", 2, 2)]
 
@@ -92,19 +92,19 @@ def test_inspection_submitted_twice_changes_stock_once(order, warehouse_user):
 def test_a_recheck_happens_once(order, warehouse_user):
     rma = receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}}, actor=warehouse_user)
     line = rma.lines.get()
-    services.rma_recheck(line=line, passed=True, actor=warehouse_user)
+    disposition.rma_recheck(line=line, passed=True, actor=warehouse_user)
 
     with pytest.raises(TransitionRefused):
-        services.rma_recheck(line=line, passed=True, actor=warehouse_user)
+        disposition.rma_recheck(line=line, passed=True, actor=warehouse_user)
 
     assert movements(rma.number) == [("return", 1, 1), ("qc_release", 0, -1)]
 
 
 def test_grading_more_units_than_the_line_is_refused_and_nothing_moves(order, warehouse_user):
-    rma = services.rma_receive(rma=request_return(order, (1, 1)), warehouse=delivered_order_warehouse())
+    rma = logistics.rma_receive(rma=request_return(order, (1, 1)), warehouse=delivered_order_warehouse())
 
     with pytest.raises(DomainError, match="2 units graded, but only 1"):
-        services.rma_inspect(
+        inspection.rma_inspect(
             rma=rma, grades={rma.lines.get().pk: {"intact": 1, "damaged": 1}}, actor=warehouse_user
         )
 
@@ -118,26 +118,26 @@ def test_an_overdue_recheck_raises_one_alert_for_the_warehouse_and_the_recheck_r
     rma = receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}}, actor=warehouse_user)
     line = rma.lines.get()
 
-    assert services.alert_overdue_rechecks(now=timezone.now() + timedelta(hours=1)) == 0
+    assert disposition.alert_overdue_rechecks(now=timezone.now() + timedelta(hours=1)) == 0
     later = timezone.now() + timedelta(hours=2, minutes=1)
-    services.alert_overdue_rechecks(now=later)
-    services.alert_overdue_rechecks(now=later)  # raised again: the same alert, bumped
+    disposition.alert_overdue_rechecks(now=later)
+    disposition.alert_overdue_rechecks(now=later)  # raised again: the same alert, bumped
 
     alert = Alert.objects.get(key=f"return_recheck:{line.pk}")
     assert (alert.role, alert.occurrences, alert.state) == ("warehouse", 2, AlertState.OPEN)
-    services.rma_recheck(line=line, passed=True, actor=warehouse_user)
+    disposition.rma_recheck(line=line, passed=True, actor=warehouse_user)
     alert.refresh_from_db()
     assert alert.state == AlertState.RESOLVED
-    assert services.alert_overdue_rechecks(now=later) == 0
+    assert disposition.alert_overdue_rechecks(now=later) == 0
 
 
 def test_an_agent_cannot_inspect(order, agent):
     from core.errors import NotPermitted
 
-    rma = services.rma_receive(rma=request_return(order, (1, 1)), warehouse=delivered_order_warehouse())
+    rma = logistics.rma_receive(rma=request_return(order, (1, 1)), warehouse=delivered_order_warehouse())
 
     with pytest.raises(NotPermitted):
-        services.rma_inspect(rma=rma, grades={rma.lines.get().pk: {"intact": 1}}, actor=agent)
+        inspection.rma_inspect(rma=rma, grades={rma.lines.get().pk: {"intact": 1}}, actor=agent)
 
 
 def delivered_order_warehouse():
@@ -157,7 +157,7 @@ def test_a_lot_tracked_item_comes_back_into_the_lot_it_was_shipped_from(warehous
     order = delivered_order(lines=[{"sku": "SKU-LOT", "quantity": 1, "unit_price": "20.00"}], discount="0.00")
 
     rma = receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}}, actor=warehouse_user)
-    services.rma_recheck(line=rma.lines.get(), passed=True, actor=warehouse_user)
+    disposition.rma_recheck(line=rma.lines.get(), passed=True, actor=warehouse_user)
 
     lots = set(sku.balances.filter(movements__reference=rma.number).values_list("lot__code", flat=True))
     assert lots == {"L2031"}
@@ -172,7 +172,7 @@ def test_the_overdue_recheck_alerts_take_the_same_queries_however_many_lines_are
 
     def queries(now) -> int:
         with CaptureQueriesContext(connection) as ctx:
-            services.alert_overdue_rechecks(now=now)
+            disposition.alert_overdue_rechecks(now=now)
         return len(ctx.captured_queries)
 
     later = timezone.now() + timedelta(hours=2, minutes=1)
@@ -181,11 +181,11 @@ def test_the_overdue_recheck_alerts_take_the_same_queries_however_many_lines_are
     receive_and_inspect(
         request_return(order, (1, 1), (2, 1)), {1: {"intact": 1}, 2: {"intact": 1}}, actor=warehouse_user
     )
-    services.alert_overdue_rechecks(now=later)  # one bumped, two new
+    disposition.alert_overdue_rechecks(now=later)  # one bumped, two new
     three = (queries(later), queries(later))  # all bumped; then all new once resolved by hand
     Alert.objects.filter(kind="return_recheck_overdue").update(state=AlertState.RESOLVED)
     three_new = queries(later)
 
     assert one == three and one[0] == three_new
-    assert services.alert_overdue_rechecks(now=later) == 3
+    assert disposition.alert_overdue_rechecks(now=later) == 3
     assert Alert.objects.filter(kind="return_recheck_overdue").exclude(state=AlertState.RESOLVED).count() == 3

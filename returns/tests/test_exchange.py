@@ -4,12 +4,12 @@ and is routed — and the RMA follows the returned goods and the new shipment to
 
 import pytest
 
-from inventory.models import Reservation
 from fulfilment import routing
+from inventory.models import Reservation
 from orders.models import Order, OrderStatus
 from orders.services import order_change_priority
 from orders.tests.factories import SKUFactory, drive_shipments, receive
-from returns import services
+from returns import decisions, logistics, opening
 from returns.models import ReturnRefund, ReturnStatus
 from returns.tests.conftest import balance, delivered_order, line, movements, receive_and_inspect
 
@@ -23,7 +23,7 @@ def vip_order():
 
 
 def exchange(order, *, replacement: str | None = None, quantity: int = 1):
-    return services.rma_create(
+    return opening.rma_create(
         order=order,
         kind="exchange",
         reason="not_as_described",
@@ -80,16 +80,16 @@ def test_returned_goods_and_the_new_shipment_are_tracked_together_and_close_the_
     with django_capture_on_commit_callbacks(execute=True):
         rma = exchange(vip_order)
     new = Order.objects.get(pk=rma.exchange_order_id)
-    services.rma_set_tracking(rma=rma, tracking_number="SF1234567890")
+    logistics.rma_set_tracking(rma=rma, tracking_number="SF1234567890")
 
     rma = receive_and_inspect(rma, {1: {"intact": 1}})
 
     assert rma.status == ReturnStatus.EXCHANGED
     assert not ReturnRefund.objects.filter(rma=rma).exists()
     assert movements(rma.number) == [("return", 1, 1)]
-    assert services.rmas_close_settled() == 0  # the replacement is not delivered yet
+    assert decisions.rmas_close_settled() == 0  # the replacement is not delivered yet
     drive_shipments(new, deliver=True)
-    assert services.rmas_close_settled() == 1
+    assert decisions.rmas_close_settled() == 1
     rma.refresh_from_db()
     assert rma.status == ReturnStatus.CLOSED
 
@@ -99,7 +99,7 @@ def test_cancelling_the_exchange_cancels_the_new_order_and_frees_its_stock(vip_o
     rma = exchange(vip_order)
     assert balance("SKU-1")[1] == before[1] + 1  # reserved for the replacement
 
-    services.rma_cancel(rma=rma, actor=agent, reason="customer changed their mind")
+    decisions.rma_cancel(rma=rma, actor=agent, reason="customer changed their mind")
 
     rma.refresh_from_db()
     assert rma.status == ReturnStatus.CANCELLED

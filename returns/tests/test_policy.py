@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 
 from core.errors import DomainError
-from returns import services
+from returns import decisions, opening
 from returns.models import ReturnExclusion, ReturnPolicy, ReturnRequest, ReturnStatus
-from returns.services import PolicyRefused
+from returns.opening import PolicyRefused
 from returns.tests.conftest import delivered_order, line, request_return, set_delivered_at
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_over_return_counts_units_of_an_open_rma(order):
 def test_a_cancelled_rma_frees_its_units(order, agent):
     now = datetime(2026, 3, 3, tzinfo=UTC)
     first = request_return(order, (1, 2), now=now)
-    services.rma_cancel(rma=first, actor=agent, reason="customer kept it")
+    decisions.rma_cancel(rma=first, actor=agent, reason="customer kept it")
 
     second = request_return(order, (1, 2), now=now)
 
@@ -96,7 +96,7 @@ def test_a_policy_with_manual_approval_routes_the_exception_to_an_agent(order, a
 
     assert rma.status == ReturnStatus.REQUESTED
     assert len(rma.policy_notes) == 2  # excluded, and past the window
-    services.rma_approve(rma=rma, actor=agent, reason="goodwill", expected_status="requested")
+    decisions.rma_approve(rma=rma, actor=agent, reason="goodwill", expected_status="requested")
     rma.refresh_from_db()
     assert rma.status == ReturnStatus.APPROVED and rma.approved_by == agent
 
@@ -114,9 +114,9 @@ def test_bad_input_names_the_field(order):
     with pytest.raises(DomainError) as bad_kind:
         request_return(order, (1, 1), kind="swap")
     with pytest.raises(DomainError) as no_lines:
-        services.rma_create(order=order, kind="return", reason="no_reason", lines=[])
+        opening.rma_create(order=order, kind="return", reason="no_reason", lines=[])
     with pytest.raises(DomainError) as bad_replacement:
-        services.rma_create(
+        opening.rma_create(
             order=order,
             kind="exchange",
             reason="no_reason",
@@ -139,7 +139,7 @@ def test_warehouse_staff_cannot_open_or_approve_returns(order, warehouse_user, a
     ReturnPolicy.objects.create(auto_approve=False)
     rma = request_return(order, (1, 1), actor=agent, now=datetime(2026, 3, 3, tzinfo=UTC))
     with pytest.raises(NotPermitted):
-        services.rma_approve(rma=rma, actor=warehouse_user)
+        decisions.rma_approve(rma=rma, actor=warehouse_user)
 
 
 @pytest.mark.postgres
@@ -153,7 +153,7 @@ def test_concurrent_requests_for_the_same_units_claim_them_once():
     def ask():
         try:
             barrier.wait()
-            services.rma_create(
+            opening.rma_create(
                 order=order.pk,
                 kind="return",
                 reason="no_reason",

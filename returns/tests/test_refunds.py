@@ -18,9 +18,9 @@ from finance.models import Payment, PaymentStatus, RevenueKind, RevenueLine
 from finance.services import payment_record
 from orders.models import OrderEvent
 from orders.tests.factories import WarehouseFactory
-from returns import services
+from returns import inspection, logistics
 from returns.models import RefundProvider, RefundState, ReturnPolicy, ReturnRefund, ReturnStatus
-from returns.refunds import alipay_request_content
+from returns.refunds.alipay import alipay_request_content
 from returns.tests.conftest import delivered_order, movements, receive_and_inspect, request_return
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_without_a_provider_payment_finance_pays_out_by_hand(order, finance_user
     assert Alert.objects.get(key=f"return_refund_manual:{rma.number}").role == "finance"
     assert not OutboxMessage.objects.filter(idempotency_key=f"refund:{rma.number}").exists()
 
-    from returns.refunds import refund_confirm_manual
+    from returns.refunds.lifecycle import refund_confirm_manual
 
     refund_confirm_manual(refund=refund, reference="BANK-778", actor=finance_user)
     rma.refresh_from_db()
@@ -327,7 +327,7 @@ def test_an_alipay_business_refusal_fails_the_refund(order, alipay, django_captu
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_inspection_creates_the_refund_exactly_once():
     order = delivered_order()
-    rma = services.rma_receive(rma=request_return(order, (1, 2)), warehouse=WarehouseFactory())
+    rma = logistics.rma_receive(rma=request_return(order, (1, 2)), warehouse=WarehouseFactory())
     grades = {rma.lines.get().pk: {"intact": 2}}
     barrier = threading.Barrier(2)
     outcomes = []
@@ -335,7 +335,7 @@ def test_concurrent_double_inspection_creates_the_refund_exactly_once():
     def inspect():
         try:
             barrier.wait()
-            services.rma_inspect(rma=rma.pk, grades=grades)
+            inspection.rma_inspect(rma=rma.pk, grades=grades)
             outcomes.append("inspected")
         except Exception as exc:  # noqa: BLE001 - the loser's refusal is the point
             outcomes.append(type(exc).__name__)

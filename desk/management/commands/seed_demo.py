@@ -12,10 +12,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Channel, Platform
 from core.errors import DomainError
 from core.roles import Role, sync_roles
+from dashboard.rollups import rollup_refresh
 from finance.revenue import revenue_backfill
-from catalog.models import Channel, Platform
+from fulfilment import routing
+from fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
+from fulfilment.services import shipment_transition
+from fulfilment.sla import sla_default_rules
 from inventory.ledger import default_pool_id, standard_pool
 from inventory.models import (
     SKU,
@@ -27,16 +32,13 @@ from inventory.models import (
     Warehouse,
     WarehouseKind,
 )
-from orders.replenishment import replenishment_refresh
 from inventory.services import stock_change, stock_transfer
-from orders import services
-from dashboard.rollups import rollup_refresh
-from fulfilment import routing
-from fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
-from fulfilment.services import shipment_transition
-from fulfilment.sla import sla_default_rules
+from orders import intake, services
 from orders.models import Customer, Order, OrderStatus
-from returns import services as returns_services
+from orders.replenishment import replenishment_refresh
+from returns.inspection import rma_inspect
+from returns.logistics import rma_receive
+from returns.opening import rma_create
 
 DEMO_PASSWORD = "conduit-demo"  # demo only; documented in the README
 DEMO_USERS = {
@@ -224,7 +226,7 @@ class Command(BaseCommand):
             line = order.lines.order_by("line_no").first()
             reason = rng.choice(["no_reason", "damaged", "not_as_described"])
             try:
-                rma = returns_services.rma_create(
+                rma = rma_create(
                     order=order,
                     kind="return",
                     reason=reason,
@@ -232,10 +234,10 @@ class Command(BaseCommand):
                     description="演示退货 / demo return",
                 )
                 if rng.random() < 0.5:
-                    rma = returns_services.rma_receive(rma=rma, warehouse=receiving)
+                    rma = rma_receive(rma=rma, warehouse=receiving)
                     grade = "damaged" if reason == "damaged" else "intact"
                     grades = {rl.pk: {grade: rl.quantity} for rl in rma.lines.all()}
-                    returns_services.rma_inspect(rma=rma, grades=grades)
+                    rma_inspect(rma=rma, grades=grades)
             except DomainError as exc:  # outside the policy (e.g. an excluded item): skip it
                 self.stdout.write(f"  RMA for {order.number} skipped: {exc.message}")
 
@@ -450,7 +452,7 @@ class Command(BaseCommand):
             "tags": rng.choice([[], [], ["gift"], ["live-stream"], ["618"]]),
             "note": rng.choice(["", "", "请尽快发货", "Please gift wrap"]),
         }
-        order, _created = services.order_ingest(data=data)
+        order, _created = intake.order_ingest(data=data)
         if order.status == OrderStatus.ON_HOLD:  # held on arrival: out of stock or near-expiry lot
             return
         if state == OrderStatus.ON_HOLD:

@@ -1,9 +1,7 @@
-"""Returns and exchanges (SPEC R-R1–R-R4, §6): the return authorisation (RMA) bound to an order
-and its lines, the policy that decides what may come back, what inspection found, and the
-refund it triggered. Services live in returns.services; transitions here only assign fields."""
+"""The return authorisation (RMA) bound to an order, its states, and its lines with what
+inspection found. Transitions here only assign fields: returns.transitions runs them."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -11,114 +9,6 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.models import TimeStampedModel
-from core.money import CurrencyField, MoneyField
-
-
-def default_window_days() -> int:
-    return settings.RETURN_WINDOW_DAYS
-
-
-class ReturnPolicy(TimeStampedModel):
-    """How returns are judged for a channel (an empty channel is the default for every other)."""
-
-    channel = models.OneToOneField(
-        "integrations.Channel",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="return_policy",
-        verbose_name=_("channel"),
-        help_text=_("Empty means every channel without a policy of its own."),
-    )
-    window_days = models.PositiveSmallIntegerField(
-        _("return window (days)"),
-        default=default_window_days,
-        help_text=_("Calendar days after delivery, counted in the channel's time zone."),
-    )
-    auto_approve = models.BooleanField(_("approve requests within the policy at once"), default=True)
-    manual_approval = models.BooleanField(
-        _("manual approval instead of refusal"),
-        default=False,
-        help_text=_("Requests outside the window or for excluded items wait for an agent instead."),
-    )
-    damaged_refund_percent = models.PositiveSmallIntegerField(
-        _("refund for damaged goods (%)"),
-        default=50,
-        validators=[MaxValueValidator(100)],
-        help_text=_(
-            "Share of the price refunded when goods come back damaged and the seller was not at fault."
-        ),
-    )
-    restocking_fee_percent = models.PositiveSmallIntegerField(
-        _("restocking fee (%)"),
-        default=0,
-        validators=[MaxValueValidator(100)],
-        help_text=_("Kept from no-reason returns."),
-    )
-    refund_shipping_on_seller_fault = models.BooleanField(
-        _("refund shipping when the seller is at fault"), default=True
-    )
-
-    class Meta:
-        ordering = ["channel__code"]
-        verbose_name = _("return policy")
-        verbose_name_plural = _("return policies")
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(damaged_refund_percent__lte=100, restocking_fee_percent__lte=100),
-                name="return_policy_percent_range",
-            )
-        ]
-
-    def __str__(self):
-        return str(self.channel) if self.channel_id else str(_("Default return policy"))
-
-
-class ReturnExclusion(TimeStampedModel):
-    """Items that cannot be returned: one SKU, or every SKU whose code starts with a prefix (a
-    category such as underwear or opened food)."""
-
-    sku = models.ForeignKey(
-        "inventory.SKU",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="return_exclusions",
-        verbose_name=_("SKU"),
-    )
-    sku_prefix = models.CharField(
-        _("SKU code prefix"), max_length=64, blank=True, help_text=_("Every SKU whose code starts with this.")
-    )
-    channel = models.ForeignKey(
-        "integrations.Channel",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="return_exclusions",
-        verbose_name=_("channel"),
-        help_text=_("Empty means every channel."),
-    )
-    reason = models.CharField(_("reason shown to the customer"), max_length=200)
-    is_active = models.BooleanField(_("active"), default=True)
-
-    class Meta:
-        ordering = ["sku_prefix", "pk"]
-        verbose_name = _("return exclusion")
-        verbose_name_plural = _("return exclusions")
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(sku__isnull=False) | ~Q(sku_prefix=""), name="return_exclusion_names_items"
-            )
-        ]
-
-    def __str__(self):
-        return self.sku.code if self.sku_id else f"{self.sku_prefix}*"
-
-    def clean(self):
-        from django.core.exceptions import ValidationError
-
-        if not self.sku_id and not self.sku_prefix.strip():
-            raise ValidationError({"sku": _("Name a SKU or a SKU code prefix.")})
 
 
 class ReturnStatus(models.TextChoices):
@@ -260,6 +150,11 @@ class ReturnRequest(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self):
         return self.number
 
+    @property
+    def transition_subject(self) -> str:
+        """How core.transitions names the RMA in its messages (the number reads "RMA…")."""
+        return self.number
+
     def get_absolute_url(self):
         from django.urls import reverse
 
@@ -269,7 +164,7 @@ class ReturnRequest(ConcurrentTransitionMixin, TimeStampedModel):
     def is_seller_at_fault(self) -> bool:
         return self.reason in SELLER_AT_FAULT
 
-    # --- transitions: they only assign fields; returns.services runs them -----------------
+    # --- transitions: they only assign fields; returns.transitions runs them --------------
 
     @transition(
         field=status, source=R.REQUESTED, target=R.APPROVED, permission="returns.approve_returnrequest"
@@ -405,88 +300,5 @@ class ReturnLine(models.Model):
         return f"{self.rma_id} {self.quantity}×{self.sku_id}"
 
     @property
-    def graded_quantity(self) -> int:
-        return self.intact_quantity + self.damaged_quantity + self.wrong_item_quantity
-
-    @property
     def awaits_recheck(self) -> bool:
         return self.intact_quantity > 0 and self.recheck_due_at is not None and self.rechecked_at is None
-
-
-def attachment_path(instance, filename: str) -> str:
-    # The stored name never reuses the customer's file name (path tricks, personal data).
-    import uuid
-
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"returns/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
-
-
-class ReturnAttachment(models.Model):
-    rma = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(_("file"), upload_to=attachment_path)
-    original_name = models.CharField(_("file name"), max_length=255)
-    content_type = models.CharField(_("type"), max_length=40)
-    size = models.PositiveIntegerField(_("size (bytes)"))
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
-
-    class Meta:
-        ordering = ["rma", "pk"]
-        verbose_name = _("return attachment")
-        verbose_name_plural = _("return attachments")
-
-    def __str__(self):
-        return self.original_name
-
-
-class RefundProvider(models.TextChoices):
-    STRIPE = "stripe", "Stripe"
-    ALIPAY = "alipay", _("Alipay")
-    SHOPIFY = "shopify", "Shopify"
-    MANUAL = "manual", _("Paid out by finance")
-
-
-class RefundState(models.TextChoices):
-    PENDING = "pending", _("Waiting for the provider")
-    SENT = "sent", _("Accepted by the provider")
-    SUCCEEDED = "succeeded", _("Refunded")
-    FAILED = "failed", _("Failed")
-    MANUAL = "manual", _("To be paid out by finance")
-
-
-class ReturnRefund(models.Model):
-    """The money an RMA gives back: at most one per RMA (the unique RMA is the idempotency)."""
-
-    rma = models.OneToOneField(ReturnRequest, on_delete=models.PROTECT, related_name="refund")
-    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="return_refunds")
-    amount = MoneyField(_("amount"))
-    goods_amount = MoneyField(_("goods"))
-    shipping_amount = MoneyField(_("shipping"))
-    restocking_fee = MoneyField(_("restocking fee"))
-    currency = CurrencyField()
-    provider = models.CharField(_("provider"), max_length=12, choices=RefundProvider.choices)
-    payment = models.ForeignKey(
-        "finance.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="return_refunds"
-    )
-    state = models.CharField(
-        _("state"), max_length=12, choices=RefundState.choices, default=RefundState.PENDING
-    )
-    provider_reference = models.CharField(_("provider reference"), max_length=128, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    # How the amount was worked out, line by line (shown on the RMA).
-    detail = models.JSONField(_("calculation"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = _("refund")
-        verbose_name_plural = _("refunds")
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="return_refund_amount_positive")
-        ]
-
-    def __str__(self):
-        return f"{self.rma_id} {self.amount} {self.currency} ({self.state})"

@@ -1,0 +1,171 @@
+"""The grouped comparison: one query computes, for every order in scope (a payment or a statement
+line booked in the period, or paid in it), its totals on each side and returns the facts of only
+the orders where a difference rule holds."""
+
+from django.db import connection
+
+from finance.imports.models import StatementLine, StatementSource
+from finance.models import AccountingPeriod, Payment, RevenueKind, RevenueLine
+from finance.reconciliation.facts import (
+    ORDER_KINDS,
+    SETTLED_PROVIDERS,
+    TRANSFER_PROVIDERS,
+    OrderFacts,
+    money,
+)
+from finance.reconciliation.rules import RULES_SQL
+from finance.reconciliation.sql import constants, table
+from orders.models import Order
+
+
+def _range_sql() -> str:
+    """The order ids the period touches lie between these two (ids grow with time)."""
+    pay, lines, orders = table(Payment), table(StatementLine), table(Order)
+    return f"""
+    SELECT MIN(lo), MAX(hi) FROM (
+        SELECT MIN(order_id) AS lo, MAX(order_id) AS hi FROM {pay} WHERE period_id = %s
+        UNION ALL
+        SELECT MIN(order_id), MAX(order_id) FROM {lines} WHERE period_id = %s
+        UNION ALL
+        SELECT MIN(id), MAX(id) FROM {orders} WHERE paid_at >= %s AND paid_at < %s
+    ) bounds
+    """  # noqa: S608
+
+
+def _facts_sql() -> str:
+    """Every side's totals for each order of the id range, grouped straight off the order_id
+    indexes (no join to a scope table: that made it three times slower), keeping the orders the
+    period touches (a payment or a line booked in it, or paid in it) where a rule holds.
+    An order's rows in other periods are in its totals too: that is how a period mismatch shows.
+    Each column is named after its OrderFacts field, the name the rules' SQL uses; a side without
+    rows reads as 0 (as in OrderFacts), so that a rule's SQL and its Python test agree."""
+    pay, lines, orders, revenue = table(Payment), table(StatementLine), table(Order), table(RevenueLine)
+    settled, transfers = constants(SETTLED_PROVIDERS), constants(TRANSFER_PROVIDERS)
+    order_kinds = constants(ORDER_KINDS)
+    bank = StatementSource.BANK
+    return f"""
+    WITH pay AS (
+        SELECT p.order_id, COUNT(*) AS n, SUM(p.amount) AS amount, MIN(p.currency) AS cur_min,
+               MAX(p.currency) AS cur_max, SUM(p.refunded_amount) AS refunded, SUM(p.fee) AS fee,
+               MIN(p.period_id) AS period_min, MAX(p.period_id) AS period_max,
+               SUM(CASE WHEN p.provider IN ({settled}) THEN 1 ELSE 0 END) AS settled_n,
+               SUM(CASE WHEN p.provider IN ({transfers}) THEN 1 ELSE 0 END) AS transfer_n,
+               SUM(CASE WHEN p.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {pay} p
+         WHERE p.order_id BETWEEN %(lo)s AND %(hi)s
+         GROUP BY p.order_id
+    ),
+    st AS (
+        SELECT l.order_id,
+               COUNT(*) AS st_n,
+               SUM(CASE WHEN l.kind = 'sale' THEN 1 ELSE 0 END) AS sale_n,
+               SUM(CASE WHEN l.kind IN ('sale', 'platform_discount') THEN l.amount ELSE 0 END) AS income,
+               SUM(CASE WHEN l.kind = 'refund' THEN -l.amount ELSE 0 END) AS refunds,
+               SUM(CASE WHEN l.kind IN ('fee', 'commission') THEN -l.amount ELSE 0 END) AS deductions,
+               MIN(CASE WHEN l.kind = 'sale' THEN l.period_id END) AS sale_period_min,
+               MAX(CASE WHEN l.kind = 'sale' THEN l.period_id END) AS sale_period_max,
+               MIN(l.currency) AS cur_min,
+               MAX(l.currency) AS cur_max,
+               SUM(CASE WHEN l.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {lines} l
+         WHERE l.order_id BETWEEN %(lo)s AND %(hi)s AND l.source <> '{bank}' AND l.kind IN ({order_kinds})
+         GROUP BY l.order_id
+    ),
+    bk AS (
+        SELECT l.order_id, COUNT(*) AS bank_n, SUM(l.amount) AS bank_amount,
+               MIN(l.period_id) AS bank_period_min, MAX(l.period_id) AS bank_period_max,
+               SUM(CASE WHEN l.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+          FROM {lines} l
+         WHERE l.order_id BETWEEN %(lo)s AND %(hi)s AND l.source = '{bank}'
+         GROUP BY l.order_id
+    ),
+    rf AS (
+        SELECT r.order_id, -SUM(r.amount) AS refunds
+          FROM {revenue} r
+         WHERE r.kind = '{RevenueKind.REFUND}' AND r.order_id BETWEEN %(lo)s AND %(hi)s
+         GROUP BY r.order_id
+    )
+    SELECT * FROM (
+        SELECT o.id AS order_id, o.number AS number, o.status AS status, o.currency AS currency,
+               o.total AS total, o.platform_commission AS commission,
+               CASE WHEN o.paid_at IS NULL THEN 0 ELSE 1 END AS paid,
+               COALESCE(rf.refunds, 0) AS erp_refunds,
+               COALESCE(pay.n, 0) AS pay_n, COALESCE(pay.amount, 0) AS pay_amount,
+               pay.cur_min AS pay_currencies_min, pay.cur_max AS pay_currencies_max,
+               COALESCE(pay.refunded, 0) AS pay_refunded, COALESCE(pay.fee, 0) AS pay_fee,
+               pay.period_min AS pay_periods_min, pay.period_max AS pay_periods_max,
+               COALESCE(pay.settled_n, 0) AS pay_settled_n, COALESCE(pay.transfer_n, 0) AS pay_transfer_n,
+               COALESCE(st.st_n, 0) AS st_n, COALESCE(st.sale_n, 0) AS sale_n,
+               COALESCE(st.income, 0) AS st_income, COALESCE(st.refunds, 0) AS st_refunds,
+               COALESCE(st.deductions, 0) AS st_deductions,
+               st.sale_period_min AS sale_periods_min, st.sale_period_max AS sale_periods_max,
+               st.cur_min AS st_currencies_min, st.cur_max AS st_currencies_max,
+               COALESCE(bk.bank_n, 0) AS bank_n, COALESCE(bk.bank_amount, 0) AS bank_amount,
+               bk.bank_period_min AS bank_periods_min, bk.bank_period_max AS bank_periods_max
+          FROM {orders} o
+          LEFT JOIN pay ON pay.order_id = o.id
+          LEFT JOIN st ON st.order_id = o.id
+          LEFT JOIN bk ON bk.order_id = o.id
+          LEFT JOIN rf ON rf.order_id = o.id
+         WHERE o.id BETWEEN %(lo)s AND %(hi)s
+           AND (pay.in_period > 0 OR st.in_period > 0 OR bk.in_period > 0
+                OR (o.paid_at >= %(start)s AND o.paid_at < %(end)s))
+    ) facts
+    WHERE {RULES_SQL}
+    """  # noqa: S608
+
+
+def _pair(low, high) -> tuple:
+    return tuple(sorted({v for v in (low, high) if v is not None}))
+
+
+def _currencies(low, high) -> tuple:
+    return tuple(sorted({v for v in (low, high) if v}))
+
+
+def facts_from_row(row: dict) -> OrderFacts:
+    """OrderFacts from a row of the grouped query, by column name."""
+    return OrderFacts(
+        order_id=row["order_id"],
+        number=row["number"],
+        status=row["status"],
+        currency=row["currency"],
+        total=money(row["total"]),
+        commission=money(row["commission"]),
+        paid=bool(row["paid"]),
+        erp_refunds=money(row["erp_refunds"]),
+        pay_n=row["pay_n"],
+        pay_amount=money(row["pay_amount"]),
+        pay_currencies=_currencies(row["pay_currencies_min"], row["pay_currencies_max"]),
+        pay_refunded=money(row["pay_refunded"]),
+        pay_fee=money(row["pay_fee"]),
+        pay_periods=_pair(row["pay_periods_min"], row["pay_periods_max"]),
+        pay_settled_n=row["pay_settled_n"],
+        pay_transfer_n=row["pay_transfer_n"],
+        st_n=row["st_n"],
+        sale_n=row["sale_n"],
+        st_income=money(row["st_income"]),
+        st_refunds=money(row["st_refunds"]),
+        st_deductions=money(row["st_deductions"]),
+        sale_periods=_pair(row["sale_periods_min"], row["sale_periods_max"]),
+        st_currencies=_currencies(row["st_currencies_min"], row["st_currencies_max"]),
+        bank_n=row["bank_n"],
+        bank_amount=money(row["bank_amount"]),
+        bank_periods=_pair(row["bank_periods_min"], row["bank_periods_max"]),
+    )
+
+
+def differing_orders(period: AccountingPeriod) -> list[OrderFacts]:
+    """Facts of the orders the period touches where some side disagrees."""
+    adapt = connection.ops.adapt_datetimefield_value
+    start, end = adapt(period.starts_at), adapt(period.ends_at)
+    with connection.cursor() as cursor:
+        cursor.execute(_range_sql(), [period.pk, period.pk, start, end])
+        lo, hi = cursor.fetchone()
+        if lo is None:
+            return []
+        if connection.vendor == "postgresql":  # group a million orders in memory, not on disk
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(_facts_sql(), {"period": period.pk, "lo": lo, "hi": hi, "start": start, "end": end})
+        names = [column[0] for column in cursor.description]
+        return [facts_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]

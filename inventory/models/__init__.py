@@ -1,0 +1,56 @@
+"""Inventory's models, one module per concern; import them from here (`from inventory.models
+import SKU`). The migrations name `new_fingerprint` and `validate_region_list` through this package."""
+
+from inventory.models.channel_stock import SafetyStock, StockPushPending
+from inventory.models.counts import CycleCount, CycleCountLine, CycleCountState
+from inventory.models.ledger import RELEASE_KINDS, ImmutableMovementError, MovementKind, StockMovement
+from inventory.models.replenishment import ReplenishmentSuggestion
+from inventory.models.reservations import (
+    HOLDING,
+    PendingRelease,
+    ReleaseBreaker,
+    Reservation,
+    ReservationState,
+    new_fingerprint,
+)
+from inventory.models.stock import (
+    SKU,
+    ChannelPool,
+    Lot,
+    PoolKind,
+    StockBalance,
+    StockPool,
+    Warehouse,
+    WarehouseKind,
+    WmsProtocol,
+    validate_region_list,
+)
+
+__all__ = [
+    "HOLDING",
+    "RELEASE_KINDS",
+    "SKU",
+    "ChannelPool",
+    "CycleCount",
+    "CycleCountLine",
+    "CycleCountState",
+    "ImmutableMovementError",
+    "Lot",
+    "MovementKind",
+    "PendingRelease",
+    "PoolKind",
+    "ReleaseBreaker",
+    "ReplenishmentSuggestion",
+    "Reservation",
+    "ReservationState",
+    "SafetyStock",
+    "StockBalance",
+    "StockMovement",
+    "StockPool",
+    "StockPushPending",
+    "Warehouse",
+    "WarehouseKind",
+    "WmsProtocol",
+    "new_fingerprint",
+    "validate_region_list",
+]

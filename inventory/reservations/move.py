@@ -1,0 +1,277 @@
+"""Routing: moving an order's held units to the warehouses that ship them. Its units already in a
+chosen warehouse stay and are linked to their shipment, its units elsewhere are released there,
+and what is still missing is reserved where it ships from.
+
+Lock order: the caller holds the order row; routable_stock locks the order's unrouted reservation
+rows (ascending id), then every balance row that could supply it (ascending id), and
+reservations_route writes under those locks.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.timezones import business_date
+from inventory import ledger
+from inventory.models import HOLDING, MovementKind, Reservation, ReservationState, StockBalance
+from inventory.reservations.breaker import ROUTED_KEY, pending_release_quantities
+from inventory.reservations.expiry import expire_due
+from inventory.reservations.reserve import channel_pool_ids
+
+
+@dataclass
+class RoutableStock:
+    """What an order may be routed to, read under lock: per balance row, the units free for the
+    order's channel and the units the order's own unrouted reservations hold there."""
+
+    # balance pk → sku_id, warehouse_id, pool_rank (None: not the channel's pool), expires_on, usable
+    balances: dict[int, dict]
+    free: dict[int, int]  # balance pk → units anyone in the channel may take
+    held: list[Reservation]  # the order's unrouted reservations, locked, ascending pk
+    waiting: dict[int, int]  # reservation pk → units whose release waits (they do not move)
+
+    def movable(self, reservation: Reservation) -> int:
+        return max(0, reservation.quantity - self.waiting.get(reservation.pk, 0))
+
+    def by_warehouse(self) -> dict[int, dict[int, int]]:
+        """{warehouse id: {sku id: units the order could have there}}: free units plus its own."""
+        totals: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for pk, row in self.balances.items():
+            if row["pool_rank"] is not None and row["usable"]:
+                totals[row["warehouse_id"]][row["sku_id"]] += max(0, self.free.get(pk, 0))
+        for reservation in self.held:
+            row = self.balances.get(reservation.balance_id)
+            if row and row["usable"]:
+                totals[row["warehouse_id"]][reservation.sku_id] += self.movable(reservation)
+        return {warehouse: dict(skus) for warehouse, skus in totals.items()}
+
+
+def routable_stock(*, order_id: int, channel_id: int, sku_ids, now=None) -> RoutableStock:
+    """Lock the order's unrouted reservations (ascending id), then every balance row that could
+    supply its SKUs in the channel's pools (ascending id), and read what each can give. The
+    order row must already be locked; nothing is written except expiring due reservations."""
+    now = now or timezone.now()
+    held = list(
+        Reservation.objects.select_for_update(of=("self",))
+        .filter(order_id=order_id, state__in=HOLDING)
+        .filter(Q(shipment__isnull=True) | Q(shipment__status="cancelled"))
+        .order_by("pk")
+    )
+    pools = channel_pool_ids([channel_id])[channel_id]
+    rank = {pool_id: index for index, pool_id in enumerate(pools)}
+    today = business_date(now)
+    candidates = Q(sku_id__in=set(sku_ids), pool_id__in=pools, warehouse__is_active=True) & ~Q(
+        lot__expires_on__lt=today
+    )
+    rows = list(
+        StockBalance.objects.select_for_update(of=("self",))
+        .filter(candidates | Q(pk__in={r.balance_id for r in held}))
+        .order_by("pk")
+        .values(
+            "pk",
+            "sku_id",
+            "pool_id",
+            "warehouse_id",
+            "warehouse__is_active",
+            "lot__expires_on",
+            "on_hand",
+            "reserved",
+            "qc_hold",
+        )
+    )
+    _count, freed = expire_due(now=now, balance_ids=[row["pk"] for row in rows], locked=True)
+    balances, free = {}, {}
+    for row in rows:
+        expired = row["lot__expires_on"] is not None and row["lot__expires_on"] < today
+        balances[row["pk"]] = {
+            "sku_id": row["sku_id"],
+            "warehouse_id": row["warehouse_id"],
+            "pool_rank": rank.get(row["pool_id"]),
+            "expires_on": row["lot__expires_on"],
+            "usable": row["warehouse__is_active"] and not expired,
+        }
+        free[row["pk"]] = row["on_hand"] - row["reserved"] - row["qc_hold"] + freed.get(row["pk"], 0)
+    return RoutableStock(balances, free, held, pending_release_quantities([r.pk for r in held]))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """`quantity` units of an order line to be shipped from a warehouse by a shipment."""
+
+    order_line_id: int
+    sku_id: int
+    warehouse_id: int
+    quantity: int
+    shipment_id: int
+
+
+@dataclass
+class RouteOutcome:
+    kept: int = 0  # units already held where they ship from, now linked to their shipment
+    released: int = 0  # units given back where they were held, because they ship from elsewhere
+    reserved: int = 0  # units reserved where they ship from (moved, or pre-sale stock that arrived)
+
+
+def reservations_route(
+    *,
+    stock: RoutableStock,
+    order_id: int,
+    channel_id: int,
+    placements: list[Placement],
+    warehouse_codes: dict[int, str],
+    reference: str = "",
+    actor=None,
+    now=None,
+) -> RouteOutcome:
+    """Make the order's reservations match the routing plan, atomically: its own units already in
+    a chosen warehouse stay (linked to their shipment), its units elsewhere are released there
+    with a note naming where they went, and what is still missing is reserved in the chosen
+    warehouse (the channel's pools in priority order, first-expiring lot first). All balance
+    deltas go through one conditional ledger update, so a plan that no longer fits is refused
+    whole (InsufficientStock) and nothing is written."""
+    now = now or timezone.now()
+    need: dict[tuple[int, int], list] = {}
+    for placement in placements:
+        if (placement.order_line_id, placement.warehouse_id) in need:
+            raise ValueError("one placement per order line and warehouse")
+        need[(placement.order_line_id, placement.warehouse_id)] = [placement, placement.quantity]
+    routed_lines = {p.order_line_id for p in placements}
+    keep, release = _keep_own(stock, need, routed_lines)
+    free = dict(stock.free)
+    for reservation, take in release:
+        free[reservation.balance_id] = free.get(reservation.balance_id, 0) + take
+    new_rows = _reserve_rest(stock, need, free, order_id, channel_id, reference, now)
+
+    destinations: dict[int, set[str]] = defaultdict(set)
+    for placement in placements:
+        destinations[placement.order_line_id].add(warehouse_codes[placement.warehouse_id])
+    linked = {reservation.pk: shipment_id for reservation, shipment_id, _take in keep}
+    for pk, shipment_id in linked.items():
+        Reservation.objects.filter(pk=pk).update(shipment_id=shipment_id, updated_at=now)
+    changes = []
+    for reservation, take in release:
+        remaining = reservation.quantity - take
+        Reservation.objects.filter(pk=reservation.pk).update(
+            quantity=remaining,
+            state=ReservationState.RELEASED if remaining == 0 else reservation.state,
+            shipment_id=linked.get(reservation.pk),  # a part kept for a shipment stays linked to it
+            updated_at=now,
+        )
+        where = sorted(destinations[reservation.order_line_id])
+        changes.append(
+            ledger.Change(
+                balance_id=reservation.balance_id,
+                sku_id=reservation.sku_id,
+                kind=MovementKind.RELEASE,
+                reserved=-take,
+                reservation_id=reservation.pk,
+                order_id=order_id,
+                reference=reference,
+                note=(_("Routed to %(warehouses)s") % {"warehouses": ", ".join(where)})[:255],
+                payload={ROUTED_KEY: where},
+            )
+        )
+    created = Reservation.objects.bulk_create(new_rows)
+    moved_from = {
+        line_id: [r.fingerprint for r, _t in release if r.order_line_id == line_id]
+        for line_id in routed_lines
+    }
+    changes.extend(
+        ledger.Change(
+            balance_id=reservation.balance_id,
+            sku_id=reservation.sku_id,
+            kind=MovementKind.RESERVE,
+            reserved=reservation.quantity,
+            reservation_id=reservation.pk,
+            order_id=order_id,
+            reference=reference,
+            payload={"routed_from": moved_from[reservation.order_line_id]},
+        )
+        for reservation in created
+    )
+    ledger.post(changes, actor=actor, locked=True, now=now, returning=False)
+    return RouteOutcome(
+        kept=sum(take for _r, _s, take in keep),
+        released=sum(take for _r, take in release),
+        reserved=sum(r.quantity for r in created),
+    )
+
+
+def _in_warehouse_order(stock: RoutableStock, balance_id: int, pk: int) -> tuple:
+    row = stock.balances[balance_id]
+    rank = row["pool_rank"] if row["pool_rank"] is not None else len(stock.balances)
+    return rank, row["expires_on"] or date.max, pk
+
+
+def _keep_own(stock: RoutableStock, need: dict, routed_lines: set[int]):
+    """First pass: each routed line keeps its own units where its plan wants them (best pool,
+    first-expiring lot first); its other movable units are released."""
+    keep: list[tuple[Reservation, int, int]] = []
+    release: list[tuple[Reservation, int]] = []
+    own = sorted(
+        (r for r in stock.held if r.order_line_id in routed_lines),
+        key=lambda r: _in_warehouse_order(stock, r.balance_id, r.pk),
+    )
+    for reservation in own:
+        row = stock.balances[reservation.balance_id]
+        movable = stock.movable(reservation)
+        slot = need.get((reservation.order_line_id, row["warehouse_id"])) if row["usable"] else None
+        take = min(movable, slot[1]) if slot else 0
+        if take:
+            slot[1] -= take
+            keep.append((reservation, slot[0].shipment_id, take))
+        if movable > take:
+            release.append((reservation, movable - take))
+    release.sort(key=lambda item: item[0].pk)
+    return keep, release
+
+
+def _reserve_rest(stock, need, free, order_id, channel_id, reference, now) -> list[Reservation]:
+    """Second pass: reserve what each placement still lacks from the chosen warehouse's balances."""
+    by_position: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for pk, row in stock.balances.items():
+        if row["pool_rank"] is not None and row["usable"]:
+            by_position[(row["sku_id"], row["warehouse_id"])].append(pk)
+    rows = []
+    for (_line_id, warehouse_id), (placement, missing) in sorted(need.items()):
+        for pk in sorted(
+            by_position[(placement.sku_id, warehouse_id)], key=lambda b: _in_warehouse_order(stock, b, b)
+        ):
+            if not missing:
+                break
+            take = min(missing, free.get(pk, 0))
+            if take <= 0:
+                continue
+            free[pk] -= take
+            missing -= take
+            rows.append(
+                Reservation(
+                    order_id=order_id,
+                    order_line_id=placement.order_line_id,
+                    channel_id=channel_id,
+                    reference=reference,
+                    balance_id=pk,
+                    shipment_id=placement.shipment_id,
+                    sku_id=placement.sku_id,
+                    quantity=take,
+                    original_quantity=take,
+                    state=ReservationState.COMMITTED,
+                    created_at=now,
+                )
+            )
+        if missing:
+            raise ledger.InsufficientStock(
+                _("Not enough stock left to route this order; try again."), field="lines"
+            )
+    return rows
+
+
+def reservations_unlink_shipment(*, shipment_id: int) -> int:
+    """A cancelled shipment's held units stay with their order, free to be routed again."""
+    return Reservation.objects.filter(shipment_id=shipment_id, state__in=HOLDING).update(
+        shipment_id=None, updated_at=timezone.now()
+    )

@@ -1,0 +1,127 @@
+"""Building an order from a validated canonical order (orders.canonical.CanonicalOrder): its
+number, customer identity, header, amounts, lines and "created" event. Pure construction: the
+intake (orders.intake) decides what is written and when."""
+
+from typing import Any
+
+from core.money import ZERO
+from core.sequences import next_values
+from core.timezones import business_date
+from core.transitions import Actor
+from inventory import locks
+from orders.canonical import CanonicalOrder
+from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority
+
+
+def allocate_order_number(moment=None) -> str:
+    return allocate_order_numbers(1, moment)[0]
+
+
+def allocate_order_numbers(count: int, moment=None) -> list[str]:
+    day = business_date(moment)
+    return [f"SO{day:%Y%m%d}{value:06d}" for value in next_values(name="order_number", day=day, count=count)]
+
+
+def customer_identity(data: CanonicalOrder) -> tuple[str, dict] | None:
+    """The customer's deduplication key (phone first, then e-mail) and the values to create it."""
+    contact = data.get("customer") or {}
+    phone = _normalise_phone(contact.get("phone", ""))
+    email = (contact.get("email") or "").strip().lower()
+    if not (phone or email):
+        return None
+    key = f"phone:{phone}" if phone else f"email:{email}"
+    return key, {"name": contact.get("name", ""), "phone": phone, "email": email}
+
+
+def _normalise_phone(phone: str) -> str:
+    return "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
+
+
+def header_values(data: CanonicalOrder) -> dict[str, Any]:
+    contact = data.get("customer") or {}
+    address = data["shipping_address"]
+    return {
+        "customer_name": contact.get("name", ""),
+        "customer_phone": _normalise_phone(contact.get("phone", "")),
+        "customer_email": (contact.get("email") or "").strip().lower(),
+        "buyer_note": data.get("note", ""),
+        "buyer_ip": data.get("buyer_ip") or None,
+        "tags": list(data.get("tags") or []),
+        "ship_name": address.get("name", "") or contact.get("name", ""),
+        "ship_phone": _normalise_phone(address.get("phone", "")),
+        "ship_country": address["country"],
+        "ship_province": address.get("province", ""),
+        "ship_city": address["city"],
+        "ship_district": address.get("district", ""),
+        "ship_line1": address["line1"],
+        "ship_line2": address.get("line2", ""),
+        "ship_postcode": address.get("postcode", ""),
+    }
+
+
+def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None) -> Order:
+    """An unsaved order (and its amounts) from a validated canonical payload."""
+    channel = data["channel"]
+    lines = data["lines"]
+    goods = sum((line["unit_price"] * line["quantity"] for line in lines), ZERO)
+    line_discounts = sum((line.get("discount", ZERO) for line in lines), ZERO)
+    discount = data.get("discount", ZERO)
+    shipping_fee = data.get("shipping_fee", ZERO)
+    priority = data.get("priority") or Priority.NORMAL
+    if customer and customer.is_vip and priority == Priority.NORMAL:
+        priority = Priority.VIP
+    return Order(
+        number=number,
+        channel=channel,
+        external_id=data["external_id"],
+        customer=customer,
+        priority=priority,
+        currency=data["currency"],
+        goods_amount=goods,
+        line_discount_amount=line_discounts,
+        discount=discount,
+        shipping_fee=shipping_fee,
+        platform_commission=data.get("platform_commission", ZERO),
+        total=goods - line_discounts - discount + shipping_fee,
+        placed_at=data["placed_at"],
+        platform_updated_at=data.get("updated_at"),
+        channel_time_zone=channel.time_zone,
+        **header_values(data),
+    )
+
+
+def build_lines(order: Order, data: CanonicalOrder) -> list[OrderLine]:
+    return [
+        OrderLine(
+            order=order,
+            line_no=index,
+            sku=line["sku"],
+            quantity=line["quantity"],
+            unit_price=line["unit_price"],
+            discount=line.get("discount", ZERO),
+            presale=line.get("presale", line["sku"].presale),
+        )
+        for index, line in enumerate(data["lines"], start=1)
+    ]
+
+
+def bind_checkout_locks(order: Order, lines: list[OrderLine], data: CanonicalOrder) -> dict[int, int]:
+    """Lines that name a checkout lock take it as their reservation (inventory.locks)."""
+    pairs = [
+        (line, given["lock"]) for line, given in zip(lines, data["lines"], strict=True) if given.get("lock")
+    ]
+    return (
+        locks.bind_locks(order=order, lines_with_locks=pairs, paid=order.status == OrderStatus.PAID)
+        if pairs
+        else {}
+    )
+
+
+def created_event(order: Order, actor: Actor, *, line_count: int) -> OrderEvent:
+    return OrderEvent(
+        order=order,
+        kind=OrderEventKind.CREATED,
+        actor=actor,
+        to_status=OrderStatus.PENDING_PAYMENT,
+        payload={"channel": order.channel.code, "external_id": order.external_id, "line_count": line_count},
+    )
