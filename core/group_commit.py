@@ -4,7 +4,8 @@ A caller that finds no batch running leads: it takes everyone waiting (up to `ma
 them through `run_batch` together and hands each caller its own result, then passes the lead to
 the next waiting caller. On a hot row this turns one commit per request — each holding the row
 lock across its own WAL flush — into one commit per batch. If a batch fails as a whole, its
-requests are retried one by one so one bad request cannot fail the others."""
+requests are retried one by one so one bad request cannot fail the others. That retry is only
+safe because `run_batch` must be atomic: it commits the whole batch or nothing of it."""
 
 import threading
 from collections.abc import Callable
@@ -67,17 +68,22 @@ class GroupCommit:
                     self._leading = False
 
     def _run(self, batch: list[_Slot]) -> None:
-        try:
-            results = self.run_batch([slot.item for slot in batch])
-        except Exception:  # noqa: BLE001 - retried one by one below
-            results = None
-        for index, slot in enumerate(batch):
-            if results is not None:
-                slot.result = results[index]
-            else:
-                try:
-                    slot.result = self.run_one(slot.item)
-                except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
-                    slot.error = exc
+        for slot, (result, error) in zip(batch, self.settle([slot.item for slot in batch]), strict=True):
+            slot.result, slot.error = result, error
             slot.lead = False
             slot.done.set()
+
+    def settle(self, items: list) -> list[tuple[Any, BaseException | None]]:
+        """(result, error) per item: all through one `run_batch`, or — when that fails as a
+        whole, and so wrote nothing — each through `run_one`."""
+        try:
+            return [(result, None) for result in self.run_batch(items)]
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        settled: list[tuple[Any, BaseException | None]] = []
+        for item in items:
+            try:
+                settled.append((self.run_one(item), None))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
+                settled.append((None, exc))
+        return settled

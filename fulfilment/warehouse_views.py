@@ -19,6 +19,7 @@ from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from fulfilment import packing
 from fulfilment.models import Shipment, ShipmentStatus
+from integrations import carriers
 from integrations.models import WmsStockSnapshot
 from inventory.models import Warehouse, WmsProtocol
 from orders.models import OrderEvent, OrderEventKind
@@ -29,8 +30,6 @@ PICK_LIST_MAX = 200  # shipments on one printed pick list
 
 def _waybill_requester():
     """integrations.carriers.request_waybill when the carrier integration offers it."""
-    from integrations import carriers
-
     return getattr(carriers, "request_waybill", None)
 
 

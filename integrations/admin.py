@@ -4,9 +4,9 @@ from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
+from catalog.models import Channel
 from core.errors import DomainError
 from core.forms import WriteOnlyJSONObjectField
-from catalog.models import Channel
 from integrations.models import ChannelListing, InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 from inventory.models import SKU

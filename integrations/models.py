@@ -1,10 +1,8 @@
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from timezone_field import TimeZoneField
 
 from catalog.models import Channel, Platform
-
 
 # Inbound messages also come from partners that are not sales platforms.
 MESSAGE_SOURCES = [

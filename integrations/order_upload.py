@@ -20,6 +20,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from core.errors import DomainError
 from core.spreadsheets import spreadsheet_safe
+from orders.canonical import CanonicalOrderInput
+from orders.intake import order_ingest_batch
 from orders.models import Order
 
 COLUMNS = (
@@ -300,8 +302,6 @@ def _row_errors(serializer_errors, row_numbers: tuple[int, ...]) -> list[RowErro
 
 def order_upload_preview(*, file_bytes: bytes, file_name: str) -> UploadPreview:
     """Read and validate the whole file without writing anything."""
-    from orders.canonical import CanonicalOrderInput
-
     if len(file_bytes) > MAX_BYTES:
         raise OrderUploadError(_("The file is larger than %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})
     rows = _read_rows(file_bytes, file_name)
@@ -424,8 +424,6 @@ def order_upload_error_file(preview: UploadPreview) -> bytes:
 def order_upload_import(*, file_bytes: bytes, file_name: str, actor) -> list[tuple[Order, bool]]:
     """Validate the file again and import all its orders, or nothing when any row is wrong.
     Orders seen before (same channel and external id) are left as they are."""
-    from orders.intake import order_ingest_batch
-
     preview = order_upload_preview(file_bytes=file_bytes, file_name=file_name)
     if preview.errors:
         raise OrderUploadError(

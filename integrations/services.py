@@ -13,6 +13,8 @@ from catalog.models import Channel, Platform
 from core.errors import DomainError
 from integrations.adapters import get_adapter
 from integrations.models import InboundMessage, InboundStatus
+from orders.canonical import CanonicalOrderInput
+from orders.intake import order_ingest
 
 
 def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Channel, bool]:
@@ -180,9 +182,6 @@ def _json_problem(raw_body: bytes) -> str:
 
 def _ingest(message: InboundMessage):
     """(order, status) for a message; DomainError when it cannot become an order."""
-    from orders.canonical import CanonicalOrderInput
-    from orders.intake import order_ingest
-
     adapter = get_adapter(message.platform)
     topic_processor = _topic_processors.get((message.platform, message.topic))
     if topic_processor is not None:

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from catalog.models import Channel
 from core.http import PlatformError, RateLimited, outbox_outcome
 from core.outbox import PermanentFailure, outbox_enqueue, register_handler
 from integrations.adapters import get_adapter
-from catalog.models import Channel
 from integrations.models import ChannelListing
 from inventory.stock_push import register_stock_listener
 

@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog.models import Channel
 from integrations.adapters import get_adapter
 from integrations.clients import PlatformError, RateLimited
-from catalog.models import Channel
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.services import inbound_message_process
 

@@ -15,7 +15,7 @@ from returns.models import R, RefundState, ReturnKind, ReturnRequest
 from returns.transitions import lock_rma, run_rma_transition
 
 
-def approve_rma(rma: ReturnRequest, actor: Actor, reason: str) -> None:
+def approve_locked_rma(rma: ReturnRequest, actor: Actor, reason: str) -> None:
     """Approve a locked RMA; an exchange gets its replacement order at once."""
     run_rma_transition(rma, "approve", actor, reason=reason, args={"by": actor})
     if rma.kind == ReturnKind.EXCHANGE:
@@ -23,7 +23,7 @@ def approve_rma(rma: ReturnRequest, actor: Actor, reason: str) -> None:
 
 
 def rma_approve(
-    *, rma: ReturnRequest | int, actor: Actor = None, reason: str = "", expected_status=None
+    *, rma: ReturnRequest | int, actor: Actor = None, reason: str = "", expected_status: str | None = None
 ) -> ReturnRequest:
     """An agent approves a request waiting for approval (outside the policy, or a channel that
     does not auto-approve). Its units were claimed when it was requested, so no other request can
@@ -31,12 +31,12 @@ def rma_approve(
     with transaction.atomic():
         rma = lock_rma(rma)
         require_state(rma, expected_status)
-        approve_rma(rma, actor, reason.strip())
+        approve_locked_rma(rma, actor, reason.strip())
     return rma
 
 
 def rma_reject(
-    *, rma: ReturnRequest | int, actor: Actor = None, reason: str, expected_status=None
+    *, rma: ReturnRequest | int, actor: Actor = None, reason: str, expected_status: str | None = None
 ) -> ReturnRequest:
     if not reason.strip():
         raise DomainError(_("Say why the request is rejected."), field="reason")
@@ -48,7 +48,7 @@ def rma_reject(
 
 
 def rma_cancel(
-    *, rma: ReturnRequest | int, actor: Actor = None, reason: str, expected_status=None
+    *, rma: ReturnRequest | int, actor: Actor = None, reason: str, expected_status: str | None = None
 ) -> ReturnRequest:
     """The customer withdrew before the goods arrived: the units are free again, and the exchange
     order is cancelled with its stock released (refused once the replacement has shipped)."""
@@ -78,8 +78,9 @@ def rma_cancel(
 
 
 def rma_close(
-    *, rma: ReturnRequest | int, actor: Actor = None, reason: str = "", expected_status=None
+    *, rma: ReturnRequest | int, actor: Actor = None, reason: str = "", expected_status: str | None = None
 ) -> ReturnRequest:
+    """An agent closes an RMA by hand; settled ones also close by themselves (rmas_close_settled)."""
     with transaction.atomic():
         rma = lock_rma(rma)
         require_state(rma, expected_status)

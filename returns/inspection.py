@@ -72,7 +72,11 @@ def _clean_grades(rma: ReturnRequest, grades: dict[int, dict]) -> dict[int, Grad
 
 
 def rma_inspect(
-    *, rma: ReturnRequest | int, grades: dict[int, dict], actor: Actor = None, expected_status=None
+    *,
+    rma: ReturnRequest | int,
+    grades: dict[int, dict],
+    actor: Actor = None,
+    expected_status: str | None = None,
 ) -> ReturnRequest:
     """Grade each line (intact / damaged / wrong item, with notes), move the stock accordingly
     and settle the RMA: a return gets its refund (created once), an exchange is marked done.

@@ -60,7 +60,7 @@ def rma_for_scan(code: str) -> ReturnRequest:
 
 
 def rma_receive(
-    *, rma: ReturnRequest | int, warehouse: Warehouse, actor: Actor = None, expected_status=None
+    *, rma: ReturnRequest | int, warehouse: Warehouse, actor: Actor = None, expected_status: str | None = None
 ) -> ReturnRequest:
     """The parcel arrived at a warehouse; what is in it is graded by inspection."""
     if warehouse is None or not warehouse.is_active:

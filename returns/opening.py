@@ -21,7 +21,7 @@ from inventory.models import SKU
 from orders.models import Order
 from returns import policy as policies
 from returns.attachments import check_attachments
-from returns.decisions import approve_rma
+from returns.decisions import approve_locked_rma
 from returns.models import ReturnAttachment, ReturnKind, ReturnLine, ReturnReason, ReturnRequest, ReturnSource
 from returns.transitions import lock_order, record_rma_event
 
@@ -195,5 +195,5 @@ def rma_create(
             approver = (
                 actor if actor is not None and actor.has_perm("returns.approve_returnrequest") else None
             )
-            approve_rma(rma, approver, _("Within the return policy."))
+            approve_locked_rma(rma, approver, _("Within the return policy."))
     return rma

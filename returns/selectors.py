@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.roles import Role, user_roles
 from core.timezones import business_zone
-from fulfilment import routing
+from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import ShipmentLine, ShipmentStatus
 from orders.models import OrderEvent
 from returns.models import OPEN, VOID, R, ReturnLine, ReturnReason, ReturnRequest
@@ -94,7 +94,7 @@ def rma_refund(rma: ReturnRequest):
 
 
 def exchange_shipments(rma: ReturnRequest) -> list:
-    return routing.order_shipments(rma.exchange_order) if rma.exchange_order_id else []
+    return fulfilment_selectors.order_shipments(rma.exchange_order) if rma.exchange_order_id else []
 
 
 def order_returns(order) -> list[ReturnRequest]:

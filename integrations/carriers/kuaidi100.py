@@ -23,10 +23,10 @@ import httpx
 from django.conf import settings
 
 from core.timezones import parse_beijing_time
-from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
-from integrations.clients import TIMEOUT, PlatformError, send
 from fulfilment.models import TrackingStatus
 from fulfilment.tracking import TrackingUpdate
+from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
+from integrations.clients import TIMEOUT, PlatformError, send
 
 TS = TrackingStatus
 DEFAULT_RETRY_AFTER = 60.0

@@ -16,15 +16,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from core.models import OutboxMessage, OutboxState
 from core.http import PlatformError, RateLimited, outbox_outcome
+from core.models import OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure, register_handler
+from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
+from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, Receipt, register_message_processor
-from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
-from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from catalog.models import Channel
 from core.errors import DomainError
 from integrations import models, order_upload
-from catalog.models import Channel
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 

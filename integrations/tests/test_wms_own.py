@@ -8,10 +8,10 @@ from django.db import transaction
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.models import OutboxMessage
-from integrations.wms import cancel_shipment, push_shipment
-from inventory.models import SKU
 from fulfilment import packing
 from fulfilment.models import Carrier, Shipment, ShipmentLine, ShipmentStatus
+from integrations.wms import cancel_shipment, push_shipment
+from inventory.models import SKU
 from orders.models import OrderEvent, OrderEventKind, OrderStatus
 from orders.tests.factories import WarehouseFactory, make_order, order_in_state
 

@@ -20,6 +20,8 @@ from django.utils import timezone
 from core.models import Alert, AlertState, OutboxMessage, OutboxState
 from core.outbox import DEAD, DELIVERED, RETRY, outbox_deliver, outbox_replay
 from core.timezones import parse_beijing_time
+from fulfilment.models import Carrier, Shipment, ShipmentStatus
+from fulfilment.services import shipment_transition
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
 from integrations.wms import cancel_shipment, push_shipment
@@ -28,8 +30,6 @@ from integrations.wms.qimen import outbound, protocol
 from integrations.wms.qimen.client import DEFAULT_RETRY_AFTER
 from inventory.models import Reservation
 from orders import services
-from fulfilment.models import Carrier, Shipment, ShipmentStatus
-from fulfilment.services import shipment_transition
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from orders.tests.factories import WarehouseFactory, order_in_state
 

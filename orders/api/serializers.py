@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fulfilment.models import Shipment, ShipmentLine
+from fulfilment.selectors import order_shipments
 from inventory.models import Reservation
 from orders.models import Order, OrderEvent, OrderLine
 
@@ -157,8 +158,6 @@ class OrderDetailOutput(OrderSummaryOutput):
 
     @extend_schema_field(ShipmentOutput(many=True))
     def get_shipments(self, order) -> list[dict]:
-        from fulfilment.routing import order_shipments
-
         return ShipmentOutput(order_shipments(order), many=True).data
 
     def get_shipping_address(self, order) -> dict:

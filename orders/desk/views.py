@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from fulfilment import notifications, routing
+from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import IN_WAREHOUSE, Notification
 from orders import selectors, services
 from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
@@ -68,7 +69,7 @@ def order_detail(request, number):
 
 def _shipments_panel(order: Order, user) -> dict:
     """The order's parcels, and which routing buttons this user gets."""
-    shipments = routing.order_shipments(order)
+    shipments = fulfilment_selectors.order_shipments(order)
     can_route = user.has_perm("orders.route_order") and order.status in routing.ROUTABLE
     in_warehouse = any(s.status in IN_WAREHOUSE for s in shipments)
     return {

@@ -6,6 +6,7 @@ import factory
 from django.utils import timezone
 
 from catalog.models import Channel, Platform
+from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import Carrier, ShipmentStatus
 from inventory.models import SKU, Warehouse, WarehouseKind
 from orders import intake, services
@@ -132,11 +133,10 @@ def drive_shipments(order, *, deliver: bool = False, limit: int | None = None) -
     """Take the order's live shipments (the first `limit` of them) out of the warehouse through
     the real shipment transitions, as the system: sent → packed → shipped → in transit, then
     delivered when asked. Shipments already on their way only move on to delivery."""
-    from fulfilment import routing
     from fulfilment.services import shipment_transition
 
     carrier = CarrierFactory()
-    live = [s for s in routing.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
+    live = [s for s in fulfilment_selectors.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
     for shipment in live[:limit]:
         if shipment.status == ShipmentStatus.CREATED:
             shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")

@@ -102,3 +102,28 @@ def test_group_commit_shares_transactions_and_never_oversells():
     }
     assert StockBalance.objects.get(sku__code="HOT").reserved == 10
     assert find_drift() == []
+
+
+def test_a_batch_that_fails_late_writes_nothing_and_each_caller_hears_its_own_outcome(django_user_model):
+    # given a group-commit batch whose last request fails after the others were inserted
+    ensure_master_data(stock=0)
+    receive(SKUFactory(code="HOT"), 10)
+    clerk = django_user_model.objects.create_user("clerk")  # may not create orders
+    requests = [(item("LATE-1"), None), (item("LATE-2"), None), (item("LATE-3"), clerk)]
+
+    outcomes = _group_commit.settle(requests)
+
+    # then the failed batch left nothing behind, and the one-by-one retry reports each order once,
+    # as created, and the refused request as refused
+    assert [type(error).__name__ if error else created for (_order, created), error in _pairs(outcomes)] == [
+        True,
+        True,
+        "NotPermitted",
+    ]
+    assert Counter(Order.objects.values_list("external_id", flat=True)) == {"LATE-1": 1, "LATE-2": 1}
+    assert OrderEvent.objects.filter(order__external_id="LATE-1", kind="created").count() == 1
+    assert find_drift() == []
+
+
+def _pairs(outcomes):
+    return [((result or (None, None)), error) for result, error in outcomes]

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from core.errors import NotPermitted, TransitionRefused
 from fulfilment import routing, tasks
+from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
 from fulfilment.routing import Candidate, Need
 from inventory import reservations
@@ -198,7 +199,7 @@ def stock_at(wh, code="SKU-1"):
 
 
 def live_shipments(order):
-    return [s for s in routing.order_shipments(order) if s.status != "cancelled"]
+    return [s for s in fulfilment_selectors.order_shipments(order) if s.status != "cancelled"]
 
 
 def assert_stock_consistent():
@@ -601,7 +602,7 @@ def test_open_orders_of_one_customer_to_one_address_share_a_parcel(beijing_and_h
         f"Merged into shipment {parcel.number} with the customer's order {first.number} to the same address."
     )
 
-    [seen_from_second] = routing.order_shipments(second)  # the order page explains its own part
+    [seen_from_second] = fulfilment_selectors.order_shipments(second)  # the order page explains its own part
     assert (
         seen_from_second.why.startswith("Ships from WH-HZ") and "Merged into shipment" in seen_from_second.why
     )
@@ -796,7 +797,7 @@ def test_the_order_page_shows_shipments_and_routes_for_managers_only(
         follow=True,
     )
     assert f"{order.number}-2" in rerouted.content.decode()
-    assert [s.status for s in routing.order_shipments(order)] == ["cancelled", "sent_to_warehouse"]
+    assert [s.status for s in fulfilment_selectors.order_shipments(order)] == ["cancelled", "sent_to_warehouse"]
 
 
 @pytest.mark.django_db

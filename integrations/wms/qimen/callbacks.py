@@ -14,12 +14,13 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.timezones import parse_beijing_time
+from fulfilment.models import LEFT_WAREHOUSE, Carrier, Shipment, ShipmentStatus
+from fulfilment.routing import reroute_rejected
+from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, register_message_processor
 from integrations.wms.qimen import protocol
 from inventory.models import Warehouse, WmsProtocol
-from fulfilment.models import LEFT_WAREHOUSE, Carrier, Shipment, ShipmentStatus
-from fulfilment.services import lock_shipment, run_shipment_transition
 
 PLATFORM = "qimen"
 # Kept with the raw message so a replay knows which warehouse signed it and with what parameters.
@@ -315,8 +316,6 @@ def _process_reported(message: InboundMessage, warehouse: Warehouse, root: ET.El
 
 
 def _reroute(shipment: Shipment, *, reason: str) -> None:
-    from fulfilment.routing import reroute_rejected  # routing imports the WMS package
-
     reroute_rejected(shipment=shipment, reason=reason)
 
 

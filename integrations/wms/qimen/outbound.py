@@ -11,11 +11,11 @@ from django.utils.translation import gettext as _
 from core.models import OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, RetryLater, outbox_failure, register_handler
 from core.timezones import format_beijing_time
+from fulfilment.models import Shipment, ShipmentStatus
+from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.wms.qimen import protocol
 from integrations.wms.qimen.client import QimenClient, WmsRefused, WmsUnavailable
 from inventory.models import SKU, StockBalance
-from fulfilment.models import Shipment, ShipmentStatus
-from fulfilment.services import lock_shipment, run_shipment_transition
 
 PUSH = "wms.qimen.deliveryorder_create"
 CANCEL = "wms.qimen.order_cancel"
