@@ -28,11 +28,6 @@ PAGE_SIZE = 50
 PICK_LIST_MAX = 200  # shipments on one printed pick list
 
 
-def _waybill_requester():
-    """integrations.carriers.request_waybill when the carrier integration offers it."""
-    return getattr(carriers, "request_waybill", None)
-
-
 def _shipment_or_404(number: str) -> Shipment:
     try:
         return Shipment.objects.select_related("warehouse", "order", "carrier").get(number=number)
@@ -177,7 +172,6 @@ def shipment_detail(request, number):
                     "expected_status": shipment.status,
                 }
             ),
-            "can_request_waybill": _waybill_requester() is not None,
         },
     )
 
@@ -243,12 +237,9 @@ def shipment_ship(request, number):
 @permission_required("orders.work_shipment", raise_exception=True)
 def shipment_request_waybill(request, number):
     shipment = _shipment_or_404(number)
-    request_waybill = _waybill_requester()
-    if request_waybill is None:
-        raise Http404("e-waybills are not available")
     run_service(
         request,
-        lambda: request_waybill(shipment),
+        lambda: carriers.request_waybill(shipment),
         _("E-waybill requested for shipment %(number)s.") % {"number": number},
     )
     return _back_to(shipment, "#ship")

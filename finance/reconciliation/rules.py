@@ -18,6 +18,8 @@ HALF_CENT = "0.005"
 
 @dataclass(frozen=True)
 class Condition:
+    """One condition in its two readings; & and | combine both alike."""
+
     sql: str
     test: Callable[[OrderFacts], bool]
 

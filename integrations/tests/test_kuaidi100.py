@@ -22,7 +22,7 @@ from integrations import carriers
 from integrations.carriers import kuaidi100
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
-from orders.tests.shipping import allocated_shipment, carrier, ready_to_ship, shipped_shipment
+from fulfilment.tests.shipping import allocated_shipment, carrier, ready_to_ship, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from fulfilment.tracking import (
     shipment_record_waybill,
 )
 from orders.models import OrderEventKind, OrderStatus
-from orders.tests.shipping import allocated_shipment, carrier, shipped_shipment
+from fulfilment.tests.shipping import allocated_shipment, carrier, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

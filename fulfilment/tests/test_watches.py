@@ -13,7 +13,7 @@ from fulfilment.tracking import TrackingUpdate, record_tracking
 from fulfilment.watches import carrier_statistics, first_scan_watch, shipments_without_first_scan
 from inventory.models import Warehouse
 from orders.tests.factories import make_order
-from orders.tests.shipping import carrier, shipped_shipment
+from fulfilment.tests.shipping import carrier, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ from orders.tests.factories import (
     make_order,
     validated,
 )
-from orders.tests.shipping import shipped_shipment
+from fulfilment.tests.shipping import shipped_shipment
 
 pytestmark = pytest.mark.django_db
 
