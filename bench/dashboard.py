@@ -27,8 +27,8 @@ def load() -> None:
     from django.db import connection
 
     from catalog.models import Channel
-    from inventory.models import SKU, Warehouse
     from fulfilment.models import Carrier
+    from inventory.models import SKU, Warehouse
 
     for code in ("tmall", "shopify", "woo"):
         Channel.objects.create(platform="generic", code=code, name=code.title())

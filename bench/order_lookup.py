@@ -20,9 +20,9 @@ def main() -> None:
     try:
         from django.db import connection
 
+        from desk.search import order_search
         from fulfilment.models import Shipment
         from orders.models import Order
-        from desk.search import order_search
         from orders.selectors import order_detail
 
         started = time.perf_counter()

@@ -1,19 +1,106 @@
 """Who handles what: every connection between Conduit's layers, in one module.
 
-Lower layers never import higher ones. Where a lower layer must set work in motion above it, it
-declares a port (a small Protocol) or names a message kind, and this module plugs the handler in
-once all apps are loaded (config.apps.ConduitConfig.ready). Open this file to learn, for example,
-that a Kuaidi100 push is processed by integrations.carriers, or that cancelling an order stops its
-parcels through fulfilment.
+Lower layers never import higher ones (config/layers.py). Where a lower layer must set work in
+motion above it, it declares a port (a small Protocol) or names a message kind, and this module
+plugs the handler in once all apps are loaded (config.apps.ConduitConfig.ready). Nothing registers
+itself by being imported: if it is not listed here, it is not wired.
+
+Read it as a table of contents: a Kuaidi100 tracking push is processed by
+integrations.carriers.services.tracking_message_process; "finance.refund.stripe" outbox messages
+are delivered by returns.refunds.stripe.refund_via_stripe; cancelling an order stops its parcels
+through fulfilment (OrdersFulfilment.stop_shipments).
 """
 
-from fulfilment import warehouse_port
+from core import outbox
+from fulfilment import notifications, warehouse_port
 from fulfilment.for_orders import OrdersFulfilment
+from fulfilment.models import NotificationMedium
+from integrations import adapters as webhook_adapters
+from integrations import services as inbound
+from integrations import stock_sync
+from integrations.carriers import services as carriers
 from integrations.for_fulfilment import WarehouseIntegrations
+from integrations.shopify import ShopifyAdapter
+from integrations.taobao import TaobaoAdapter
+from integrations.wms import base as wms
+from integrations.wms.own import OwnWarehouse
+from integrations.wms.qimen import QimenWarehouse
+from integrations.wms.qimen import callbacks as qimen_callbacks
+from integrations.wms.qimen import outbound as qimen_outbound
+from integrations.woocommerce import WooCommerceAdapter
+from inventory import stock_push
 from orders import fulfilment_port
+from returns import platform as returns_platform
+from returns.models import RefundProvider
+from returns.refunds import alipay, shopify, stripe
+from returns.refunds.lifecycle import OUTBOX_KIND as REFUND_KIND
+
+# Outbox message kind → the function that delivers it (core.outbox retries and dead-letters).
+OUTBOX_HANDLERS = {
+    notifications.KIND: notifications.notification_deliver,  # e-mail, SMS, WeCom to customers
+    stock_sync.KIND: stock_sync.stock_push_deliver,  # channel stock to Shopify / WooCommerce
+    carriers.SUBSCRIBE: carriers.subscription_deliver,  # Kuaidi100 tracking subscription
+    carriers.WAYBILL: carriers.waybill_deliver,  # Kuaidi100 e-waybill request
+    qimen_outbound.PUSH: qimen_outbound.deliveryorder_create,  # shipment to a Qimen cloud warehouse
+    qimen_outbound.CANCEL: qimen_outbound.order_cancel,  # its cancellation
+    REFUND_KIND.format(provider=RefundProvider.STRIPE): stripe.refund_via_stripe,
+    REFUND_KIND.format(provider=RefundProvider.ALIPAY): alipay.refund_via_alipay,
+    REFUND_KIND.format(provider=RefundProvider.SHOPIFY): shopify.refund_via_shopify,
+}
+
+# Sales-platform webhooks (/integrations/webhooks/<platform>/<channel>/) and polling.
+WEBHOOK_ADAPTERS = [ShopifyAdapter, WooCommerceAdapter, TaobaoAdapter]
+
+# Inbound messages that are not sales orders: InboundMessage.platform → its processor (the
+# failed queue's "replay" reaches them the same way).
+MESSAGE_PROCESSORS = {
+    carriers.PLATFORM: carriers.tracking_message_process,  # Kuaidi100 tracking push
+    qimen_callbacks.PLATFORM: qimen_callbacks.qimen_callback_process,  # Qimen WMS callbacks
+}
+
+# Sales-platform messages that are not orders: (platform, topic) → processor.
+TOPIC_PROCESSORS = {
+    ("shopify", "refunds/create"): returns_platform.process_shopify_refund,  # after-sales → RMA
+}
+
+# Warehouse systems by Warehouse.wms_protocol.
+WMS_ADAPTERS = [OwnWarehouse, QimenWarehouse]
+
+# Customer notification media → sender.
+NOTIFICATION_SENDERS = {
+    NotificationMedium.EMAIL: notifications.send_email,
+    NotificationMedium.SMS: notifications.send_sms,
+    NotificationMedium.WECOM: notifications.send_wecom,
+}
+
+# Told when a channel's sellable stock changes (inventory.stock_push).
+STOCK_LISTENERS = [stock_sync.channel_stock_changed]  # queues pushes to Shopify / WooCommerce
+
+# Celery task modules other than <app>/tasks.py (which Celery discovers by itself).
+EXTRA_TASK_MODULES = [
+    "fulfilment.watch_tasks",
+    "integrations.carriers.tasks",
+    "integrations.wms.tasks",
+]
 
 
 def install() -> None:
     # Ports: a lower layer's calls answered by the layer above it.
     fulfilment_port.plug(OrdersFulfilment())  # orders → fulfilment: route, stop parcels, "placed"
     warehouse_port.plug(WarehouseIntegrations())  # fulfilment → integrations: WMS push/cancel, tracking
+    for kind, handler in OUTBOX_HANDLERS.items():
+        outbox.register_handler(kind)(handler)
+    for adapter in WEBHOOK_ADAPTERS:
+        webhook_adapters.register(adapter)
+    for platform, process in MESSAGE_PROCESSORS.items():
+        inbound.register_message_processor(platform, process)
+    for (platform, topic), process in TOPIC_PROCESSORS.items():
+        inbound.register_topic_processor(platform, topic, process)
+    for adapter in WMS_ADAPTERS:
+        wms.register(adapter)
+    for medium, sender in NOTIFICATION_SENDERS.items():
+        notifications.register_sender(medium)(sender)
+    for listener in STOCK_LISTENERS:
+        stock_push.register_stock_listener(listener)
+    for module in EXTRA_TASK_MODULES:
+        __import__(module)

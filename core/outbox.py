@@ -6,9 +6,8 @@ Delivery is at least once: a worker killed mid-delivery leaves its row "deliveri
 (`next_attempt_at`); once the lease ends the sweep delivers it again. Handlers get
 `message.idempotency_key` so the receiver can make the effect exactly once.
 
-    @register_handler("wms.push_shipment")
-    def push_shipment(message: OutboxMessage) -> None:
-        ...  # HTTP call; raise RetryLater / PermanentFailure, any other error is retried
+A handler is a function of the message that makes the HTTP call and raises RetryLater or
+PermanentFailure (any other error is retried); config/registry.py lists every kind and its handler.
 """
 
 import logging

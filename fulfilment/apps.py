@@ -12,7 +12,3 @@ class FulfilmentConfig(AppConfig):
 
     name = "fulfilment"
     verbose_name = _("Fulfilment")
-
-    def ready(self):
-        # Celery tasks and outbox handlers outside fulfilment.tasks register on import.
-        from fulfilment import notifications, watch_tasks  # noqa: F401

@@ -38,7 +38,6 @@ from core.outbox import (
     outbox_enqueue,
     outbox_enqueue_many,
     outbox_failure,
-    register_handler,
 )
 from fulfilment.models import (
     Notification,
@@ -270,7 +269,6 @@ def _mark(notification_id: int, state: str, error: str = "") -> None:
     )
 
 
-@register_handler(KIND)
 def notification_deliver(message) -> None:
     notification = (
         Notification.objects.select_related("order__channel")
@@ -299,7 +297,6 @@ def _message_id(key: str) -> str:
     return f"<{re.sub(r'[^A-Za-z0-9.-]', '.', key)}@{domain}>"
 
 
-@register_sender(M.EMAIL)
 def send_email(notification: Notification, key: str) -> None:
     email = EmailMessage(
         subject=notification.subject,
@@ -331,7 +328,6 @@ def _json(response: httpx.Response) -> dict:
     return answer if isinstance(answer, dict) else {}
 
 
-@register_sender(M.SMS)
 def send_sms(notification: Notification, key: str) -> None:
     if not settings.SMS_GATEWAY_URL:
         raise PermanentFailure("SMS_GATEWAY_URL is not set")
@@ -364,7 +360,6 @@ def _wecom_content(notification: Notification) -> str:
     return encoded.decode("utf-8", errors="ignore")
 
 
-@register_sender(M.WECOM)
 def send_wecom(notification: Notification, key: str) -> None:
     url = wecom_robot_url(notification)
     if not url:

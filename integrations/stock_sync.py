@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from catalog.models import Channel
 from core.http import PlatformError, RateLimited, outbox_outcome
-from core.outbox import PermanentFailure, outbox_enqueue, register_handler
+from core.outbox import PermanentFailure, outbox_enqueue
 from integrations.adapters import get_adapter
 from integrations.models import ChannelListing
-from inventory.stock_push import register_stock_listener
 
 KIND = "stock_push"
 
@@ -30,7 +29,6 @@ def supports_stock_push(platform: str) -> bool:
         return False
 
 
-@register_stock_listener
 def channel_stock_changed(sellable: dict[int, dict[str, int]]) -> None:
     """Enqueue a push for each listed SKU of each push-capable active channel whose quantity changed."""
     version = time.time_ns() // 1000
@@ -60,7 +58,6 @@ def channel_stock_changed(sellable: dict[int, dict[str, int]]) -> None:
                 )
 
 
-@register_handler(KIND)
 def stock_push_deliver(message) -> None:
     """Push one quantity. A failed call goes by the one HTTP rule (core.http.outbox_outcome):
     network errors, 408, 425, 429 and 5xx are retried, other 4xx dead-letter; so does a listing

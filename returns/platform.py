@@ -21,7 +21,6 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from finance.revenue import revenue_record_refund
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import register_topic_processor
 from orders.models import Order
 from returns import policy as policies
 from returns.models import (
@@ -219,6 +218,3 @@ def _refunded_amount(transactions: list) -> Decimal:
                 _("transactions[%(i)s].amount is not an amount.") % {"i": index}, field="transactions"
             ) from exc
     return total
-
-
-register_topic_processor("shopify", "refunds/create", process_shopify_refund)

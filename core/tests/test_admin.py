@@ -1,8 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from core.roles import Role
 from catalog.models import Channel
+from core.roles import Role
 from orders.tests.factories import order_in_state
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django.db import transaction
 
 from core.roles import Role
 from core.tests.browser import screenshot
-from inventory.models import ReservationState
 from dashboard.rollups import rollup_refresh
+from inventory.models import ReservationState
 from orders.models import OrderLine
 from orders.tests.factories import SKUFactory, make_order, order_in_state, receive
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from config.beat import PERIODIC_TASKS
 from catalog.models import Channel
+from config.beat import PERIODIC_TASKS
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,9 @@
 import pytest
 
 from desk.search import order_search
+from fulfilment.tests.shipping import shipped_shipment
 from orders.models import Order
 from orders.tests.factories import make_order
-from fulfilment.tests.shipping import shipped_shipment
 from returns.logistics import rma_set_tracking
 from returns.tests.conftest import delivered_order, request_return
 

@@ -30,7 +30,8 @@ class Condition:
         return Condition(f"({self.sql} OR {other.sql})", lambda f: self.test(f) or other.test(f))
 
 
-# --- the tests a condition is built from; the grouped query reads no side as 0, never NULL ---
+# --- the tests conditions are built from. A side without rows is 0 in both readings (the
+# grouped query never hands back NULL for a count or an amount), so the two agree. ---
 
 
 def nonzero(name: str) -> Condition:

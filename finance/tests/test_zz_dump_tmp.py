@@ -11,7 +11,7 @@ def test_dump(month, capture, finance_user):  # noqa: F811
          i.key.split(":")[0:2], i.trail]
         for i in run.items.select_related("order", "line").order_by("id")
     ]
-    from finance.imports.models import StatementLine, ImportBatch
+    from finance.imports.models import ImportBatch, StatementLine
     lines = [
         [l.entry_id, l.source, l.account, l.kind, l.occurred_at, l.amount, l.currency, l.transaction_id, l.order_ref,
          l.counterparty, l.memo, l.description, l.method, l.row_number, l.order.number if l.order else None,

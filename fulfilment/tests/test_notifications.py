@@ -15,6 +15,7 @@ from core.errors import DomainError, NotPermitted
 from core.models import OutboxMessage, OutboxState
 from fulfilment.models import Notification, NotificationState
 from fulfilment.notifications import notification_resend, notify_customer
+from fulfilment.tests.shipping import shipped_shipment
 from orders.intake import order_ingest_batch
 from orders.models import OrderEventKind
 from orders.tests.factories import (
@@ -24,7 +25,6 @@ from orders.tests.factories import (
     make_order,
     validated,
 )
-from fulfilment.tests.shipping import shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

@@ -7,6 +7,7 @@ import pytest
 from core.errors import DomainError
 from core.models import Alert, AlertSeverity, AlertState
 from fulfilment.models import Notification, ShipmentStatus, TrackingEvent, TrackingStatus
+from fulfilment.tests.shipping import allocated_shipment, carrier, shipped_shipment
 from fulfilment.tracking import (
     TrackingUpdate,
     record_tracking,
@@ -14,7 +15,6 @@ from fulfilment.tracking import (
     shipment_record_waybill,
 )
 from orders.models import OrderEventKind, OrderStatus
-from fulfilment.tests.shipping import allocated_shipment, carrier, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

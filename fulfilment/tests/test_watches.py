@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from core.models import Alert, AlertState
 from fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
+from fulfilment.tests.shipping import carrier, shipped_shipment
 from fulfilment.tracking import TrackingUpdate, record_tracking
 from fulfilment.watches import carrier_statistics, first_scan_watch, shipments_without_first_scan
 from inventory.models import Warehouse
 from orders.tests.factories import make_order
-from fulfilment.tests.shipping import carrier, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

@@ -18,13 +18,13 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.http import PlatformError, RateLimited, outbox_outcome
 from core.models import OutboxMessage, OutboxState
-from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure, register_handler
+from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure
 from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import DROPPED_HEADERS, Receipt, register_message_processor
+from integrations.services import DROPPED_HEADERS, Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ def _retry_or_fail(exc: Exception) -> Exception:
     return outbox_failure(str(exc), temporary=not isinstance(exc, CarrierRefused))
 
 
-@register_handler(SUBSCRIBE)
 def subscription_deliver(message) -> None:
     adapter = get_adapter()
     if not adapter.can_subscribe():
@@ -146,7 +145,6 @@ def request_waybill(shipment: Shipment | int) -> None:
         )
 
 
-@register_handler(WAYBILL)
 def waybill_deliver(message) -> None:
     payload = message.payload
     shipment = (
@@ -323,6 +321,3 @@ def tracking_poll_due(*, now: datetime | None = None, limit: int = 200) -> int:
             continue
         polled += 1
     return polled
-
-
-register_message_processor(PLATFORM, tracking_message_process)  # the desk's replay reaches it this way

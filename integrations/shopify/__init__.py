@@ -2,12 +2,11 @@
 
 from datetime import UTC, datetime
 
-from integrations.adapters import WebhookAdapter, register
+from integrations.adapters import WebhookAdapter
 from integrations.shopify import mapping
 from integrations.shopify.client import ShopifyClient
 
 
-@register
 class ShopifyAdapter(WebhookAdapter):
     platform = "shopify"
     signature_header = "X-Shopify-Hmac-Sha256"

@@ -3,14 +3,13 @@ Taobao pushes through its own message service (TMC), not signed webhooks, so non
 
 from datetime import UTC, datetime
 
-from integrations.adapters import WebhookAdapter, register
+from integrations.adapters import WebhookAdapter
 from integrations.taobao import mapping
 from integrations.taobao.client import TaobaoClient
 
 POLL_TOPIC = "taobao.trade.modified"
 
 
-@register
 class TaobaoAdapter(WebhookAdapter):
     platform = "taobao"
     order_topics = frozenset({POLL_TOPIC})

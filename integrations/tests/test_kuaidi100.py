@@ -18,11 +18,11 @@ from django.utils import timezone
 from core.models import OutboxMessage, OutboxState
 from fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
 from fulfilment.services import shipment_transition
+from fulfilment.tests.shipping import allocated_shipment, carrier, ready_to_ship, shipped_shipment
 from integrations import carriers
 from integrations.carriers import kuaidi100
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_replay
-from fulfilment.tests.shipping import allocated_shipment, carrier, ready_to_ship, shipped_shipment
 
 pytestmark = pytest.mark.django_db
 

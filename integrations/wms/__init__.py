@@ -8,7 +8,6 @@ Own warehouses are worked in the desk; cloud warehouses (3PL) speak the Qimen WM
     wms_snapshot_compare(warehouse)  # the 30-minute stock comparison job (outside any transaction)
 """
 
-from integrations.wms import own, qimen  # noqa: F401 - importing registers the adapters
 from integrations.wms.base import WmsAdapter, WmsError, get_adapter
 from integrations.wms.snapshots import wms_snapshot_compare
 

@@ -7,11 +7,10 @@ from django.utils.translation import gettext as _
 from core.transitions import require_state
 from fulfilment.models import ShipmentStatus
 from fulfilment.services import lock_shipment, run_shipment_transition
-from integrations.wms.base import WmsAdapter, register
+from integrations.wms.base import WmsAdapter
 from inventory.models import WmsProtocol
 
 
-@register
 class OwnWarehouse(WmsAdapter):
     protocol = WmsProtocol.OWN
 

@@ -3,14 +3,13 @@
 import re
 from datetime import UTC, datetime
 
-from integrations.adapters import WebhookAdapter, header, register
+from integrations.adapters import WebhookAdapter, header
 from integrations.woocommerce import mapping
 from integrations.woocommerce.client import WooCommerceClient
 
 PING_BODY = re.compile(rb"webhook_id=\d{1,20}")
 
 
-@register
 class WooCommerceAdapter(WebhookAdapter):
     platform = "woocommerce"
     signature_header = "X-WC-Webhook-Signature"

@@ -1,4 +1,5 @@
-"""Replenishment suggestions (R-I8), computed daily."""
+"""Replenishment suggestions (R-I8): written daily by orders.replenishment, which knows the sales
+they are computed from; shown on the stock desk."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.models import OutboxMessage
-from core.outbox import PermanentFailure, outbox_failure, register_handler
+from core.outbox import PermanentFailure, outbox_failure
 from core.timezones import format_beijing_time
 from finance.providers.alipay import load_public_key
-from returns.models import RefundProvider, RefundState
+from returns.models import RefundState
 from returns.refunds.delivery import call_provider, fail_refund, load_refund
-from returns.refunds.lifecycle import OUTBOX_KIND, refund_record_outcome
+from returns.refunds.lifecycle import refund_record_outcome
 
 
 def load_private_key(value: str) -> rsa.RSAPrivateKey:
@@ -62,7 +62,6 @@ def _alipay_response_node(raw: str, name: str) -> tuple[dict, str]:
 ALIPAY_RETRY_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ACQ.TRADE_HAS_FINISHED_RETRY", "aop.ACQ.SYSTEM_ERROR"}
 
 
-@register_handler(OUTBOX_KIND.format(provider=RefundProvider.ALIPAY))
 def refund_via_alipay(message: OutboxMessage) -> None:
     """alipay.trade.refund (https://opendocs.alipay.com/open/02e7go): an RSA2-signed form POST to
     the gateway; out_request_no (the RMA number) makes a repeated request refund once."""

@@ -7,15 +7,14 @@ from decimal import Decimal
 import httpx
 
 from core.models import OutboxMessage
-from core.outbox import PermanentFailure, register_handler
-from returns.models import RefundProvider, RefundState, ReturnRefund
+from core.outbox import PermanentFailure
+from returns.models import RefundState, ReturnRefund
 from returns.refunds.delivery import call_provider, fail_refund, json_object, load_refund
-from returns.refunds.lifecycle import OUTBOX_KIND, refund_record_outcome
+from returns.refunds.lifecycle import refund_record_outcome
 
 SHOPIFY_API_VERSION = "2024-10"
 
 
-@register_handler(OUTBOX_KIND.format(provider=RefundProvider.SHOPIFY))
 def refund_via_shopify(message: OutboxMessage) -> None:
     """Orders paid on Shopify are refunded there, which also tells the platform about the return
     (https://shopify.dev/docs/api/admin-rest/2024-10/resources/refund): look for a refund that

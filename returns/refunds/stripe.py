@@ -5,11 +5,11 @@ from decimal import Decimal
 from django.conf import settings
 
 from core.models import OutboxMessage
-from core.outbox import PermanentFailure, register_handler
+from core.outbox import PermanentFailure
 from finance.providers.stripe import currency_exponent
-from returns.models import RefundProvider, RefundState
+from returns.models import RefundState
 from returns.refunds.delivery import call_provider, fail_refund, json_object, load_refund
-from returns.refunds.lifecycle import OUTBOX_KIND, refund_record_outcome
+from returns.refunds.lifecycle import refund_record_outcome
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -17,7 +17,6 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     return int((amount * (Decimal(10) ** currency_exponent(currency))).to_integral_value())
 
 
-@register_handler(OUTBOX_KIND.format(provider=RefundProvider.STRIPE))
 def refund_via_stripe(message: OutboxMessage) -> None:
     """POST /v1/refunds (https://docs.stripe.com/api/refunds/create). The outbox idempotency key
     is Stripe's Idempotency-Key, so a retried delivery never refunds twice."""

@@ -4,12 +4,11 @@ client.py (HTTP), outbound.py (push, cancel, stock query), callbacks.py (what th
 from django.db import transaction
 
 from core.outbox import outbox_enqueue
-from integrations.wms.base import WmsAdapter, register
-from integrations.wms.qimen import callbacks, outbound  # noqa: F401 - outbound registers outbox handlers
+from integrations.wms.base import WmsAdapter
+from integrations.wms.qimen import outbound
 from inventory.models import WmsProtocol
 
 
-@register
 class QimenWarehouse(WmsAdapter):
     protocol = WmsProtocol.QIMEN
     has_stock_snapshot = True

@@ -18,7 +18,7 @@ from fulfilment.models import LEFT_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from fulfilment.routing import reroute_rejected
 from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import DROPPED_HEADERS, register_message_processor
+from integrations.services import DROPPED_HEADERS
 from integrations.wms.qimen import protocol
 from inventory.models import Warehouse, WmsProtocol
 
@@ -317,6 +317,3 @@ def _process_reported(message: InboundMessage, warehouse: Warehouse, root: ET.El
 
 def _reroute(shipment: Shipment, *, reason: str) -> None:
     reroute_rejected(shipment=shipment, reason=reason)
-
-
-register_message_processor(PLATFORM, qimen_callback_process)  # the desk's replay reaches it this way

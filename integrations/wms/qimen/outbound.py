@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.models import OutboxMessage, OutboxState
-from core.outbox import PermanentFailure, RetryLater, outbox_failure, register_handler
+from core.outbox import PermanentFailure, RetryLater, outbox_failure
 from core.timezones import format_beijing_time
 from fulfilment.models import Shipment, ShipmentStatus
 from fulfilment.services import lock_shipment, run_shipment_transition
@@ -99,7 +99,6 @@ def deliveryorder_request(shipment: Shipment) -> ET.Element:
     return root
 
 
-@register_handler(PUSH)
 def deliveryorder_create(message) -> None:
     shipment = _shipment(message)
     if shipment.status != ShipmentStatus.CREATED:
@@ -162,7 +161,6 @@ def cancel_request(shipment: Shipment) -> ET.Element:
     return root
 
 
-@register_handler(CANCEL)
 def order_cancel(message) -> None:
     shipment = _shipment(message)
     if not _wms_may_hold(shipment):
