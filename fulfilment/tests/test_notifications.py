@@ -218,7 +218,7 @@ def test_the_channel_wecom_robot_gets_markdown_and_its_errcode_is_checked(gatewa
 
 
 def test_a_refused_email_is_recorded_as_failed(settings, sent):
-    settings.EMAIL_BACKEND = "orders.tests.test_notifications.RefusingBackend"
+    settings.EMAIL_BACKEND = "fulfilment.tests.test_notifications.RefusingBackend"
 
     with sent():
         order = make_order()
