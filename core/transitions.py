@@ -80,14 +80,22 @@ def require_state(instance: models.Model, expected: str | None, *, field: str = 
         )
 
 
-def check_transition(instance: models.Model, name: str, actor: Actor, *, refused: str | None = None) -> None:
-    """Permission first (a user who may not act is told so), then whether the state allows it."""
+def check_transition(
+    instance: models.Model,
+    name: str,
+    actor: Actor,
+    *,
+    refused: str | None = None,
+    forbidden: str | None = None,
+) -> None:
+    """Permission first (a user who may not act is told so, in `forbidden` words when given),
+    then whether the state allows it (`refused` words when given)."""
     method = getattr(instance, name)
     allowed = has_transition_perm(method, actor) if actor is not None else can_proceed(method)
     if allowed:
         return
     if actor is not None and can_proceed(method):
-        raise NotPermitted(_("You are not allowed to do this."))
+        raise NotPermitted(forbidden or _("You are not allowed to do this."))
     field = state_field(instance, name)
     raise TransitionRefused(
         refused

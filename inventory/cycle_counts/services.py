@@ -12,7 +12,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import NotPermitted
 from core.transitions import check_transition, lock_one, require_perm, transition
 from inventory import ledger
 from inventory.cycle_counts.sheet import cycle_count_validate, read_dataset
@@ -75,18 +74,16 @@ def _lock(cycle_count: CycleCount | int) -> CycleCount:
 
 
 def _check(cycle_count: CycleCount, name: str, actor, *, forbidden: str) -> None:
-    """core.transitions' permission and state check, refusing in this count's own (translated)
-    words; transition() checks again under the same lock and then passes."""
-    try:
-        check_transition(
-            cycle_count,
-            name,
-            actor,
-            refused=_("Cycle count %(count)s is %(state)s: only a draft can be approved or cancelled.")
-            % {"count": cycle_count, "state": cycle_count.get_state_display()},
-        )
-    except NotPermitted:
-        raise NotPermitted(forbidden) from None
+    """core.transitions' permission and state check in this count's own (translated) words, before
+    approval posts anything; transition() checks again under the same lock and then passes."""
+    check_transition(
+        cycle_count,
+        name,
+        actor,
+        refused=_("Cycle count %(count)s is %(state)s: only a draft can be approved or cancelled.")
+        % {"count": cycle_count, "state": cycle_count.get_state_display()},
+        forbidden=forbidden,
+    )
 
 
 def _refusal(cycle_count: CycleCount, changes: list[ledger.Change], balance_ids: list[int]) -> str:
