@@ -80,6 +80,12 @@ def require_state(instance: models.Model, expected: str | None, *, field: str = 
         )
 
 
+def may(instance: models.Model, name: str, actor: Actor) -> bool:
+    """Whether the transition would pass `check_transition` now (to decide before doing work)."""
+    method = getattr(instance, name)
+    return has_transition_perm(method, actor) if actor is not None else can_proceed(method)
+
+
 def check_transition(
     instance: models.Model,
     name: str,
@@ -90,10 +96,9 @@ def check_transition(
 ) -> None:
     """Permission first (a user who may not act is told so, in `forbidden` words when given),
     then whether the state allows it (`refused` words when given)."""
-    method = getattr(instance, name)
-    allowed = has_transition_perm(method, actor) if actor is not None else can_proceed(method)
-    if allowed:
+    if may(instance, name, actor):
         return
+    method = getattr(instance, name)
     if actor is not None and can_proceed(method):
         raise NotPermitted(forbidden or _("You are not allowed to do this."))
     field = state_field(instance, name)
@@ -123,10 +128,11 @@ def transition(
     event: Callable[[Moved], E] | None = None,
     on_commit: Callable[[], Any] | None = None,
     refused: str | None = None,
+    forbidden: str | None = None,
 ) -> E | None:
     """Run one transition on an instance the caller has locked: check it, apply it, save, write
     the event, and schedule `on_commit` for after the transaction. Returns what `event` returned."""
-    check_transition(instance, name, actor, refused=refused)
+    check_transition(instance, name, actor, refused=refused, forbidden=forbidden)
     field = state_field(instance, name)
     from_state = getattr(instance, field)
     getattr(instance, name)(**(args or {}))

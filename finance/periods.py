@@ -11,10 +11,10 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed, has_transition_perm
 
-from core.errors import DomainError, NotPermitted, TransitionRefused
+from core.errors import DomainError, TransitionRefused
 from core.timezones import business_zone
+from core.transitions import lock_one, transition
 from finance.models import AccountingPeriod, PeriodState, next_month
 
 MAX_MONTHS_AHEAD = 240  # a safety stop: the current month can never be closed, so this is never reached
@@ -85,7 +85,7 @@ def period_close(*, year: int, month: int, actor=None, now: datetime | None = No
     now = now or timezone.now()
     with transaction.atomic():
         period = period_get(year, month)
-        period = AccountingPeriod.objects.select_for_update().get(pk=period.pk)
+        period = lock_one(AccountingPeriod.objects, period.pk)
         if period.state != PeriodState.OPEN:
             raise TransitionRefused(_("Period %(period)s is already closed.") % {"period": period})
         if period.ends_at > now:
@@ -94,10 +94,12 @@ def period_close(*, year: int, month: int, actor=None, now: datetime | None = No
                 % {"period": period, "end": period.ends_at.strftime("%Y-%m-%d %H:%M %Z")},
                 field="period",
             )
-        if actor is not None and not has_transition_perm(period.close, actor):
-            raise NotPermitted(_("You are not allowed to close accounting periods."))
-        if not can_proceed(period.close):
-            raise TransitionRefused(_("Period %(period)s cannot be closed.") % {"period": period})
-        period.close(by=actor)
-        period.save()
+        transition(
+            period,
+            "close",
+            actor,
+            args={"by": actor},
+            forbidden=_("You are not allowed to close accounting periods."),
+            refused=_("Period %(period)s cannot be closed.") % {"period": period},
+        )
     return period

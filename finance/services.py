@@ -19,13 +19,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed
 
 from core.alerts import alert_raise, alert_resolve
 from core.errors import DomainError, NotPermitted
 from core.models import AlertSeverity
 from core.money import CENT, MONEY_MAX_DIGITS, ZERO, currency_validator
 from core.roles import Role
+from core.transitions import may
 from finance.models import Payment, PaymentProvider
 from finance.periods import period_for_booking
 from finance.revenue import revenue_record_fee, revenue_record_order
@@ -221,7 +221,7 @@ def _apply(order: Order, payment: Payment, actor) -> None:
             _("Payment %(id)s for %(order)s is in %(currency)s; the order is in %(order_currency)s."),
             payment,
         )
-    if received >= order.total and can_proceed(order.mark_paid):
+    if received >= order.total and may(order, "mark_paid", None):
         # The transitioned instance comes back (refresh_from_db on FSM models is not thread-safe).
         order = order_transition(
             order=order,
@@ -232,7 +232,7 @@ def _apply(order: Order, payment: Payment, actor) -> None:
         )
     if received >= order.total:
         alert_resolve(key=underpaid_key)
-    elif can_proceed(order.mark_paid):
+    elif may(order, "mark_paid", None):
         _alert(
             order,
             "finance.order_underpaid",

@@ -11,10 +11,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed, has_transition_perm
 
 from core.errors import DomainError, TransitionRefused
-from core.transitions import require_perm, require_state
+from core.transitions import may, require_perm, require_state
 from inventory import reservations
 from orders import review, stock
 from orders.building import header_values
@@ -90,8 +89,7 @@ def _stop_shipments_on_hold(order: Order, reason: str) -> None:
 
 def _release(order, actor, reason):
     """Back to where it was held from — with its stock: what it lacks is reserved first."""
-    allowed = can_proceed(order.release) and (actor is None or has_transition_perm(order.release, actor))
-    if allowed:
+    if may(order, "release", actor):
         short, _lots = stock.reserve_missing(order)
         if short:
             raise TransitionRefused(stock.shortage_reason(short))
@@ -377,8 +375,8 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
         actor,
         payload={"updated_at": incoming.isoformat(), "changes": changes},
     )
-    if data.get("paid") and can_proceed(order.mark_paid):
+    if data.get("paid") and may(order, "mark_paid", None):
         platform_paid(order, data.get("paid_at") or incoming)
-    if data.get("cancelled") and can_proceed(order.cancel):
+    if data.get("cancelled") and may(order, "cancel", None):
         cancel_on_platform(order)
     return order

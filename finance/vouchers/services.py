@@ -10,11 +10,11 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import has_transition_perm
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.money import ZERO, quantize
 from core.timezones import business_zone
+from core.transitions import check_transition, lock_one, transition
 from finance.models import RevenueKind, RevenueLine
 from finance.periods import period_get
 from finance.vouchers.models import VoucherBatch, VoucherEntry, VoucherLayout, VoucherState
@@ -168,16 +168,17 @@ def _decide(batch_id: int, actor, note: str, approve: bool) -> VoucherBatch:
     if len(note) > MAX_NOTE:
         raise DomainError(_("At most %(n)s characters.") % {"n": MAX_NOTE}, field="note")
     with transaction.atomic():
-        batch = VoucherBatch.objects.select_for_update().get(pk=batch_id)
+        batch = lock_one(VoucherBatch.objects, batch_id)
         if batch.state != VoucherState.PREPARED:
             raise TransitionRefused(_("This voucher batch was decided already."))
-        transition = batch.approve if approve else batch.reject
-        if not has_transition_perm(transition, actor):
-            raise NotPermitted(_("You are not allowed to approve voucher batches."))
+        name = "approve" if approve else "reject"
+        forbidden = _("You are not allowed to approve voucher batches.")
+        check_transition(batch, name, actor, forbidden=forbidden)
         if batch.prepared_by_id == actor.pk:
             raise NotPermitted(_("A second finance user must decide: you prepared this batch."))
-        transition(by=actor, at=timezone.now(), note=note)
-        batch.save()
+        transition(
+            batch, name, actor, args={"by": actor, "at": timezone.now(), "note": note}, forbidden=forbidden
+        )
     return batch
 
 
