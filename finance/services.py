@@ -30,7 +30,8 @@ from finance.models import Payment, PaymentProvider
 from finance.periods import period_for_booking
 from finance.revenue import revenue_record_fee, revenue_record_order
 from orders.models import Order, OrderEventKind, OrderStatus
-from orders.services import order_transition, record_order_event
+from orders.services import order_transition
+from orders.transitions import record_order_event
 
 FUTURE_TOLERANCE = timedelta(hours=1)
 MAX_AMOUNT = Decimal(10) ** (MONEY_MAX_DIGITS - 2)
