@@ -11,6 +11,8 @@ are delivered by returns.refunds.stripe.refund_via_stripe; cancelling an order s
 through fulfilment (OrdersFulfilment.stop_shipments).
 """
 
+from importlib import import_module
+
 from core import outbox
 from fulfilment import notifications, warehouse_port
 from fulfilment.for_orders import OrdersFulfilment
@@ -103,4 +105,4 @@ def install() -> None:
     for listener in STOCK_LISTENERS:
         stock_push.register_stock_listener(listener)
     for module in EXTRA_TASK_MODULES:
-        __import__(module)
+        import_module(module)

@@ -2,40 +2,14 @@
 
 A client is built from a channel (its `api_credentials` hold base URL, keys, tokens) and yields the
 raw order payloads the platform updated in a time window, page by page. It raises RateLimited
-when the platform asks it to slow down; the sync backs off and retries later.
+(core.http) when the platform asks it to slow down; the sync backs off and retries later.
 
 The HTTP helpers and the one rule for what a failed call means (retry later or refused for good)
-live in core.http, so that layers below integrations use the same rule; they are re-exported here
-for the platform clients."""
+live in core.http, so that layers below integrations use the same rule."""
 
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Protocol
-
-from core.http import (
-    RETRYABLE_STATUSES,
-    TIMEOUT,
-    PlatformError,
-    RateLimited,
-    is_temporary,
-    outbox_outcome,
-    retry_after,
-    send,
-    send_for_outbox,
-)
-
-__all__ = [
-    "RETRYABLE_STATUSES",
-    "TIMEOUT",
-    "OrderClient",
-    "PlatformError",
-    "RateLimited",
-    "is_temporary",
-    "outbox_outcome",
-    "retry_after",
-    "send",
-    "send_for_outbox",
-]
 
 
 class OrderClient(Protocol):

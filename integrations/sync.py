@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Channel
+from core.http import PlatformError, RateLimited
 from integrations.adapters import get_adapter
-from integrations.clients import PlatformError, RateLimited
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.services import inbound_message_process
 

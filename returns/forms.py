@@ -65,6 +65,18 @@ class ReturnRequestForm(forms.Form):
         data = self.cleaned_data
         return {"name": data["contact_name"], "phone": data["contact_phone"], "email": data["contact_email"]}
 
+    def rma_fields(self, files) -> dict:
+        """What returns.opening.rma_create takes from this form (the desk's and the customer's)."""
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "reason": data["reason"],
+            "lines": self.lines(),
+            "description": data["description"],
+            "contact": self.contact(),
+            "attachments": files.getlist("attachments"),
+        }
+
 
 class DecisionForm(forms.Form):
     APPROVE, REJECT, CANCEL, CLOSE = "approve", "reject", "cancel", "close"

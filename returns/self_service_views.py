@@ -38,12 +38,7 @@ def start(request, token):
             try:
                 rma = opening.rma_create(
                     order=order,
-                    kind=form.cleaned_data["kind"],
-                    reason=form.cleaned_data["reason"],
-                    lines=form.lines(),
-                    description=form.cleaned_data["description"],
-                    contact=form.contact(),
-                    attachments=request.FILES.getlist("attachments"),
+                    **form.rma_fields(request.FILES),
                     source=ReturnSource.SELF_SERVICE,
                     actor=None,
                 )

@@ -294,12 +294,7 @@ def rma_create(request, order_number):
             try:
                 rma = opening.rma_create(
                     order=order,
-                    kind=form.cleaned_data["kind"],
-                    reason=form.cleaned_data["reason"],
-                    lines=form.lines(),
-                    description=form.cleaned_data["description"],
-                    contact=form.contact(),
-                    attachments=request.FILES.getlist("attachments"),
+                    **form.rma_fields(request.FILES),
                     actor=request.user,
                 )
             except DomainError as exc:

@@ -39,7 +39,7 @@ class CarrierAdapter(ABC):
     @abstractmethod
     def request_waybill(self, shipment, carrier) -> Waybill:
         """Issue an electronic waybill of `carrier` for the shipment; CarrierRefused when it says no,
-        integrations.clients.PlatformError / RateLimited when it could not be asked."""
+        core.http.PlatformError / RateLimited when it could not be asked."""
 
     @abstractmethod
     def subscribe(self, *, company: str, tracking_number: str, phone: str = "") -> None:

@@ -22,11 +22,11 @@ import time
 import httpx
 from django.conf import settings
 
+from core.http import TIMEOUT, PlatformError, send
 from core.timezones import parse_beijing_time
 from fulfilment.models import TrackingStatus
 from fulfilment.tracking import TrackingUpdate
 from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
-from integrations.clients import TIMEOUT, PlatformError, send
 
 TS = TrackingStatus
 DEFAULT_RETRY_AFTER = 60.0

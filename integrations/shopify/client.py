@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from integrations.clients import TIMEOUT, PlatformError, send
+from core.http import TIMEOUT, PlatformError, send
 
 API_VERSION = "2024-10"
 PAGE_SIZE = 250  # Shopify's maximum

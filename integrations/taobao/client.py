@@ -13,8 +13,8 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.http import PlatformError, RateLimited
 from core.timezones import BEIJING, format_beijing_time
-from integrations.clients import PlatformError, RateLimited
 from integrations.taobao import signing
 
 DEFAULT_BASE_URL = "https://eco.taobao.com/router/rest"

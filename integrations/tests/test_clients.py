@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
+from core.http import send_for_outbox
 from core.outbox import PermanentFailure, RetryLater
-from integrations.clients import send_for_outbox
 
 
 def answering(status: int, headers: dict | None = None):

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from core.http import PlatformError, RateLimited
 from integrations.adapters import get_adapter
-from integrations.clients import PlatformError, RateLimited
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_process
 from integrations.taobao import signing

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from integrations.clients import TIMEOUT, PlatformError, send
+from core.http import TIMEOUT, PlatformError, send
 
 PAGE_SIZE = 100  # the REST API's maximum per_page
 DEFAULT_RETRY_AFTER = 2.0
