@@ -59,14 +59,27 @@ def header_values(data: CanonicalOrder) -> dict[str, Any]:
     }
 
 
-def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None) -> Order:
-    """An unsaved order (and its amounts) from a validated canonical payload."""
-    channel = data["channel"]
+def amount_values(data: CanonicalOrder) -> dict[str, Any]:
+    """The order's amounts as the platform states them: goods at list price, line and order
+    discounts, shipping, commission and what the buyer pays."""
     lines = data["lines"]
     goods = sum((line["unit_price"] * line["quantity"] for line in lines), ZERO)
     line_discounts = sum((line.get("discount", ZERO) for line in lines), ZERO)
     discount = data.get("discount", ZERO)
     shipping_fee = data.get("shipping_fee", ZERO)
+    return {
+        "goods_amount": goods,
+        "line_discount_amount": line_discounts,
+        "discount": discount,
+        "shipping_fee": shipping_fee,
+        "platform_commission": data.get("platform_commission", ZERO),
+        "total": goods - line_discounts - discount + shipping_fee,
+    }
+
+
+def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None) -> Order:
+    """An unsaved order (and its amounts) from a validated canonical payload."""
+    channel = data["channel"]
     priority = data.get("priority") or Priority.NORMAL
     if customer and customer.is_vip and priority == Priority.NORMAL:
         priority = Priority.VIP
@@ -77,15 +90,10 @@ def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None)
         customer=customer,
         priority=priority,
         currency=data["currency"],
-        goods_amount=goods,
-        line_discount_amount=line_discounts,
-        discount=discount,
-        shipping_fee=shipping_fee,
-        platform_commission=data.get("platform_commission", ZERO),
-        total=goods - line_discounts - discount + shipping_fee,
         placed_at=data["placed_at"],
         platform_updated_at=data.get("updated_at"),
         channel_time_zone=channel.time_zone,
+        **amount_values(data),
         **header_values(data),
     )
 

@@ -4,6 +4,8 @@ run the transition → save → write the timeline event → enqueue follow-up w
 `actor=None` means the system (integrations, scheduled jobs); a user is checked for permission.
 """
 
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 
@@ -13,10 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, TransitionRefused
+from core.money import CENT, ZERO
 from core.transitions import may, require_perm, require_state
 from inventory import reservations
 from orders import review, stock
-from orders.building import header_values
+from orders.building import amount_values, header_values
 from orders.fulfilment_port import fulfilment
 from orders.models import (
     EDITABLE,
@@ -360,23 +363,94 @@ def platform_paid(order: Order, paid_at, review_hits=()) -> None:
 
 
 def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> Order:
-    """A later version of a known order updates it; an equal or older one changes nothing."""
+    """A later version of a known order updates it; an equal or older one changes nothing.
+
+    While the order can still change, the platform's lines win: fewer units of a SKU cancel ours
+    (stock released, parcels stopped), more units or a new SKU add a line that is reserved and
+    routed. Before payment the amounts follow the platform too (the buyer pays the new total);
+    after payment money comes back as refunds, so the amounts stay as paid."""
     incoming = data.get("updated_at")
     if incoming is None or (order.platform_updated_at and incoming <= order.platform_updated_at):
         return order
     changes = {}
     if order.status in EDITABLE:
         changes = _assign_changes(order, header_values(data))
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            changes.update(_assign_changes(order, amount_values(data)))
     order.platform_updated_at = incoming
     order.save(update_fields=[*changes, "platform_updated_at", "updated_at"])
+    added, fewer = _platform_line_changes(order, data) if order.status in EDITABLE else ([], {})
     record_order_event(
         order,
         OrderEventKind.PLATFORM_UPDATE,
         actor,
-        payload={"updated_at": incoming.isoformat(), "changes": changes},
+        payload={
+            "updated_at": incoming.isoformat(),
+            "changes": {field: [_jsonable(old), _jsonable(new)] for field, (old, new) in changes.items()},
+            "lines_added": [
+                {"line": line.line_no, "sku": line.sku.code, "quantity": line.quantity} for line in added
+            ],
+        },
     )
+    if added:
+        _ensure_stock(order)
+        if order.status in (OrderStatus.PAID, OrderStatus.ALLOCATED):
+            route_on_commit(order)
+    if fewer:
+        _cancel_line_quantities(order, fewer, actor, _("Quantity reduced on the platform"))
     if data.get("paid") and may(order, "mark_paid", None):
         platform_paid(order, data.get("paid_at") or incoming)
     if data.get("cancelled") and may(order, "cancel", None):
         cancel_on_platform(order)
     return order
+
+
+def _platform_line_changes(order: Order, data: dict[str, Any]) -> tuple[list[OrderLine], dict[int, int]]:
+    """Compare the platform's units per SKU with ours. Returns the lines added for units we lack
+    (saved) and {line id: units to cancel} for units the platform no longer has, taken from the
+    newest lines first."""
+    wanted: dict[int, int] = defaultdict(int)
+    platform_line: dict[int, dict] = {}
+    for line in data["lines"]:
+        wanted[line["sku"].pk] += line["quantity"]
+        platform_line.setdefault(line["sku"].pk, line)
+    ours = list(order.lines.order_by("line_no"))
+    live: dict[int, int] = defaultdict(int)
+    for line in ours:
+        live[line.sku_id] += line.live_quantity
+    fewer = {}
+    for line in reversed(ours):
+        take = min(live[line.sku_id] - wanted.get(line.sku_id, 0), line.live_quantity)
+        if take > 0:
+            fewer[line.pk] = take
+            live[line.sku_id] -= take
+    added = []
+    next_no = max((line.line_no for line in ours), default=0) + 1
+    for sku_id, quantity in wanted.items():
+        extra = quantity - live[sku_id]
+        if extra > 0:
+            source = platform_line[sku_id]
+            added.append(
+                OrderLine(
+                    order=order,
+                    line_no=next_no + len(added),
+                    sku=source["sku"],
+                    quantity=extra,
+                    unit_price=source["unit_price"],
+                    discount=_share(source.get("discount", ZERO), extra, source["quantity"]),
+                    presale=source.get("presale", source["sku"].presale),
+                )
+            )
+    OrderLine.objects.bulk_create(added)
+    return added, fewer
+
+
+def _share(amount: Decimal, part: int, whole: int) -> Decimal:
+    """`part` units' share of an amount stated for `whole` units, to the cent."""
+    if part >= whole:
+        return amount
+    return (amount * part / whole).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _jsonable(value):
+    return str(value) if isinstance(value, Decimal) else value

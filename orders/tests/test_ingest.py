@@ -169,3 +169,95 @@ def test_naive_times_across_a_dst_change_use_the_channels_rules(naive, utc):
     order = make_order(channel="shop-ny", currency="USD", placed_at=naive)
     order.refresh_from_db()
     assert order.placed_at.isoformat() == utc
+
+
+# --- a later platform version changes the lines (the buyer or seller edited the order) ----------
+
+
+def _version(external_id, t0, minutes, lines, **extra):
+    return make_order(
+        external_id=external_id,
+        updated_at=(t0 + timedelta(minutes=minutes)).isoformat(),
+        lines=lines,
+        **extra,
+    )
+
+
+def test_fewer_units_on_the_platform_cancel_ours_and_release_their_stock():
+    from inventory.models import StockBalance
+
+    t0 = timezone.now() - timedelta(minutes=30)
+    order = make_order(external_id="T-q", updated_at=t0.isoformat())
+    sku1 = order.lines.get(line_no=1).sku
+    reserved_before = sum(StockBalance.objects.filter(sku=sku1).values_list("reserved", flat=True))
+
+    _version(
+        "T-q",
+        t0,
+        5,
+        [
+            {"sku": "SKU-1", "quantity": 1, "unit_price": "59.90", "discount": "5.00"},
+            {"sku": "SKU-2", "quantity": 1, "unit_price": "100.00"},
+        ],
+    )
+
+    line = order.lines.get(line_no=1)
+    assert (line.quantity, line.cancelled_quantity) == (2, 1)
+    reserved_after = sum(StockBalance.objects.filter(sku=sku1).values_list("reserved", flat=True))
+    assert reserved_after == reserved_before - 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.goods_amount == Decimal("159.90")  # unpaid: the buyer pays the new amounts
+    assert order.events.filter(kind="lines_cancelled").count() == 1
+
+
+def test_more_units_or_a_new_sku_on_the_platform_add_reserved_lines():
+    from inventory.reservations import held_quantities
+
+    t0 = timezone.now() - timedelta(minutes=30)
+    order = make_order(external_id="T-more", updated_at=t0.isoformat(), paid=True)
+    paid_total = order.total
+
+    _version(
+        "T-more",
+        t0,
+        5,
+        [
+            {"sku": "SKU-1", "quantity": 3, "unit_price": "59.90", "discount": "6.00"},
+            {"sku": "SKU-2", "quantity": 1, "unit_price": "100.00"},
+        ],
+        paid=True,
+    )
+
+    added = order.lines.get(line_no=3)
+    assert (added.sku.code, added.quantity, added.discount) == ("SKU-1", 1, Decimal("2.00"))
+    assert held_quantities(order.pk)[added.pk] == 1
+    order.refresh_from_db()
+    assert order.total == paid_total  # paid: money changes come back as refunds, not edits
+    update = order.events.filter(kind="platform_update").latest("pk")
+    assert update.payload["lines_added"] == [{"line": 3, "sku": "SKU-1", "quantity": 1}]
+
+
+def test_a_version_that_repeats_the_lines_changes_no_line():
+    t0 = timezone.now() - timedelta(minutes=30)
+    order = make_order(external_id="T-same", updated_at=t0.isoformat())
+    _version("T-same", t0, 5, canonical_payload()["lines"])
+    assert [(line.quantity, line.cancelled_quantity) for line in order.lines.all()] == [(2, 0), (1, 0)]
+
+
+def test_units_added_to_a_routed_order_are_routed_too(django_capture_on_commit_callbacks):
+    from fulfilment.models import ShipmentLine
+
+    t0 = timezone.now() - timedelta(minutes=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = make_order(external_id="T-routed", updated_at=t0.isoformat(), paid=True)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED
+
+    lines = [*canonical_payload()["lines"], {"sku": "SKU-2", "quantity": 2, "unit_price": "100.00"}]
+    with django_capture_on_commit_callbacks(execute=True):
+        _version("T-routed", t0, 5, lines, paid=True)
+
+    added = order.lines.get(line_no=3)
+    assert added.quantity == 2
+    assert sum(ShipmentLine.objects.filter(order_line=added).values_list("quantity", flat=True)) == 2
