@@ -15,7 +15,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-migrate: venv
+# The embedded demo's own random SECRET_KEY, made once: web, worker and beat refuse to serve on the
+# public demo key (config/preflight.py). Production sets DJANGO_SECRET_KEY instead.
+var/secret-key:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' >$@
+
+run migrate: export DJANGO_SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
+
+migrate: venv var/secret-key
 	$(PY) manage.py migrate --noinput
 
 # Compiled catalogs are committed too, so a machine without gettext still runs in Chinese.
@@ -26,7 +34,7 @@ messages: venv
 
 # Start Conduit with demo data on embedded defaults (SQLite in var/, filesystem broker):
 # web on http://$(HOST):$(PORT)/ plus a Celery worker and beat.
-run: venv messages migrate
+run: venv var/secret-key messages migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py collectstatic --noinput >/dev/null

@@ -3,6 +3,8 @@ from django.db import connection
 
 from core.roles import Role
 
+pytest_plugins = ["core.tests.real_worker"]  # real_broker: a Celery worker process on Redis
+
 
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
@@ -52,6 +54,15 @@ def warehouse_user(make_user):
 @pytest.fixture
 def finance_user(make_user):
     return make_user(Role.FINANCE)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The default cache is process-wide (locmem): counters one test leaves (refused webhooks per
+    caller, debounces) must not count against the next."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

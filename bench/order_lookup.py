@@ -28,7 +28,9 @@ def main() -> None:
         started = time.perf_counter()
         load()
         with connection.cursor() as cursor:  # phones to search by (the fixture leaves them empty)
-            cursor.execute("UPDATE orders_order SET customer_phone = '139' || lpad(id::text, 8, '0'); ANALYZE orders_order")
+            cursor.execute(
+                "UPDATE orders_order SET customer_phone = '139' || lpad(id::text, 8, '0'); ANALYZE orders_order"
+            )
         print(f"loaded {Order.objects.count():,} orders in {time.perf_counter() - started:.0f} s")
         rng = random.Random(11)
         top = Order.objects.order_by("-pk").values_list("pk", flat=True).first()
@@ -51,7 +53,9 @@ def main() -> None:
             "number": lambda o: list(order_search(Order.objects.all(), o.number)[:50]),
             "external id": lambda o: list(order_search(Order.objects.all(), o.external_id)[:50]),
             "phone": lambda o: list(order_search(Order.objects.all(), o.customer_phone)[:50]),
-            "tracking no.": lambda o: list(order_search(Order.objects.all(), tracking.get(o.pk, "none"))[:50]),
+            "tracking no.": lambda o: list(
+                order_search(Order.objects.all(), tracking.get(o.pk, "none"))[:50]
+            ),
         }
         worst = 0.0
         for name, search in searches.items():

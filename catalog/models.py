@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
 
+from core.encrypted_fields import EncryptedJSONField, EncryptedTextField
 from core.models import TimeStampedModel
 from core.money import CurrencyField
 
@@ -33,10 +34,18 @@ class Channel(TimeStampedModel):
         default=30,
         help_text=_("Unpaid orders release their reserved stock after this long."),
     )
-    # Secrets are write-only in every UI: stored for signing, never rendered back.
-    webhook_secret = models.CharField(_("webhook secret"), max_length=255, blank=True)
-    api_credentials = models.JSONField(_("API credentials"), default=dict, blank=True)
+    # Secrets are write-only in every UI: stored encrypted for signing, never rendered back.
+    webhook_secret = EncryptedTextField(_("webhook secret"), max_length=255, blank=True)
+    api_credentials = EncryptedJSONField(_("API credentials"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    notify_customers = models.BooleanField(
+        _("notify customers"),
+        default=True,
+        help_text=_(
+            "Tell this shop's customers that their orders were placed, shipped and delivered. Off "
+            "when the platform tells them itself, and for the demo shops."
+        ),
+    )
 
     class Meta:
         app_label = "integrations"  # see catalog/apps.py

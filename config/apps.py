@@ -9,6 +9,6 @@ class ConduitConfig(AppConfig):
     verbose_name = "Conduit"
 
     def ready(self):
-        from config import registry
+        from config import preflight, registry  # noqa: F401  (preflight registers check --deploy's E001)
 
         registry.install()

@@ -109,4 +109,34 @@ PERIODIC_TASKS = [
         task="core.tasks.sweep_outbox",
         every_seconds=30,
     ),
+    Schedule(
+        name="ops: beat's heartbeat (the health check reads its age)",
+        task="ops.beat_heartbeat",
+        every_seconds=30,
+    ),
+    Schedule(
+        name="ops: health watch (alerts on retry rate, queues, beat, sync lag, lock waits)",
+        task="ops.health_watch",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="integrations: hand stored messages whose task never ran or died to a worker again",
+        task="integrations.tasks.sweep_inbound_messages",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="finance: hand imports and reconciliation runs left waiting to a worker again",
+        task="finance.tasks.sweep_finance_handoffs",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="inventory: hand count sheets left waiting to a worker again",
+        task="inventory.tasks.sweep_cycle_count_uploads",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="integrations: hand order files left waiting to a worker again; drop day-old uploads",
+        task="integrations.tasks.sweep_order_uploads",
+        every_seconds=60,
+    ),
 ]

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("integrations", ("integrations",)),  # platforms, WMS, carriers: adapters over the domain
     ("finance", ("finance",)),  # payments, revenue, periods, imports, reconciliation, vouchers
     ("returns", ("returns",)),  # RMAs, refunds, exchanges
-    ("screens", ("dashboard", "desk")),  # and every app's edge modules (see EDGE_PARTS)
+    ("screens", ("dashboard", "desk", "ops")),  # and every app's edge modules (see EDGE_PARTS)
     ("config", ("config",)),  # settings, URLs, Celery, beat schedule, the registry that wires apps
 ]
 

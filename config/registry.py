@@ -13,6 +13,8 @@ through fulfilment (OrdersFulfilment.stop_shipments).
 
 from importlib import import_module
 
+from celery import signals as celery_signals
+
 from core import outbox
 from fulfilment import notifications, warehouse_port
 from fulfilment.for_orders import OrdersFulfilment
@@ -31,6 +33,7 @@ from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound as qimen_outbound
 from integrations.woocommerce import WooCommerceAdapter
 from inventory import stock_push
+from ops import task_outcomes
 from orders import fulfilment_port
 from returns import platform as returns_platform
 from returns.models import RefundProvider
@@ -78,6 +81,13 @@ NOTIFICATION_SENDERS = {
 # Told when a channel's sellable stock changes (inventory.stock_push).
 STOCK_LISTENERS = [stock_sync.channel_stock_changed]  # queues pushes to Shopify / WooCommerce
 
+# Celery's task outcomes → per-minute counters (the retry and failure rates of ops/).
+TASK_OUTCOME_COUNTERS = {
+    celery_signals.task_success: task_outcomes.on_task_success,
+    celery_signals.task_retry: task_outcomes.on_task_retry,
+    celery_signals.task_failure: task_outcomes.on_task_failure,
+}
+
 # Celery task modules other than <app>/tasks.py (which Celery discovers by itself).
 EXTRA_TASK_MODULES = [
     "fulfilment.watch_tasks",
@@ -104,5 +114,7 @@ def install() -> None:
         notifications.register_sender(medium)(sender)
     for listener in STOCK_LISTENERS:
         stock_push.register_stock_listener(listener)
+    for signal, counter in TASK_OUTCOME_COUNTERS.items():
+        signal.connect(counter, weak=False, dispatch_uid=f"ops.{counter.__name__}")
     for module in EXTRA_TASK_MODULES:
         import_module(module)

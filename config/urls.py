@@ -3,7 +3,13 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.auth import ThrottledAdminAuthenticationForm
+from core.views import stored_file
 from desk.views import DeskLoginView, home, saved_view_delete_view, saved_view_save_view
+from ops import views as ops_views
+
+# The admin signs in through the same throttle as the desk, and says so when it refuses.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 desk_patterns = ([path("", home, name="home")], "desk")
 saved_view_patterns = (
@@ -26,14 +32,23 @@ urlpatterns = [
     path("r/", include("returns.self_service_urls")),  # the customer's signed return link
     path("dashboard/", include("dashboard.urls")),
     path("alerts/", include("desk.alert_urls")),
+    path("ops/", include("ops.urls")),
+    path("health/", ops_views.health, name="health"),  # no sign-in: for monitors
+    path("health/live/", ops_views.liveness, name="health-live"),  # for load balancers
     path("views/", include(saved_view_patterns)),
     path("finance/", include("finance.urls")),
     path("integrations/desk/", include("integrations.desk.urls")),
     path("integrations/", include("integrations.urls")),
     path("admin/", admin.site.urls),
+    path("files/<path:name>", stored_file, name="stored-file"),  # uploads kept in the database
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("finance.api.urls")),
 ]
+
+# On /api/ paths Django's own errors answer in JSON too (core/api/handlers.py).
+handler400 = "core.api.handlers.bad_request"
+handler404 = "core.api.handlers.page_not_found"
+handler500 = "core.api.handlers.server_error"

@@ -8,7 +8,13 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from django.core import checks
+
+        from core.encryption import check_encryption_keys, check_encryption_keys_deployed
         from core.roles import sync_roles_after_migrate
+
+        checks.register(check_encryption_keys, checks.Tags.security)
+        checks.register(check_encryption_keys_deployed, checks.Tags.security, deploy=True)
 
         # Groups are set-up data, not domain logic: keep them in step with the code after migrate.
         post_migrate.connect(sync_roles_after_migrate, sender=self)

@@ -1,32 +1,58 @@
-"""Login throttling: too many failures for one username or one address lock it out for a while."""
+"""Sign-in throttling for every login form (desk and admin), done by django-axes.
+
+Axes counts failed sign-ins per user name + client address (core.client_address, proxy-aware) in
+the database, so every worker process sees the same count. Once a pair reaches
+LOGIN_THROTTLE_ATTEMPTS it is refused, even with the right password, for
+LOGIN_THROTTLE_WINDOW_SECONDS; another user, or the same user from another address, is not.
+The settings hook these functions in (AXES_* in config/settings/base.py).
+"""
+
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-
-def _keys(request, username: str) -> list[str]:
-    address = request.META.get("REMOTE_ADDR", "") if request else ""
-    return [f"login-fail:user:{username.lower()}", f"login-fail:addr:{address}"]
+THROTTLED = _("Too many failed sign-ins. Try again in a few minutes.")
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": _("Too many failed sign-ins. Try again in a few minutes."),
-    }
+def login_failure_limit(request, credentials) -> int:
+    """AXES_FAILURE_LIMIT: read at each attempt, so a changed setting applies at once."""
+    return settings.LOGIN_THROTTLE_ATTEMPTS
+
+
+def login_cooloff(request) -> timedelta:
+    """AXES_COOLOFF_TIME: how long a locked-out pair waits."""
+    return timedelta(seconds=settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+
+
+def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE. A sign-in page already says why (the forms below), so it is shown
+    as it is; anything else that authenticates gets a plain 429."""
+    context = getattr(original_response, "context_data", None) or {}
+    if "form" in context:
+        return original_response
+    return HttpResponse(str(THROTTLED), status=429, content_type="text/plain; charset=utf-8")
+
+
+class _SaysWhenThrottled:
+    """A login form that names the lockout instead of "wrong password" (axes marks the request)."""
 
     def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        keys = _keys(self.request, username)
-        if any(cache.get(key, 0) >= settings.LOGIN_THROTTLE_ATTEMPTS for key in keys):
-            raise ValidationError(self.error_messages["throttled"], code="throttled")
         try:
             return super().clean()
         except ValidationError:
-            for key in keys:
-                cache.add(key, 0, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
-                cache.incr(key)
+            if getattr(self.request, "axes_locked_out", False):
+                raise ValidationError(THROTTLED, code="throttled") from None
             raise
+
+
+class ThrottledAuthenticationForm(_SaysWhenThrottled, AuthenticationForm):
+    """The desk's sign-in form."""
+
+
+class ThrottledAdminAuthenticationForm(_SaysWhenThrottled, AdminAuthenticationForm):
+    """The admin site's sign-in form (config/urls.py sets it on the site)."""

@@ -1,9 +1,13 @@
-"""Form fields shared by the admin screens."""
+"""Form fields shared by the admin screens, the desk and the API's filters."""
 
 import json
+from datetime import UTC
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
+
+from core.timezones import checked_moment
 
 
 class WriteOnlyJSONObjectField(forms.CharField):
@@ -27,3 +31,18 @@ class WriteOnlyJSONObjectField(forms.CharField):
         if not isinstance(parsed, dict):
             raise forms.ValidationError(_("Expected a JSON object."))
         return parsed
+
+
+class AwareDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment typed into a filter, as aware UTC. A time without an offset is read in
+    the user's zone; an offset of 16 h or more, or a date at the calendar's ends, is refused
+    with the reason (the database would otherwise fail on it)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return checked_moment(moment).astimezone(UTC)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="out_of_range") from exc

@@ -163,3 +163,35 @@ class SavedView(models.Model):
     @property
     def url(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
+
+
+class StoredFile(models.Model):
+    """A file kept in the database by core.storage.DatabaseStorage (the default storage unless S3
+    is configured), so an upload taken by one web machine can be read by a worker on another.
+    Its bytes are split in chunks, written and read one at a time, never held whole in memory."""
+
+    name = models.CharField(_("name"), max_length=1024, unique=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    chunk_size = models.PositiveIntegerField()  # every chunk but the last has this many bytes
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("stored file")
+        verbose_name_plural = _("stored files")
+
+    def __str__(self):
+        return self.name
+
+
+class StoredFileChunk(models.Model):
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()  # 0, 1, 2… in file order
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "number"], name="stored_file_chunk_unique_number")
+        ]
+
+    def __str__(self):
+        return f"{self.file_id}#{self.number}"

@@ -13,7 +13,6 @@ PermanentFailure (any other error is retried); config/registry.py lists every ki
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from core.alerts import alert_raise, alert_resolve
 from core.errors import DomainError
+from core.handoff import publish_on_commit
 from core.models import OutboxMessage, OutboxState
 from core.roles import Role
 
@@ -128,7 +128,7 @@ def outbox_enqueue_many(messages: Iterable[dict]) -> list[int]:
         .values_list("pk", flat=True)
     )
     for message_id in message_ids:
-        transaction.on_commit(partial(deliver_outbox_message.delay, message_id))
+        publish_on_commit(deliver_outbox_message, message_id)  # a broker that is down: the sweep delivers
     return message_ids
 
 
@@ -224,4 +224,4 @@ def outbox_replay(message_id: int, *, actor=None) -> None:
             raise DomainError("Only a dead outbox message can be replayed.")
         alert_resolve(key=f"outbox:{message_id}", actor=actor)
         logger.info("outbox %s replayed by %s", message_id, actor)
-        transaction.on_commit(partial(deliver_outbox_message.delay, message_id))
+        publish_on_commit(deliver_outbox_message, message_id)

@@ -130,6 +130,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "core.view_outboxmessage",
         "core.change_outboxmessage",
         "core.change_alert",
+        "ops.view_operations",  # the desk's Operations page
         "inventory.change_releasebreaker",
         "inventory.view_releasebreaker",
         "inventory.view_replenishmentsuggestion",

@@ -1,6 +1,7 @@
 """The manager dashboard's panels (R-D3), computed from day rows. The rows come from the rollup
 tables (`from_rollups`) or, for the benchmark baseline, straight from the raw tables (`from_raw`);
-both give the same shape, so every panel is computed one way."""
+both give the same shape, so every panel is computed one way. Panels read from the reporting
+database (the read replica when there is one, core/replica.py)."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.replica import reporting_database
 from dashboard import rollups
 from dashboard.models import CarrierDayRollup, OrderDayRollup
 from fulfilment.models import Carrier
@@ -40,10 +42,11 @@ class DayRows:
 
 
 def from_rollups(first: date, last: date, channel_id: int | None = None) -> DayRows:
-    orders = OrderDayRollup.objects.filter(day__gte=first, day__lte=last)
+    db = reporting_database()
+    orders = OrderDayRollup.objects.using(db).filter(day__gte=first, day__lte=last)
     if channel_id:
         orders = orders.filter(channel_id=channel_id)
-    carriers = CarrierDayRollup.objects.filter(day__gte=first, day__lte=last)
+    carriers = CarrierDayRollup.objects.using(db).filter(day__gte=first, day__lte=last)
     return DayRows(
         first,
         last,
@@ -187,7 +190,7 @@ def refund_rate(rows: DayRows) -> Panel:
 def stock_turnover(rows: DayRows) -> Panel:
     shipped_units = sum(row["units"] or 0 for row in rows.carriers)
     per_day = shipped_units / len(_days(rows))
-    on_hand = StockBalance.objects.aggregate(total=Sum("on_hand"))["total"] or 0
+    on_hand = StockBalance.objects.using(reporting_database()).aggregate(total=Sum("on_hand"))["total"] or 0
     days_of_stock = round(on_hand / per_day, 1) if per_day else None
     return Panel(
         "stock_turnover",
@@ -212,7 +215,7 @@ def _carrier_totals(rows: DayRows) -> dict[int, dict]:
 
 
 def _carrier_names(ids) -> dict[int, str]:
-    return dict(Carrier.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return dict(Carrier.objects.using(reporting_database()).filter(pk__in=ids).values_list("pk", "name"))
 
 
 def logistics_sync(rows: DayRows) -> Panel:

@@ -23,6 +23,7 @@ NAV = [
         [
             Link(_("Dashboard"), "dashboard:home", "orders.view_dashboard"),
             Link(_("Alerts"), "alerts:list"),
+            Link(_("Operations"), "ops:overview", "ops.view_operations"),
             Link(_("SLA"), "fulfilment:sla"),
         ],
     ),

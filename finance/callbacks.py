@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted
+from core.refusals import audit_headers, refusal_allowed
 from finance.models import CallbackStatus, PaymentCallback
 from finance.providers import MalformedCallback, get_provider
 from finance.services import payment_record
@@ -29,6 +30,7 @@ class Outcome:
     IGNORED = "ignored"  # a valid notification that is not a payment
     DUPLICATE = "duplicate"  # this notification was handled before: nothing done
     REJECTED = "rejected"  # bad, expired or replayed signature: an audit line only
+    THROTTLED = "throttled"  # refused, and too many refusals from this caller: nothing stored
     FAILED = "failed"  # signed, stored, but not applicable: kept for replay
 
 
@@ -41,7 +43,7 @@ class CallbackReceipt:
 
 
 def payment_callback_receive(
-    *, provider: str, headers: dict, raw_body: bytes, now: float | None = None
+    *, provider: str, headers: dict, raw_body: bytes, now: float | None = None, client_address: str = ""
 ) -> CallbackReceipt:
     """Take one delivery from a payment provider ("stripe", "alipay")."""
     handler = get_provider(provider)
@@ -49,7 +51,7 @@ def payment_callback_receive(
     row = {"provider": provider, "headers": headers, "body_sha256": hashlib.sha256(raw_body).hexdigest()}
     problem = handler.verify(headers, raw_body, now=time.time() if now is None else now)
     if problem:
-        return _reject(row, problem)
+        return _reject(row, problem, client_address)
     body = raw_body.decode("utf-8", errors="replace")
     try:
         event = handler.parse(headers, raw_body)
@@ -71,17 +73,28 @@ def payment_callback_receive(
     except IntegrityError:
         existing = PaymentCallback.objects.get(provider=provider, event_id=callback.event_id)
         if handler.rejects_repeated_signature and existing.signature == callback.signature:
-            return _reject(row, _("Replayed delivery: this exact signature was received before."))
+            return _reject(
+                row, _("Replayed delivery: this exact signature was received before."), client_address
+            )
         if existing.status == CallbackStatus.FAILED:  # the provider's retry: try it again
             return payment_callback_process(existing.pk)
         return CallbackReceipt(Outcome.DUPLICATE, existing)
     return payment_callback_process(callback.pk)
 
 
-def _reject(row: dict, problem: str) -> CallbackReceipt:
+def _reject(row: dict, problem: str, client_address: str) -> CallbackReceipt:
+    if not refusal_allowed(f"payment:{row['provider']}", client_address):
+        return CallbackReceipt(
+            Outcome.THROTTLED, None, _("Too many refused callbacks: try again in a minute."), 429
+        )
     # No body and no event id: an unsigned request must not block a later genuine delivery.
+    # Its headers are a capped audit line, whatever was sent.
+    headers = audit_headers(row["headers"], client_address=client_address)
     callback = PaymentCallback.objects.create(
-        **row, status=CallbackStatus.REJECTED, error=problem, processed_at=timezone.now()
+        **{**row, "headers": headers},
+        status=CallbackStatus.REJECTED,
+        error=problem,
+        processed_at=timezone.now(),
     )
     logger.warning("payment callback rejected: provider=%s id=%s %s", row["provider"], callback.pk, problem)
     return CallbackReceipt(Outcome.REJECTED, callback, problem, 401)

@@ -1,6 +1,7 @@
 """Finance reports (R-M6) as reads that both the screens and the spreadsheet exports use:
 daily platform sales summary, receivables / payables, refund differences, statement lines.
-Each report is a header and an iterator of rows, so an export streams whatever its size."""
+Each report is a header and an iterator of rows, so an export streams whatever its size. They
+read from the reporting database (the read replica when there is one, core/replica.py)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.money import ZERO, quantize
+from core.replica import reporting_database
 from core.timezones import business_zone
 from finance.imports.models import StatementKind, StatementLine, StatementSource
 from finance.models import BILLED_KINDS, Payment, RevenueKind, RevenueLine
@@ -55,7 +57,7 @@ def daily_sales(*, start: date, end: date, channel: str = "") -> Report:
     """Per business day, channel and currency: orders with revenue booked that day and the
     revenue by kind, billed (what buyers were charged) and net (what the merchant keeps)."""
     begin, finish = _day_bounds(start, end)
-    lines = RevenueLine.objects.filter(booked_at__gte=begin, booked_at__lt=finish)
+    lines = RevenueLine.objects.using(reporting_database()).filter(booked_at__gte=begin, booked_at__lt=finish)
     if channel:
         lines = lines.filter(order__channel__code=channel)
     lines = lines.annotate(day=TruncDate("booked_at", tzinfo=business_zone()))
@@ -116,7 +118,8 @@ def receivables(*, as_of: datetime | None = None, channel: str = "") -> Report:
     per channel and currency, aged by when they were paid."""
     as_of = as_of or timezone.now()
     orders = (
-        Order.objects.filter(paid_at__isnull=False, paid_at__lt=as_of)
+        Order.objects.using(reporting_database())
+        .filter(paid_at__isnull=False, paid_at__lt=as_of)
         .exclude(status=OrderStatus.CANCELLED)
         .exclude(_settled([StatementKind.SALE]))
     )
@@ -193,7 +196,8 @@ def _orders_with_refunds(start: datetime | None, end: datetime | None):
         erp, settled = erp.filter(booked_at__gte=start), settled.filter(occurred_at__gte=start)
     if end is not None:
         erp, settled = erp.filter(booked_at__lt=end), settled.filter(occurred_at__lt=end)
-    return Order.objects.filter(Q(Exists(erp)) | Q(Exists(settled))).annotate(**_refund_sums())
+    orders = Order.objects.using(reporting_database())
+    return orders.filter(Q(Exists(erp)) | Q(Exists(settled))).annotate(**_refund_sums())
 
 
 def payables(*, channel: str = "") -> Report:
@@ -217,8 +221,10 @@ def payables(*, channel: str = "") -> Report:
         .annotate(s=Sum("amount"))
         .values("s")
     )
-    over = Order.objects.annotate(received=Subquery(received, output_field=MONEY)).filter(
-        received__gt=F("total")
+    over = (
+        Order.objects.using(reporting_database())
+        .annotate(received=Subquery(received, output_field=MONEY))
+        .filter(received__gt=F("total"))
     )
     if channel:
         over = over.filter(channel__code=channel)
@@ -314,7 +320,7 @@ STATEMENT_FIELDS = (
 
 
 def statement_lines(*, period=None, source: str = "", unmatched: bool = False):
-    lines = StatementLine.objects.all()
+    lines = StatementLine.objects.using(reporting_database())
     if period is not None:
         lines = lines.filter(period=period)
     if source:

@@ -3,6 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from core.handoff import RETRY_ON_INFRASTRUCTURE
 from finance.revenue import revenue_backfill
 
 BACKFILL_LOOKBACK = timedelta(days=3)
@@ -22,7 +23,7 @@ def validate_import(batch_id: int) -> str:
     return import_validate(batch_id=batch_id).state
 
 
-@shared_task
+@shared_task(**RETRY_ON_INFRASTRUCTURE)
 def commit_import(batch_id: int) -> str:
     """Insert a confirmed statement, all or nothing; a second delivery finds it done."""
     from finance.imports.services import import_commit
@@ -30,8 +31,9 @@ def commit_import(batch_id: int) -> str:
     return import_commit(batch_id=batch_id).state
 
 
-@shared_task
+@shared_task(**RETRY_ON_INFRASTRUCTURE)
 def run_reconciliation(run_id: int) -> str:
+    """Do a queued run; a database error puts it back in the queue and is retried."""
     from finance.reconciliation.services import reconciliation_execute
 
     return reconciliation_execute(run_id=run_id).state
@@ -43,3 +45,13 @@ def reconcile_nightly() -> str:
     from finance.reconciliation.services import reconciliation_nightly
 
     return reconciliation_nightly().state
+
+
+@shared_task
+def sweep_finance_handoffs() -> int:
+    """Every minute: hand imports and reconciliation runs whose task never ran or died to a
+    worker again; returns how many were handed over."""
+    from finance.imports.recovery import imports_sweep
+    from finance.reconciliation.recovery import runs_sweep
+
+    return len(imports_sweep().handed_over) + len(runs_sweep().handed_over)

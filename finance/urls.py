@@ -17,11 +17,13 @@ urlpatterns = [
     path("imports/<int:pk>/", imports.import_detail, name="import-detail"),
     path("imports/<int:pk>/progress/", imports.import_progress, name="import-progress"),
     path("imports/<int:pk>/confirm/", imports.import_confirm_view, name="import-confirm"),
+    path("imports/<int:pk>/retry/", imports.import_retry_view, name="import-retry"),
     path("imports/<int:pk>/errors/", imports.import_errors, name="import-errors"),
     path("statements/", reports.statement_list, name="statements"),
     path("reconciliation/", reconciliation.run_list, name="reconciliation"),
     path("reconciliation/start/", reconciliation.run_start, name="reconciliation-start"),
     path("reconciliation/<int:pk>/", reconciliation.run_matrix, name="reconciliation-run"),
+    path("reconciliation/<int:pk>/retry/", reconciliation.run_retry, name="reconciliation-retry"),
     path(
         "reconciliation/items/<int:pk>/resolve/", reconciliation.item_resolve, name="reconciliation-resolve"
     ),

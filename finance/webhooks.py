@@ -5,6 +5,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.client_address import client_address
 from finance.callbacks import Outcome, payment_callback_receive
 
 ANSWERED = (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE)
@@ -14,7 +15,10 @@ ANSWERED = (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE)
 @require_POST
 def stripe_webhook(request):
     receipt = payment_callback_receive(
-        provider="stripe", headers=dict(request.headers), raw_body=request.body
+        provider="stripe",
+        headers=dict(request.headers),
+        raw_body=request.body,
+        client_address=client_address(request),
     )
     body = {"status": receipt.outcome}
     if receipt.error:
@@ -29,7 +33,10 @@ def stripe_webhook(request):
 @require_POST
 def alipay_webhook(request):
     receipt = payment_callback_receive(
-        provider="alipay", headers=dict(request.headers), raw_body=request.body
+        provider="alipay",
+        headers=dict(request.headers),
+        raw_body=request.body,
+        client_address=client_address(request),
     )
     # Alipay reads the body: "success" stops its retries, anything else makes it try again later.
     if receipt.outcome in ANSWERED:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.encrypted_fields import EncryptedJSONField
 from core.models import TimeStampedModel
 from core.money import CurrencyField, MoneyField
 from core.roles import Role
@@ -26,7 +27,7 @@ class Carrier(TimeStampedModel):
         help_text=_("Alert when a waybill has no carrier event after this long; empty = the default."),
     )
     # Electronic-waybill account at the aggregator (partner id/key, …); write-only in the admin.
-    waybill_credentials = models.JSONField(_("waybill account"), default=dict, blank=True)
+    waybill_credentials = EncryptedJSONField(_("waybill account"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

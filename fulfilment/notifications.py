@@ -8,7 +8,8 @@ nothing; `resend=True` (or `notification_resend`) makes a new one on purpose.
 
 Media: e-mail when the order has a customer e-mail (Django's EMAIL_BACKEND); SMS when it has a
 phone and SMS_GATEWAY_URL is set; WeCom when the channel's API credentials hold a
-`wecom_robot_url` or WECOM_ROBOT_URL is set.
+`wecom_robot_url` or WECOM_ROBOT_URL is set. None of them when the channel's `notify_customers`
+is off (the platform tells the customers itself; the demo shops).
 
 The SMS gateway contract (any provider behind a small adapter service):
     POST SMS_GATEWAY_URL  Authorization: Bearer SMS_GATEWAY_KEY  Idempotency-Key: <key>
@@ -65,8 +66,11 @@ def _wecom_target(order: Order) -> str | None:
 
 
 def available_media(order: Order) -> dict[str, str]:
-    """{medium: recipient} for the media this order's customer can be reached by."""
+    """{medium: recipient} for the media this order's customer can be reached by; none when the
+    order's channel does not notify its customers."""
     media = {}
+    if not order.channel.notify_customers:
+        return media
     if order.customer_email:
         media[M.EMAIL] = order.customer_email
     phone = order.customer_phone or order.ship_phone

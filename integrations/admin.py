@@ -44,6 +44,7 @@ class ChannelForm(forms.ModelForm):
             "reservation_ttl_minutes",
             "webhook_secret",
             "is_active",
+            "notify_customers",
         ]
 
     def clean_webhook_secret(self):

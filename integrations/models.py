@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -43,6 +45,10 @@ class InboundMessage(models.Model):
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # A message still "received" after its task should have run is handed to a worker again by
+    # the sweeper (core.handoff): how often so far, and when next.
+    handoffs = models.PositiveSmallIntegerField(_("hand-offs by the sweeper"), default=0)
+    next_handoff_at = models.DateTimeField(_("next hand-off at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -169,3 +175,48 @@ class WmsStockDifference(models.Model):
     @property
     def difference(self) -> int:
         return self.theirs - self.ours
+
+
+class OrderUploadState(models.TextChoices):
+    QUEUED = "queued", _("Waiting to be read")
+    READY = "ready", _("Read: preview ready")
+    REFUSED = "refused", _("Refused")
+    IMPORTED = "imported", _("Imported")
+
+
+class OrderUpload(models.Model):
+    """An uploaded order sheet (integrations.order_upload): stored by the request, read by a
+    worker into rows and a preview, imported when its uploader confirms. Only its uploader sees it,
+    by its token."""
+
+    token = models.UUIDField(_("token"), default=uuid.uuid4, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        "core.User", on_delete=models.CASCADE, related_name="+", verbose_name=_("uploaded by")
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    file = models.FileField(_("file"), upload_to="order-uploads/", blank=True)
+    state = models.CharField(
+        _("state"), max_length=20, choices=OrderUploadState.choices, default=OrderUploadState.QUEUED
+    )
+    message = models.TextField(_("message"), blank=True)
+    # What the worker read: the header row, the data rows (JSON-safe cells), the problems found
+    # ({rows, field, message}) and the orders the rows make ({channel, external_id, rows, …}).
+    headers = models.JSONField(_("headers"), default=list, blank=True)
+    rows = models.JSONField(_("rows"), default=list, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    orders = models.JSONField(_("orders"), default=list, blank=True)
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    imported_at = models.DateTimeField(_("imported at"), null=True, blank=True)
+    # core.handoff: the sweeper hands a file still waiting after the grace period to a worker again
+    handoffs = models.PositiveSmallIntegerField(default=0)
+    next_handoff_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("order upload")
+        verbose_name_plural = _("order uploads")
+        indexes = [models.Index(fields=["created_at"], name="order_upload_created")]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.get_state_display()})"

@@ -1,24 +1,20 @@
 """Generic order upload (R-X1 "generic JSON/Excel import"): a spreadsheet with one row per order
 line; rows sharing (channel, external_id) form one order. Every order is validated as the
-canonical order (CanonicalOrderInput) and the file is imported whole or not at all."""
+canonical order (CanonicalOrderInput) and the file is imported whole or not at all.
 
-import csv
+This module turns a sheet into a preview and a preview into orders; integrations.uploads keeps
+the upload between the steps (the sheet is read by a worker, never in the request)."""
+
 import io
-import re
-import secrets
-import time
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
-from zipfile import BadZipFile
 
 import openpyxl
-from django.conf import settings
 from django.utils.translation import gettext as _
-from openpyxl.utils.exceptions import InvalidFileException
 
 from core.errors import DomainError
+from core.sheets import SheetRefused, read_rows
 from core.spreadsheets import spreadsheet_safe
 from orders.canonical import CanonicalOrderInput
 from orders.intake import order_ingest_batch
@@ -50,13 +46,9 @@ COLUMNS = (
 REQUIRED_COLUMNS = ("channel", "external_id", "sku", "quantity", "unit_price")
 # Columns describing the order, not the line: every row of an order must agree on them.
 ORDER_COLUMNS = tuple(c for c in COLUMNS if c not in ("sku", "quantity", "unit_price", "line_discount"))
-EXTENSIONS = (".xlsx", ".csv")
-MAX_BYTES = 10 * 1024 * 1024
+EXTENSIONS = (".xlsx", ".ods", ".csv")
 MAX_ROWS = 20_000
 HEADER_ROW = 1  # spreadsheet rows: the header is row 1, the first order line is row 2
-UPLOAD_DIR_NAME = "order-uploads"
-STALE_AFTER_SECONDS = 24 * 3600
-TOKEN_PATTERN = re.compile(r"^[0-9a-f]{32}\.(xlsx|csv)$")
 YES = {"yes", "y", "true", "1", "是", "x"}
 NO = {"", "no", "n", "false", "0", "否"}
 
@@ -101,56 +93,40 @@ class UploadPreview:
 
     @property
     def is_valid(self) -> bool:
-        return not self.errors and bool(self.items)
+        # every order that validated is an item; an order that did not left an error
+        return not self.errors and bool(self.orders)
 
     @property
     def new_orders(self) -> int:
         return sum(1 for order in self.orders if not order.exists)
 
+    def stored(self) -> dict:
+        """What integrations.uploads keeps of the preview (JSON); `from_stored` rebuilds it."""
+        return {
+            "headers": self.headers,
+            "rows": self.rows,
+            "errors": [asdict(error) for error in self.errors],
+            "orders": [{**asdict(order), "total": _amount(order.total)} for order in self.orders],
+        }
 
-# --- keeping the file between preview and confirm --------------------------------------------
-
-
-def _upload_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / UPLOAD_DIR_NAME
-
-
-def order_upload_store(*, file_bytes: bytes, file_name: str) -> str:
-    """Save the upload under a random name and return that name (the token); the user's own
-    file name only chooses the extension."""
-    suffix = Path(file_name).suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise OrderUploadError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
-    if len(file_bytes) > MAX_BYTES:
-        raise OrderUploadError(_("The file is larger than %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})
-    directory = _upload_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    _remove_stale(directory)
-    token = f"{secrets.token_hex(16)}{suffix}"
-    (directory / token).write_bytes(file_bytes)
-    return token
+    @classmethod
+    def from_stored(cls, *, headers, rows, errors, orders) -> "UploadPreview":
+        preview = cls(headers=headers, rows=rows)
+        preview.errors = [RowError(tuple(e["rows"]), e["field"], e["message"]) for e in errors]
+        preview.orders = [
+            PlannedOrder(**{**order, "rows": tuple(order["rows"]), "total": _decimal(order["total"])})
+            for order in orders
+        ]
+        _mark_existing(preview)
+        return preview
 
 
-def order_upload_load(token: str) -> bytes:
-    """The stored file for a token; anything that is not a token we issued is refused."""
-    if not TOKEN_PATTERN.match(token or ""):
-        raise OrderUploadError(_("This upload is unknown or has expired; upload the file again."))
-    try:
-        return (_upload_dir() / token).read_bytes()
-    except FileNotFoundError as exc:
-        raise OrderUploadError(_("This upload is unknown or has expired; upload the file again.")) from exc
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
-def order_upload_discard(token: str) -> None:
-    if TOKEN_PATTERN.match(token or ""):
-        (_upload_dir() / token).unlink(missing_ok=True)
-
-
-def _remove_stale(directory: Path) -> None:
-    cutoff = time.time() - STALE_AFTER_SECONDS
-    for path in directory.iterdir():
-        if TOKEN_PATTERN.match(path.name) and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 # --- reading and validating ------------------------------------------------------------------
@@ -160,25 +136,26 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _read_rows(file_bytes: bytes, file_name: str) -> list[list]:
-    suffix = Path(file_name).suffix.lower()
+def _json_cell(value):
+    """A cell as the upload keeps it (JSON): dates and times as the ISO text the canonical
+    order reads; numbers, text, booleans as they are."""
+    if isinstance(value, date | datetime):
+        return _moment(value)
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return value
+
+
+def order_upload_rows(*, file_bytes: bytes, file_name: str) -> list[list]:
+    """The sheet's rows, read by the guarded reader (core.sheets): limits first, then calamine or
+    the csv module (UTF-8, UTF-8 with BOM, UTF-16, GBK/GB18030)."""
     try:
-        if suffix == ".xlsx":
-            book = openpyxl.load_workbook(io.BytesIO(file_bytes), read_only=True, data_only=True)
-            try:
-                rows = []
-                for row in book.active.iter_rows(values_only=True):
-                    rows.append(list(row))
-                    if len(rows) > MAX_ROWS + 1:
-                        break
-                return rows
-            finally:
-                book.close()
-        if suffix == ".csv":
-            return list(csv.reader(io.StringIO(file_bytes.decode("utf-8-sig"))))
-    except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError, csv.Error) as exc:
-        raise OrderUploadError(_("The file could not be read as %(kind)s.") % {"kind": suffix}) from exc
-    raise OrderUploadError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
+        rows = read_rows(file_bytes, file_name, extensions=EXTENSIONS)
+    except SheetRefused as exc:
+        raise OrderUploadError(exc.message) from exc
+    return [[_json_cell(value) for value in row] for row in rows]
 
 
 def _text(value) -> str:
@@ -300,11 +277,9 @@ def _row_errors(serializer_errors, row_numbers: tuple[int, ...]) -> list[RowErro
     return found
 
 
-def order_upload_preview(*, file_bytes: bytes, file_name: str) -> UploadPreview:
-    """Read and validate the whole file without writing anything."""
-    if len(file_bytes) > MAX_BYTES:
-        raise OrderUploadError(_("The file is larger than %(mb)s MB.") % {"mb": MAX_BYTES // (1024 * 1024)})
-    rows = _read_rows(file_bytes, file_name)
+def order_upload_preview(*, rows: list[list]) -> UploadPreview:
+    """Validate the sheet's rows (order_upload_rows) without writing anything."""
+    rows = list(rows)
     while rows and all(_blank(value) for value in rows[-1]):
         rows.pop()
     if not rows:
@@ -421,10 +396,10 @@ def order_upload_error_file(preview: UploadPreview) -> bytes:
 # --- importing ---------------------------------------------------------------------------------
 
 
-def order_upload_import(*, file_bytes: bytes, file_name: str, actor) -> list[tuple[Order, bool]]:
-    """Validate the file again and import all its orders, or nothing when any row is wrong.
+def order_upload_import(*, rows: list[list], actor) -> list[tuple[Order, bool]]:
+    """Validate the rows again and import all their orders, or nothing when any row is wrong.
     Orders seen before (same channel and external id) are left as they are."""
-    preview = order_upload_preview(file_bytes=file_bytes, file_name=file_name)
+    preview = order_upload_preview(rows=rows)
     if preview.errors:
         raise OrderUploadError(
             _("The file has %(n)s errors; nothing was imported.") % {"n": len(preview.errors)}

@@ -1,20 +1,29 @@
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Channel, Platform
+from core import handoff
 from core.errors import DomainError
+from core.handoff import Swept
+from core.json_bodies import MAX_JSON_DEPTH, nesting_exceeds, too_deep_message
+from core.nul_characters import nul_in_json
+from core.refusals import audit_headers, refusal_allowed
 from integrations.adapters import get_adapter
 from integrations.models import InboundMessage, InboundStatus
 from orders.canonical import CanonicalOrderInput
 from orders.intake import order_ingest
+
+logger = logging.getLogger(__name__)
 
 
 def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Channel, bool]:
@@ -51,6 +60,7 @@ class Outcome:
     DUPLICATE = "duplicate"  # this delivery id was stored before: nothing else done
     PING = "ping"  # a platform's set-up ping
     REJECTED = "rejected"  # bad or missing signature: an audit row only
+    THROTTLED = "throttled"  # refused, and too many refusals from this caller: nothing stored
     MALFORMED = "malformed"  # signed but not a JSON object: stored as failed
     UNKNOWN = "unknown"  # no such platform adapter or channel: nothing stored
 
@@ -61,7 +71,9 @@ class Receipt:
     message: InboundMessage | None = None
 
 
-def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, raw_body: bytes) -> Receipt:
+def inbound_message_receive(
+    *, platform: str, channel_code: str, headers: dict, raw_body: bytes, client_address: str = ""
+) -> Receipt:
     """Take one webhook delivery. Only a correctly signed body is kept; the unique constraint on
     (channel, dedupe_id) is what turns a repeated delivery into a no-op."""
     try:
@@ -78,15 +90,22 @@ def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, 
         "headers": headers,
         "body_sha256": hashlib.sha256(raw_body).hexdigest(),
     }
-    if adapter.is_ping(headers, raw_body):
+    if adapter.is_ping(headers, raw_body):  # unsigned too: the same limit and short audit line
+        if not refusal_allowed(f"webhook:{platform}:{channel.code}", client_address):
+            return Receipt(Outcome.THROTTLED)
         message = InboundMessage.objects.create(
-            **row, topic="ping", body=raw_body.decode("ascii"), status=InboundStatus.IGNORED
+            **_unsigned_row(row, adapter, client_address),
+            topic="ping",
+            body=raw_body.decode("ascii"),
+            status=InboundStatus.IGNORED,
         )
         return Receipt(Outcome.PING, message)
     if not adapter.verify(headers, raw_body, channel.webhook_secret):
+        if not refusal_allowed(f"webhook:{platform}:{channel.code}", client_address):
+            return Receipt(Outcome.THROTTLED)
         # No body and no dedupe id: an unsigned request must not block a later genuine delivery.
         InboundMessage.objects.create(
-            **row,
+            **_unsigned_row(row, adapter, client_address),
             topic=adapter.topic(headers),
             status=InboundStatus.REJECTED,
             error=_("Bad or missing signature."),
@@ -96,7 +115,8 @@ def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, 
         **row,
         topic=adapter.topic(headers),
         dedupe_id=adapter.dedupe_id(headers),
-        body=raw_body.decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL; JSON never has a bare one, so such a body is malformed.
+        body=raw_body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
     )
     with transaction.atomic():
         try:
@@ -111,8 +131,19 @@ def inbound_message_receive(*, platform: str, channel_code: str, headers: dict, 
             return Receipt(Outcome.MALFORMED, message)
         from integrations.tasks import process_inbound_message
 
-        transaction.on_commit(partial(process_inbound_message.delay, message.pk))
+        # Acknowledged once stored: if the broker is down, the sweeper hands it over later.
+        handoff.publish_on_commit(process_inbound_message, message.pk)
     return Receipt(Outcome.ACCEPTED, message)
+
+
+def _unsigned_row(row: dict, adapter, client_address: str) -> dict:
+    """An unsigned request's row keeps a capped audit line of its headers, never all of them."""
+    kept = audit_headers(
+        row["headers"],
+        also=(adapter.signature_header, adapter.topic_header, adapter.dedupe_header),
+        client_address=client_address,
+    )
+    return {**row, "headers": kept}
 
 
 # Messages that are not orders (WMS callbacks, tracking pushes) are processed by their own
@@ -166,8 +197,52 @@ def inbound_message_replay(message_id: int) -> InboundMessage:
         if message.status != InboundStatus.FAILED:
             raise DomainError(_("Only failed messages can be replayed."), field="status")
         message.status = InboundStatus.RECEIVED
-        message.save(update_fields=["status"])
+        message.handoffs, message.next_handoff_at = 0, None  # the sweeper's count starts afresh
+        message.save(update_fields=["status", "handoffs", "next_handoff_at"])
         return inbound_message_process(message_id)
+
+
+# --- the safety net: messages whose task never ran or died -------------------------------------
+
+
+def inbound_message_note_error(message_id: int, error: BaseException) -> None:
+    """Keep the error a processing task died of on the message, for the failed queue should
+    the sweeper give up on it. Best effort: the database may be what failed."""
+    text = f"{type(error).__name__}: {error}"[:2000]
+    try:
+        InboundMessage.objects.filter(pk=message_id, status=InboundStatus.RECEIVED).update(error=text)
+    except DatabaseError:
+        logger.warning("could not record the error of inbound message %s: %s", message_id, text)
+
+
+def inbound_messages_sweep(*, now: datetime | None = None, limit: int = 500) -> Swept:
+    """Hand every message still "received" HANDOFF_GRACE_SECONDS after it was stored (or after
+    its last hand-off) to a worker again: its task was never published, or its worker died. A
+    message being processed holds its row lock and is skipped. After HANDOFF_MAX_ATTEMPTS
+    hand-offs the message goes to the failed queue with its last error, to be replayed from the
+    desk. Every platform's messages are processed through `inbound_message_process`, which hands
+    Qimen and Kuaidi100 messages to their own processors. Safe to run twice at once."""
+    from integrations.tasks import process_inbound_message
+
+    now = now or timezone.now()
+    stuck = InboundMessage.objects.filter(
+        handoff.waiting_since("received_at", now), status=InboundStatus.RECEIVED
+    )
+    with transaction.atomic():
+        swept = handoff.claim_due(stuck, now=now, limit=limit)
+        if swept.given_up:
+            gave_up = _("Not processed after %(n)s hand-offs to a worker.") % {
+                "n": settings.HANDOFF_MAX_ATTEMPTS
+            }
+            InboundMessage.objects.filter(pk__in=swept.given_up).update(
+                status=InboundStatus.FAILED,
+                processed_at=now,
+                error=handoff.given_up_error(gave_up),
+            )
+            logger.warning("inbound messages %s given up: %s", swept.given_up, gave_up)
+        for message_id in swept.handed_over:
+            handoff.publish_on_commit(process_inbound_message, message_id)
+    return swept
 
 
 def _json_problem(raw_body: bytes) -> str:
@@ -175,8 +250,15 @@ def _json_problem(raw_body: bytes) -> str:
         payload = json.loads(raw_body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return _("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}
+    except RecursionError:
+        return too_deep_message()
     if not isinstance(payload, dict):
         return _("The body is JSON but not an object.")
+    if nesting_exceeds(payload, MAX_JSON_DEPTH):
+        return too_deep_message()
+    nul = nul_in_json(payload)  # an escaped \u0000 cannot be stored in any text column
+    if nul is not None:
+        return f"{nul[0]}: {nul[1]}"
     return ""
 
 

@@ -3,6 +3,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.client_address import client_address
 from integrations.services import Outcome, inbound_message_receive
 
 
@@ -12,6 +13,7 @@ def _answers():
         Outcome.DUPLICATE: (200, _("Duplicate delivery: already received.")),
         Outcome.PING: (200, _("Ping received.")),
         Outcome.REJECTED: (401, _("Bad or missing signature.")),
+        Outcome.THROTTLED: (429, _("Too many unsigned requests: try again in a minute.")),
         Outcome.MALFORMED: (400, _("The body is not a JSON object; it was kept for review.")),
         Outcome.UNKNOWN: (404, _("Unknown platform or channel.")),
     }
@@ -21,7 +23,11 @@ def _answers():
 @require_POST
 def platform_webhook(request, platform: str, channel_code: str):
     receipt = inbound_message_receive(
-        platform=platform, channel_code=channel_code, headers=dict(request.headers), raw_body=request.body
+        platform=platform,
+        channel_code=channel_code,
+        headers=dict(request.headers),
+        raw_body=request.body,
+        client_address=client_address(request),
     )
     status, detail = _answers()[receipt.outcome]
     body = {"status": receipt.outcome, "detail": detail}
@@ -29,4 +35,7 @@ def platform_webhook(request, platform: str, channel_code: str):
         body["message_id"] = receipt.message.pk
         if receipt.message.error:
             body["error"] = receipt.message.error
-    return JsonResponse(body, status=status)
+    response = JsonResponse(body, status=status)
+    if receipt.outcome == Outcome.THROTTLED:
+        response["Retry-After"] = "60"
+    return response

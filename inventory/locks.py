@@ -83,9 +83,7 @@ def stock_lock_release(
         )
 
 
-def bind_locks(
-    *, order, lines_with_locks: list[tuple[object, str]], paid: bool, now=None
-) -> dict[int, int]:
+def bind_locks(*, order, lines_with_locks: list[tuple[object, str]], paid: bool, now=None) -> dict[int, int]:
     """Attach the locks an order's lines name to those lines (same channel and SKU, still live):
     they become the line's reservation, with the order's payment deadline or committed if paid.
     Units locked beyond the line's quantity go back. Returns {order line id: units bound}."""

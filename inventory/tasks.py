@@ -2,6 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from core.handoff import RETRY_ON_INFRASTRUCTURE
 from inventory import reconciliation, reservations, stock_push
 
 
@@ -24,3 +25,19 @@ def expire_reservations() -> int:
 @shared_task(acks_late=True)
 def reconcile_stock() -> int:
     return len(reconciliation.stock_reconcile(repair=True))
+
+
+@shared_task(acks_late=True, **RETRY_ON_INFRASTRUCTURE)
+def read_cycle_count_upload(upload_id: int) -> str:
+    """Read an uploaded count sheet into a draft count, or refuse it; a second delivery does nothing."""
+    from inventory.cycle_counts.uploads import cycle_count_upload_read
+
+    return cycle_count_upload_read(upload_id=upload_id).state
+
+
+@shared_task
+def sweep_cycle_count_uploads() -> int:
+    """Every minute: hand count sheets whose reading never ran or died to a worker again."""
+    from inventory.cycle_counts.uploads import cycle_count_uploads_sweep
+
+    return len(cycle_count_uploads_sweep().handed_over)

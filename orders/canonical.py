@@ -10,12 +10,14 @@ from typing import NotRequired, TypedDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Channel
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.serializer_fields import active_by_code
-from core.timezones import to_utc
+from core.timezones import checked_moment, to_utc
 from inventory.models import SKU
 from orders.models import Priority
 
@@ -80,6 +82,7 @@ def money_field(**kwargs):
     )
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class PlatformDateTimeField(serializers.Field):
     """ISO 8601; an offset is kept as given, a naive time is read in the channel's zone later."""
 
@@ -92,7 +95,10 @@ class PlatformDateTimeField(serializers.Field):
             value = None
         if value is None:
             self.fail("invalid")
-        return value
+        try:
+            return checked_moment(value)  # so that moving it to UTC later cannot fail
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="out_of_range") from exc
 
     def to_representation(self, value):
         return value.isoformat()

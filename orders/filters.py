@@ -1,11 +1,12 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from core.filters import AwareDateTimeFilter, FilterSet
 from desk.search import order_search
 from orders.models import Order, OrderStatus, Priority
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(FilterSet):
     """One filter set for the API and the desk list."""
 
     search = django_filters.CharFilter(
@@ -15,12 +16,8 @@ class OrderFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=_("Status"))
     priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
     external_id = django_filters.CharFilter(label=_("External id"))
-    placed_from = django_filters.IsoDateTimeFilter(
-        field_name="placed_at", lookup_expr="gte", label=_("Placed from")
-    )
-    placed_to = django_filters.IsoDateTimeFilter(
-        field_name="placed_at", lookup_expr="lt", label=_("Placed before")
-    )
+    placed_from = AwareDateTimeFilter(field_name="placed_at", lookup_expr="gte", label=_("Placed from"))
+    placed_to = AwareDateTimeFilter(field_name="placed_at", lookup_expr="lt", label=_("Placed before"))
 
     class Meta:
         model = Order

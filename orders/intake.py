@@ -35,10 +35,16 @@ def order_ingest(*, data: CanonicalOrder, actor: Actor = None) -> Result:
     return order_ingest_batch(items=[data], actor=actor)[0]
 
 
-def order_ingest_batch(*, items: list[CanonicalOrder], actor: Actor = None) -> list[Result]:
+def order_ingest_batch(
+    *, items: list[CanonicalOrder], actor: Actor = None, follow_up: bool = True
+) -> list[Result]:
     """Ingest validated canonical orders in one transaction; returns (order, created) per item,
     in order. The outcome is the same as ingesting the items one after the other: a repeat of an
-    order earlier in the batch is applied to it as a later version."""
+    order earlier in the batch is applied to it as a later version.
+
+    `follow_up=False` queues no task for the new orders after commit (no routing of the paid
+    ones, no customer statistics): for a bulk load that does that work itself — seed_demo routes
+    each order in its own transaction and refreshes the statistics once at the end."""
     if actor is not None and not actor.has_perm("orders.add_order"):
         raise NotPermitted(_("You are not allowed to create orders."))
     results: list[Result | None] = [None] * len(items)
@@ -47,7 +53,7 @@ def order_ingest_batch(*, items: list[CanonicalOrder], actor: Actor = None) -> l
         for index, data in enumerate(items):
             first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
         fresh = sorted(first_seen.values())
-        for index, order in _insert_new([items[i] for i in fresh], actor, fresh):
+        for index, order in _insert_new([items[i] for i in fresh], actor, fresh, follow_up):
             results[index] = (order, True)
         _answer_stale_repeats(items, results)
         for index, data in enumerate(items):
@@ -85,7 +91,9 @@ def _answer_stale_repeats(items: list[CanonicalOrder], results: list[Result | No
             results[index] = (order, False)
 
 
-def _insert_new(items: list[CanonicalOrder], actor: Actor, positions: list[int]) -> list[tuple[int, Order]]:
+def _insert_new(
+    items: list[CanonicalOrder], actor: Actor, positions: list[int], follow_up: bool
+) -> list[tuple[int, Order]]:
     if not items:
         return []
     customers = _customers(items)
@@ -129,10 +137,11 @@ def _insert_new(items: list[CanonicalOrder], actor: Actor, positions: list[int])
     _hold_new(live, outcome, review.review_orders(live))
     for _p, data, order in inserted:
         if data.get("cancelled"):  # known only as cancelled: what checkout locks held goes back
-            services.cancel_on_platform(order)
-    services.route_on_commit(*(order for order in live if order.status == OrderStatus.PAID))
+            services.cancel_on_platform(order, refresh_stats=False)  # refreshed with the batch below
     fulfilment().orders_placed(live)
-    services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
+    if follow_up:
+        services.route_on_commit(*(order for order in live if order.status == OrderStatus.PAID))
+        services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
 
 

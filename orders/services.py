@@ -6,7 +6,6 @@ run the transition → save → write the timeline event → enqueue follow-up w
 
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, TransitionRefused
+from core.handoff import publish_on_commit
 from core.money import CENT, ZERO
 from core.transitions import may, require_perm, require_state
 from inventory import reservations
@@ -54,7 +54,7 @@ def refresh_customer_stats_on_commit(*customer_ids: int | None) -> None:
     if customer_ids:
         from orders.tasks import refresh_customer_stats
 
-        transaction.on_commit(partial(refresh_customer_stats.delay, *customer_ids))
+        publish_on_commit(refresh_customer_stats, *customer_ids)
 
 
 def _refresh_customer_stats_on_commit(order: Order) -> None:
@@ -101,12 +101,13 @@ def _release(order, actor, reason):
         route_on_commit(order)
 
 
-def _cancel(order, actor, reason):
+def _cancel(order, actor, reason, *, refresh_stats: bool = True):
     _needs_reason(reason, _("Say why the order is cancelled."))
     run_order_transition(order, "cancel", actor, reason=reason, args={"reason": reason})
     _cancel_shipments(order, reason)
     _after_stock_release(order, stock.release_cancelled(order, reason=reason, actor=actor), actor)
-    _refresh_customer_stats_on_commit(order)
+    if refresh_stats:
+        _refresh_customer_stats_on_commit(order)
 
 
 def _after_stock_release(order, outcome, actor) -> None:
@@ -348,8 +349,10 @@ def _assign_changes(order: Order, values: dict[str, Any]) -> dict[str, list]:
 # --- what the platform says ---------------------------------------------------------------------
 
 
-def cancel_on_platform(order: Order) -> None:
-    _cancel(order, None, _("Cancelled on the platform"))
+def cancel_on_platform(order: Order, *, refresh_stats: bool = True) -> None:
+    """`refresh_stats=False` when the caller refreshes the customer's statistics itself (the
+    intake does, once for its whole batch)."""
+    _cancel(order, None, _("Cancelled on the platform"), refresh_stats=refresh_stats)
 
 
 def platform_paid(order: Order, paid_at, review_hits=()) -> None:

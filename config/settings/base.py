@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -13,8 +14,20 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# The embedded default key is for the demo only; production must set DJANGO_SECRET_KEY.
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="conduit-demo-only-insecure-key")
+# DJANGO_SECRET_KEY, or DJANGO_SECRET_KEY_FILE naming a file that holds it (a mounted secret).
+# Without either, the public demo key lets manage.py run, but a web server, worker or beat refuses
+# to start on it unless DJANGO_DEBUG is on (config/preflight.py). `make run` gives the embedded
+# demo a random key of its own, made once in var/secret-key.
+DEMO_SECRET_KEY = "conduit-demo-only-insecure-key"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY and env("DJANGO_SECRET_KEY_FILE", default=""):
+    try:
+        SECRET_KEY = Path(env("DJANGO_SECRET_KEY_FILE")).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY_FILE: cannot read {exc.filename} ({exc.strerror})"
+        ) from exc
+SECRET_KEY = SECRET_KEY or DEMO_SECRET_KEY
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -34,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "axes",  # sign-in throttling (core/auth.py)
     "core",
     "catalog",
     "integrations",
@@ -44,12 +58,15 @@ INSTALLED_APPS = [
     "finance",
     "dashboard",
     "desk",
+    "ops",
     "config.apps.ConduitConfig",  # last: wires the apps together (config/registry.py)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.nul_characters.NulCharacterGuardMiddleware",  # 400 before anything reads a NUL
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,6 +75,7 @@ MIDDLEWARE = [
     "core.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into core.auth.lockout_response
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -94,10 +112,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # Behind PgBouncer in transaction pooling: DB_CONN_MAX_AGE=0 and this on (README).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# An optional read replica: dashboards, reports and their exports read from REPORTING_DATABASE
+# (core/replica.py); everything else, and every write, uses the primary.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False),
+        "TEST": {"MIRROR": "default"},
+    }
+REPORTING_DATABASE = "replica" if "replica" in DATABASES else "default"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
+# Axes first: it refuses a locked-out user name + address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -123,6 +160,13 @@ BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Shanghai")
 # --- Outbox ---------------------------------------------------------------------------------
 # Delivery attempts of an outbox message before it is dead-lettered (core.outbox; R-X4).
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+
+# --- Durable hand-offs (core.handoff) ---------------------------------------------------------
+# A stored inbound message, statement import or reconciliation run whose task has not finished
+# this long after it was stored is handed to a worker again by a sweeper (then after 2x, 4x, …).
+HANDOFF_GRACE_SECONDS = env.int("HANDOFF_GRACE_SECONDS", default=120)
+# Hand-offs by the sweeper before the item goes to its failed queue with the last error.
+HANDOFF_MAX_ATTEMPTS = env.int("HANDOFF_MAX_ATTEMPTS", default=5)
 
 # --- Orders ---------------------------------------------------------------------------------
 # Concurrent API order posts in one process share a transaction (see orders.intake.GroupCommit).
@@ -198,12 +242,57 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
+# --- Operational health (ops/: GET /health/, the desk's Operations page, the health watch) --
+# Beat's heartbeat task runs every 30 s; older than this, beat (or the worker taking its tasks) is
+# stale: /health/ answers 503 and the health watch alerts the managers.
+OPS_BEAT_STALE_SECONDS = env.int("OPS_BEAT_STALE_SECONDS", default=180)
+# Celery task outcomes are rated over this many minutes; the watch alerts when more than this
+# share of them were retries or failures, once at least OPS_RATE_MIN_TASKS outcomes were counted.
+OPS_RATE_WINDOW_MINUTES = env.int("OPS_RATE_WINDOW_MINUTES", default=5)
+OPS_RETRY_RATE_ALERT = env.float("OPS_RETRY_RATE_ALERT", default=0.03)
+OPS_FAILURE_RATE_ALERT = env.float("OPS_FAILURE_RATE_ALERT", default=0.03)
+OPS_RATE_MIN_TASKS = env.int("OPS_RATE_MIN_TASKS", default=20)
+# Messages waiting in a broker queue (or rows in a database backlog) above which /health/ answers
+# 503 and the watch alerts.
+OPS_QUEUE_DEPTH_ALERT = env.int("OPS_QUEUE_DEPTH_ALERT", default=1000)
+# A polled channel further behind its platform than this raises an alert.
+OPS_SYNC_LAG_ALERT_MINUTES = env.int("OPS_SYNC_LAG_ALERT_MINUTES", default=30)
+# A session waiting this long for a row or table lock (PostgreSQL) raises an alert.
+OPS_LOCK_WAIT_ALERT_SECONDS = env.int("OPS_LOCK_WAIT_ALERT_SECONDS", default=30)
+# Per-minute task outcome counters are kept this long.
+OPS_TASK_OUTCOMES_KEEP_HOURS = env.int("OPS_TASK_OUTCOMES_KEEP_HOURS", default=48)
+
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+
+# Uploads (statements, return photos, order and count sheets) must be readable by a worker on
+# another machine: they are kept in the database (core/storage.py), or in an S3-compatible bucket
+# through django-storages when AWS_STORAGE_BUCKET_NAME is set.
+def upload_storage(env) -> dict:
+    bucket = env("AWS_STORAGE_BUCKET_NAME", default="")
+    if not bucket:
+        return {"BACKEND": "core.storage.DatabaseStorage"}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default="") or None,  # MinIO, R2, OSS, COS…
+            "region_name": env("AWS_S3_REGION_NAME", default="") or None,
+            # Empty keys: boto3 finds credentials itself (instance role, ~/.aws, AWS_* variables).
+            "access_key": env("AWS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("AWS_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,  # links handed out (the admin's) are signed and expire
+            "file_overwrite": False,  # a second upload under the same name gets a name of its own
+        },
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": upload_storage(env),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
@@ -215,9 +304,61 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-# Failed logins (per user name and per address) allowed within the window before logins are refused.
+# HTTPS in production: plain HTTP is redirected, and browsers are told to use HTTPS only (HSTS)
+# for this many seconds (start small, e.g. 3600, then 31536000 once every subdomain has HTTPS).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that ends TLS: the header it sets to "https" (e.g. X-Forwarded-Proto). Set it only
+# when that proxy always sets or strips the header, or a client could claim to be on HTTPS.
+_proxy_ssl_header = env("DJANGO_SECURE_PROXY_SSL_HEADER", default="").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# Load balancers probe the health endpoint over plain HTTP, straight at the web server.
+SECURE_REDIRECT_EXEMPT = [r"^health/(live/)?$"]
+# Content-Security-Policy (core/csp.py). The desk loads only its own static files and has no
+# inline script or style. The admin and the API's docs and browsable pages are third-party
+# templates with inline code: they get the relaxed policy. An empty DJANGO_CSP sends no header.
+CONTENT_SECURITY_POLICY = env(
+    "DJANGO_CSP",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY_RELAXED = env(
+    "DJANGO_CSP_RELAXED",
+    default="default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY_RELAXED_PATHS = ["/admin/", "/api/"]
+# Report violations to the browser console only, without blocking (to try a stricter policy).
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env.bool("DJANGO_CSP_REPORT_ONLY", default=False)
+# Reverse proxies in front of Django that each append their caller to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Login throttling and webhook rate limits key on this address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Failed sign-ins (desk and admin) of one user name from one address before that pair is refused,
+# even with the right password, for the window (django-axes, counted in the database).
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "core.auth.login_failure_limit"
+AXES_COOLOFF_TIME = "core.auth.login_cooloff"
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
+AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
+# Attempts during a lockout are refused without being written (no row growth, no extension).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Refused (unsigned or badly signed) webhook and callback requests stored per endpoint and client
+# address each minute; beyond it they are answered 429 and leave nothing behind.
+REJECTED_REQUESTS_PER_MINUTE = env.int("REJECTED_REQUESTS_PER_MINUTE", default=20)
+# Fernet keys (comma-separated, Fernet.generate_key()) for secrets at rest: the first encrypts,
+# all decrypt. Empty: a key derived from DJANGO_SECRET_KEY (demo only; `check --deploy` warns).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -229,10 +370,19 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bodies that nest lists or objects are JSON only: each such view narrows parser_classes.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.JSONBodyParser",
+        "core.api.parsers.FormBodyParser",
+        "core.api.parsers.MultiPartBodyParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ConduitAutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env("API_ANON_RATE", default="60/minute")},
+    # The API's own throttle reads the caller's address through the same trusted proxies (without
+    # it DRF would take the caller's X-Forwarded-For at its word).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
@@ -245,6 +395,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, wherever a serializer uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderEventKindEnum": "orders.models.OrderEventKind",
+        "PriorityEnum": "orders.models.Priority",
+        "ShipmentStatusEnum": "fulfilment.models.ShipmentStatus",
+        "ReservationStateEnum": "inventory.models.ReservationState",
+        "MovementKindEnum": "inventory.models.MovementKind",
+        "PaymentProviderEnum": "finance.models.PaymentProvider",
+        "PaymentStatusEnum": "finance.models.PaymentStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -253,15 +414,40 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Named queues, so a flood of one kind of work (a 100k-row import, a platform's backlog) does not
+# hold up another: run workers with -Q for the queues they take (README, "Production setup").
+# Routed by task name patterns, first match wins; a new task named like these lands with them.
+CELERY_TASK_QUEUE_NAMES = ("intake", "outbox", "imports", "sync", "default")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    # intake: stored inbound messages (platform webhooks, carrier pushes) → orders and scans
+    "integrations.tasks.process_*": {"queue": "intake"},
+    "integrations.tasks.*inbound*": {"queue": "intake"},
+    "integrations.carriers.tasks.process_*": {"queue": "intake"},
+    "*.tasks.ingest_*": {"queue": "intake"},
+    # outbox: deliveries of outbound calls and the sweep that picks up due ones
+    "*outbox*": {"queue": "outbox"},
+    # imports: spreadsheets and statements: parsing, checking, committing
+    "*import*": {"queue": "imports"},
+    "*upload*": {"queue": "imports"},
+    "*cycle_count*": {"queue": "imports"},
+    "*sheet*": {"queue": "imports"},
+    # sync: polling platforms, carriers and warehouses; pushing stock to the channels
+    "integrations.tasks.sync_*": {"queue": "sync"},
+    "integrations.carriers.tasks.poll_*": {"queue": "sync"},
+    "integrations.wms.tasks.*": {"queue": "sync"},
+    "inventory.tasks.push_*": {"queue": "sync"},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -272,8 +458,23 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Spreadsheets ---------------------------------------------------------------------------
-# Exported cells that start with = + - @ are neutralised (formula injection); imports are atomic.
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Every uploaded sheet is read by core.sheets, which refuses a file over these limits before
+# anything is unpacked (zip bombs, sheets whose grid would not fit in memory). Callers with bigger
+# files (finance statements) pass their own file and cell limits.
+SHEETS_MAX_FILE_BYTES = env.int("SHEETS_MAX_FILE_BYTES", default=10 * 1024 * 1024)
+SHEETS_MAX_UNPACKED_BYTES = env.int("SHEETS_MAX_UNPACKED_BYTES", default=100 * 1024 * 1024)
+SHEETS_MAX_COMPRESSION_RATIO = env.int("SHEETS_MAX_COMPRESSION_RATIO", default=200)
+SHEETS_MAX_CELLS = env.int("SHEETS_MAX_CELLS", default=2_000_000)  # rows × columns of one sheet
+SHEETS_MAX_SHARED_STRINGS = env.int("SHEETS_MAX_SHARED_STRINGS", default=1_000_000)
+SHEETS_MAX_SHARED_STRINGS_BYTES = env.int("SHEETS_MAX_SHARED_STRINGS_BYTES", default=50 * 1024 * 1024)
+# Admin import/export (django-import-export): CSV and XLSX only, through core.sheets.formats —
+# exports neutralise every cell a spreadsheet would run as a formula (= + - @, leading tab/CR),
+# imports read through the guarded reader. The library's own escaping only strips a leading "="
+# and turns every cell into text, so it stays off.
+from core.sheets.formats import SafeCSV, SafeXLSX  # noqa: E402
+
+IMPORT_EXPORT_FORMATS = [SafeCSV, SafeXLSX]
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 
@@ -283,5 +484,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Failed sign-ins and lockouts are warnings; the successes are in axes' access log table.
+        "axes": {"level": "WARNING"},
+    },
 }

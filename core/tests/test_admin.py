@@ -80,6 +80,8 @@ def test_carrier_waybill_account_is_write_only(admin_client):
     assert carrier.waybill_credentials["partnerKey"] == "k-secret"
     page = admin_client.get(reverse("admin:orders_carrier_change", args=[carrier.pk])).content.decode()
     assert "k-secret" not in page
-    admin_client.post(reverse("admin:orders_carrier_change", args=[carrier.pk]), {**form, "name": "SF Express"})
+    admin_client.post(
+        reverse("admin:orders_carrier_change", args=[carrier.pk]), {**form, "name": "SF Express"}
+    )
     carrier.refresh_from_db()
     assert carrier.name == "SF Express" and carrier.waybill_credentials["partnerKey"] == "k-secret"  # kept

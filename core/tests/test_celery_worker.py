@@ -25,7 +25,11 @@ def test_worker_on_filesystem_broker_runs_enqueued_work(tmp_path, settings):
     # filesystem broker (not run eagerly, as in production)
     order = make_order()
     Customer.objects.filter(pk=order.customer_id).update(order_count=0)
-    transport = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    transport = {
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path),
+    }
     app.conf.task_always_eager = False
     try:
         with Connection("filesystem://", transport_options=transport) as broker:
@@ -40,6 +44,7 @@ def test_worker_on_filesystem_broker_runs_enqueued_work(tmp_path, settings):
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": "filesystem://",
+        "DJANGO_SECRET_KEY": "tests-only-worker-key-not-the-public-demo-key",  # a worker refuses the demo key
     }
     script = (
         "from config.celery import app;"

@@ -41,6 +41,11 @@ def test_redirect_after_saving_stays_on_this_site(client, make_user):
     client.force_login(make_user(Role.CUSTOMER_SERVICE))
     response = client.post(
         reverse("saved-views:save"),
-        {"path": reverse("orders:list"), "query": "status=paid", "name": "Paid", "next": "https://evil.example/"},
+        {
+            "path": reverse("orders:list"),
+            "query": "status=paid",
+            "name": "Paid",
+            "next": "https://evil.example/",
+        },
     )
     assert response.url == "/"

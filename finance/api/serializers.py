@@ -9,6 +9,7 @@ from core.money import ZERO
 from core.timezones import business_zone, to_utc
 from finance.models import Payment, PaymentProvider
 from orders.canonical import PlatformDateTimeField, money_field
+from orders.models import OrderStatus
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -44,7 +45,7 @@ class PaymentInput(serializers.Serializer):
 
 class PaymentOutput(serializers.ModelSerializer):
     order_number = serializers.CharField(source="order.number")
-    order_status = serializers.CharField(source="order.status")
+    order_status = serializers.ChoiceField(source="order.status", choices=OrderStatus.choices, read_only=True)
     period = serializers.CharField(source="period.__str__")
 
     class Meta:

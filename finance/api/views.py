@@ -1,9 +1,11 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from finance import selectors
 from finance.api.serializers import PaymentInput, PaymentOutput
+from finance.filters import PaymentFilter
 from finance.models import Payment
 from finance.services import payment_record
 
@@ -14,27 +16,19 @@ class PaymentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.Ge
 
     serializer_class = PaymentOutput
     queryset = Payment.objects.none()  # for the permission class (finance.add_payment / view_payment)
+    filterset_class = PaymentFilter
 
     def get_queryset(self):
-        params = self.request.query_params
-        payments = selectors.payment_list(provider=params.get("provider", ""))
-        if params.get("order_number"):
-            payments = payments.filter(order__number=params["order_number"])
-        if params.get("transaction_id"):
-            payments = payments.filter(transaction_id=params["transaction_id"])
-        return payments
+        return selectors.payment_list()
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("order_number", str),
-            OpenApiParameter("transaction_id", str),
-            OpenApiParameter("provider", str),
-        ]
+        request=PaymentInput,
+        responses={
+            201: PaymentOutput,
+            200: PaymentOutput,
+            409: OpenApiResponse(description=_("This transaction was recorded with other facts.")),
+        },
     )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(request=PaymentInput, responses={201: PaymentOutput, 200: PaymentOutput})
     def create(self, request, *args, **kwargs):
         data = PaymentInput(data=request.data)
         data.is_valid(raise_exception=True)

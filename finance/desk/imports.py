@@ -14,6 +14,7 @@ from finance.desk.exports import export_response, wants_export
 from finance.desk.forms import StatementUploadForm
 from finance.imports.layouts import BUILTIN, layout_choices
 from finance.imports.models import ImportBatch, ImportState
+from finance.imports.recovery import import_is_stuck, import_retry
 from finance.imports.services import PAGE_ERRORS, import_confirm, import_error_rows, import_upload
 
 PAGE_SIZE = 30
@@ -59,6 +60,7 @@ def import_detail(request, pk):
         {
             "batch": batch,
             "running": batch.state in RUNNING,
+            "can_retry": import_is_stuck(batch),
             "errors": batch.errors[:PAGE_ERRORS],
             "more_errors": max(batch.error_count - PAGE_ERRORS, 0),
         },
@@ -89,6 +91,20 @@ def import_confirm_view(request, pk):
         request,
         lambda: import_confirm(batch_id=pk, actor=request.user),
         _("Import #%(id)s confirmed: the lines are being inserted.") % {"id": pk},
+    )
+    return redirect("finance:import-detail", pk)
+
+
+@login_required
+@require_POST
+@permission_required("finance.add_importbatch", raise_exception=True)
+def import_retry_view(request, pk):
+    """A failed import is checked again from its file; a stuck one is handed to a worker now."""
+    get_object_or_404(ImportBatch, pk=pk)
+    run_service(
+        request,
+        lambda: import_retry(batch_id=pk, actor=request.user),
+        _("Import #%(id)s is being retried.") % {"id": pk},
     )
     return redirect("finance:import-detail", pk)
 

@@ -24,6 +24,7 @@ from finance.desk.forms import (
 )
 from finance.reconciliation import selectors
 from finance.reconciliation.models import DifferenceClass, ReconciliationItem, ReconciliationRun, RunState
+from finance.reconciliation.recovery import reconciliation_retry, run_is_stuck
 from finance.reconciliation.services import (
     memo_candidate_decide,
     reconciliation_item_resolve,
@@ -48,6 +49,7 @@ def run_list(request):
     labels = dict(DifferenceClass.choices)
     for run in runs:
         run.count_rows = [(key, labels.get(key, key), n) for key, n in sorted(run.counts.items())]
+        run.can_retry = run_is_stuck(run)
     return render(
         request,
         "finance/reconciliation_list.html",
@@ -79,6 +81,29 @@ def run_start(request):
         else:
             messages.info(
                 request, _("A reconciliation of %(period)s is already under way.") % {"period": run.period}
+            )
+    return redirect("finance:reconciliation")
+
+
+@login_required
+@require_POST
+@permission_required("finance.add_reconciliationrun", raise_exception=True)
+def run_retry(request, pk):
+    """A failed run: its month is reconciled by a new run. A stuck one: handed to a worker now."""
+    get_object_or_404(ReconciliationRun, pk=pk)
+    try:
+        run, created = reconciliation_retry(run_id=pk, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if created:
+            messages.success(
+                request, _("Reconciliation of %(period)s started again.") % {"period": run.period}
+            )
+        else:
+            messages.info(
+                request,
+                _("Run #%(id)s of %(period)s was handed to a worker.") % {"id": run.pk, "period": run.period},
             )
     return redirect("finance:reconciliation")
 

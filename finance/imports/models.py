@@ -115,7 +115,12 @@ class ImportBatch(ConcurrentTransitionMixin, models.Model):
     )
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Bumped by every save and by the check's progress: a check silent for long lost its worker.
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # A batch waiting for a task that never ran or died is handed to a worker again by the
+    # sweeper (core.handoff): how often so far, and when next.
+    handoffs = models.PositiveSmallIntegerField(_("hand-offs by the sweeper"), default=0)
+    next_handoff_at = models.DateTimeField(_("next hand-off at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -169,6 +174,15 @@ class ImportBatch(ConcurrentTransitionMixin, models.Model):
     )
     def fail(self, *, message, at):
         self.message, self.finished_at = message, at
+
+    @transition(field=state, source=ImportState.FAILED, target=ImportState.UPLOADED)
+    def retry(self):
+        """Check the file again from the start; a confirmed import must be confirmed again."""
+        self.message, self.finished_at = "", None
+        self.errors, self.error_count, self.preview, self.summary = [], 0, [], {}
+        self.processed_rows = self.total_rows = self.line_count = self.duplicate_count = 0
+        self.confirmed_by = self.confirmed_at = None
+        self.handoffs, self.next_handoff_at = 0, None
 
 
 class StatementLine(models.Model):

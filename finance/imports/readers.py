@@ -4,8 +4,12 @@ XLSX is read straight from the sheet XML (zip → regular expressions over the r
 read-only mode needs ~18 s of CPU for 100k rows × 10 columns, this reader ~1–2 s, which is what
 makes a 100k-row import fit in 10 s. It understands shared and inline strings, numbers (kept as
 exact Decimals, as written in the XML), dates (by the cell's number format), booleans and error
-cells, and reports merged ranges. CSV is UTF-8 (with or without BOM) or GB18030/GBK, the encoding
-Chinese banks and Alipay export in.
+cells, and reports merged ranges. CSV is UTF-8 (with or without BOM), UTF-16 or GB18030/GBK, the
+encoding Chinese banks and Alipay export in (core.sheets.decode_text).
+
+The file passes the same guard as every other upload (core.sheets): the zip directory's sizes and
+compression ratios, every part inflated to exactly its declared size, and the cells and shared
+strings counted before they are read, under the larger limits a statement needs (LIMITS).
 
 Values: None (blank), str, Decimal, datetime (naive: read in the layout's zone), bool, CellError.
 """
@@ -23,20 +27,32 @@ from pathlib import PurePosixPath
 
 from django.utils.translation import gettext as _
 
-from core.errors import DomainError
+from core.sheets import SheetLimits, SheetRefused, decode_text
+from core.sheets.limits import too_large, too_many
+from core.sheets.reader import check_kind
+from core.sheets.zipguard import open_checked, read_part
 
 EXTENSIONS = (".xlsx", ".csv")
-ZIP_MAGIC = b"PK\x03\x04"
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and other OLE files)
-MAX_SHEET_BYTES = 400 * 1024 * 1024  # uncompressed sheet XML: a zip bomb stops here
+MAX_FILE_BYTES = 60 * 1024 * 1024
+MAX_UNPACKED_BYTES = 400 * 1024 * 1024  # all parts of the workbook, unzipped
+MAX_CELLS = 20_000_000  # a million rows of twenty columns
+MAX_SHARED_STRINGS = 5_000_000  # a unique memo on every row of a big statement
+MAX_SHARED_STRINGS_BYTES = 200 * 1024 * 1024
 MAX_COLUMN = 16383  # XFD, Excel's last column (0-based)
+XLSX = ".xlsx"
+
+FileRejected = SheetRefused  # the file as a whole cannot be read (wrong type, broken, too big)
 
 
-class FileRejected(DomainError):
-    """The file as a whole cannot be read (wrong type, broken, empty)."""
-
-    def __init__(self, message: str):
-        super().__init__(message, field="file")
+def limits() -> SheetLimits:
+    """A statement's limits: bigger files than a desk upload; ratio and other limits as set."""
+    return SheetLimits.from_settings(
+        max_file_bytes=MAX_FILE_BYTES,
+        max_unpacked_bytes=MAX_UNPACKED_BYTES,
+        max_cells=MAX_CELLS,
+        max_shared_strings=MAX_SHARED_STRINGS,
+        max_shared_strings_bytes=MAX_SHARED_STRINGS_BYTES,
+    )
 
 
 @dataclass(frozen=True)
@@ -58,37 +74,17 @@ def read_sheet(data: bytes, file_name: str) -> Sheet:
     suffix = PurePosixPath(file_name.lower()).suffix
     if suffix not in EXTENSIONS:
         raise FileRejected(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
-    if not data:
-        raise FileRejected(_("The file is empty."))
-    if data.startswith(OLE_MAGIC):
-        raise FileRejected(
-            _("This is an old Excel 97–2003 (.xls) file: save it as .xlsx and upload it again.")
-        )
-    if suffix == ".xlsx":
-        if not data.startswith(ZIP_MAGIC):
-            raise FileRejected(_("The file is not an Excel .xlsx workbook."))
+    check_kind(data, suffix, EXTENSIONS, limits())
+    if suffix == XLSX:
         return _read_xlsx(data)
-    if data.startswith(ZIP_MAGIC):
-        raise FileRejected(_("This is an Excel workbook, not a CSV file: name it .xlsx."))
     return _read_csv(data)
 
 
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:4096]:
-        raise FileRejected(_("The file is not a text CSV file (it holds binary data)."))
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise FileRejected(_("The CSV file is neither UTF-8 nor GBK text."))
-
-
 def _read_csv(data: bytes) -> Sheet:
-    text = _decode(data)
+    text = decode_text(data)
 
     def rows():
         try:
@@ -157,19 +153,24 @@ def _is_date_format(code: str) -> bool:
     return code != "general" and any(char in code for char in "dmyhs")
 
 
-def _member(book: zipfile.ZipFile, name: str) -> bytes | None:
-    try:
-        info = book.getinfo(name)
-    except KeyError:
-        return None
-    if info.file_size > MAX_SHEET_BYTES:
-        raise FileRejected(_("The workbook is too large to read."))
-    return book.read(info)
+class _Book:
+    """The workbook's zip, its directory already checked; parts are inflated under the guard."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.zip = open_checked(data, limits(), kind=XLSX)
+
+    def member(self, name: str) -> bytes | None:
+        try:
+            info = self.zip.getinfo(name)
+        except KeyError:
+            return None
+        return read_part(self.data, info, kind=XLSX)
 
 
-def _first_sheet_path(book: zipfile.ZipFile) -> tuple[str, bool]:
-    workbook = _member(book, "xl/workbook.xml")
-    rels = _member(book, "xl/_rels/workbook.xml.rels")
+def _first_sheet_path(book: _Book) -> tuple[str, bool]:
+    workbook = book.member("xl/workbook.xml")
+    rels = book.member("xl/_rels/workbook.xml.rels")
     if workbook is None or rels is None:
         raise FileRejected(_("The file is not an Excel .xlsx workbook."))
     date1904 = re.search(rb'date1904="(1|true)"', workbook) is not None
@@ -189,10 +190,14 @@ def _first_sheet_path(book: zipfile.ZipFile) -> tuple[str, bool]:
     raise FileRejected(_("The workbook has no sheet."))
 
 
-def _shared_strings(book: zipfile.ZipFile) -> list[str]:
-    data = _member(book, "xl/sharedStrings.xml")
+def _shared_strings(book: _Book) -> list[str]:
+    data = book.member("xl/sharedStrings.xml")
     if not data:
         return []
+    if len(data) > MAX_SHARED_STRINGS_BYTES:
+        raise too_large(_("the shared strings part"), MAX_SHARED_STRINGS_BYTES)
+    if _count(data, b"si") > MAX_SHARED_STRINGS:
+        raise too_many(_("shared strings"), MAX_SHARED_STRINGS)
     strings = []
     for (body,) in ((m.group(1),) for m in SHARED.finditer(data)):
         body = PHONETIC.sub(b"", body or b"")
@@ -200,9 +205,25 @@ def _shared_strings(book: zipfile.ZipFile) -> list[str]:
     return strings
 
 
-def _date_styles(book: zipfile.ZipFile) -> set[bytes]:
+def _count(xml: bytes, tag: bytes) -> int:
+    """How many <tag> elements (any prefix): bytes.count runs at memory speed, a parse would not."""
+    return sum(
+        xml.count(b"%s%s%s" % (opening, tag, after)) for opening in (b"<", b":") for after in (b" ", b">")
+    )
+
+
+def _cell_count(sheet: bytes) -> int:
+    """About how many cells: one pass over "<c", which also counts the few other elements whose
+    name starts with c (<col>, <cfRule> …) — harmless for a limit in the millions."""
+    count = sheet.count(b"<c")
+    if b":worksheet" in sheet[:4096]:  # a writer that prefixes its elements: <x:c …>
+        count += sheet.count(b":c ") + sheet.count(b":c>")
+    return count
+
+
+def _date_styles(book: _Book) -> set[bytes]:
     """Style indexes (the cell's s attribute) whose number format shows a date or time."""
-    data = _member(book, "xl/styles.xml")
+    data = book.member("xl/styles.xml")
     if not data:
         return set()
     custom = {}
@@ -220,9 +241,11 @@ def _date_styles(book: zipfile.ZipFile) -> set[bytes]:
 
 def _read_xlsx(data: bytes) -> Sheet:
     try:
-        book = zipfile.ZipFile(io.BytesIO(data))
+        book = _Book(data)
         path, date1904 = _first_sheet_path(book)
-        sheet = _member(book, path)
+        sheet = book.member(path)
+        if sheet is not None and _cell_count(sheet) > MAX_CELLS:
+            raise too_many(_("cells"), MAX_CELLS)
         shared = _shared_strings(book)
         date_styles = _date_styles(book)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, UnicodeDecodeError) as exc:

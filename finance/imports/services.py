@@ -18,11 +18,12 @@ from functools import partial
 from pathlib import PurePosixPath
 
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
+from core.handoff import INFRASTRUCTURE_ERRORS, publish_on_commit
 from core.timezones import business_zone
 from finance.imports.insertion import insert_lines
 from finance.imports.layouts import layout_from_snapshot, layout_get
@@ -92,7 +93,7 @@ def import_upload(*, file, layout_key: str, actor=None) -> ImportBatch:
         batch.save()
         from finance.tasks import validate_import
 
-        transaction.on_commit(partial(validate_import.delay, batch.pk))
+        publish_on_commit(validate_import, batch.pk)  # the sweeper hands it over if this is lost
     return batch
 
 
@@ -100,7 +101,8 @@ def import_upload(*, file, layout_key: str, actor=None) -> ImportBatch:
 
 
 def _progress(batch_id: int, rows: int) -> None:
-    ImportBatch.objects.filter(pk=batch_id).update(processed_rows=rows)
+    # updated_at is the check's heartbeat: one silent for STALE_CHECK lost its worker.
+    ImportBatch.objects.filter(pk=batch_id).update(processed_rows=rows, updated_at=timezone.now())
 
 
 def import_validate(*, batch_id: int) -> ImportBatch:
@@ -127,6 +129,8 @@ def import_validate(*, batch_id: int) -> ImportBatch:
         return _reject(
             batch, exc.message, CheckResult(errors=[RowError(0, _("file"), exc.message)], error_count=1)
         )
+    except INFRASTRUCTURE_ERRORS:
+        raise  # not the file's fault: the check goes silent and the sweeper has it done again
     except Exception:
         logger.exception("statement import %s could not be checked", batch.pk)
         return _fail(
@@ -195,15 +199,19 @@ def import_confirm(*, batch_id: int, actor=None) -> ImportBatch:
             )
         batch.confirm(by=actor, at=timezone.now())
         batch.processed_rows, batch.total_rows = 0, batch.line_count
+        batch.handoffs, batch.next_handoff_at = 0, None  # the sweeper's count starts afresh
         batch.save()
         from finance.tasks import commit_import
 
-        transaction.on_commit(partial(commit_import.delay, batch.pk))
+        publish_on_commit(commit_import, batch.pk)
     return batch
 
 
 def import_commit(*, batch_id: int) -> ImportBatch:
-    """Insert a confirmed batch's lines, all or none; safe to run twice (the second finds it done)."""
+    """Insert a confirmed batch's lines, all or none; safe to run twice (the second finds it done).
+    The batch row stays locked while its lines go in: two workers take turns, and the sweeper
+    leaves a batch being imported alone. A database error (a restart, a lost connection) is
+    raised for the task to retry; the batch stays "importing" and nothing was written."""
     batch = ImportBatch.objects.get(pk=batch_id)
     if batch.state != ImportState.IMPORTING:
         return batch
@@ -211,8 +219,7 @@ def import_commit(*, batch_id: int) -> ImportBatch:
         with batch.staged.open("rb") as handle, collector_paused():
             lines = unstage(handle.read())
         with transaction.atomic(), collector_paused():
-            _serialise(batch.pk)
-            batch = ImportBatch.objects.get(pk=batch_id)
+            batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
             if batch.state != ImportState.IMPORTING:
                 return batch
             count = insert_lines(batch, lines)
@@ -222,6 +229,8 @@ def import_commit(*, batch_id: int) -> ImportBatch:
             batch.save()
     except DomainError as exc:
         return _fail(batch_id, exc.message)
+    except INFRASTRUCTURE_ERRORS:
+        raise
     except IntegrityError:
         return _fail(
             batch_id,
@@ -234,13 +243,6 @@ def import_commit(*, batch_id: int) -> ImportBatch:
         logger.exception("statement import %s failed", batch_id)
         return _fail(batch_id, _("The import failed because of an internal error; nothing was imported."))
     return batch
-
-
-def _serialise(batch_id: int) -> None:
-    """Two workers committing the same batch take turns (SQLite writers already do)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7301, batch_id])
 
 
 # --- error report ------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ class ReconciliationRun(models.Model):
     candidate_count = models.PositiveIntegerField(_("memo candidates found"), default=0)
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # A run queued without a worker taking it, or running without a worker holding its row lock,
+    # is handed to a worker again by the sweeper (core.handoff): how often so far, and when next.
+    handoffs = models.PositiveSmallIntegerField(_("hand-offs by the sweeper"), default=0)
+    next_handoff_at = models.DateTimeField(_("next hand-off at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

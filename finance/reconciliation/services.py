@@ -5,14 +5,16 @@ when and why; decisions about an order also go on its timeline."""
 
 import logging
 import time
+from contextlib import suppress
 from datetime import timedelta
-from functools import partial
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
+from core.handoff import INFRASTRUCTURE_ERRORS, publish_on_commit, waiting_since
 from finance.imports.models import StatementLine
 from finance.periods import period_get
 from finance.reconciliation import engine
@@ -28,7 +30,6 @@ from orders.transitions import record_order_event
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(hours=2)  # a run "running" this long lost its worker
 MAX_REASON = 500
 
 
@@ -38,7 +39,9 @@ def _require(actor, perm: str, message: str) -> None:
 
 
 def reconciliation_start(*, year: int, month: int, actor=None, now=None) -> tuple[ReconciliationRun, bool]:
-    """Queue a run for the month; returns (run, created). The run executes on commit."""
+    """Queue a run for the month; returns (run, created). The run executes on commit. A run of
+    the month under way is joined; one no worker has taken or kept (`stuck_runs`) is given up
+    and a new run replaces it, so a lost task never blocks the month."""
     _require(actor, "finance.add_reconciliationrun", _("You are not allowed to run reconciliations."))
     if not 1 <= month <= 12:
         raise DomainError(_("Month must be between 1 and 12."), field="month")
@@ -49,10 +52,11 @@ def reconciliation_start(*, year: int, month: int, actor=None, now=None) -> tupl
             raise DomainError(
                 _("Period %(period)s has not started yet.") % {"period": period}, field="period"
             )
-        ReconciliationRun.objects.filter(
-            period=period, state__in=[RunState.QUEUED, RunState.RUNNING], created_at__lt=now - STALE_AFTER
-        ).update(
-            state=RunState.FAILED, finished_at=now, error=_("No worker finished this run; it was given up.")
+        stuck = stuck_runs(now).filter(period=period).select_for_update(skip_locked=True)
+        ReconciliationRun.objects.filter(pk__in=list(stuck.values_list("pk", flat=True))).update(
+            state=RunState.FAILED,
+            finished_at=now,
+            error=_("No worker finished this run; a new run replaced it."),
         )
         try:
             with transaction.atomic():
@@ -63,32 +67,57 @@ def reconciliation_start(*, year: int, month: int, actor=None, now=None) -> tupl
             ), False
         from finance.tasks import run_reconciliation
 
-        transaction.on_commit(partial(run_reconciliation.delay, run.pk))
+        publish_on_commit(run_reconciliation, run.pk)  # the sweeper hands it over if this is lost
     return run, True
 
 
+def stuck_runs(now) -> models.QuerySet:
+    """Runs no worker has taken (queued) or kept (running) within HANDOFF_GRACE_SECONDS. A run
+    being done holds its row lock: lock these with skip_locked to leave it out."""
+    return ReconciliationRun.objects.filter(
+        (Q(state=RunState.QUEUED) & waiting_since("created_at", now))
+        | (Q(state=RunState.RUNNING) & waiting_since("started_at", now))
+    )
+
+
 def reconciliation_execute(*, run_id: int) -> ReconciliationRun:
-    """Claim a queued run and do it; safe to call twice (the second finds it claimed)."""
+    """Claim a queued run and do it; safe to call twice (the second finds it claimed). The run's
+    row stays locked while it is done, which tells the sweeper a worker has it. A database error
+    (a restart, a lost connection) puts the run back in the queue and is raised for the task to
+    retry; any other error fails the run."""
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().get(pk=run_id)
         if run.state != RunState.QUEUED:
             return run
-        run.state, run.started_at = RunState.RUNNING, timezone.now()
-        run.save(update_fields=["state", "started_at"])
+        claimed_at = timezone.now()
+        run.state, run.started_at, run.error = RunState.RUNNING, claimed_at, ""
+        run.save(update_fields=["state", "started_at", "error"])
+    ours = ReconciliationRun.objects.filter(pk=run_id, state=RunState.RUNNING, started_at=claimed_at)
     began = time.perf_counter()
     try:
         with transaction.atomic():
             _serialise(run.period_id)
-            run = ReconciliationRun.objects.select_related("period").get(pk=run_id)
+            run = (
+                ReconciliationRun.objects.select_for_update(of=("self",))
+                .select_related("period")
+                .get(pk=run_id)
+            )
+            if (run.state, run.started_at) != (RunState.RUNNING, claimed_at):
+                return run  # the sweeper or a new run took over meanwhile
             engine.reconcile(run)
             run.state, run.finished_at = RunState.DONE, timezone.now()
             run.seconds = round(time.perf_counter() - began, 3)
             run.save()
+    except INFRASTRUCTURE_ERRORS as exc:
+        logger.warning("reconciliation run %s interrupted: %r; queued again", run_id, exc)
+        # If the database is still away, the run stays "running" without its lock: the sweeper
+        # queues it again.
+        with suppress(DatabaseError):
+            ours.update(state=RunState.QUEUED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
     except Exception as exc:
         logger.exception("reconciliation run %s failed", run_id)
-        ReconciliationRun.objects.filter(pk=run_id).update(
-            state=RunState.FAILED, finished_at=timezone.now(), error=str(exc)[:2000]
-        )
+        ours.update(state=RunState.FAILED, finished_at=timezone.now(), error=str(exc)[:2000])
         run.refresh_from_db()
     return run
 

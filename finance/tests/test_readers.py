@@ -1,5 +1,7 @@
 import io
 import re
+import time
+import tracemalloc
 import zipfile
 from datetime import datetime
 from decimal import Decimal
@@ -8,6 +10,8 @@ import openpyxl
 import pytest
 
 from core.spreadsheets import xlsx_stream
+from core.tests.sheet_files import understating_zip, zip_bomb
+from finance.imports import readers
 from finance.imports.readers import CellError, FileRejected, read_sheet
 
 ROWS = [
@@ -171,3 +175,29 @@ def test_a_huge_date_number_and_a_bad_row_number_are_refused():
 
     with pytest.raises(FileRejected, match="row 2x"):
         list(read_sheet(crafted_xlsx('<row r="2x"><c r="A1"><v>1</v></c></row>'), "x.xlsx").rows)
+
+
+# --- the guard every upload passes (core.sheets) ------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [zip_bomb(256), understating_zip(40)], ids=["bomb", "understated"])
+def test_a_zip_bomb_statement_is_refused_before_it_is_unpacked(data):
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(FileRejected, match="zip bomb"):
+            read_sheet(data, "statement.xlsx")
+        elapsed, peak = time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 2 and peak < 16 * 1024 * 1024
+
+
+def test_a_sheet_with_more_cells_than_the_limit_is_refused(monkeypatch):
+    monkeypatch.setattr(readers, "MAX_CELLS", 5)
+    data = crafted_xlsx(
+        '<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c><c r="C1"><v>3</v></c></row>' * 2
+    )
+
+    with pytest.raises(FileRejected, match="more than 5 cells"):
+        read_sheet(data, "statement.xlsx")

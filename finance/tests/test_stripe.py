@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from core import refusals
 from finance.callbacks import payment_callback_replay
 from finance.models import CallbackStatus, Payment, PaymentCallback
 from finance.providers import MalformedCallback
@@ -39,6 +40,24 @@ def test_a_bad_signature_is_401_with_nothing_stored_but_an_audit_line(post_strip
     assert (callback.status, callback.body, callback.event_id) == (CallbackStatus.REJECTED, "", None)
     assert callback.error == "Bad signature."
     assert Payment.objects.count() == 0
+
+
+def test_a_flood_of_forged_deliveries_leaves_short_audit_lines_then_nothing(
+    post_stripe, pending_order, settings, monkeypatch
+):
+    settings.REJECTED_REQUESTS_PER_MINUTE = 3
+    monkeypatch.setattr(refusals, "_minute", lambda: 29_000_000)
+    event = stripe_intent_event(pending_order.number)
+    forged = {"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"}
+    forged.update({f"X-Junk-{n}": "x" * 8192 for n in range(40)})
+
+    statuses = [post_stripe(event, headers=forged).status_code for _ in range(6)]
+
+    assert statuses == [401] * 3 + [429] * 3
+    lines = list(PaymentCallback.objects.all())
+    assert len(lines) == 3
+    assert all(len(json.dumps(line.headers)) < 1024 and line.body == "" for line in lines)
+    assert post_stripe(event).json()["status"] == "processed"  # the genuine delivery still lands
 
 
 def test_a_tampered_body_is_rejected(post_stripe, pending_order):

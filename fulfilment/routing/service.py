@@ -10,7 +10,6 @@ Lock order, as everywhere: order rows → shipment rows → reservation rows →
 import logging
 from collections import defaultdict
 from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core.alerts import alert_raise
 from core.errors import TransitionRefused
+from core.handoff import publish_on_commit
 from core.roles import Role
 from core.transitions import require_perm, require_state
 from fulfilment.models import (
@@ -277,7 +277,7 @@ def route_on_commit(*order_ids: int) -> None:
     from fulfilment.tasks import route_order_task
 
     for order_id in sorted(set(order_ids)):
-        transaction.on_commit(partial(route_order_task.delay, order_id))
+        publish_on_commit(route_order_task, order_id)  # the beat re-routes what a dead broker missed
 
 
 def shipments_cancel(*, order: Order, reason: str, line_ids=None, reroute: bool = False) -> list[Shipment]:

@@ -797,7 +797,10 @@ def test_the_order_page_shows_shipments_and_routes_for_managers_only(
         follow=True,
     )
     assert f"{order.number}-2" in rerouted.content.decode()
-    assert [s.status for s in fulfilment_selectors.order_shipments(order)] == ["cancelled", "sent_to_warehouse"]
+    assert [s.status for s in fulfilment_selectors.order_shipments(order)] == [
+        "cancelled",
+        "sent_to_warehouse",
+    ]
 
 
 @pytest.mark.django_db
@@ -995,7 +998,9 @@ def test_random_routing_histories_keep_stock_and_parcels_consistent():
 
 
 @pytest.mark.django_db
-def test_an_order_of_only_pre_sale_units_waits_in_the_pre_sale_job_not_the_safety_net(skus, presale_sku, wms_calls):
+def test_an_order_of_only_pre_sale_units_waits_in_the_pre_sale_job_not_the_safety_net(
+    skus, presale_sku, wms_calls
+):
     hz = warehouse("WH-HZ", province="浙江省", city="杭州市")
     order = one_sku("PRE-1", 2)  # paid, nothing in stock to route yet
     Order.objects.filter(pk=order.pk).update(paid_at=timezone.now() - timedelta(minutes=5))

@@ -5,7 +5,6 @@ poll catches what pushes missed. No database lock is held across an HTTP call.""
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from functools import partial
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -16,9 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.handoff import publish_on_commit
 from core.http import PlatformError, RateLimited, outbox_outcome
 from core.models import OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure
+from core.refusals import audit_headers, refusal_allowed
 from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 from integrations.carriers.base import CarrierRefused
@@ -188,11 +189,12 @@ def waybill_deliver(message) -> None:
 class Outcome:
     ACCEPTED = "accepted"
     REJECTED = "rejected"  # bad or missing signature: an audit row only
+    THROTTLED = "throttled"  # refused, and too many refusals from this caller: nothing stored
     MALFORMED = "malformed"  # signed but unreadable: stored as failed
     UNCONFIGURED = "unconfigured"  # no Kuaidi100 salt: nothing can be verified, nothing stored
 
 
-def tracking_push_receive(*, form: dict, raw_body: bytes, headers: dict) -> Receipt:
+def tracking_push_receive(*, form: dict, raw_body: bytes, headers: dict, client_address: str = "") -> Receipt:
     adapter = get_adapter()
     if not adapter.salt:
         return Receipt(Outcome.UNCONFIGURED)
@@ -203,6 +205,9 @@ def tracking_push_receive(*, form: dict, raw_body: bytes, headers: dict) -> Rece
         "body_sha256": hashlib.sha256(raw_body).hexdigest(),
     }
     if not adapter.verify_push(form):
+        if not refusal_allowed(PLATFORM, client_address):
+            return Receipt(Outcome.THROTTLED)
+        row["headers"] = audit_headers(headers, client_address=client_address)
         InboundMessage.objects.create(
             **row, status=InboundStatus.REJECTED, error=_("Bad or missing signature.")
         )
@@ -219,7 +224,8 @@ def tracking_push_receive(*, form: dict, raw_body: bytes, headers: dict) -> Rece
         message.save()
         from integrations.carriers.tasks import process_tracking_push
 
-        transaction.on_commit(partial(process_tracking_push.delay, message.pk))
+        # Acknowledged once stored: if the broker is down, the inbound sweeper hands it over later.
+        publish_on_commit(process_tracking_push, message.pk)
     return Receipt(Outcome.ACCEPTED, message)
 
 

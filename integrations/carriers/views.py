@@ -2,6 +2,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.client_address import client_address
 from integrations.carriers.services import Outcome, tracking_push_receive
 
 # Kuaidi100 re-sends a push until it gets {"result": true, "returnCode": "200"}; the Chinese
@@ -9,6 +10,7 @@ from integrations.carriers.services import Outcome, tracking_push_receive
 ANSWERS = {
     Outcome.ACCEPTED: (200, {"result": True, "returnCode": "200", "message": "成功"}),
     Outcome.REJECTED: (401, {"result": False, "returnCode": "401", "message": "bad or missing signature"}),
+    Outcome.THROTTLED: (429, {"result": False, "returnCode": "429", "message": "too many unsigned requests"}),
     Outcome.MALFORMED: (400, {"result": False, "returnCode": "400", "message": "malformed param"}),
     Outcome.UNCONFIGURED: (404, {"result": False, "returnCode": "404", "message": "not configured"}),
 }
@@ -19,7 +21,9 @@ ANSWERS = {
 def kuaidi100_callback(request):
     raw_body = request.body  # read first: the raw bytes are what we keep
     form = {"param": request.POST.get("param", ""), "sign": request.POST.get("sign", "")}
-    receipt = tracking_push_receive(form=form, raw_body=raw_body, headers=dict(request.headers))
+    receipt = tracking_push_receive(
+        form=form, raw_body=raw_body, headers=dict(request.headers), client_address=client_address(request)
+    )
     status, body = ANSWERS[receipt.outcome]
     if receipt.outcome == Outcome.MALFORMED and receipt.message is not None:
         body = {**body, "message": receipt.message.error[:200]}

@@ -14,6 +14,7 @@ urlpatterns = [
     path("channels/", views.channel_status, name="channels"),
     path("upload/", views.upload_orders, name="upload"),
     path("upload/template.xlsx", views.upload_orders_template, name="upload-template"),
-    path("upload/<str:token>/confirm/", views.upload_orders_confirm, name="upload-confirm"),
-    path("upload/<str:token>/errors.xlsx", views.upload_orders_errors, name="upload-errors"),
+    path("upload/<uuid:token>/", views.upload_orders_preview, name="upload-preview"),
+    path("upload/<uuid:token>/confirm/", views.upload_orders_confirm, name="upload-confirm"),
+    path("upload/<uuid:token>/errors.xlsx", views.upload_orders_errors, name="upload-errors"),
 ]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
@@ -22,15 +23,14 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Channel
 from core.errors import DomainError
-from integrations import models, order_upload
-from integrations.models import InboundMessage, InboundStatus
+from core.sheets import accepted_types
+from integrations import models, order_upload, uploads
+from integrations.models import InboundMessage, InboundStatus, OrderUploadState
 from integrations.services import inbound_message_replay
 
 PAGE_SIZE = 50
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NEEDS_ATTENTION = (InboundStatus.FAILED, InboundStatus.REJECTED)
-UPLOADS_SESSION_KEY = "order_uploads"
-UPLOADS_KEPT = 10
 
 
 def _query_without_page(request) -> str:
@@ -293,43 +293,51 @@ def channel_status(request):
 
 
 # --- generic order upload --------------------------------------------------------------------------
+# The request only stores the file (integrations.uploads); a worker reads it, and the page that
+# follows reloads itself until the preview is there.
+
+REFRESH_SECONDS = 2
 
 
 class OrderUploadForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("Order file"),
-        help_text=gettext_lazy("Excel (.xlsx) or CSV, one row per order line, at most 10 MB."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv"}),
+        help_text=gettext_lazy(
+            "Excel (.xlsx), OpenDocument (.ods) or CSV (UTF-8 or GBK), one row per order line, at most 10 MB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.ods,.csv"}),
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if Path(upload.name).suffix.lower() not in order_upload.EXTENSIONS:
-            raise forms.ValidationError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
-        if upload.size > order_upload.MAX_BYTES:
+            raise forms.ValidationError(accepted_types(order_upload.EXTENSIONS))
+        limit = settings.SHEETS_MAX_FILE_BYTES
+        if upload.size > limit:
             raise forms.ValidationError(
-                _("The file is larger than %(mb)s MB.") % {"mb": order_upload.MAX_BYTES // (1024 * 1024)}
+                _("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
             )
         return upload
 
 
-def _remember_upload(request, token: str) -> None:
-    tokens = [t for t in request.session.get(UPLOADS_SESSION_KEY, []) if t != token]
-    request.session[UPLOADS_SESSION_KEY] = [*tokens, token][-UPLOADS_KEPT:]
-
-
-def _own_upload(request, token: str) -> bytes:
-    """A stored upload of this session only; a token is never a path the user chooses."""
-    if token not in request.session.get(UPLOADS_SESSION_KEY, []):
-        raise order_upload.OrderUploadError(
-            _("This upload is unknown or has expired; upload the file again.")
+def _upload_page(request, upload):
+    if upload.state in (OrderUploadState.QUEUED, OrderUploadState.REFUSED):
+        return render(
+            request,
+            "integrations/order_upload_status.html",
+            {
+                "upload": upload,
+                "waiting": upload.state == OrderUploadState.QUEUED,
+                "refresh_seconds": REFRESH_SECONDS,
+                "form": OrderUploadForm(),
+            },
         )
-    return order_upload.order_upload_load(token)
-
-
-def _preview_page(request, token: str, file_bytes: bytes):
-    preview = order_upload.order_upload_preview(file_bytes=file_bytes, file_name=token)
-    return render(request, "integrations/order_upload_preview.html", {"preview": preview, "token": token})
+    preview = uploads.order_upload_stored_preview(upload)
+    return render(
+        request,
+        "integrations/order_upload_preview.html",
+        {"preview": preview, "token": upload.token, "upload": upload},
+    )
 
 
 @login_required
@@ -338,14 +346,15 @@ def upload_orders(request):
     posted = request.method == "POST"
     form = OrderUploadForm(request.POST, request.FILES) if posted else OrderUploadForm()
     if posted and form.is_valid():
-        upload = form.cleaned_data["file"]
+        file = form.cleaned_data["file"]
         try:
-            file_bytes = upload.read()
-            token = order_upload.order_upload_store(file_bytes=file_bytes, file_name=upload.name)
-            _remember_upload(request, token)
-            return _preview_page(request, token, file_bytes)
+            upload = uploads.order_upload_queue(
+                file_bytes=file.read(), file_name=file.name, actor=request.user
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
+        else:
+            return redirect("integrations_desk:upload-preview", token=upload.token)
     return render(
         request,
         "integrations/order_upload.html",
@@ -353,20 +362,35 @@ def upload_orders(request):
     )
 
 
+def _own_upload(request, token):
+    """The user's own upload (anyone else's is unknown), or a message and the upload page."""
+    try:
+        return uploads.order_upload_get(token=token, actor=request.user), None
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return None, redirect("integrations_desk:upload")
+
+
+@login_required
+@permission_required("orders.add_order", raise_exception=True)
+def upload_orders_preview(request, token):
+    upload, elsewhere = _own_upload(request, token)
+    return elsewhere or _upload_page(request, upload)
+
+
 @login_required
 @require_POST
 @permission_required("orders.add_order", raise_exception=True)
 def upload_orders_confirm(request, token):
+    upload, elsewhere = _own_upload(request, token)
+    if elsewhere:
+        return elsewhere
     try:
-        file_bytes = _own_upload(request, token)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("integrations_desk:upload")
-    try:
-        results = order_upload.order_upload_import(file_bytes=file_bytes, file_name=token, actor=request.user)
+        results = uploads.order_upload_confirm(upload=upload, actor=request.user)
     except order_upload.OrderUploadError as exc:
         messages.error(request, exc.message)
-        return _preview_page(request, token, file_bytes)
+        upload.refresh_from_db()
+        return _upload_page(request, upload)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("integrations_desk:upload")
@@ -382,12 +406,10 @@ def upload_orders_confirm(request, token):
 @login_required
 @permission_required("orders.add_order", raise_exception=True)
 def upload_orders_errors(request, token):
-    try:
-        file_bytes = _own_upload(request, token)
-        preview = order_upload.order_upload_preview(file_bytes=file_bytes, file_name=token)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("integrations_desk:upload")
+    upload, elsewhere = _own_upload(request, token)
+    if elsewhere:
+        return elsewhere
+    preview = uploads.order_upload_stored_preview(upload)
     response = HttpResponse(order_upload.order_upload_error_file(preview), content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = 'attachment; filename="order-upload-errors.xlsx"'
     return response

@@ -15,6 +15,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core import refusals
 from core.models import OutboxMessage, OutboxState
 from fulfilment.models import Shipment, ShipmentStatus, TrackingEvent, TrackingStatus
 from fulfilment.services import shipment_transition
@@ -291,6 +292,28 @@ def test_a_bad_signature_is_refused_with_an_audit_row_only(push, shipped):
     rows = InboundMessage.objects.filter(platform="kuaidi100")
     assert [(m.status, m.body) for m in rows] == [(InboundStatus.REJECTED, "")] * 2
     assert not TrackingEvent.objects.exists()
+
+
+def test_a_flood_of_unsigned_pushes_leaves_short_audit_rows_then_nothing(
+    client, push, shipped, settings, monkeypatch
+):
+    settings.REJECTED_REQUESTS_PER_MINUTE = 3
+    monkeypatch.setattr(refusals, "_minute", lambda: 29_000_000)
+    forged = urlencode(push_form("ZT7001", [PICKED_UP], salt="guessed"))
+    junk = {f"HTTP_X_JUNK_{n}": "x" * 8192 for n in range(40)}
+    url = reverse("integrations:kuaidi100-callback")
+
+    answers = [
+        client.post(url, forged, content_type="application/x-www-form-urlencoded", **junk) for _ in range(6)
+    ]
+
+    assert [a.status_code for a in answers] == [401] * 3 + [429] * 3
+    assert answers[-1].json()["result"] is False
+    rows = list(InboundMessage.objects.filter(platform="kuaidi100"))
+    assert len(rows) == 3
+    assert all(len(json.dumps(row.headers)) < 1024 and row.body == "" for row in rows)
+    assert push(push_form("ZT7001", [PICKED_UP])).status_code == 200  # the genuine one still lands
+    assert TrackingEvent.objects.filter(shipment=shipped).exists()
 
 
 def test_a_repeated_push_is_answered_and_changes_nothing(push, shipped):

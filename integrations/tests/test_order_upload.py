@@ -1,13 +1,22 @@
 import csv
 import io
+import time
+import tracemalloc
 from datetime import timedelta
+from unittest import mock
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from core.roles import Role
+from core.sheets import reader as sheet_reader
+from core.tests.sheet_files import zip_bomb
+from integrations import order_upload
+from integrations.models import OrderUpload, OrderUploadState
 from integrations.order_upload import COLUMNS
+from integrations.uploads import order_uploads_sweep
 from orders.models import Order
 from orders.tests.factories import ensure_master_data
 
@@ -70,21 +79,31 @@ def as_xlsx(rows: list[dict]) -> SimpleUploadedFile:
     return SimpleUploadedFile("orders.xlsx", buffer.getvalue())
 
 
-def upload(client, file):
-    response = client.post(UPLOAD, {"file": file})
-    assert response.status_code == 200
-    return response
+@pytest.fixture
+def upload(client, django_capture_on_commit_callbacks):
+    """Post a file; the worker reads it once the request commits (tasks run in-process in
+    tests); then the upload's page the request redirected to."""
+
+    def post(file):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(UPLOAD, {"file": file})
+        assert response.status_code == 302
+        response = client.get(response.url)
+        assert response.status_code == 200
+        return response
+
+    return post
 
 
 def uploaded_orders():
     return Order.objects.filter(channel__code="shop-cn", external_id__startswith="UP-")
 
 
-def test_preview_groups_lines_into_orders_then_confirm_imports_once(client, agent):
+def test_preview_groups_lines_into_orders_then_confirm_imports_once(client, agent, upload):
     client.force_login(agent)
     rows = [line("UP-1"), line("UP-1", sku="SKU-2", quantity=1), line("UP-2", paid="no")]
 
-    response = upload(client, as_xlsx(rows))
+    response = upload(as_xlsx(rows))
 
     preview = response.context["preview"]
     assert preview.is_valid and not preview.errors
@@ -102,11 +121,11 @@ def test_preview_groups_lines_into_orders_then_confirm_imports_once(client, agen
     assert set(orders) == {"UP-1", "UP-2"}
     assert orders["UP-1"].lines.count() == 2 and orders["UP-1"].paid_at is not None
     assert orders["UP-2"].paid_at is None
-    again = upload(client, as_csv(rows)).context["preview"]
+    again = upload(as_csv(rows)).context["preview"]
     assert all(order.exists for order in again.orders) and again.new_orders == 0
 
 
-def test_errors_name_rows_and_fields_and_nothing_is_imported(client, agent):
+def test_errors_name_rows_and_fields_and_nothing_is_imported(client, agent, upload):
     client.force_login(agent)
     rows = [
         line("UP-1"),
@@ -116,7 +135,7 @@ def test_errors_name_rows_and_fields_and_nothing_is_imported(client, agent):
         line(""),
     ]
 
-    response = upload(client, as_csv(rows))
+    response = upload(as_csv(rows))
 
     preview = response.context["preview"]
     found = {(error.rows, error.field) for error in preview.errors}
@@ -133,10 +152,10 @@ def test_errors_name_rows_and_fields_and_nothing_is_imported(client, agent):
     assert not uploaded_orders().exists()
 
 
-def test_error_file_is_an_xlsx_with_the_rows_an_errors_column_and_no_formulas(client, agent):
+def test_error_file_is_an_xlsx_with_the_rows_an_errors_column_and_no_formulas(client, agent, upload):
     client.force_login(agent)
     rows = [line("UP-1", quantity="0", customer_name='=HYPERLINK("http://evil")')]
-    token = upload(client, as_csv(rows)).context["token"]
+    token = upload(as_csv(rows)).context["token"]
 
     response = client.get(f"{UPLOAD}{token}/errors.xlsx")
 
@@ -176,3 +195,88 @@ def test_a_file_that_is_not_a_spreadsheet_is_refused(client, agent):
     response = client.post(UPLOAD, {"file": SimpleUploadedFile("orders.xlsx", b"not a zip")})
 
     assert "could not be read" in response.content.decode()
+
+
+# --- the worker reads the file, through the guarded reader ------------------------------------
+
+
+def test_the_request_stores_the_file_and_the_worker_reads_it(
+    client, agent, django_capture_on_commit_callbacks
+):
+    client.force_login(agent)
+    with mock.patch.object(order_upload, "read_rows", wraps=order_upload.read_rows) as reads:
+        with django_capture_on_commit_callbacks() as queued:
+            response = client.post(UPLOAD, {"file": as_xlsx([line("UP-1")])})
+
+        assert response.status_code == 302 and reads.call_count == 0  # the request did not parse
+        stored = OrderUpload.objects.get()
+        assert stored.state == OrderUploadState.QUEUED and stored.file
+        waiting = client.get(response.url).content.decode()
+        assert 'http-equiv="refresh"' in waiting and "being read" in waiting
+
+        for task in queued:
+            task()
+
+    assert reads.call_count == 1
+    stored.refresh_from_db()
+    assert stored.state == OrderUploadState.READY and not stored.file  # rows kept, file gone
+    assert client.get(response.url).context["preview"].is_valid
+
+
+def test_a_zip_bomb_is_refused_on_the_upload_page_without_being_unpacked(
+    client, agent, django_capture_on_commit_callbacks
+):
+    client.force_login(agent)
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(UPLOAD, {"file": SimpleUploadedFile("orders.xlsx", zip_bomb(256))})
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    with mock.patch.object(sheet_reader, "_calamine_rows", side_effect=AssertionError("unpacked")):
+        for task in queued:
+            task()
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+    assert elapsed < 2 and peak < 16 * 1024 * 1024
+    page = client.get(response.url)
+    assert page.status_code == 200 and "too large" in page.content.decode()
+    assert OrderUpload.objects.get().state == OrderUploadState.REFUSED and not uploaded_orders().exists()
+
+
+def test_a_gbk_csv_is_read_and_imported(client, agent, upload):
+    client.force_login(agent)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerow(line("UP-GBK", note="请尽快发货"))
+    gbk = SimpleUploadedFile("订单.csv", buffer.getvalue().encode("gbk"), content_type="text/csv")
+
+    response = upload(gbk)
+
+    assert response.context["preview"].is_valid
+    client.post(f"{UPLOAD}{response.context['token']}/confirm/")
+    order = uploaded_orders().get()
+    assert (order.customer_name, order.buyer_note) == ("王芳", "请尽快发货")
+
+
+def test_an_upload_is_only_its_uploader_s(client, agent, make_user, upload):
+    client.force_login(agent)
+    token = upload(as_csv([line("UP-1")])).context["token"]
+
+    client.force_login(make_user(Role.CUSTOMER_SERVICE))
+    for path in (f"{UPLOAD}{token}/", f"{UPLOAD}{token}/errors.xlsx"):
+        assert client.get(path).status_code == 302
+    client.post(f"{UPLOAD}{token}/confirm/")
+    assert not uploaded_orders().exists()
+
+
+def test_uploads_older_than_a_day_are_removed(client, agent, upload):
+    client.force_login(agent)
+    upload(as_csv([line("UP-1")]))
+
+    order_uploads_sweep(now=timezone.now() + timedelta(hours=23))
+    assert OrderUpload.objects.exists()
+    order_uploads_sweep(now=timezone.now() + timedelta(hours=25))
+    assert not OrderUpload.objects.exists()

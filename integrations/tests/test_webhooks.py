@@ -107,6 +107,27 @@ def test_malformed_json_is_400_and_the_raw_body_is_kept(post_shopify, django_cap
     assert not Order.objects.filter(channel__code="shop-us").exists()
 
 
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        (b'{"id": 1, "note": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),
+        (b'{"id": 1, "note": "a\x00b"}', "JSON"),
+        (b'{"id": 1, "note": "a\\u0000b"}', "note"),
+    ],
+    ids=["5000-deep", "raw NUL byte", "escaped NUL"],
+)
+def test_signed_bodies_a_database_cannot_hold_are_400_and_kept(
+    post_shopify, django_capture_on_commit_callbacks, body, where
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_shopify(body)
+
+    assert response.status_code == 400
+    message = InboundMessage.objects.get()
+    assert message.status == InboundStatus.FAILED and where in message.error
+    assert "\x00" not in message.body
+
+
 # --- idempotency ------------------------------------------------------------------------------
 
 

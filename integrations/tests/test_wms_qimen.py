@@ -17,6 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core import refusals
 from core.models import Alert, AlertState, OutboxMessage, OutboxState
 from core.outbox import DEAD, DELIVERED, RETRY, outbox_deliver, outbox_replay
 from core.timezones import parse_beijing_time
@@ -515,6 +516,33 @@ def test_a_bad_signature_is_refused_with_only_an_audit_row(client, shipment, sf)
     assert shipment.status == ShipmentStatus.CREATED
     rows = InboundMessage.objects.filter(platform="qimen")
     assert [(row.status, row.body) for row in rows] == [(InboundStatus.REJECTED, "")] * 2
+
+
+def test_a_flood_of_unsigned_callbacks_leaves_short_audit_rows_then_nothing(
+    client, shipment, sf, settings, monkeypatch
+):
+    settings.REJECTED_REQUESTS_PER_MINUTE = 2
+    monkeypatch.setattr(refusals, "_minute", lambda: 29_000_000)
+    params = protocol.system_params(
+        method=protocol.DELIVERY_ORDER_CONFIRM, app_key=APP_KEY, customer_id=CUSTOMER_ID
+    )
+    url = reverse("integrations:wms-qimen", args=["WH-HZ"]) + "?" + urlencode({**params, "sign": "0" * 32})
+    junk = {f"HTTP_X_JUNK_{n}": "x" * 8192 for n in range(40)}
+    body = delivery_confirm(shipment.number).encode()
+
+    statuses = [
+        client.post(url, data=body, content_type="text/xml; charset=utf-8", **junk).status_code
+        for _ in range(5)
+    ]
+
+    assert statuses == [401, 401, 429, 429, 429]
+    rows = list(InboundMessage.objects.filter(platform="qimen"))
+    assert len(rows) == 2
+    for row in rows:  # no body, no query, none of the junk: a few short headers
+        assert row.body == "" and "Conduit-Query" not in row.headers
+        assert row.headers[qimen_callbacks.WAREHOUSE_HEADER] == "WH-HZ"
+        assert not any(name.startswith("X-Junk") for name in row.headers)
+    assert callback(client, protocol.DELIVERY_ORDER_CONFIRM, body.decode())[:2] == (200, "success")
 
 
 def test_an_unsupported_method_is_kept_and_refused(client, shipment):

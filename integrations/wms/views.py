@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.client_address import client_address
 from integrations.wms.qimen.callbacks import qimen_callback_receive
 
 
@@ -15,5 +16,6 @@ def qimen_callback(request, warehouse_code: str):
         params=request.GET.dict(),
         headers=dict(request.headers),
         raw_body=request.body,
+        client_address=client_address(request),
     )
     return HttpResponse(answer.body, status=answer.status, content_type="text/xml; charset=utf-8")

@@ -17,6 +17,38 @@ class StockQuery(serializers.Serializer):
     sku = serializers.SlugRelatedField(slug_field="code", queryset=SKU.objects.all())
 
 
+class StockFigures(serializers.Serializer):
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    qc_hold = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class LotStock(serializers.Serializer):
+    lot = serializers.CharField()
+    expires_on = serializers.DateField(allow_null=True)
+    pool = serializers.CharField()
+    on_hand = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class WarehouseStock(StockFigures):
+    warehouse = serializers.CharField()
+    name = serializers.CharField()
+    pools = serializers.DictField(child=StockFigures(), help_text=_("By pool code."))
+    lots = LotStock(many=True, required=False, help_text=_("Only for lot-tracked stock."))
+
+
+class StockOutput(serializers.Serializer):
+    """The shape of GET /stock/ (documentation: the view builds the body itself)."""
+
+    sku = serializers.CharField()
+    warehouses = WarehouseStock(many=True)
+    channels = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("Sellable quantity by channel code.")
+    )
+
+
 class MovementInput(serializers.Serializer):
     sku = active_by_code(SKU.objects.all())
     warehouse = active_by_code(Warehouse.objects.all())
@@ -36,7 +68,7 @@ class MovementOutput(serializers.ModelSerializer):
     sku = serializers.CharField(source="sku.code")
     warehouse = serializers.CharField(source="balance.warehouse.code")
     pool = serializers.CharField(source="balance.pool.code")
-    lot = serializers.CharField(source="balance.lot.code", default=None)
+    lot = serializers.CharField(source="balance.lot.code", default=None, allow_null=True)
 
     class Meta:
         model = StockMovement

@@ -2,13 +2,15 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Channel
+from core.api.parsers import JSONBodyParser
 from core.api.permissions import RoleModelPermissions
 from inventory import locks, selectors, services
 from inventory.api.serializers import (
@@ -17,6 +19,7 @@ from inventory.api.serializers import (
     LockReleaseInput,
     MovementInput,
     MovementOutput,
+    StockOutput,
     StockQuery,
 )
 from inventory.models import SKU, Reservation, StockBalance, StockMovement
@@ -28,17 +31,7 @@ class StockView(APIView):
     queryset = StockBalance.objects.none()
     permission_classes = [RoleModelPermissions]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("sku", str, required=True)],
-        responses=inline_serializer(
-            "Stock",
-            {
-                "sku": serializers.CharField(),
-                "warehouses": serializers.ListField(),
-                "channels": serializers.DictField(),
-            },
-        ),
-    )
+    @extend_schema(parameters=[OpenApiParameter("sku", str, required=True)], responses=StockOutput)
     def get(self, request):
         query = StockQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -93,7 +86,14 @@ class MovementCreateView(APIView):
     queryset = StockMovement.objects.none()
     permission_classes = [IsAuthenticated, RoleModelPermissions]
 
-    @extend_schema(request=MovementInput, responses={201: MovementOutput, 200: MovementOutput})
+    @extend_schema(
+        request=MovementInput,
+        responses={
+            201: MovementOutput,
+            200: MovementOutput,
+            409: OpenApiResponse(description=gettext_lazy("Not enough stock for a write-off or a decrease.")),
+        },
+    )
     def post(self, request):
         data = MovementInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -123,8 +123,15 @@ class LockCreateView(APIView):
 
     queryset = Reservation.objects.none()
     permission_classes = [IsAuthenticated, RoleModelPermissions]
+    parser_classes = [JSONBodyParser]  # the lines are a list: JSON only
 
-    @extend_schema(request=LockInput, responses={201: LockOutput(many=True)})
+    @extend_schema(
+        request=LockInput,
+        responses={
+            201: inline_serializer("StockLocks", {"locks": LockOutput(many=True)}),
+            409: OpenApiResponse(description=gettext_lazy("Out of stock: `lines` names the SKUs short.")),
+        },
+    )
     def post(self, request):
         data = LockInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -157,6 +164,7 @@ class LockReleaseView(APIView):
 
     queryset = Reservation.objects.none()
     permission_classes = [IsAuthenticated, RoleModelPermissions]
+    parser_classes = [JSONBodyParser]  # the fingerprints are a list: JSON only
 
     @extend_schema(
         request=LockReleaseInput,

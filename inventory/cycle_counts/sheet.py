@@ -3,30 +3,26 @@ by row. A file is all or nothing: any bad row rejects it with every bad row name
 writes; the services in inventory.cycle_counts.services store what passes.
 """
 
-import csv
-import io
 import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import NamedTuple
-from zipfile import BadZipFile
 
-import openpyxl
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from import_export import fields, instance_loaders, resources, widgets
 from import_export.formats import base_formats
-from openpyxl.utils.exceptions import InvalidFileException
 
 from core.errors import DomainError
+from core.sheets import SheetRefused, read_rows
 from inventory import ledger
 from inventory.models import SKU, Lot, StockPool
 
 logger = logging.getLogger(__name__)
 
+EXTENSIONS = (".xlsx", ".ods", ".csv")
 COLUMNS = ("sku", "lot", "pool", "counted_quantity")
 REQUIRED_COLUMNS = ("sku", "counted_quantity")
 MAX_ROWS = 20_000  # one warehouse's count sheet; a bigger file is a mistake, not a count
@@ -60,20 +56,12 @@ def _normalise_header(value) -> str:
 
 
 def _read_rows(file_bytes: bytes, file_name: str) -> list[list]:
-    suffix = Path(file_name).suffix.lower()
+    """Through the guarded reader (core.sheets): limits first, then calamine or the csv module."""
     try:
-        if suffix == ".xlsx":
-            book = openpyxl.load_workbook(io.BytesIO(file_bytes), read_only=True, data_only=True)
-            try:
-                return [list(row) for row in book.active.iter_rows(values_only=True)]
-            finally:
-                book.close()
-        if suffix == ".csv":
-            return list(csv.reader(io.StringIO(file_bytes.decode("utf-8-sig"))))
-    except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError, csv.Error) as exc:
-        logger.info("unreadable cycle count file %r: %s", file_name, exc)
-        raise CycleCountFileError(_("The file could not be read as %(kind)s.") % {"kind": suffix}) from exc
-    raise CycleCountFileError(_("Upload an Excel (.xlsx) or CSV (.csv) file."))
+        return read_rows(file_bytes, file_name, extensions=EXTENSIONS)
+    except SheetRefused as exc:
+        logger.info("cycle count file %r refused: %s", file_name, exc.message)
+        raise CycleCountFileError(exc.message) from exc
 
 
 def read_dataset(*, file_bytes: bytes, file_name: str) -> tablib.Dataset:

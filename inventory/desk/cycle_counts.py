@@ -1,7 +1,9 @@
-"""Cycle count screens (R-I9): upload a count sheet, review its differences, approve or cancel.
-Views stay thin: validate the form → call inventory.cycle_counts → show the outcome → redirect."""
+"""Cycle count screens (R-I9): upload a count sheet, follow its reading, review its differences,
+approve or cancel. Views stay thin: validate the form → call inventory.cycle_counts → show the
+outcome → redirect. The upload is only stored here; a worker reads it (inventory.cycle_counts.uploads)."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
@@ -15,11 +17,11 @@ from django_fsm import has_transition_perm
 
 from core.errors import DomainError
 from inventory import cycle_counts
-from inventory.models import CycleCount, CycleCountState, Warehouse
+from inventory.models import CycleCount, CycleCountState, CycleCountUpload, CycleCountUploadState, Warehouse
 
 PAGE_SIZE = 50
 LINES_PER_PAGE = 200
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+REFRESH_SECONDS = 2  # the upload page reloads itself while the sheet waits for its worker
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -31,17 +33,21 @@ class CycleCountUploadForm(forms.Form):
     )
     file = forms.FileField(
         label=gettext_lazy("Count sheet"),
-        help_text=gettext_lazy("Excel (.xlsx) or CSV with columns sku, lot, pool, counted_quantity."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv"}),
+        help_text=gettext_lazy(
+            "Excel (.xlsx), OpenDocument (.ods) or CSV (UTF-8 or GBK) with columns sku, lot, pool, "
+            "counted_quantity."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.ods,.csv"}),
     )
     reference = forms.CharField(label=gettext_lazy("Reference"), max_length=100, required=False)
     note = forms.CharField(label=gettext_lazy("Note"), max_length=255, required=False)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
+        limit = settings.SHEETS_MAX_FILE_BYTES
+        if upload.size > limit:
             raise forms.ValidationError(
-                _("The file is larger than %(mb)s MB.") % {"mb": MAX_UPLOAD_BYTES // (1024 * 1024)}
+                _("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
             )
         return upload
 
@@ -73,29 +79,48 @@ def cyclecount_list(request):
 def cyclecount_upload(request):
     posted = request.method == "POST"
     form = CycleCountUploadForm(request.POST, request.FILES) if posted else CycleCountUploadForm()
-    file_errors: list[cycle_counts.RowError] = []
     if posted and form.is_valid():
-        upload = form.cleaned_data["file"]
+        file = form.cleaned_data["file"]
         try:
-            cycle_count = cycle_counts.cycle_count_upload(
+            upload = cycle_counts.cycle_count_upload_queue(
                 warehouse=form.cleaned_data["warehouse"],
-                file_bytes=upload.read(),
-                file_name=upload.name,
+                file_bytes=file.read(),
+                file_name=file.name,
                 actor=request.user,
                 reference=form.cleaned_data["reference"],
                 note=form.cleaned_data["note"],
             )
-        except cycle_counts.CycleCountFileError as exc:
-            messages.error(request, exc.message)
-            file_errors = exc.errors
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request, _("Cycle count %(count)s uploaded: review the differences.") % {"count": cycle_count}
-            )
-            return redirect(cycle_count.get_absolute_url())
-    return render(request, "inventory/cyclecount_upload.html", {"form": form, "file_errors": file_errors})
+            return redirect(upload.get_absolute_url())
+    return render(request, "inventory/cyclecount_upload.html", {"form": form})
+
+
+@login_required
+@permission_required("inventory.add_cyclecount", raise_exception=True)
+def cyclecount_upload_detail(request, pk):
+    """While a worker reads the sheet: this page, reloading itself; then the draft to review, or
+    the reasons the sheet was refused."""
+    upload = get_object_or_404(CycleCountUpload.objects.select_related("warehouse", "cycle_count"), pk=pk)
+    if upload.state == CycleCountUploadState.READ and upload.cycle_count is not None:
+        messages.success(
+            request,
+            _("Cycle count %(count)s uploaded: review the differences.") % {"count": upload.cycle_count},
+        )
+        return redirect(upload.cycle_count.get_absolute_url())
+    file_errors = [cycle_counts.RowError(*error) for error in upload.errors]
+    return render(
+        request,
+        "inventory/cyclecount_upload_detail.html",
+        {
+            "upload": upload,
+            "waiting": upload.state == CycleCountUploadState.QUEUED,
+            "refresh_seconds": REFRESH_SECONDS,
+            "file_errors": file_errors,
+            "form": CycleCountUploadForm(initial={"warehouse": upload.warehouse.code}),
+        },
+    )
 
 
 @login_required

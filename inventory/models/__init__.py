@@ -2,7 +2,13 @@
 import SKU`). The migrations name `new_fingerprint` and `validate_region_list` through this package."""
 
 from inventory.models.channel_stock import SafetyStock, StockPushPending
-from inventory.models.counts import CycleCount, CycleCountLine, CycleCountState
+from inventory.models.counts import (
+    CycleCount,
+    CycleCountLine,
+    CycleCountState,
+    CycleCountUpload,
+    CycleCountUploadState,
+)
 from inventory.models.ledger import RELEASE_KINDS, ImmutableMovementError, MovementKind, StockMovement
 from inventory.models.replenishment import ReplenishmentSuggestion
 from inventory.models.reservations import (
@@ -34,6 +40,8 @@ __all__ = [
     "CycleCount",
     "CycleCountLine",
     "CycleCountState",
+    "CycleCountUpload",
+    "CycleCountUploadState",
     "ImmutableMovementError",
     "Lot",
     "MovementKind",

@@ -141,3 +141,67 @@ class CycleCountLine(models.Model):
     @property
     def difference(self) -> int:
         return self.counted_quantity - self.system_quantity
+
+
+class CycleCountUploadState(models.TextChoices):
+    QUEUED = "queued", _("Waiting to be read")
+    READ = "read", _("Read")
+    REFUSED = "refused", _("Refused")
+
+
+class CycleCountUpload(models.Model):
+    """An uploaded count sheet, kept in the default storage until a worker reads it: the request
+    only stores it. Reading makes a draft CycleCount, or refuses the file with every bad row named
+    in `errors` (nothing else is stored then)."""
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+    )
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    file_name = models.CharField(_("file name"), max_length=255)
+    file = models.FileField(_("file"), upload_to="cycle-counts/", blank=True)
+    state = models.CharField(
+        _("state"), max_length=20, choices=CycleCountUploadState.choices, default=CycleCountUploadState.QUEUED
+    )
+    message = models.TextField(_("message"), blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)  # [[row, column, message], …]
+    cycle_count = models.OneToOneField(
+        CycleCount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="upload",
+        verbose_name=_("cycle count"),
+    )
+    created_by = models.ForeignKey(
+        "core.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    # core.handoff: the sweeper hands a sheet still waiting after the grace period to a worker again
+    handoffs = models.PositiveSmallIntegerField(default=0)
+    next_handoff_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("cycle count upload")
+        verbose_name_plural = _("cycle count uploads")
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=models.Q(state="queued"), name="cycle_count_upload_queued"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("inventory:cyclecount-upload-detail", args=[self.pk])

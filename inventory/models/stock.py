@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.encrypted_fields import EncryptedTextField
 from core.models import TimeStampedModel
 
 
@@ -55,7 +56,8 @@ class Warehouse(TimeStampedModel):
     wms_customer_id = models.CharField(_("WMS customer id"), max_length=64, blank=True)
     wms_owner_code = models.CharField(_("WMS owner code"), max_length=64, blank=True)
     wms_app_key = models.CharField(_("WMS app key"), max_length=64, blank=True)
-    wms_secret = models.CharField(_("WMS secret"), max_length=255, blank=True)  # write-only in the admin
+    # The app key is an identifier sent in the clear with every call; the secret signs them.
+    wms_secret = EncryptedTextField(_("WMS secret"), max_length=255, blank=True)  # write-only in the admin
     default_carrier = models.ForeignKey(
         "orders.Carrier",
         on_delete=models.PROTECT,

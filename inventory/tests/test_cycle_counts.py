@@ -270,13 +270,21 @@ def test_a_count_is_approved_once(stock, warehouse_user, manager):
 # --- desk --------------------------------------------------------------------------------------
 
 
-def test_desk_upload_shows_each_bad_row(client, stock, warehouse_user):
+def desk_upload(client, capture, form: dict):
+    """Post the upload form; the worker's task runs once the request's transaction commits
+    (tasks run in-process in tests), then the upload page it redirected to is followed."""
+    with capture(execute=True):
+        response = client.post(reverse("inventory:cyclecount-upload"), form)
+    assert response.status_code == 302
+    return client.get(response.url, follow=True)
+
+
+def test_desk_upload_shows_each_bad_row(client, stock, warehouse_user, django_capture_on_commit_callbacks):
     client.force_login(warehouse_user)
     bad = xlsx([["SKU-1", None, None, 5], ["NOPE-9", None, None, 1], ["SKU-2", None, None, -1]])
 
-    response = client.post(
-        reverse("inventory:cyclecount-upload"),
-        {"warehouse": "WH-HZ", "file": _file(bad, "bad.xlsx")},
+    response = desk_upload(
+        client, django_capture_on_commit_callbacks, {"warehouse": "WH-HZ", "file": _file(bad, "bad.xlsx")}
     )
 
     page = response.content.decode()
@@ -289,12 +297,14 @@ def test_desk_upload_shows_each_bad_row(client, stock, warehouse_user):
     assert not CycleCount.objects.exists()
 
 
-def test_desk_upload_review_and_approve(client, stock, warehouse_user, manager):
+def test_desk_upload_review_and_approve(
+    client, stock, warehouse_user, manager, django_capture_on_commit_callbacks
+):
     client.force_login(warehouse_user)
-    response = client.post(
-        reverse("inventory:cyclecount-upload"),
+    response = desk_upload(
+        client,
+        django_capture_on_commit_callbacks,
         {"warehouse": "WH-HZ", "file": _file(xlsx(GOOD_ROWS), "may.xlsx"), "reference": "May count"},
-        follow=True,
     )
     count = CycleCount.objects.get()
     page = response.content.decode()

@@ -1,10 +1,11 @@
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fulfilment.models import Shipment, ShipmentLine
 from fulfilment.selectors import order_shipments
 from inventory.models import Reservation
-from orders.models import Order, OrderEvent, OrderLine
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 
 class OrderLineOutput(serializers.ModelSerializer):
@@ -26,12 +27,24 @@ class OrderLineOutput(serializers.ModelSerializer):
         ]
 
 
+class AddressOutput(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    country = serializers.CharField()
+    province = serializers.CharField()
+    city = serializers.CharField()
+    district = serializers.CharField()
+    line1 = serializers.CharField()
+    line2 = serializers.CharField()
+    postcode = serializers.CharField()
+
+
 class ReservationOutput(serializers.ModelSerializer):
     sku = serializers.CharField(source="sku.code")
     line_no = serializers.IntegerField(source="order_line.line_no")
     warehouse = serializers.CharField(source="balance.warehouse.code")
     pool = serializers.CharField(source="balance.pool.code")
-    lot = serializers.CharField(source="balance.lot.code", default=None)
+    lot = serializers.CharField(source="balance.lot.code", default=None, allow_null=True)
 
     class Meta:
         model = Reservation
@@ -64,7 +77,7 @@ class ShipmentOutput(serializers.ModelSerializer):
 
     warehouse = serializers.CharField(source="warehouse.code")
     order = serializers.CharField(source="order.number", help_text="The order it was routed for.")
-    carrier = serializers.CharField(source="carrier.code", default=None)
+    carrier = serializers.CharField(source="carrier.code", default=None, allow_null=True)
     lines = ShipmentLineOutput(source="order_lines", many=True)
 
     class Meta:
@@ -124,6 +137,10 @@ class OrderSummaryOutput(serializers.ModelSerializer):
 
 class OrderDetailOutput(OrderSummaryOutput):
     channel_time_zone = serializers.CharField()
+    customer_email = serializers.EmailField(read_only=True, allow_blank=True)  # may be unknown: ""
+    held_from = serializers.ChoiceField(
+        choices=OrderStatus.choices, allow_blank=True, read_only=True, help_text=_("Empty unless on hold.")
+    )
     shipping_address = serializers.SerializerMethodField()
     lines = OrderLineOutput(many=True)
     reservations = ReservationOutput(many=True)
@@ -160,6 +177,7 @@ class OrderDetailOutput(OrderSummaryOutput):
     def get_shipments(self, order) -> list[dict]:
         return ShipmentOutput(order_shipments(order), many=True).data
 
+    @extend_schema_field(AddressOutput)
     def get_shipping_address(self, order) -> dict:
         return {
             "name": order.ship_name,

@@ -1,10 +1,12 @@
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from core.api.parsers import JSONBodyParser
 from orders import intake, selectors, services
 from orders.api.serializers import CancelInput, OrderDetailOutput, OrderSummaryOutput
 from orders.canonical import CanonicalOrderInput
@@ -21,7 +23,9 @@ class OrderViewSet(
     """Orders of every channel. Creating is idempotent on (channel, external_id)."""
 
     lookup_field = "number"
+    lookup_value_regex = "[^/]+"  # any number reaches the view and gets the API's own 404
     filterset_class = OrderFilter
+    parser_classes = [JSONBodyParser]  # an order nests its lines and addresses: JSON only
     queryset = Order.objects.none()  # for the permission class and the schema
 
     def get_queryset(self):
@@ -48,7 +52,11 @@ class OrderViewSet(
 
     @extend_schema(
         request=CanonicalOrderInput,
-        responses={201: OrderDetailOutput, 200: OrderDetailOutput},
+        responses={
+            201: OrderDetailOutput,
+            200: OrderDetailOutput,
+            409: OpenApiResponse(description=_("The known order's state refuses the newer version.")),
+        },
     )
     def create(self, request, *args, **kwargs):
         data = CanonicalOrderInput(data=request.data)
@@ -57,7 +65,13 @@ class OrderViewSet(
         body = OrderDetailOutput(selectors.order_detail(order.number)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=CancelInput, responses={200: OrderDetailOutput})
+    @extend_schema(
+        request=CancelInput,
+        responses={
+            200: OrderDetailOutput,
+            409: OpenApiResponse(description=_("The order can no longer be cancelled (as asked).")),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, number=None):
         order = self.get_object()

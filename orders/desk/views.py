@@ -26,13 +26,18 @@ PAGE_SIZE = 50
 @permission_required("orders.view_order", raise_exception=True)
 def order_list(request):
     filterset = OrderFilter(request.GET or None, queryset=selectors.order_list())
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    # A filter that cannot be read is named beside its box; the list stays empty rather than
+    # silently unfiltered.
+    refused = filterset.is_bound and not filterset.is_valid()
+    orders = filterset.queryset.none() if refused else filterset.qs
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "orders/order_list.html",
         {"filter": filterset, "page": page, "query": query.urlencode()},
+        status=400 if refused else 200,
     )
 
 

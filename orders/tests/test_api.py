@@ -1,4 +1,8 @@
+import json
+from urllib.parse import urlencode
+
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -139,6 +143,69 @@ def test_cancel_whole_order_and_lines(api):
 
     again = api.post(f"{URL}{whole.number}/cancel/", {"reason": "again"}, format="json")
     assert again.status_code == 409
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_a_form_encoded_partial_cancel_is_refused_not_read_as_a_whole_cancel(api, encoding):
+    """Issue #13: `lines` sent as form fields were not read at all, and a cancel without lines
+    cancels the whole order. A body that nests lists is JSON only: 415, nothing cancelled."""
+    order = order_in_state("paid")
+    form = {"reason": "size", "lines": json.dumps([{"sku": "SKU-1", "quantity": 1}])}
+    if encoding == "urlencoded":
+        response = api.post(
+            f"{URL}{order.number}/cancel/", urlencode(form), content_type="application/x-www-form-urlencoded"
+        )
+    else:
+        response = api.post(f"{URL}{order.number}/cancel/", form, format="multipart")
+
+    assert response.status_code == 415
+    assert "application/json" in response.data["detail"]
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert not order.lines.filter(cancelled_quantity__gt=0).exists()
+
+
+@pytest.mark.parametrize(
+    ("placed_from", "message"),
+    [
+        ("2026-01-01T00:00:00+16:00", "offset"),
+        ("2026-01-01T00:00:00-23:59", "offset"),
+        ("0001-01-01T00:00:00+01:00", "range"),
+        ("9999-12-31T23:00:00-05:00", "range"),
+        ("2026-13-01T00:00:00", "valid date/time"),
+    ],
+)
+def test_an_unusable_time_filter_is_a_400_naming_the_filter(api, placed_from, message):
+    order_in_state("paid")
+
+    response = api.get(URL, {"placed_from": placed_from})
+
+    assert response.status_code == 400
+    assert set(response.data) == {"placed_from"}
+    assert message in str(response.data["placed_from"][0])
+
+
+def test_a_time_filter_takes_any_offset_a_zone_can_have(api):
+    order = order_in_state("paid")
+    placed = order.placed_at.astimezone(timezone.get_fixed_timezone(15 * 60 + 59))
+
+    response = api.get(URL, {"placed_from": placed.isoformat(), "placed_to": "2099-01-01T00:00:00-15:59"})
+
+    assert response.status_code == 200
+    assert [row["number"] for row in response.data["results"]] == [order.number]
+
+
+@pytest.mark.parametrize(
+    ("placed_at", "message"),
+    [("2026-01-01T00:00:00+20:00", "offset"), ("0001-01-01T00:00:00", "range")],
+)
+def test_an_order_time_that_utc_cannot_hold_is_a_400_naming_the_field(api, placed_at, message):
+    response = api.post(URL, canonical_payload(placed_at=placed_at), format="json")
+
+    assert response.status_code == 400
+    assert set(response.data) == {"placed_at"}
+    assert message in str(response.data["placed_at"][0])
+    assert not Order.objects.exists()
 
 
 def test_cancel_needs_the_permission(make_user):

@@ -28,6 +28,18 @@ def test_list_searches_by_phone_and_filters_by_status(signed_in, agent):
     assert other.number in held and wanted.number not in held
 
 
+def test_an_unusable_time_filter_is_a_400_naming_the_filter_not_a_server_error(signed_in, agent):
+    order = order_in_state("paid")
+    client = signed_in(agent)
+
+    response = client.get(reverse("orders:list"), {"placed_from": "2026-01-01T00:00+20:00"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Use a time zone offset between -15:59 and +15:59." in page
+    assert order.number not in page  # not silently unfiltered either
+
+
 def test_detail_shows_lines_timeline_and_only_permitted_actions(signed_in, agent, warehouse_user, manager):
     order = order_in_state("paid")
 

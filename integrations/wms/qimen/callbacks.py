@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.refusals import audit_headers, refusal_allowed
 from core.timezones import parse_beijing_time
 from fulfilment.models import LEFT_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from fulfilment.routing import reroute_rejected
@@ -51,7 +52,9 @@ class Answer:
     message: InboundMessage | None = None
 
 
-def qimen_callback_receive(*, warehouse_code: str, params: dict, headers: dict, raw_body: bytes) -> Answer:
+def qimen_callback_receive(
+    *, warehouse_code: str, params: dict, headers: dict, raw_body: bytes, client_address: str = ""
+) -> Answer:
     """Take one callback. A bad signature leaves only an audit row; a signed one is stored and
     applied at once, since the WMS waits for the outcome."""
     warehouse = Warehouse.objects.filter(
@@ -72,6 +75,13 @@ def qimen_callback_receive(*, warehouse_code: str, params: dict, headers: dict, 
         "body_sha256": hashlib.sha256(raw_body).hexdigest(),
     }
     if not protocol.verify(params, raw_body, warehouse.wms_secret):
+        if not refusal_allowed(f"qimen:{warehouse.code}", client_address):
+            return Answer(
+                429,
+                protocol.response(success=False, code="rate-limited", message="too many unsigned requests"),
+            )
+        # A capped audit line: no body, no query, a few headers.
+        row["headers"] = audit_headers(headers, also=(WAREHOUSE_HEADER,), client_address=client_address)
         InboundMessage.objects.create(
             **row, status=InboundStatus.REJECTED, error=_("Bad or missing signature.")
         )

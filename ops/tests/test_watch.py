@@ -1,0 +1,136 @@
+"""The health watch raises an alert to the managers while a threshold is breached and resolves it
+once the measure is back to normal."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Channel
+from core.models import Alert, AlertState
+from core.roles import Role
+from integrations.models import SyncCursor
+from ops.heartbeats import BEAT, heartbeat_record
+from ops.task_outcomes import RETRIED, SUCCEEDED, task_outcome_record
+from ops.watch import health_watch
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def quiet_system(monkeypatch):
+    """A healthy system unless a test says otherwise: beat alive, an in-memory broker."""
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    heartbeat_record(BEAT)
+
+
+def _outcomes(now, *, succeeded: int, retried: int):
+    for _ in range(succeeded):
+        task_outcome_record("fulfilment.route_order", SUCCEEDED, at=now)
+    for _ in range(retried):
+        task_outcome_record("fulfilment.route_order", RETRIED, at=now)
+
+
+def _open(key: str):
+    return Alert.objects.filter(key=key).exclude(state=AlertState.RESOLVED).first()
+
+
+def test_retry_rate_above_three_percent_raises_an_alert_and_below_resolves_it():
+    now = timezone.now()
+    _outcomes(now, succeeded=96, retried=4)  # 4 % of 100
+
+    result = health_watch(now=now)
+
+    alert = _open("ops:retry_rate")
+    assert "ops:retry_rate" in result.raised
+    assert alert is not None and alert.role == Role.MANAGER and alert.kind == "ops"
+    assert "4.0 %" in alert.message
+    assert alert.payload == {"minutes": 5, "succeeded": 96, "retried": 4, "failed": 0}
+
+    _outcomes(now, succeeded=50, retried=0)  # 4 of 150: 2.7 %
+    result = health_watch(now=now)
+
+    assert "ops:retry_rate" in result.resolved
+    assert _open("ops:retry_rate") is None
+
+
+def test_retry_rate_at_the_limit_or_on_too_few_tasks_raises_nothing(settings):
+    now = timezone.now()
+    _outcomes(now, succeeded=97, retried=3)  # exactly 3 %: not above
+    health_watch(now=now)
+    assert _open("ops:retry_rate") is None
+
+    later = now + timedelta(minutes=10)  # a new window: 2 retries of 5 outcomes, under the minimum sample
+    _outcomes(later, succeeded=3, retried=2)
+    health_watch(now=later)
+    assert settings.OPS_RATE_MIN_TASKS > 5
+    assert _open("ops:retry_rate") is None
+
+
+def test_retries_older_than_the_window_do_not_count():
+    now = timezone.now()
+    _outcomes(now - timedelta(minutes=6), succeeded=50, retried=50)
+    _outcomes(now, succeeded=40, retried=0)
+
+    health_watch(now=now)
+
+    assert _open("ops:retry_rate") is None
+
+
+def test_a_raised_alert_is_bumped_not_duplicated_while_it_lasts():
+    now = timezone.now()
+    _outcomes(now, succeeded=10, retried=10)
+
+    health_watch(now=now)
+    health_watch(now=now)
+
+    assert Alert.objects.filter(key="ops:retry_rate").count() == 1
+    assert _open("ops:retry_rate").occurrences == 2
+
+
+def test_stale_beat_raises_a_critical_alert_resolved_by_the_next_heartbeat(settings):
+    now = timezone.now()
+    heartbeat_record(BEAT, at=now - timedelta(seconds=settings.OPS_BEAT_STALE_SECONDS + 1))
+
+    health_watch(now=now)
+    assert _open("ops:beat").severity == "critical"
+
+    heartbeat_record(BEAT, at=now)
+    health_watch(now=now)
+    assert _open("ops:beat") is None
+
+
+def test_a_channel_far_behind_its_platform_raises_an_alert(settings):
+    now = timezone.now()
+    channel = Channel.objects.create(code="shop", platform="shopify", name="Shop")
+    cursor = SyncCursor.objects.create(
+        channel=channel, cursor=now - timedelta(minutes=settings.OPS_SYNC_LAG_ALERT_MINUTES + 5)
+    )
+
+    health_watch(now=now)
+    alert = _open("ops:sync_lag:shop")
+    assert alert is not None and "35 minutes" in alert.message
+
+    SyncCursor.objects.filter(pk=cursor.pk).update(cursor=now - timedelta(minutes=1))
+    health_watch(now=now)
+    assert _open("ops:sync_lag:shop") is None
+
+
+def test_a_deep_queue_raises_an_alert_per_queue(settings):
+    from celery import current_app
+
+    settings.OPS_QUEUE_DEPTH_ALERT = 1
+    with current_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("intake")
+        queue.put({"a": 1})
+        queue.put({"a": 2})
+        queue.close()
+    try:
+        health_watch()
+        assert "2 messages" in _open("ops:queue:intake").message
+        assert _open("ops:queue:default") is None
+    finally:
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("intake")
+    health_watch()
+    assert _open("ops:queue:intake") is None
