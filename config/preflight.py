@@ -35,3 +35,20 @@ def refuse_insecure_start() -> None:
 def check_secret_key(app_configs, **kwargs):
     problem = secret_key_problem()
     return [checks.Error(problem, id="conduit.E001")] if problem else []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_proxy_addresses(app_configs, **kwargs):
+    """Behind a TLS proxy every request comes from the proxy's address unless Django is told how
+    many proxies to look through: then one attacker's failed sign-ins lock out every user, and all
+    callers share one refused-webhook and API throttle bucket."""
+    if settings.SECURE_PROXY_SSL_HEADER and settings.TRUSTED_PROXY_COUNT == 0:
+        return [
+            checks.Warning(
+                "DJANGO_SECURE_PROXY_SSL_HEADER is set but TRUSTED_PROXY_COUNT is 0: every client has "
+                "the proxy's address, so sign-in lockouts and rate limits hit everyone at once.",
+                hint="Set TRUSTED_PROXY_COUNT to the number of proxies that append to X-Forwarded-For.",
+                id="conduit.W002",
+            )
+        ]
+    return []

@@ -4,15 +4,20 @@ Axes counts failed sign-ins per user name + client address (core.client_address,
 the database, so every worker process sees the same count. Once a pair reaches
 LOGIN_THROTTLE_ATTEMPTS it is refused, even with the right password, for
 LOGIN_THROTTLE_WINDOW_SECONDS; another user, or the same user from another address, is not.
+An address that fails LOGIN_THROTTLE_ADDRESS_ATTEMPTS times across user names (password spraying)
+is refused for every user name: a much higher limit, because a warehouse or an office shares one
+address.
 The settings hook these functions in (AXES_* in config/settings/base.py).
 """
 
 from datetime import timedelta
 
+from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db.models import Sum
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +27,26 @@ THROTTLED = _("Too many failed sign-ins. Try again in a few minutes.")
 def login_failure_limit(request, credentials) -> int:
     """AXES_FAILURE_LIMIT: read at each attempt, so a changed setting applies at once."""
     return settings.LOGIN_THROTTLE_ATTEMPTS
+
+
+class LoginThrottleHandler(AxesDatabaseHandler):
+    """AXES_HANDLER: axes compares one count with one limit, so the per-address count (the second
+    of AXES_LOCKOUT_PARAMETERS) is scaled to the per-pair limit before the two are compared."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        per_pair, per_address = (
+            attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        scaled = per_address * settings.LOGIN_THROTTLE_ATTEMPTS // settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS
+        return max(per_pair, scaled)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        """A successful sign-in clears its own user name's failures only: one valid account must not
+        wipe the address's count of failures against everyone else."""
+        per_pair = self.filter_user_attempts(request, credentials)[0]
+        deleted, _by_model = per_pair.delete()
+        return deleted
 
 
 def login_cooloff(request) -> timedelta:

@@ -267,8 +267,12 @@ def refund_confirm(request, rma):
 @permission_required("returns.view_returnrequest", raise_exception=True)
 def attachment(request, number, pk):
     item = get_object_or_404(ReturnAttachment, pk=pk, rma__number=number)
+    try:
+        handle = item.file.open("rb")
+    except FileNotFoundError as exc:  # e.g. kept on a local disk before uploads moved to storage
+        raise Http404(item.original_name) from exc
     return FileResponse(
-        item.file.open("rb"),
+        handle,
         content_type=item.content_type,
         as_attachment=item.content_type == "application/pdf",
         filename=item.original_name,

@@ -1,5 +1,6 @@
 """Settings come from the environment only (12-factor); defaults are the embedded demo shape."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -27,6 +28,10 @@ if not SECRET_KEY and env("DJANGO_SECRET_KEY_FILE", default=""):
         raise ImproperlyConfigured(
             f"DJANGO_SECRET_KEY_FILE: cannot read {exc.filename} ({exc.strerror})"
         ) from exc
+if not SECRET_KEY and "DJANGO_SECRET_KEY_FILE" not in os.environ and (VAR_DIR / "secret-key").is_file():
+    # The embedded demo's key: a plain `manage.py …` beside `make run` must sign and encrypt (the
+    # stored secrets' key derives from it) exactly as the running demo does.
+    SECRET_KEY = (VAR_DIR / "secret-key").read_text(encoding="utf-8").strip()
 SECRET_KEY = SECRET_KEY or DEMO_SECRET_KEY
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -144,7 +149,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "desk:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Cache (login throttling, debouncing) ---------------------------------------------------
+# --- Cache (refused-request counters, debouncing) ---------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://conduit")}
 
 # --- Internationalisation -------------------------------------------------------------------
@@ -252,8 +257,8 @@ OPS_RATE_WINDOW_MINUTES = env.int("OPS_RATE_WINDOW_MINUTES", default=5)
 OPS_RETRY_RATE_ALERT = env.float("OPS_RETRY_RATE_ALERT", default=0.03)
 OPS_FAILURE_RATE_ALERT = env.float("OPS_FAILURE_RATE_ALERT", default=0.03)
 OPS_RATE_MIN_TASKS = env.int("OPS_RATE_MIN_TASKS", default=20)
-# Messages waiting in a broker queue (or rows in a database backlog) above which /health/ answers
-# 503 and the watch alerts.
+# Messages waiting in a broker queue above which /health/ answers 503 and the watch alerts (the
+# watch alerts on rows waiting in a database backlog above it too).
 OPS_QUEUE_DEPTH_ALERT = env.int("OPS_QUEUE_DEPTH_ALERT", default=1000)
 # A polled channel further behind its platform than this raises an alert.
 OPS_SYNC_LAG_ALERT_MINUTES = env.int("OPS_SYNC_LAG_ALERT_MINUTES", default=30)
@@ -343,8 +348,10 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # even with the right password, for the window (django-axes, counted in the database).
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env.int("LOGIN_THROTTLE_WINDOW_SECONDS", default=900)
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failed sign-ins from one address across all user names (password spraying) before it is refused.
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env.int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", default=50)
+AXES_HANDLER = "core.auth.LoginThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # the handler reads them in this order
 AXES_FAILURE_LIMIT = "core.auth.login_failure_limit"
 AXES_COOLOFF_TIME = "core.auth.login_cooloff"
 AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"

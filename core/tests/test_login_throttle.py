@@ -124,3 +124,23 @@ def test_the_api_throttle_does_not_take_a_forged_forwarded_for_either():
     request = Request(RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6"))
 
     assert AnonRateThrottle().get_ident(request) == "10.0.0.2"
+
+
+def test_an_address_spraying_passwords_over_many_user_names_is_refused(client, make_user, throttle):
+    throttle.TRUSTED_PROXY_COUNT = 1
+    throttle.LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 10
+    make_user(Role.CUSTOMER_SERVICE, username="insider")
+    make_user(Role.CUSTOMER_SERVICE, username="target")
+    path = reverse("login")
+
+    for number in range(6):  # one guess per user name: no pair comes near its limit of 3
+        sign_in(client, path, f"user{number}", "guess", forwarded_for="203.0.113.9")
+    # a valid account signing in from there clears its own failures, not the address's
+    assert sign_in(client, path, "insider", PASSWORD, forwarded_for="203.0.113.9").status_code == 302
+    client.logout()
+    for number in range(6, 10):
+        sign_in(client, path, f"user{number}", "guess", forwarded_for="203.0.113.9")
+
+    sprayer = sign_in(client, path, "target", PASSWORD, forwarded_for="203.0.113.9")
+    assert THROTTLED in sprayer.content.decode() and not signed_in(client)
+    assert sign_in(client, path, "target", PASSWORD, forwarded_for="198.51.100.20").status_code == 302

@@ -29,6 +29,7 @@ PRODUCTION_ENV = {
     "DJANGO_SECURE_HSTS_PRELOAD": "true",
     "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -126,6 +127,16 @@ def test_check_deploy_names_what_is_missing():
     assert result.returncode != 0
     for problem in ("conduit.E001", "security.W004", "security.W008", "security.W012", "security.W016"):
         assert problem in result.stderr
+
+
+def test_check_deploy_warns_of_a_tls_proxy_whose_clients_all_share_its_address():
+    behind_proxy = {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "0"}
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        environment(**behind_proxy),
+    )
+
+    assert result.returncode != 0 and "conduit.W002" in result.stderr
 
 
 def test_security_settings_come_from_the_environment():
@@ -247,14 +258,12 @@ def test_tasks_are_routed_to_their_queue(task, queue):
     assert queue_of(task) == queue
 
 
-def test_every_task_goes_to_a_named_queue():
-    app.loader.import_default_modules()
-    ours = [name for name in app.tasks if not name.startswith("celery.")]
+def test_every_route_and_the_default_name_a_queue_the_workers_take():
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
 
-    assert len(ours) > 30
-    assert {
-        name: queue_of(name) for name in ours if queue_of(name) not in settings.CELERY_TASK_QUEUE_NAMES
-    } == {}
+    assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} == set(settings.CELERY_TASK_QUEUE_NAMES)
+    app.loader.import_default_modules()
+    assert len([name for name in app.tasks if not name.startswith("celery.")]) > 30
 
 
 def test_the_embedded_worker_takes_every_queue():

@@ -216,3 +216,34 @@ def test_attachments_are_shown_to_the_desk_only(client, agent, order, media):
     response = signed_in(client, agent).get(url)
     assert response.status_code == 200 and b"".join(response.streaming_content) == png
     assert response["Content-Type"] == "image/png"
+
+
+def test_an_attachment_whose_file_is_missing_is_404_and_copying_old_media_brings_it_back(
+    client, agent, order, media, tmp_path
+):
+    from io import StringIO
+
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x02" * 32
+    rma = request_return(order, (1, 1), attachments=[SimpleUploadedFile("dent.png", png)])
+    attachment = rma.attachments.get()
+    url = reverse("returns:attachment", args=[rma.number, attachment.pk])
+    # as if uploaded before uploads moved off the local disk: the row refers to a file on disk only
+    old_disk = tmp_path / "old-media"
+    (old_disk / attachment.file.name).parent.mkdir(parents=True)
+    (old_disk / attachment.file.name).write_bytes(png)
+    default_storage.delete(attachment.file.name)
+
+    assert signed_in(client, agent).get(url).status_code == 404
+
+    out = StringIO()
+    call_command("copy_media_to_storage", "--source", str(old_disk), stdout=out)
+    call_command("copy_media_to_storage", "--source", str(old_disk), stdout=out)
+
+    assert "1 file(s) copied, 0 already there." in out.getvalue()
+    assert "0 file(s) copied, 1 already there." in out.getvalue()
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == png

@@ -73,8 +73,11 @@ BATCH = 250  # orders per intake transaction (one set-based reservation pass eac
 def _commit_without_waiting_for_disk() -> None:
     """Demo data need not wait for the disk at each of its thousands of short commits: on
     PostgreSQL this session turns synchronous_commit off (a crash loses at most the last moment of
-    demo data, never consistency). SQLite already runs with synchronous=NORMAL."""
-    if connection.vendor == "postgresql":
+    demo data, never consistency). SQLite already runs with synchronous=NORMAL. Not behind PgBouncer
+    in transaction pooling (DB_DISABLE_SERVER_SIDE_CURSORS), where a session setting would outlive
+    this command on a server connection other clients share."""
+    pooled = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    if connection.vendor == "postgresql" and not pooled:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO OFF")
 
