@@ -40,6 +40,11 @@ PERIODIC_TASKS = [
         crontab={"minute": "15", "hour": "*/1"},
     ),
     Schedule(
+        name="orders: refresh customer stats a lost task left stale",
+        task="orders.tasks.refresh_stale_customer_stats",
+        every_seconds=900,
+    ),
+    Schedule(
         name="integrations: poll channels for updated orders",
         task="integrations.tasks.sync_channels",
         every_seconds=60,

@@ -170,6 +170,7 @@ def inbound_message_process(message_id: int) -> InboundMessage:
     platform = InboundMessage.objects.filter(pk=message_id).values_list("platform", flat=True).first()
     if platform in _processors:
         return _processors[platform](message_id)
+    inbound_message_started(message_id)
     with transaction.atomic():
         message = (
             InboundMessage.objects.select_for_update(of=("self",))
@@ -178,7 +179,6 @@ def inbound_message_process(message_id: int) -> InboundMessage:
         )
         if message.status != InboundStatus.RECEIVED:
             return message
-        message.attempts += 1
         try:
             with transaction.atomic():  # a refusal leaves nothing half-written
                 message.order, message.status = _ingest(message)
@@ -186,8 +186,17 @@ def inbound_message_process(message_id: int) -> InboundMessage:
         except DomainError as exc:
             message.status, message.error = InboundStatus.FAILED, exc.message
         message.processed_at = timezone.now()
-        message.save(update_fields=["order", "status", "error", "attempts", "processed_at"])
+        message.save(update_fields=["order", "status", "error", "processed_at"])
     return message
+
+
+def inbound_message_started(message_id: int) -> bool:
+    """Every processor's first statement, before its transaction: count the start in `attempts`
+    (committed on its own, so a worker dying mid-way still counts), which is what the sweeper
+    gives up on. False when the message is no longer "received"."""
+    return handoff.record_start(
+        InboundMessage.objects.filter(pk=message_id, status=InboundStatus.RECEIVED), started="attempts"
+    )
 
 
 def inbound_message_replay(message_id: int) -> InboundMessage:
@@ -197,8 +206,9 @@ def inbound_message_replay(message_id: int) -> InboundMessage:
         if message.status != InboundStatus.FAILED:
             raise DomainError(_("Only failed messages can be replayed."), field="status")
         message.status = InboundStatus.RECEIVED
-        message.handoffs, message.next_handoff_at = 0, None  # the sweeper's count starts afresh
-        message.save(update_fields=["status", "handoffs", "next_handoff_at"])
+        # the sweeper's counts start afresh: a replayed message is not given up for earlier starts
+        message.attempts, message.handoffs, message.next_handoff_at = 0, 0, None
+        message.save(update_fields=["status", "attempts", "handoffs", "next_handoff_at"])
         return inbound_message_process(message_id)
 
 
@@ -217,11 +227,12 @@ def inbound_message_note_error(message_id: int, error: BaseException) -> None:
 
 def inbound_messages_sweep(*, now: datetime | None = None, limit: int = 500) -> Swept:
     """Hand every message still "received" HANDOFF_GRACE_SECONDS after it was stored (or after
-    its last hand-off) to a worker again: its task was never published, or its worker died. A
-    message being processed holds its row lock and is skipped. After HANDOFF_MAX_ATTEMPTS
-    hand-offs the message goes to the failed queue with its last error, to be replayed from the
-    desk. Every platform's messages are processed through `inbound_message_process`, which hands
-    Qimen and Kuaidi100 messages to their own processors. Safe to run twice at once."""
+    its last hand-off) to a worker again: its task was never published, never taken, or its
+    worker died. A message being processed holds its row lock and is skipped. Once processing
+    has started HANDOFF_MAX_ATTEMPTS times without finishing, the message goes to the failed
+    queue with its last error, to be replayed from the desk; one no worker has started waits,
+    however long. Every platform's messages are processed through `inbound_message_process`,
+    which hands Qimen and Kuaidi100 messages to their own processors. Safe to run twice at once."""
     from integrations.tasks import process_inbound_message
 
     now = now or timezone.now()
@@ -229,9 +240,9 @@ def inbound_messages_sweep(*, now: datetime | None = None, limit: int = 500) -> 
         handoff.waiting_since("received_at", now), status=InboundStatus.RECEIVED
     )
     with transaction.atomic():
-        swept = handoff.claim_due(stuck, now=now, limit=limit)
+        swept = handoff.claim_due(stuck, started="attempts", now=now, limit=limit)
         if swept.given_up:
-            gave_up = _("Not processed after %(n)s hand-offs to a worker.") % {
+            gave_up = _("Processing started %(n)s times and never finished.") % {
                 "n": settings.HANDOFF_MAX_ATTEMPTS
             }
             InboundMessage.objects.filter(pk__in=swept.given_up).update(

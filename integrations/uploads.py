@@ -14,9 +14,10 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core import handoff
 from core.errors import DomainError, NotPermitted
@@ -36,6 +37,7 @@ from orders.models import Order
 logger = logging.getLogger(__name__)
 
 KEPT_FOR = timedelta(days=1)
+DATABASE_REFUSED = gettext_lazy("The database refused to store this file's rows; nothing was imported.")
 
 
 def _require(actor) -> None:
@@ -65,34 +67,61 @@ def order_upload_queue(*, file_bytes: bytes, file_name: str, actor) -> OrderUplo
 
 def order_upload_read(*, upload_id: int) -> OrderUpload:
     """The worker's part: read the stored file and check its rows into a preview, or refuse the
-    file. A second delivery finds it read and does nothing."""
+    file. A second delivery finds it read and does nothing. The start is counted first, on its
+    own (the sweeper gives up on files whose reading keeps dying, never on unread ones)."""
+    queued = OrderUpload.objects.filter(pk=upload_id, state=OrderUploadState.QUEUED)
+    if not handoff.record_start(queued, started="attempts"):
+        return OrderUpload.objects.get(pk=upload_id)
     with transaction.atomic():
         upload = OrderUpload.objects.select_for_update().get(pk=upload_id)
         if upload.state != OrderUploadState.QUEUED:
             return upload
+        stored = upload.file.name
         try:
+            # the preview is saved inside the savepoint: rows the database refuses refuse the file
             with transaction.atomic():
                 preview = order_upload_preview(rows=_rows(upload))
+                for name, value in preview.stored().items():
+                    setattr(upload, name, value)
+                upload.state = OrderUploadState.READY
+                _save_read(upload)
         except OrderUploadError as exc:
-            upload.state, upload.message = OrderUploadState.REFUSED, exc.message
+            _refuse(upload, exc.message)
         except handoff.INFRASTRUCTURE_ERRORS:
             raise  # not the file's fault: retried, then handed over again by the sweeper
+        except DatabaseError:
+            logger.exception("order upload %s: the database refused its rows", upload.pk)
+            _refuse(upload, DATABASE_REFUSED)
         except Exception:
             logger.exception("order upload %s could not be read", upload.pk)
-            upload.state = OrderUploadState.REFUSED
-            upload.message = _(
-                "The file could not be read because of an internal error; nothing was imported."
+            _refuse(
+                upload, _("The file could not be read because of an internal error; nothing was imported.")
             )
-        else:
-            for name, value in preview.stored().items():
-                setattr(upload, name, value)
-            upload.state = OrderUploadState.READY
-        stored = upload.file.name
-        upload.file, upload.read_at = "", timezone.now()
-        upload.save()
         if stored:  # the rows are kept on the upload: the file itself is no longer needed
             transaction.on_commit(partial(upload.file.storage.delete, stored))
     return upload
+
+
+def _save_read(upload: OrderUpload) -> None:
+    upload.file, upload.read_at = "", timezone.now()
+    upload.save()
+
+
+def _refuse(upload: OrderUpload, message: str) -> None:
+    try:
+        with transaction.atomic():
+            _refused(upload, message)
+    except handoff.INFRASTRUCTURE_ERRORS:
+        raise
+    except DatabaseError:  # the message quotes a cell the database cannot store
+        logger.exception("order upload %s: its refusal could not be stored", upload.pk)
+        _refused(upload, DATABASE_REFUSED)
+
+
+def _refused(upload: OrderUpload, message: str) -> None:
+    upload.refresh_from_db()  # what a failed attempt set on it went with its savepoint
+    upload.state, upload.message = OrderUploadState.REFUSED, message
+    _save_read(upload)
 
 
 def _rows(upload: OrderUpload) -> list[list]:
@@ -138,8 +167,9 @@ def order_upload_confirm(*, upload: OrderUpload, actor) -> list[tuple[Order, boo
 
 
 def order_uploads_sweep(*, now=None, limit: int = 100) -> handoff.Swept:
-    """Hand every file still waiting after the grace period to a worker again (refusing it after
-    HANDOFF_MAX_ATTEMPTS hand-offs), and delete uploads older than KEPT_FOR with their files."""
+    """Hand every file still waiting after the grace period to a worker again (refusing it once
+    reading it started HANDOFF_MAX_ATTEMPTS times without finishing; a file no worker started
+    waits), and delete uploads older than KEPT_FOR with their files."""
     from integrations.tasks import read_order_upload
 
     now = now or timezone.now()
@@ -148,13 +178,14 @@ def order_uploads_sweep(*, now=None, limit: int = 100) -> handoff.Swept:
         waiting = OrderUpload.objects.filter(state=OrderUploadState.QUEUED).filter(
             handoff.waiting_since("created_at", now)
         )
-        swept = handoff.claim_due(waiting, now=now, limit=limit)
+        swept = handoff.claim_due(waiting, started="attempts", now=now, limit=limit)
         if swept.given_up:
             OrderUpload.objects.filter(pk__in=swept.given_up).update(
                 state=OrderUploadState.REFUSED,
                 read_at=now,
                 message=_(
-                    "No worker read this file after %(n)s hand-offs; nothing was imported. Upload it again."
+                    "Reading this file started %(n)s times and never finished; nothing was imported. "
+                    "Upload it again."
                 )
                 % {"n": settings.HANDOFF_MAX_ATTEMPTS},
             )

@@ -1,15 +1,31 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from core.handoff import RETRY_ON_INFRASTRUCTURE
+from core.handoff import RETRY_ON_INFRASTRUCTURE, publish
 from inventory import reconciliation, reservations, stock_push
+
+logger = logging.getLogger(__name__)
+
+PUSH_SCHEDULED = "inventory:stock-push-scheduled"
 
 
 def schedule_stock_push() -> None:
-    """Called on commit after stock changes: one push per debounce window, however many changes."""
-    if cache.add("inventory:stock-push-scheduled", 1, timeout=settings.STOCK_PUSH_DEBOUNCE_SECONDS):
-        push_stock.apply_async(countdown=settings.STOCK_PUSH_DEBOUNCE_SECONDS)
+    """Called on commit after stock changes: one push per debounce window, however many changes.
+    It runs after the change committed, so it never raises: with the broker down the failure is
+    logged and the window released for the next change to try again; the SKUs stay pending and
+    the periodic push_stock job sends them meanwhile."""
+    try:
+        first_in_window = cache.add(PUSH_SCHEDULED, 1, timeout=settings.STOCK_PUSH_DEBOUNCE_SECONDS)
+    except Exception as exc:  # noqa: BLE001 — a cache outage must not fail a committed change either
+        logger.warning(
+            "stock push not scheduled, the cache is unavailable (%r): the periodic push sends it", exc
+        )
+        return
+    if first_in_window and not publish(push_stock, countdown=settings.STOCK_PUSH_DEBOUNCE_SECONDS):
+        cache.delete(PUSH_SCHEDULED)
 
 
 @shared_task(acks_late=True)

@@ -5,7 +5,8 @@ queue of unknown depth) leaves its alert as it is.
 
 Thresholds are settings (OPS_*): retry and failure rates over OPS_RATE_WINDOW_MINUTES (the source
 documents: a retry rate above 3 % for 5 minutes), broker queue depths and database backlogs, beat's
-heartbeat, sync lag per polled channel, and the longest lock wait."""
+heartbeat, sync lag per polled channel, and the longest lock wait; and, with no setting, stored work
+the sweepers keep handing to workers that never start it."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from django.utils.translation import gettext as _
 from core.alerts import alert_raise, alert_resolve
 from core.models import AlertSeverity
 from core.roles import Role
-from ops.backlogs import database_backlogs
+from ops.backlogs import UNSTARTED_AFTER_HANDOFFS, database_backlogs, never_started
 from ops.broker import broker_status
 from ops.heartbeats import BEAT, heartbeat_age
 from ops.locks import lock_waits
@@ -26,7 +27,15 @@ from ops.task_outcomes import task_outcome_rates, task_outcomes_prune
 
 KIND = "ops"
 # Backlogs whose size says work is piling up (dead outbox messages have alerts of their own).
-WATCHED_BACKLOGS = {"inbound_received", "callbacks_received", "outbox_due", "imports_waiting"}
+WATCHED_BACKLOGS = {
+    "inbound_received",
+    "callbacks_received",
+    "outbox_due",
+    "imports_waiting",
+    "reconciliations_waiting",
+    "order_uploads_queued",
+    "cycle_count_uploads_queued",
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,25 @@ def _backlogs(now: datetime) -> list[Finding]:
     ]
 
 
+def _never_started() -> list[Finding]:
+    """Stored work is never given up for want of a worker (core.handoff): it waits, and this says
+    so. Any row at all is an alert: its queue has had no worker for a quarter of an hour."""
+    return [
+        Finding(
+            f"{KIND}:unstarted:{waiting.key}",
+            waiting.count > 0,
+            _(
+                "%(work)s: %(count)s handed to a worker %(n)s times or more and never started: "
+                "is a worker taking their queue?"
+            )
+            % {"work": waiting.label, "count": waiting.count, "n": UNSTARTED_AFTER_HANDOFFS},
+            {"work": waiting.key, "count": waiting.count},
+            AlertSeverity.CRITICAL,
+        )
+        for waiting in never_started()
+    ]
+
+
 def _beat(now: datetime) -> list[Finding]:
     age = heartbeat_age(BEAT, now=now)
     seconds = int(age.total_seconds()) if age is not None else None
@@ -160,6 +188,7 @@ def health_watch(*, now: datetime | None = None) -> WatchResult:
         *_task_rates(now),
         *_queues(),
         *_backlogs(now),
+        *_never_started(),
         *_beat(now),
         *_sync_lag(now),
         *_locks(),

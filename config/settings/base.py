@@ -167,10 +167,12 @@ BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", default="Asia/Shanghai")
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 
 # --- Durable hand-offs (core.handoff) ---------------------------------------------------------
-# A stored inbound message, statement import or reconciliation run whose task has not finished
-# this long after it was stored is handed to a worker again by a sweeper (then after 2x, 4x, …).
+# A stored inbound message, upload, statement import or reconciliation run whose task has not
+# finished this long after it was stored is handed to a worker again by a sweeper (then after 2x,
+# 4x, … that, at most an hour apart).
 HANDOFF_GRACE_SECONDS = env.int("HANDOFF_GRACE_SECONDS", default=120)
-# Hand-offs by the sweeper before the item goes to its failed queue with the last error.
+# Starts of its task (that never finished) before the item goes to its failed queue with the last
+# error. An item whose task never started waits for a worker, however long (the ops watch alerts).
 HANDOFF_MAX_ATTEMPTS = env.int("HANDOFF_MAX_ATTEMPTS", default=5)
 
 # --- Orders ---------------------------------------------------------------------------------
@@ -484,6 +486,7 @@ IMPORT_EXPORT_FORMATS = [SafeCSV, SafeXLSX]
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"  # default storage, not /tmp
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

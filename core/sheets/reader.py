@@ -8,7 +8,8 @@ and platforms export) and read with the csv module under the same cell limit. Ol
 by the file's own claims, so no limit could be checked first.
 
 Values: None (blank), str, int, float, bool, date, datetime, time, timedelta; row 1 of the list
-is row 1 of the sheet, column A is index 0.
+is row 1 of the sheet, column A is index 0. No text holds a NUL character (a CSV's, a UTF-16
+file's, an xlsx's `_x0000_`): PostgreSQL stores none, so such a file is refused, naming the cell.
 """
 
 import codecs
@@ -19,7 +20,7 @@ from pathlib import PurePosixPath
 import python_calamine
 from django.utils.translation import gettext as _
 
-from core.sheets import zipguard
+from core.sheets import scan, zipguard
 from core.sheets.limits import SheetLimits, SheetRefused, not_a, too_large, too_many, unreadable
 
 WORKBOOKS = (".xlsx", ".ods")
@@ -38,8 +39,8 @@ def read_rows(
     check_kind(data, suffix, extensions, limits)
     if suffix in WORKBOOKS:
         book = zipguard.open_checked(data, limits, kind=suffix)
-        zipguard.scan_parts(data, book, limits, kind=suffix)
-        return _calamine_rows(data, suffix)
+        scan.scan_parts(data, book, limits, kind=suffix)
+        return refuse_nul(_calamine_rows(data, suffix))
     return read_csv(data, limits)
 
 
@@ -133,4 +134,29 @@ def read_csv(data: bytes, limits: SheetLimits) -> list[list]:
             rows.append([value if value != "" else None for value in row])
     except csv.Error as exc:
         raise SheetRefused(_("The CSV file is malformed: %(error)s.") % {"error": exc}) from exc
+    return refuse_nul(rows) if "\x00" in text else rows
+
+
+def refuse_nul(rows: list[list], *, first_row: int = 1) -> list[list]:
+    """The rows, unless a text cell holds a NUL character, which no database text column takes."""
+    for number, row in enumerate(rows, start=first_row):
+        for index, value in enumerate(row):
+            if type(value) is str and "\x00" in value:
+                raise SheetRefused(
+                    _(
+                        "Row %(row)s, column %(column)s holds a NUL character, which cannot be stored: "
+                        "remove it and upload the file again."
+                    )
+                    % {"row": number, "column": column_letters(index)}
+                )
     return rows
+
+
+def column_letters(index: int) -> str:
+    """The spreadsheet name of a 0-based column: 0 → A, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters

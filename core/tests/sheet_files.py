@@ -67,6 +67,17 @@ def crafted_xlsx(sheet_xml_chunks, *, extra_parts: dict | None = None) -> bytes:
     return out.getvalue()
 
 
+def grid_sheet(rows: int, columns: int) -> bytes:
+    """The <row> elements of a rows × columns sheet of numbers, every cell with its reference."""
+    letters = [chr(65 + column) for column in range(columns)]
+    return b"".join(
+        b'<row r="%d">' % row
+        + b"".join(b'<c r="%s%d"><v>1</v></c>' % (letter.encode(), row) for letter in letters)
+        + b"</row>"
+        for row in range(1, rows + 1)
+    )
+
+
 _CELL_HEAD, _CELL_TAIL = b'<row><c t="inlineStr"><is><t>', b"</t></is></c></row>"
 BOMB_BLOCK = _CELL_HEAD + b"A" * (1024 * 1024 - len(_CELL_HEAD) - len(_CELL_TAIL)) + _CELL_TAIL  # 1 MB
 
@@ -101,7 +112,7 @@ def understating_zip(unpacked_mb: int = 40) -> bytes:
     raise AssertionError("no sheet entry in the zip directory")
 
 
-def ods(table_xml: str) -> bytes:
+def ods(table_xml: str, *, table_namespace: str = "urn:oasis:names:tc:opendocument:xmlns:table:1.0") -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as book:
         book.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
@@ -118,7 +129,7 @@ def ods(table_xml: str) -> bytes:
             "content.xml",
             '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
             'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+            f'xmlns:table="{table_namespace}" '
             'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
             f'<office:body><office:spreadsheet><table:table table:name="S">{table_xml}</table:table>'
             "</office:spreadsheet></office:body></office:document-content>",

@@ -3,6 +3,7 @@ as text, in CSV and XLSX; every admin import reads through the guarded reader.""
 
 import csv
 import io
+import tempfile
 
 import openpyxl
 import pytest
@@ -10,11 +11,12 @@ from django import forms
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from core.models import StoredFile
 from core.roles import Role
 from core.sheets import SheetRefused
 from core.sheets.formats import SafeCSV, SafeXLSX
 from core.tests.sheet_files import workbook, zip_bomb
-from inventory.models import SKU
+from inventory.models import SKU, Warehouse
 from orders.tests.factories import SKUFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +120,31 @@ def test_an_admin_import_of_a_gbk_csv_works_and_a_zip_bomb_is_a_form_error(admin
         {"format": xlsx_choice, "resource": "0", "import_file": SimpleUploadedFile("wh.xlsx", zip_bomb(256))},
     )
     assert bomb.status_code == 200 and "SheetRefused" in bomb.content.decode()
+
+
+def test_an_admin_import_keeps_its_file_in_the_default_storage_from_preview_to_confirm(
+    admin_client, monkeypatch, tmp_path
+):
+    # preview and confirm may reach two web machines: the file waits in the default storage
+    # (the database here), not in the first machine's temporary directory
+    url = reverse("admin:inventory_warehouse_import")
+    form = admin_client.get(url).context["form"]
+    csv_choice = next(value for value, label in form.fields["format"].choices if label == "csv")
+    rows = "code,name,kind,province,city\r\nWH-SZ,深圳仓,own,广东省,深圳市\r\n".encode("gbk")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "first-machine"))
+    (tmp_path / "first-machine").mkdir()
+    preview = admin_client.post(
+        url, {"format": csv_choice, "resource": "0", "import_file": SimpleUploadedFile("wh.csv", rows)}
+    )
+    confirm = preview.context["confirm_form"].initial
+    kept = StoredFile.objects.get()
+    assert kept.name == f"django-import-export/{confirm['import_file_name']}"
+    assert not any((tmp_path / "first-machine").iterdir())
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "second-machine"))
+    response = admin_client.post(reverse("admin:inventory_warehouse_process_import"), confirm)
+
+    assert response.status_code == 302
+    assert Warehouse.objects.get(code="WH-SZ").name == "深圳仓"
+    assert not StoredFile.objects.exists()  # removed once confirmed

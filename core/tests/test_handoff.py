@@ -1,6 +1,7 @@
 """core.handoff: publishing after commit never fails the caller when the broker is down (the
-stored row is the record; a sweep delivers it), and a row the sweeper takes is counted, spaced
-out and given up after HANDOFF_MAX_ATTEMPTS."""
+stored row is the record; a sweep delivers it), and a row the sweeper takes is counted and spaced
+out (at most an hour apart), and given up only once its task has started HANDOFF_MAX_ATTEMPTS
+times; a row whose task never starts is handed over for as long as it waits."""
 
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from core.handoff import claim_due, publish, waiting_since
+from core.handoff import MAX_SPACING, claim_due, publish, record_start, waiting_since
 from core.models import OutboxMessage, OutboxState
 from core.outbox import outbox_enqueue, outbox_sweep, register_handler
 from core.tasks import deliver_outbox_message
@@ -48,25 +49,70 @@ def test_an_outbox_message_enqueued_while_the_broker_is_down_is_kept_and_swept(
     assert (message.state, delivered) == (OutboxState.DELIVERED, ["push:1"])
 
 
+def sweep(stuck, at):
+    with transaction.atomic():
+        swept = claim_due(stuck, started="attempts", now=at, limit=10)
+    return swept.handed_over, swept.given_up
+
+
 @pytest.mark.django_db
-def test_claimed_rows_are_counted_spaced_out_and_given_up(settings):
+def test_claimed_rows_are_counted_and_spaced_out_up_to_an_hour_and_never_given_up_unstarted(settings):
+    settings.HANDOFF_GRACE_SECONDS, settings.HANDOFF_MAX_ATTEMPTS = 600, 2
+    now = timezone.now()
+    message = InboundMessage.objects.create(platform="shopify", received_at=now - timedelta(seconds=601))
+    stuck = InboundMessage.objects.filter(waiting_since("received_at", now))
+
+    # due at once; then 2 x 10 min later (not a second before); then 40 min later
+    assert sweep(stuck, now) == ([message.pk], [])
+    assert sweep(stuck, now + timedelta(minutes=20) - timedelta(seconds=1)) == ([], [])
+    assert sweep(stuck, now + timedelta(minutes=20)) == ([message.pk], [])
+    assert sweep(stuck, now + timedelta(minutes=60)) == ([message.pk], [])
+    message.refresh_from_db()
+    # the next would be 80 min later: capped at an hour
+    assert (message.handoffs, message.next_handoff_at) == (3, now + timedelta(minutes=60) + MAX_SPACING)
+
+    # a day of hand-offs without a task starting: still handed over, never given up
+    at = message.next_handoff_at
+    for _hour in range(24):
+        assert sweep(stuck, at) == ([message.pk], [])
+        at += MAX_SPACING
+    message.refresh_from_db()
+    assert (message.handoffs, message.next_handoff_at, message.attempts) == (27, at, 0)
+
+
+@pytest.mark.django_db
+def test_a_row_is_given_up_once_its_task_started_the_most_times(settings):
     settings.HANDOFF_GRACE_SECONDS, settings.HANDOFF_MAX_ATTEMPTS = 10, 2
     now = timezone.now()
     message = InboundMessage.objects.create(platform="shopify", received_at=now - timedelta(seconds=11))
     stuck = InboundMessage.objects.filter(waiting_since("received_at", now))
+    row = InboundMessage.objects.filter(pk=message.pk)
 
-    taken = []
-    for at in (now, now + timedelta(seconds=19), now + timedelta(seconds=20), now + timedelta(seconds=60)):
-        with transaction.atomic():
-            swept = claim_due(stuck, now=at, limit=10)
-        taken.append((swept.handed_over, swept.given_up))
+    assert record_start(row, started="attempts", now=now)  # the task starts, and dies
+    # a start keeps the sweeper off the row for a grace period (its worker may be at it)
+    assert sweep(stuck, now + timedelta(seconds=9)) == ([], [])
+    assert sweep(stuck, now + timedelta(seconds=10)) == ([message.pk], [])
+    assert record_start(row, started="attempts", now=now + timedelta(seconds=11))  # and dies again
 
-    # due at once; then 2 x 10 s later (not a second before); then out of hand-offs
-    assert taken == [([message.pk], []), ([], []), ([message.pk], []), ([], [message.pk])]
+    assert sweep(stuck, now + timedelta(seconds=30)) == ([], [message.pk])
     message.refresh_from_db()
-    assert (message.handoffs, message.next_handoff_at) == (2, now + timedelta(seconds=60))
+    assert (message.attempts, message.handoffs) == (2, 1)  # given up untouched, for the caller to fail
+
+
+@pytest.mark.django_db
+def test_a_start_never_brings_a_spaced_out_hand_off_forward(settings):
+    settings.HANDOFF_GRACE_SECONDS = 10
+    now = timezone.now()
+    later = now + timedelta(minutes=30)
+    message = InboundMessage.objects.create(platform="shopify", next_handoff_at=later)
+
+    assert record_start(InboundMessage.objects.filter(pk=message.pk), started="attempts", now=now)
+    assert not record_start(InboundMessage.objects.filter(pk=message.pk, status="failed"), started="attempts")
+
+    message.refresh_from_db()
+    assert (message.attempts, message.next_handoff_at) == (1, later)
 
 
 def test_claiming_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match="inside the sweep's transaction"):
-        claim_due(InboundMessage.objects.none(), now=timezone.now(), limit=1)
+        claim_due(InboundMessage.objects.none(), started="attempts", now=timezone.now(), limit=1)

@@ -1,6 +1,8 @@
 """The guarded spreadsheet reader (core.sheets): hostile files are refused before anything is
 unpacked; real files in every encoding Chinese banks and platforms use are read."""
 
+import codecs
+import re
 import time
 import tracemalloc
 from datetime import date
@@ -14,6 +16,7 @@ from core.tests.sheet_files import (
     SHEET_HEAD,
     SHEET_TAIL,
     crafted_xlsx,
+    grid_sheet,
     ods,
     understating_zip,
     workbook,
@@ -143,6 +146,149 @@ def test_an_ods_with_libreoffice_s_empty_filler_rows_is_read():
     )
 
     assert read_rows(data, "count.ods") == [["sku", 3.0]]
+
+
+# Every way calamine still reads a sheet that a scan keyed on "<" and on the spreadsheet namespace
+# would not count: a 200 × 10 sheet must be refused under a 1,000-cell limit however it is written.
+MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+WORKSHEET = b'<worksheet xmlns="' + MAIN_NS + b'"><sheetData>'
+PREFIXED = re.compile(rb"<(/?)(worksheet|sheetData|row|c|v)\b")
+
+
+def _prefixed(xml: bytes, namespace: bytes) -> bytes:
+    xml = PREFIXED.sub(rb"<\1x:\2", xml)
+    return xml.replace(b"<x:worksheet", b'<x:worksheet xmlns:x="' + namespace + b'"', 1)
+
+
+def _utf16_wrapped(xml: bytes) -> bytes:
+    """Well-formed UTF-16 XML to expat (one element of CJK text), the same bytes read as UTF-8
+    (how calamine tokenises them) a whole sheet."""
+    xml += b" " * (len(xml) % 2)
+    return codecs.BOM_UTF16_LE + "<w>".encode("utf-16-le") + xml + "</w>".encode("utf-16-le")
+
+
+GRID = grid_sheet(200, 10)
+DISGUISED_SHEETS = {
+    "junk-before-the-root": b"x" + WORKSHEET + GRID + SHEET_TAIL,
+    "other-namespace": WORKSHEET.replace(MAIN_NS, b"urn:x") + GRID + SHEET_TAIL,
+    "other-prefix-and-namespace": _prefixed(WORKSHEET + GRID + SHEET_TAIL, b"urn:x"),
+    "utf-16-byte-order-mark": _utf16_wrapped(WORKSHEET + GRID + SHEET_TAIL),
+}
+
+
+@pytest.mark.parametrize("sheet", DISGUISED_SHEETS.values(), ids=DISGUISED_SHEETS)
+def test_a_sheet_calamine_reads_is_scanned_however_it_is_written(sheet):
+    refusal = refused_without_unpacking(crafted_xlsx([sheet]), "s.xlsx", max_cells=1000)
+
+    assert "more than 1,000 cells" in refusal.message or "not a readable" in refusal.message
+
+
+def test_a_sheet_kept_in_a_part_not_named_xml_is_refused():
+    rels = (
+        '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/sheet1.png"/></Relationships>'
+    )
+    hidden = b"\x89PNG" + WORKSHEET + GRID + SHEET_TAIL  # calamine would read it as the sheet
+    data = crafted_xlsx(
+        [SHEET_HEAD + SHEET_TAIL],
+        extra_parts={"xl/_rels/workbook.xml.rels": rels, "xl/worksheets/sheet1.png": hidden},
+    )
+
+    refusal = refused_without_unpacking(data, "s.xlsx", max_cells=1000)
+
+    assert "not XML" in refusal.message
+
+
+def test_a_shared_strings_part_that_declares_too_many_strings_is_refused():
+    # calamine reserves memory for uniqueCount strings before reading one: 10^10 aborts the worker
+    shared = (
+        '<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'count="1" uniqueCount="10000000000"><si><t>a</t></si></sst>'
+    )
+    data = crafted_xlsx([SHEET_HEAD + SHEET_TAIL], extra_parts={"xl/sharedStrings.xml": shared})
+
+    refusal = refused_without_unpacking(data)
+
+    assert "more than 1,000,000 shared strings" in refusal.message
+
+
+def test_an_xlsb_workbook_part_is_found_whatever_the_case_of_its_name():
+    data = crafted_xlsx([SHEET_HEAD + SHEET_TAIL], extra_parts={"XL/Workbook.BIN": "\x00\x01"})
+
+    refusal = refused_without_unpacking(data)
+
+    assert "not an Excel .xlsx workbook" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("table_xml", "namespace"),
+    [
+        (  # the table prefix bound to another namespace: calamine matches "table:" by name
+            '<table:table-row table:number-rows-repeated="10000">'
+            '<table:table-cell table:number-columns-repeated="10000" office:value-type="string">'
+            "<text:p>x</text:p></table:table-cell></table:table-row>",
+            "urn:x",
+        ),
+        (  # a formula is content too: calamine expands its repeats
+            '<table:table-row table:number-rows-repeated="10000">'
+            '<table:table-cell table:number-columns-repeated="10000" table:formula="of:=1"/>'
+            "</table:table-row>",
+            "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+        ),
+    ],
+    ids=["other-namespace", "formula-only-cells"],
+)
+def test_an_ods_bomb_is_refused_however_it_is_written(table_xml, namespace):
+    refusal = refused_without_unpacking(ods(table_xml, table_namespace=namespace), "bomb.ods")
+
+    assert "more than 2,000,000 cells" in refusal.message
+
+
+def test_pictures_and_empty_xml_parts_do_not_stop_a_real_workbook():
+    data = crafted_xlsx(
+        [WORKSHEET + grid_sheet(2, 2) + SHEET_TAIL],
+        extra_parts={"xl/media/image1.png": "\x89PNG\r\n\x1a\n\x00binary", "customXml/item1.xml": ""},
+    )
+
+    assert read_rows(data, "s.xlsx") == [[1.0, 1.0], [1.0, 1.0]]
+
+
+# --- NUL characters: PostgreSQL stores none --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ("sku,qty\n" + "SKU-1,1\n" * 600 + "SKU-\x00,2\n").encode(),  # after the first 4 KiB
+        ("sku\tqty\n" + "SKU-1\t1\n" * 600 + "SKU-\x00\t2\n").encode("utf-16"),
+    ],
+    ids=["utf-8-after-4-kib", "utf-16"],
+)
+def test_a_csv_cell_holding_a_nul_character_is_refused_naming_the_cell(data):
+    with pytest.raises(SheetRefused, match="Row 602, column A holds a NUL character"):
+        read_rows(data, "count.csv")
+
+
+@pytest.mark.parametrize(
+    ("sheet", "shared"),
+    [
+        (b'<row r="3"><c r="B3" t="inlineStr"><is><t>a_x0000_b</t></is></c></row>', None),
+        (
+            b'<row r="3"><c r="B3" t="s"><v>0</v></c></row>',
+            '<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            "<si><t>a_x0000_b</t></si></sst>",
+        ),
+    ],
+    ids=["inline-string", "shared-string"],
+)
+def test_an_xlsx_cell_holding_a_nul_character_is_refused_naming_the_cell(sheet, shared):
+    extra = {"xl/sharedStrings.xml": shared} if shared else None
+    data = crafted_xlsx([SHEET_HEAD + sheet + SHEET_TAIL], extra_parts=extra)
+
+    with pytest.raises(SheetRefused, match="Row 3, column B holds a NUL character"):
+        read_rows(data, "count.xlsx")
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,11 @@ class ImportBatch(ConcurrentTransitionMixin, models.Model):
     # Bumped by every save and by the check's progress: a check silent for long lost its worker.
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # A batch waiting for a task that never ran or died is handed to a worker again by the
-    # sweeper (core.handoff): how often so far, and when next.
+    # sweeper (core.handoff): how often so far, and when next; and how often its current step's
+    # task started (the sweeper gives up on those, never on a task no worker took).
     handoffs = models.PositiveSmallIntegerField(_("hand-offs by the sweeper"), default=0)
     next_handoff_at = models.DateTimeField(_("next hand-off at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("task starts"), default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -182,7 +184,7 @@ class ImportBatch(ConcurrentTransitionMixin, models.Model):
         self.errors, self.error_count, self.preview, self.summary = [], 0, [], {}
         self.processed_rows = self.total_rows = self.line_count = self.duplicate_count = 0
         self.confirmed_by = self.confirmed_at = None
-        self.handoffs, self.next_handoff_at = 0, None
+        self.handoffs, self.next_handoff_at, self.attempts = 0, None, 0
 
 
 class StatementLine(models.Model):

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from core.sheets import SheetLimits, SheetRefused, decode_text
 from core.sheets.limits import too_large, too_many
-from core.sheets.reader import check_kind
+from core.sheets.reader import check_kind, refuse_nul
 from core.sheets.zipguard import open_checked, read_part
 
 EXTENSIONS = (".xlsx", ".csv")
@@ -85,10 +85,12 @@ def read_sheet(data: bytes, file_name: str) -> Sheet:
 
 def _read_csv(data: bytes) -> Sheet:
     text = decode_text(data)
+    nul = "\x00" in text  # refused naming the cell: no database text column takes a NUL character
 
     def rows():
         try:
-            yield from enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+            for number, values in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+                yield number, refuse_nul([values], first_row=number)[0] if nul else values
         except csv.Error as exc:
             raise FileRejected(_("The CSV file is malformed: %(error)s.") % {"error": exc}) from exc
 
@@ -165,7 +167,10 @@ class _Book:
             info = self.zip.getinfo(name)
         except KeyError:
             return None
-        return read_part(self.data, info, kind=XLSX)
+        content = read_part(self.data, info, kind=XLSX)
+        if b"\x00" in content:  # no XML holds one, and no database text column takes one
+            raise FileRejected(_("The file is not a readable Excel .xlsx workbook."))
+        return content
 
 
 def _first_sheet_path(book: _Book) -> tuple[str, bool]:
@@ -206,19 +211,19 @@ def _shared_strings(book: _Book) -> list[str]:
 
 
 def _count(xml: bytes, tag: bytes) -> int:
-    """How many <tag> elements (any prefix): bytes.count runs at memory speed, a parse would not."""
-    return sum(
-        xml.count(b"%s%s%s" % (opening, tag, after)) for opening in (b"<", b":") for after in (b" ", b">")
-    )
+    """At least how many <tag> elements the regular expressions above read, whatever follows the
+    name (<tag/>, a line break …) and wherever the root element starts: bytes.count runs at memory
+    speed, a parse would not. It also counts the few other names that start with tag (<col>,
+    <cfRule> for c) — harmless for a limit in the millions. Prefixed elements (<x:c …>), which
+    few writers use, are counted one by one."""
+    count = xml.count(b"<" + tag)
+    if b":" + tag in xml:
+        count += sum(1 for _match in re.finditer(rb"<[\w.-]+:" + tag + rb"\b", xml))
+    return count
 
 
 def _cell_count(sheet: bytes) -> int:
-    """About how many cells: one pass over "<c", which also counts the few other elements whose
-    name starts with c (<col>, <cfRule> …) — harmless for a limit in the millions."""
-    count = sheet.count(b"<c")
-    if b":worksheet" in sheet[:4096]:  # a writer that prefixes its elements: <x:c …>
-        count += sheet.count(b":c ") + sheet.count(b":c>")
-    return count
+    return _count(sheet, b"c")
 
 
 def _date_styles(book: _Book) -> set[bytes]:

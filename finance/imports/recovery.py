@@ -42,18 +42,21 @@ def _hand_over(batch_ids: list[int]) -> None:
 
 
 def imports_sweep(*, now: datetime | None = None, limit: int = 100) -> handoff.Swept:
-    """Hand every batch still waiting for its task to a worker again; after HANDOFF_MAX_ATTEMPTS
-    hand-offs the batch fails with a message saying so (nothing was imported: the insert is all
-    or nothing). Safe to run twice at once."""
+    """Hand every batch still waiting for its task to a worker again; once its task has started
+    HANDOFF_MAX_ATTEMPTS times without finishing the batch fails with a message saying so
+    (nothing was imported: the insert is all or nothing). A batch no worker has started waits.
+    Safe to run twice at once."""
     now = now or timezone.now()
     with transaction.atomic():
-        swept = handoff.claim_due(ImportBatch.objects.filter(_stuck(now)), now=now, limit=limit)
+        stuck = ImportBatch.objects.filter(_stuck(now))
+        swept = handoff.claim_due(stuck, started="attempts", now=now, limit=limit)
         if swept.given_up:
             ImportBatch.objects.filter(pk__in=swept.given_up).update(
                 state=ImportState.FAILED,
                 finished_at=now,
                 message=_(
-                    "No worker finished this import after %(n)s hand-offs; nothing was imported. Retry it."
+                    "A worker started this import %(n)s times and never finished it; nothing was "
+                    "imported. Retry it."
                 )
                 % {"n": settings.HANDOFF_MAX_ATTEMPTS},
             )
@@ -89,7 +92,7 @@ def import_retry(*, batch_id: int, actor=None) -> ImportBatch:
                 % {"state": batch.get_state_display().lower()}
             )
         else:
-            ImportBatch.objects.filter(pk=batch.pk).update(handoffs=0, next_handoff_at=None)
+            ImportBatch.objects.filter(pk=batch.pk).update(handoffs=0, next_handoff_at=None, attempts=0)
         _hand_over([batch.pk])
     batch.refresh_from_db()
     return batch

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
-from core.handoff import INFRASTRUCTURE_ERRORS, publish_on_commit
+from core.handoff import INFRASTRUCTURE_ERRORS, publish_on_commit, record_start
 from core.timezones import business_zone
 from finance.imports.insertion import insert_lines
 from finance.imports.layouts import layout_from_snapshot, layout_get
@@ -106,7 +106,8 @@ def _progress(batch_id: int, rows: int) -> None:
 
 
 def import_validate(*, batch_id: int) -> ImportBatch:
-    """Check every row of an uploaded file; idempotent (a batch is checked once)."""
+    """Check every row of an uploaded file; idempotent (a batch is checked once). Its start is
+    counted (in `attempts`, for the sweeper) in a transaction of its own, before the check."""
     with transaction.atomic():
         batch = ImportBatch.objects.select_for_update().get(pk=batch_id)
         stale = batch.updated_at < timezone.now() - STALE_CHECK
@@ -115,6 +116,7 @@ def import_validate(*, batch_id: int) -> ImportBatch:
             return batch  # checked already, or being checked by another worker
         if not interrupted:  # a worker that died mid-check: its redelivered task checks again
             batch.start_validation()
+        batch.attempts += 1
         batch.save()
     layout = layout_from_snapshot(batch.layout)
     try:
@@ -199,7 +201,8 @@ def import_confirm(*, batch_id: int, actor=None) -> ImportBatch:
             )
         batch.confirm(by=actor, at=timezone.now())
         batch.processed_rows, batch.total_rows = 0, batch.line_count
-        batch.handoffs, batch.next_handoff_at = 0, None  # the sweeper's count starts afresh
+        # the sweeper's counts start afresh for the insert
+        batch.handoffs, batch.next_handoff_at, batch.attempts = 0, None, 0
         batch.save()
         from finance.tasks import commit_import
 
@@ -211,10 +214,12 @@ def import_commit(*, batch_id: int) -> ImportBatch:
     """Insert a confirmed batch's lines, all or none; safe to run twice (the second finds it done).
     The batch row stays locked while its lines go in: two workers take turns, and the sweeper
     leaves a batch being imported alone. A database error (a restart, a lost connection) is
-    raised for the task to retry; the batch stays "importing" and nothing was written."""
+    raised for the task to retry; the batch stays "importing" and nothing was written. The
+    start is counted first, committed on its own (the insert's rollback keeps it)."""
+    importing = ImportBatch.objects.filter(pk=batch_id, state=ImportState.IMPORTING)
+    if not record_start(importing, started="attempts"):
+        return ImportBatch.objects.get(pk=batch_id)
     batch = ImportBatch.objects.get(pk=batch_id)
-    if batch.state != ImportState.IMPORTING:
-        return batch
     try:
         with batch.staged.open("rb") as handle, collector_paused():
             lines = unstage(handle.read())

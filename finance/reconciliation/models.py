@@ -36,9 +36,12 @@ class ReconciliationRun(models.Model):
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     # A run queued without a worker taking it, or running without a worker holding its row lock,
-    # is handed to a worker again by the sweeper (core.handoff): how often so far, and when next.
+    # is handed to a worker again by the sweeper (core.handoff): how often so far, and when next;
+    # and how often a worker started it (the sweeper gives up on those, never on a run no worker
+    # took).
     handoffs = models.PositiveSmallIntegerField(_("hand-offs by the sweeper"), default=0)
     next_handoff_at = models.DateTimeField(_("next hand-off at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("task starts"), default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -29,14 +29,14 @@ def _requeue(run_ids: list[int]) -> None:
 
 
 def runs_sweep(*, now: datetime | None = None, limit: int = 100) -> handoff.Swept:
-    """Hand every stuck run to a worker again; after HANDOFF_MAX_ATTEMPTS hand-offs the run
-    fails with its last error (a new run of the month can be started at any time). Safe to run
-    twice at once."""
+    """Hand every stuck run to a worker again; once workers have started it HANDOFF_MAX_ATTEMPTS
+    times without finishing, the run fails with its last error (a new run of the month can be
+    started at any time). A run no worker has started waits. Safe to run twice at once."""
     now = now or timezone.now()
     with transaction.atomic():
-        swept = handoff.claim_due(stuck_runs(now), now=now, limit=limit)
+        swept = handoff.claim_due(stuck_runs(now), started="attempts", now=now, limit=limit)
         if swept.given_up:
-            gave_up = _("No worker finished this run after %(n)s hand-offs.") % {
+            gave_up = _("A worker started this run %(n)s times and never finished it.") % {
                 "n": settings.HANDOFF_MAX_ATTEMPTS
             }
             ReconciliationRun.objects.filter(pk__in=swept.given_up).update(
@@ -79,7 +79,7 @@ def reconciliation_retry(*, run_id: int, actor=None) -> tuple[ReconciliationRun,
                 _("This run is waiting for a worker; retry it if none has taken it after %(n)s seconds.")
                 % {"n": settings.HANDOFF_GRACE_SECONDS}
             )
-        ReconciliationRun.objects.filter(pk=run.pk).update(handoffs=0, next_handoff_at=None)
+        ReconciliationRun.objects.filter(pk=run.pk).update(handoffs=0, next_handoff_at=None, attempts=0)
         _requeue([run.pk])
     run.refresh_from_db()
     return run, False

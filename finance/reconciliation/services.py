@@ -84,14 +84,16 @@ def reconciliation_execute(*, run_id: int) -> ReconciliationRun:
     """Claim a queued run and do it; safe to call twice (the second finds it claimed). The run's
     row stays locked while it is done, which tells the sweeper a worker has it. A database error
     (a restart, a lost connection) puts the run back in the queue and is raised for the task to
-    retry; any other error fails the run."""
+    retry; any other error fails the run. The claim, committed before the work, counts a start
+    (the sweeper gives up on runs started too often, never on runs no worker took)."""
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().get(pk=run_id)
         if run.state != RunState.QUEUED:
             return run
         claimed_at = timezone.now()
         run.state, run.started_at, run.error = RunState.RUNNING, claimed_at, ""
-        run.save(update_fields=["state", "started_at", "error"])
+        run.attempts += 1
+        run.save(update_fields=["state", "started_at", "error", "attempts"])
     ours = ReconciliationRun.objects.filter(pk=run_id, state=RunState.RUNNING, started_at=claimed_at)
     began = time.perf_counter()
     try:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from celery.exceptions import Retry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection
 from django.utils import timezone
@@ -93,20 +94,47 @@ def test_a_running_run_whose_worker_died_is_queued_again_and_done(capture):
     assert state(run) == RunState.DONE
 
 
-def test_a_run_no_worker_finishes_fails_after_its_hand_offs_with_its_last_error(capture):
+def test_a_run_no_worker_starts_is_handed_over_and_never_given_up(capture):
     run = stranded_run()
-    ReconciliationRun.objects.filter(pk=run.pk).update(error="OperationalError: server closed the connection")
     now = timezone.now() + LATER
-    for _ in range(2):  # each hand-off is lost as well
+    for _ in range(6):  # each hand-off waits in a queue no worker takes
         with capture():
             assert runs_sweep(now=now).handed_over == [run.pk]
         run.refresh_from_db()
         now = run.next_handoff_at
 
+    assert runs_sweep(now=now).given_up == []
+    assert state(run) == RunState.QUEUED and (run.handoffs, run.attempts) == (7, 0)
+
+    with capture(execute=True):  # a worker returns
+        runs_sweep(now=run.next_handoff_at)
+    assert state(run) == RunState.DONE
+
+
+def test_a_run_that_fails_each_time_it_starts_fails_after_its_starts_with_its_last_error(
+    capture, monkeypatch
+):
+    run = stranded_run()
+
+    def lost_connection(run):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(engine, "reconcile", lost_connection)
+    now = timezone.now() + LATER
+    for started in (1, 2):
+        with capture() as published:
+            assert runs_sweep(now=now).handed_over == [run.pk]
+        with pytest.raises(Retry):
+            published[0]()  # the task started; the run is queued again with its error, for a retry
+        run.refresh_from_db()
+        assert (run.state, run.attempts) == (RunState.QUEUED, started)
+        now = run.next_handoff_at
+
     assert runs_sweep(now=now).given_up == [run.pk]
     assert state(run) == RunState.FAILED
     assert run.error == (
-        "No worker finished this run after 2 hand-offs. Last error: OperationalError: server closed the connection"
+        "A worker started this run 2 times and never finished it. "
+        "Last error: OperationalError: server closed the connection unexpectedly"
     )
 
 
@@ -242,29 +270,54 @@ def test_an_uploaded_file_whose_check_never_ran_is_swept_checked_and_then_import
     assert state(batch) == ImportState.IMPORTED and StatementLine.objects.filter(batch=batch).count() == 1
 
 
-def test_an_import_no_worker_finishes_fails_after_its_hand_offs_and_the_desk_retries_it(
-    capture, finance_client
-):
+def test_an_import_no_worker_starts_is_handed_over_and_never_given_up(capture):
     batch = stranded_upload()
     now = timezone.now() + LATER
-    for _ in range(2):
-        with capture():  # each hand-off is lost as well
+    for _ in range(6):
+        with capture():  # each hand-off waits in a queue no worker takes
             assert imports_sweep(now=now).handed_over == [batch.pk]
         batch.refresh_from_db()
         now = batch.next_handoff_at
 
+    assert imports_sweep(now=now).given_up == []
+    assert state(batch) == ImportState.UPLOADED and (batch.handoffs, batch.attempts) == (7, 0)
+
+
+def test_an_import_whose_insert_dies_each_time_fails_after_its_starts_and_the_desk_retries_it(
+    capture, finance_client, monkeypatch
+):
+    batch = upload(capture, csv_bytes(ROWS), "b.csv")
+    with capture():  # confirmed; its task is lost
+        import_services.import_confirm(batch_id=batch.pk)
+
+    def worker_dies(batch, lines):
+        raise SystemExit  # a killed worker: the insert's transaction is rolled back
+
+    monkeypatch.setattr(import_services, "insert_lines", worker_dies)
+    now = timezone.now() + LATER
+    for started in (1, 2):
+        with capture() as published:
+            assert imports_sweep(now=now).handed_over == [batch.pk]
+        with pytest.raises(SystemExit):
+            published[0]()
+        batch.refresh_from_db()
+        assert (batch.state, batch.attempts) == (ImportState.IMPORTING, started)
+        now = batch.next_handoff_at
+
     assert imports_sweep(now=now).given_up == [batch.pk]
     assert state(batch) == ImportState.FAILED
-    assert (
-        batch.message == "No worker finished this import after 2 hand-offs; nothing was imported. Retry it."
+    assert batch.message == (
+        "A worker started this import 2 times and never finished it; nothing was imported. Retry it."
     )
     page = finance_client.get(f"/finance/imports/{batch.pk}/")
     assert f'action="/finance/imports/{batch.pk}/retry/"' in page.text
 
+    monkeypatch.undo()
     with capture(execute=True):
         finance_client.post(f"/finance/imports/{batch.pk}/retry/")
 
-    assert state(batch) == ImportState.VALID and (batch.message, batch.handoffs) == ("", 0)
+    assert state(batch) == ImportState.VALID
+    assert (batch.message, batch.handoffs, batch.attempts) == ("", 0, 1)
 
 
 def test_a_database_error_mid_import_leaves_it_importing_for_a_retry(capture, monkeypatch):

@@ -113,10 +113,13 @@ def test_an_xlsx_without_a_sheet_is_refused():
         read_sheet(buffer.getvalue(), "x.xlsx")
 
 
-def crafted_xlsx(sheet_data: str) -> bytes:
-    """The smallest workbook the reader accepts, with the given <sheetData> body."""
+def crafted_xlsx(sheet_data: str, *, sheet: str | None = None, shared: str | None = None) -> bytes:
+    """The smallest workbook the reader accepts, with the given <sheetData> body (or the whole
+    sheet XML) and shared strings part."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as book:
+        if shared is not None:
+            book.writestr("xl/sharedStrings.xml", shared)
         book.writestr(
             "xl/workbook.xml",
             '<workbook xmlns:r="r"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
@@ -126,7 +129,7 @@ def crafted_xlsx(sheet_data: str) -> bytes:
             '<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
         )
         book.writestr(
-            "xl/worksheets/sheet1.xml", f"<worksheet><sheetData>{sheet_data}</sheetData></worksheet>"
+            "xl/worksheets/sheet1.xml", sheet or f"<worksheet><sheetData>{sheet_data}</sheetData></worksheet>"
         )
     return buffer.getvalue()
 
@@ -201,3 +204,42 @@ def test_a_sheet_with_more_cells_than_the_limit_is_refused(monkeypatch):
 
     with pytest.raises(FileRejected, match="more than 5 cells"):
         read_sheet(data, "statement.xlsx")
+
+
+def test_cells_are_counted_whatever_their_prefix_and_wherever_the_root_starts(monkeypatch):
+    monkeypatch.setattr(readers, "MAX_CELLS", 5)
+    cells = "".join(f'<x:c r="{column}1"><x:v>1</x:v></x:c>' for column in "ABCDEF")
+    sheet = (
+        f"<!--{' ' * 5000}-->"  # the prefixed root beyond the first 4 KiB
+        '<x:worksheet xmlns:x="urn:x"><x:sheetData>'
+        f'<x:row r="1">{cells}</x:row></x:sheetData></x:worksheet>'
+    )
+    data = crafted_xlsx("", sheet=sheet)
+    monkeypatch.setattr(readers, "MAX_CELLS", 6)
+    assert len(list(read_sheet(data, "x.xlsx").rows)[0][1]) == 6  # the reader reads all six
+    monkeypatch.setattr(readers, "MAX_CELLS", 5)
+
+    with pytest.raises(FileRejected, match="more than 5 cells"):
+        read_sheet(data, "statement.xlsx")
+
+
+def test_shared_strings_are_counted_however_they_are_written(monkeypatch):
+    monkeypatch.setattr(readers, "MAX_SHARED_STRINGS", 2)
+    shared = "<sst><si/><si\n><t>b</t></si><x:si><x:t>c</x:t></x:si></sst>"
+
+    with pytest.raises(FileRejected, match="more than 2 shared strings"):
+        read_sheet(crafted_xlsx('<row r="1"><c r="A1" t="s"><v>2</v></c></row>', shared=shared), "x.xlsx")
+
+
+def test_a_csv_cell_holding_a_nul_character_is_refused_naming_the_cell():
+    data = ("entry,amount\n" + "E-1,1\n" * 800 + "E-\x00,2\n").encode()  # after the first 4 KiB
+
+    with pytest.raises(FileRejected, match="Row 802, column A holds a NUL character"):
+        list(read_sheet(data, "statement.csv").rows)
+
+
+def test_an_xlsx_part_holding_a_nul_byte_is_refused():
+    data = crafted_xlsx('<row r="1"><c r="A1" t="inlineStr"><is><t>E-\x00</t></is></c></row>')
+
+    with pytest.raises(FileRejected, match="not a readable Excel"):
+        list(read_sheet(data, "statement.xlsx").rows)

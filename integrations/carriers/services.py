@@ -25,7 +25,7 @@ from fulfilment.tracking import record_tracking, shipment_record_problem, shipme
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import DROPPED_HEADERS, Receipt
+from integrations.services import DROPPED_HEADERS, Receipt, inbound_message_started
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +249,11 @@ def find_shipment(tracking_number: str, companies: set[str]) -> Shipment | None:
 def tracking_message_process(message_id: int) -> InboundMessage:
     """Apply a stored push. Safe to run twice at once: the message row is locked and only a
     message still "received" is worked on; the scans themselves deduplicate by fingerprint."""
+    inbound_message_started(message_id)
     with transaction.atomic():
         message = InboundMessage.objects.select_for_update(of=("self",)).get(pk=message_id, platform=PLATFORM)
         if message.status != InboundStatus.RECEIVED:
             return message
-        message.attempts += 1
         message.error = ""
         try:
             push = get_adapter().parse_push(_form(message.body))
@@ -275,7 +275,7 @@ def tracking_message_process(message_id: int) -> InboundMessage:
         except DomainError as exc:
             message.status, message.error = InboundStatus.FAILED, exc.message
         message.processed_at = timezone.now()
-        message.save(update_fields=["order", "status", "error", "attempts", "processed_at"])
+        message.save(update_fields=["order", "status", "error", "processed_at"])
     return message
 
 

@@ -73,7 +73,37 @@ def test_the_sweeper_hands_a_stranded_message_over_once_its_grace_has_passed(
     )
 
 
-def test_hand_offs_are_spaced_out_bounded_and_end_in_the_failed_queue_with_the_last_error(
+def test_a_message_whose_task_never_starts_waits_for_a_worker_and_is_processed_when_one_returns(
+    stranded, handoffs, django_capture_on_commit_callbacks
+):
+    # the intake workers are down for 2.5 hours: the beat's sweeper runs every minute and every
+    # task it publishes waits in the queue, never started
+    published, handed_over_at = [], []
+    for minute in range(1, 151):
+        with django_capture_on_commit_callbacks() as queued:
+            swept = inbound_messages_sweep(now=stranded.received_at + timedelta(minutes=minute, seconds=1))
+        assert swept.given_up == []
+        published += queued
+        handed_over_at += [minute] * len(swept.handed_over)
+
+    # then it is still waiting, handed over ever more rarely, at most once an hour
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.attempts, stranded.order) == (InboundStatus.RECEIVED, 0, None)
+    assert handed_over_at == [1, 3, 7, 15, 31, 63, 123]
+    assert stranded.handoffs == len(published) == 7
+
+    # when a worker returns it takes the queued tasks: the first makes the order, the rest nothing
+    for task in published:
+        task()
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.attempts, stranded.order) == (
+        InboundStatus.PROCESSED,
+        1,
+        shop_orders().get(),
+    )
+
+
+def test_a_message_whose_task_dies_each_time_it_starts_is_failed_with_the_last_error(
     stranded, handoffs, monkeypatch, django_capture_on_commit_callbacks
 ):
     def broken(message):
@@ -81,37 +111,38 @@ def test_hand_offs_are_spaced_out_bounded_and_end_in_the_failed_queue_with_the_l
 
     monkeypatch.setattr(services, "_ingest", broken)
     with pytest.raises(RuntimeError):
-        process_inbound_message.delay(stranded.pk)  # the task dies; its error is kept
+        process_inbound_message.delay(stranded.pk)  # the task dies; its start and error are kept
     stranded.refresh_from_db()
-    assert (stranded.status, stranded.error) == (InboundStatus.RECEIVED, "RuntimeError: mapping bug")
+    assert (stranded.status, stranded.attempts, stranded.error) == (
+        InboundStatus.RECEIVED,
+        1,
+        "RuntimeError: mapping bug",
+    )
 
-    # each hand-off is lost too (a worker that dies): captured, never run
-    now = stranded.received_at + timedelta(seconds=61)
-    for handoffs_so_far in range(3):
-        with django_capture_on_commit_callbacks() as published:
+    # each hand-off's task starts and dies as well, until it has started 3 times
+    for started in (2, 3):
+        now = stranded.next_handoff_at
+        assert inbound_messages_sweep(now=now - timedelta(seconds=1)).handed_over == []
+        with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
             assert inbound_messages_sweep(now=now).handed_over == [stranded.pk]
-        assert len(published) == 1
         stranded.refresh_from_db()
-        assert stranded.handoffs == handoffs_so_far + 1
-        wait = timedelta(seconds=60 * 2**stranded.handoffs)
-        assert stranded.next_handoff_at == now + wait
-        assert inbound_messages_sweep(now=now + wait - timedelta(seconds=1)).handed_over == []
-        now += wait
+        assert (stranded.status, stranded.attempts) == (InboundStatus.RECEIVED, started)
 
-    swept = inbound_messages_sweep(now=now)
+    swept = inbound_messages_sweep(now=stranded.next_handoff_at)
 
     assert (swept.handed_over, swept.given_up) == ([], [stranded.pk])
     stranded.refresh_from_db()
     assert stranded.status == InboundStatus.FAILED
-    assert (
-        stranded.error == "Not processed after 3 hand-offs to a worker. Last error: RuntimeError: mapping bug"
+    assert stranded.error == (
+        "Processing started 3 times and never finished. Last error: RuntimeError: mapping bug"
     )
 
-    # once the cause is fixed, the failed queue's replay makes the order
+    # once the cause is fixed, the failed queue's replay makes the order, its counts afresh
     monkeypatch.undo()
     replayed = inbound_message_replay(stranded.pk)
-    assert (replayed.status, replayed.handoffs, replayed.order) == (
+    assert (replayed.status, replayed.attempts, replayed.handoffs, replayed.order) == (
         InboundStatus.PROCESSED,
+        1,
         0,
         shop_orders().get(),
     )

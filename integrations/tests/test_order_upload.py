@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from core.models import StoredFile
 from core.roles import Role
 from core.sheets import reader as sheet_reader
 from core.tests.sheet_files import zip_bomb
@@ -245,6 +246,38 @@ def test_a_zip_bomb_is_refused_on_the_upload_page_without_being_unpacked(
     assert OrderUpload.objects.get().state == OrderUploadState.REFUSED and not uploaded_orders().exists()
 
 
+def test_a_nul_character_after_the_first_4_kib_refuses_the_file_naming_the_cell(client, agent, upload):
+    client.force_login(agent)
+    rows = [line(f"UP-{n}") for n in range(30)] + [line("UP-NUL", note="a\x00b")]  # row 32
+
+    response = upload(as_csv(rows))
+
+    stored = OrderUpload.objects.get()
+    assert stored.state == OrderUploadState.REFUSED and not stored.rows and not stored.file
+    assert "Row 32, column U holds a NUL character" in stored.message  # U: the note
+    assert "Row 32, column U" in response.content.decode()
+    assert not uploaded_orders().exists() and not StoredFile.objects.exists()
+
+
+def test_rows_the_database_refuses_to_store_refuse_the_file_instead_of_leaving_it_queued(
+    client, agent, upload
+):
+    # a reader that let a NUL through: PostgreSQL stores no NUL in the preview's JSON rows
+    client.force_login(agent)
+    bad = line("UP-1", note="a\x00b")
+    with mock.patch.object(
+        order_upload, "read_rows", return_value=[list(COLUMNS), [bad[c] for c in COLUMNS]]
+    ):
+        response = upload(as_csv([line("UP-1")]))
+
+    stored = OrderUpload.objects.get()
+    assert stored.state == OrderUploadState.REFUSED and stored.read_at and not stored.file
+    assert "database refused to store this file's rows" in stored.message
+    assert stored.rows == [] and stored.headers == []  # nothing half-written
+    assert "database refused" in response.content.decode()
+    assert not uploaded_orders().exists() and not StoredFile.objects.exists()
+
+
 def test_a_gbk_csv_is_read_and_imported(client, agent, upload):
     client.force_login(agent)
     buffer = io.StringIO()
@@ -280,3 +313,45 @@ def test_uploads_older_than_a_day_are_removed(client, agent, upload):
     assert OrderUpload.objects.exists()
     order_uploads_sweep(now=timezone.now() + timedelta(hours=25))
     assert not OrderUpload.objects.exists()
+
+
+def test_a_file_no_worker_starts_waits_and_one_whose_reading_dies_each_time_is_refused(
+    settings, agent, django_capture_on_commit_callbacks, monkeypatch
+):
+    from integrations import uploads
+
+    settings.HANDOFF_MAX_ATTEMPTS = 2
+    with django_capture_on_commit_callbacks():  # the publish after commit never happens
+        stored = uploads.order_upload_queue(
+            file_bytes=as_csv([line("UP-1")]).read(), file_name="orders.csv", actor=agent
+        )
+
+    # no worker takes the imports queue for hours: the file is handed over, never refused
+    now = timezone.now() + timedelta(minutes=5)
+    for _ in range(8):
+        with django_capture_on_commit_callbacks():
+            assert order_uploads_sweep(now=now).handed_over == [stored.pk]
+        stored.refresh_from_db()
+        now = stored.next_handoff_at
+    assert (stored.state, stored.attempts, stored.handoffs) == (OrderUploadState.QUEUED, 0, 8)
+
+    # then reading it kills its worker each time it starts
+    def worker_dies(upload):
+        raise SystemExit
+
+    monkeypatch.setattr(uploads, "_rows", worker_dies)
+    for started in (1, 2):
+        with django_capture_on_commit_callbacks() as published:
+            assert order_uploads_sweep(now=now).handed_over == [stored.pk]
+        with pytest.raises(SystemExit):
+            published[0]()
+        stored.refresh_from_db()
+        assert (stored.state, stored.attempts) == (OrderUploadState.QUEUED, started)
+        now = stored.next_handoff_at
+
+    assert order_uploads_sweep(now=now).given_up == [stored.pk]
+    stored.refresh_from_db()
+    assert stored.state == OrderUploadState.REFUSED and not uploaded_orders().exists()
+    assert stored.message == (
+        "Reading this file started 2 times and never finished; nothing was imported. Upload it again."
+    )

@@ -12,9 +12,10 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core import handoff
 from core.errors import DomainError
@@ -26,6 +27,8 @@ from inventory.cycle_counts.sheet import EXTENSIONS, CycleCountFileError
 from inventory.models import CycleCountUpload, CycleCountUploadState, Warehouse
 
 logger = logging.getLogger(__name__)
+
+DATABASE_REFUSED = gettext_lazy("The database refused to store this sheet's rows; nothing was stored.")
 
 
 def cycle_count_upload_queue(
@@ -51,7 +54,11 @@ def cycle_count_upload_queue(
 
 def cycle_count_upload_read(*, upload_id: int) -> CycleCountUpload:
     """The worker's part: read the stored sheet into a draft count, or refuse it. A second
-    delivery finds the upload read and does nothing."""
+    delivery finds the upload read and does nothing. The start is counted first, on its own (the
+    sweeper gives up on sheets whose reading keeps dying, never on unread ones)."""
+    queued = CycleCountUpload.objects.filter(pk=upload_id, state=CycleCountUploadState.QUEUED)
+    if not handoff.record_start(queued, started="attempts"):
+        return CycleCountUpload.objects.get(pk=upload_id)
     with transaction.atomic():
         upload = (
             CycleCountUpload.objects.select_for_update(of=("self",))
@@ -61,22 +68,25 @@ def cycle_count_upload_read(*, upload_id: int) -> CycleCountUpload:
         if upload.state != CycleCountUploadState.QUEUED:
             return upload
         try:
-            with transaction.atomic():  # a refused sheet leaves nothing of its count behind
+            # a refused sheet leaves nothing of its count behind, nor an upload the database refused
+            with transaction.atomic():
                 upload.cycle_count = _read(upload)
+                upload.state = CycleCountUploadState.READ
+                _finish(upload)
         except CycleCountFileError as exc:
             _refuse(upload, exc.message, [list(error) for error in exc.errors])
         except DomainError as exc:
             _refuse(upload, exc.message)
         except handoff.INFRASTRUCTURE_ERRORS:
             raise  # not the sheet's fault: retried, then handed over again by the sweeper
+        except DatabaseError:
+            logger.exception("cycle count upload %s: the database refused its rows", upload.pk)
+            _refuse(upload, DATABASE_REFUSED)
         except Exception:
             logger.exception("cycle count upload %s could not be read", upload.pk)
             _refuse(
                 upload, _("The sheet could not be read because of an internal error; nothing was stored.")
             )
-        else:
-            upload.state = CycleCountUploadState.READ
-        _finish(upload)
     return upload
 
 
@@ -97,9 +107,22 @@ def _read(upload: CycleCountUpload):
 
 
 def _refuse(upload: CycleCountUpload, message: str, errors: list | None = None) -> None:
+    try:
+        with transaction.atomic():
+            _refused(upload, message, errors or [])
+    except handoff.INFRASTRUCTURE_ERRORS:
+        raise
+    except DatabaseError:  # the errors quote a cell the database cannot store: refuse without them
+        logger.exception("cycle count upload %s: its refusal could not be stored", upload.pk)
+        _refused(upload, DATABASE_REFUSED, [])
+
+
+def _refused(upload: CycleCountUpload, message: str, errors: list) -> None:
+    upload.refresh_from_db()  # what a failed attempt set on it (its count) went with its savepoint
     upload.state = CycleCountUploadState.REFUSED
     upload.message = message
-    upload.errors = errors or []
+    upload.errors = errors
+    _finish(upload)
 
 
 def _finish(upload: CycleCountUpload) -> None:
@@ -113,8 +136,9 @@ def _finish(upload: CycleCountUpload) -> None:
 
 
 def cycle_count_uploads_sweep(*, now=None, limit: int = 100) -> handoff.Swept:
-    """Hand every sheet still waiting after the grace period to a worker again; after
-    HANDOFF_MAX_ATTEMPTS hand-offs it is refused with a message saying so."""
+    """Hand every sheet still waiting after the grace period to a worker again; once reading it
+    started HANDOFF_MAX_ATTEMPTS times without finishing it is refused with a message saying so.
+    A sheet no worker started waits."""
     from inventory.tasks import read_cycle_count_upload
 
     now = now or timezone.now()
@@ -122,7 +146,7 @@ def cycle_count_uploads_sweep(*, now=None, limit: int = 100) -> handoff.Swept:
         waiting = CycleCountUpload.objects.filter(state=CycleCountUploadState.QUEUED).filter(
             handoff.waiting_since("created_at", now)
         )
-        swept = handoff.claim_due(waiting, now=now, limit=limit)
+        swept = handoff.claim_due(waiting, started="attempts", now=now, limit=limit)
         if swept.given_up:
             given_up = CycleCountUpload.objects.filter(pk__in=swept.given_up)
             for stored in given_up.exclude(file="").values_list("file", flat=True):
@@ -132,7 +156,8 @@ def cycle_count_uploads_sweep(*, now=None, limit: int = 100) -> handoff.Swept:
                 file="",
                 finished_at=now,
                 message=_(
-                    "No worker read this sheet after %(n)s hand-offs; nothing was stored. Upload it again."
+                    "Reading this sheet started %(n)s times and never finished; nothing was stored. "
+                    "Upload it again."
                 )
                 % {"n": settings.HANDOFF_MAX_ATTEMPTS},
             )

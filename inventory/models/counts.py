@@ -184,9 +184,11 @@ class CycleCountUpload(models.Model):
     )
     created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
     finished_at = models.DateTimeField(_("read at"), null=True, blank=True)
-    # core.handoff: the sweeper hands a sheet still waiting after the grace period to a worker again
+    # core.handoff: the sweeper hands a sheet still waiting after the grace period to a worker
+    # again, and gives up once reading it started `attempts` times without finishing
     handoffs = models.PositiveSmallIntegerField(default=0)
     next_handoff_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("task starts"), default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

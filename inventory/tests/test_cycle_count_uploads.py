@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import StoredFile
 from core.sheets import reader as sheet_reader
-from core.tests.sheet_files import workbook, zip_bomb
+from core.tests.sheet_files import SHEET_HEAD, SHEET_TAIL, crafted_xlsx, workbook, zip_bomb
 from inventory.cycle_counts import cycle_count_upload_read, cycle_count_uploads_sweep, sheet
 from inventory.models import CycleCount, CycleCountLine, CycleCountUpload, CycleCountUploadState
 from orders.tests.factories import WarehouseFactory, ensure_master_data
@@ -105,6 +106,47 @@ def test_a_gbk_csv_is_read(client, warehouse, warehouse_user, django_capture_on_
     ]
 
 
+def test_a_cell_holding_a_nul_character_refuses_the_sheet_naming_the_cell(
+    client, warehouse, warehouse_user, django_capture_on_commit_callbacks
+):
+    client.force_login(warehouse_user)
+    rows = [
+        b'<row r="1">' + _text_cell("A1", b"sku") + _text_cell("B1", b"counted_quantity") + b"</row>",
+        b'<row r="2">' + _text_cell("A2", b"SKU-1") + b'<c r="B2"><v>5</v></c></row>',
+        b'<row r="3">' + _text_cell("A3", b"SKU-2_x0000_") + b'<c r="B3"><v>5</v></c></row>',  # a NUL
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, crafted_xlsx([SHEET_HEAD, *rows, SHEET_TAIL]), "count.xlsx")
+
+    upload = CycleCountUpload.objects.get()
+    assert upload.state == CycleCountUploadState.REFUSED and not upload.file
+    assert "Row 3, column A holds a NUL character" in upload.message
+    assert not CycleCount.objects.exists() and not StoredFile.objects.exists()
+
+
+def _text_cell(reference: str, text: bytes) -> bytes:
+    return b'<c r="%s" t="inlineStr"><is><t>%s</t></is></c>' % (reference.encode(), text)
+
+
+def test_a_refusal_the_database_cannot_store_still_refuses_the_sheet(
+    client, warehouse, warehouse_user, django_capture_on_commit_callbacks
+):
+    # a reader that let a NUL through: the row errors quote it, and PostgreSQL stores no NUL
+    client.force_login(warehouse_user)
+    with (
+        mock.patch.object(sheet, "read_rows", return_value=[["sku", "counted_quantity"], ["SKU-\x00", 5]]),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        post(client, b"sku,counted_quantity\r\nSKU-1,5\r\n", "count.csv")
+
+    upload = CycleCountUpload.objects.get()
+    assert upload.state == CycleCountUploadState.REFUSED and upload.finished_at and not upload.file
+    assert upload.message == "The database refused to store this sheet's rows; nothing was stored."
+    assert upload.errors == [] and upload.cycle_count is None
+    assert not CycleCount.objects.exists() and not StoredFile.objects.exists()
+
+
 def test_a_file_that_is_not_a_sheet_is_refused_in_the_request_without_storing_it(
     client, warehouse, warehouse_user
 ):
@@ -152,3 +194,48 @@ def test_a_sheet_whose_task_was_lost_is_handed_to_a_worker_again(
     assert swept.handed_over == [upload.pk]
     upload.refresh_from_db()
     assert upload.state == CycleCountUploadState.READ and upload.cycle_count.lines.get().difference == -1
+
+
+def test_a_sheet_no_worker_starts_waits_and_one_whose_reading_dies_each_time_is_refused(
+    settings, warehouse, warehouse_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    from inventory.cycle_counts import cycle_count_upload_queue, uploads
+
+    settings.HANDOFF_MAX_ATTEMPTS = 2
+    with django_capture_on_commit_callbacks():  # the publish after commit never happens
+        upload = cycle_count_upload_queue(
+            warehouse=warehouse,
+            file_bytes=workbook(HEADER, [["SKU-3", None, None, 999]]),
+            file_name="lost.xlsx",
+            actor=warehouse_user,
+        )
+
+    # no worker takes the imports queue for hours: the sheet is handed over, never refused
+    now = timezone.now() + timedelta(minutes=5)
+    for _ in range(8):
+        with django_capture_on_commit_callbacks():
+            assert cycle_count_uploads_sweep(now=now).handed_over == [upload.pk]
+        upload.refresh_from_db()
+        now = upload.next_handoff_at
+    assert (upload.state, upload.attempts, upload.handoffs) == (CycleCountUploadState.QUEUED, 0, 8)
+
+    # then reading it kills its worker each time it starts
+    def worker_dies(upload):
+        raise SystemExit
+
+    monkeypatch.setattr(uploads, "_read", worker_dies)
+    for started in (1, 2):
+        with django_capture_on_commit_callbacks() as published:
+            assert cycle_count_uploads_sweep(now=now).handed_over == [upload.pk]
+        with pytest.raises(SystemExit):
+            published[0]()
+        upload.refresh_from_db()
+        assert (upload.state, upload.attempts) == (CycleCountUploadState.QUEUED, started)
+        now = upload.next_handoff_at
+
+    assert cycle_count_uploads_sweep(now=now).given_up == [upload.pk]
+    upload.refresh_from_db()
+    assert upload.state == CycleCountUploadState.REFUSED and not CycleCount.objects.exists()
+    assert upload.message == (
+        "Reading this sheet started 2 times and never finished; nothing was stored. Upload it again."
+    )

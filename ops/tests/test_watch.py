@@ -9,7 +9,8 @@ from django.utils import timezone
 from catalog.models import Channel
 from core.models import Alert, AlertState
 from core.roles import Role
-from integrations.models import SyncCursor
+from integrations.models import InboundMessage, InboundStatus, OrderUpload, OrderUploadState, SyncCursor
+from ops.backlogs import UNSTARTED_AFTER_HANDOFFS
 from ops.heartbeats import BEAT, heartbeat_record
 from ops.task_outcomes import RETRIED, SUCCEEDED, task_outcome_record
 from ops.watch import health_watch
@@ -134,3 +135,38 @@ def test_a_deep_queue_raises_an_alert_per_queue(settings):
             connection.default_channel.queue_purge("intake")
     health_watch()
     assert _open("ops:queue:intake") is None
+
+
+def test_stored_work_handed_over_without_ever_starting_raises_a_critical_alert(settings):
+    # the sweeper never gives such a message up (core.handoff): the watch is what tells someone
+    received = {"platform": "shopify", "status": InboundStatus.RECEIVED}
+    waiting = InboundMessage.objects.create(**received, handoffs=UNSTARTED_AFTER_HANDOFFS)
+    InboundMessage.objects.create(**received, handoffs=UNSTARTED_AFTER_HANDOFFS - 1)  # not yet
+    InboundMessage.objects.create(**received, handoffs=9, attempts=1)  # started: its failures count
+
+    health_watch()
+
+    alert = _open("ops:unstarted:inbound")
+    assert alert is not None and alert.severity == "critical"
+    assert alert.message == (
+        "Platform messages: 1 handed to a worker 3 times or more and never started: "
+        "is a worker taking their queue?"
+    )
+    assert _open("ops:unstarted:order_uploads") is None
+
+    InboundMessage.objects.filter(pk=waiting.pk).update(attempts=1)  # a worker took it
+    health_watch()
+    assert _open("ops:unstarted:inbound") is None
+
+
+def test_files_waiting_to_be_read_are_watched_backlogs(settings, agent):
+    settings.OPS_QUEUE_DEPTH_ALERT = 1
+    for name in ("a.csv", "b.csv"):
+        OrderUpload.objects.create(created_by=agent, file_name=name)
+    OrderUpload.objects.create(created_by=agent, file_name="c.csv", state=OrderUploadState.READY)
+
+    health_watch()
+
+    alert = _open("ops:backlog:order_uploads_queued")
+    assert alert is not None and alert.message == "Order files waiting to be read: 2 waiting (alert above 1)."
+    assert _open("ops:backlog:cycle_count_uploads_queued") is None

@@ -19,7 +19,7 @@ from fulfilment.models import LEFT_WAREHOUSE, Carrier, Shipment, ShipmentStatus
 from fulfilment.routing import reroute_rejected
 from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import DROPPED_HEADERS
+from integrations.services import DROPPED_HEADERS, inbound_message_started
 from integrations.wms.qimen import protocol
 from inventory.models import Warehouse, WmsProtocol
 
@@ -105,18 +105,18 @@ def qimen_callback_receive(
 def qimen_callback_process(message_id: int) -> InboundMessage:
     """Apply a stored callback (also the replay path). Only a message still "received" is worked
     on; the message row lock makes two runs at once harmless."""
+    inbound_message_started(message_id)
     with transaction.atomic():
         message = InboundMessage.objects.select_for_update(of=("self",)).get(pk=message_id)
         if message.status != InboundStatus.RECEIVED:
             return message
-        message.attempts += 1
         try:
             with transaction.atomic():  # a refusal leaves nothing half-written
                 message.status, message.error = _apply(message)
         except DomainError as exc:
             message.status, message.error = InboundStatus.FAILED, exc.message
         message.processed_at = timezone.now()
-        message.save(update_fields=["order", "status", "error", "attempts", "processed_at"])
+        message.save(update_fields=["order", "status", "error", "processed_at"])
     return message
 
 
