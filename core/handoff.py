@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from celery import current_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
@@ -108,12 +109,20 @@ def record_start(row: models.QuerySet, *, started: str, now: datetime | None = N
     rolls the work back, not this count, so the sweeper gives up on real failures only. False
     when the row is no longer in that state (done by another delivery)."""
     soon = (now or timezone.now()) + grace()
+    counted = {} if _retry_of_one_delivery() else {started: F(started) + 1}
     return bool(
         row.update(
-            **{started: F(started) + 1},
+            **counted,
             next_handoff_at=Greatest(Coalesce(F("next_handoff_at"), Value(soon)), Value(soon)),
         )
     )
+
+
+def _retry_of_one_delivery() -> bool:
+    """Celery's own retries of an infrastructure error (RETRY_ON_INFRASTRUCTURE) belong to the
+    start that failed: a database restart must not use up a row's starts and fail it."""
+    task = current_task
+    return bool(task and task.request and (task.request.retries or 0) > 0)
 
 
 def claim_due(stuck: models.QuerySet, *, started: str, now: datetime, limit: int) -> Swept:

@@ -6,6 +6,7 @@ times; a row whose task never starts is handed over for as long as it waits."""
 from datetime import timedelta
 
 import pytest
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,6 +98,24 @@ def test_a_row_is_given_up_once_its_task_started_the_most_times(settings):
     assert sweep(stuck, now + timedelta(seconds=30)) == ([], [message.pk])
     message.refresh_from_db()
     assert (message.attempts, message.handoffs) == (2, 1)  # given up untouched, for the caller to fail
+
+
+@shared_task
+def start_processing(message_id: int) -> None:
+    record_start(InboundMessage.objects.filter(pk=message_id), started="attempts")
+
+
+@pytest.mark.django_db
+def test_celerys_own_retries_of_a_delivery_count_one_start():
+    message = InboundMessage.objects.create(platform="shopify")
+
+    start_processing.apply([message.pk])  # a delivery
+    start_processing.apply([message.pk], retries=1)  # its retries after a lost connection
+    start_processing.apply([message.pk], retries=2)
+    start_processing.apply([message.pk])  # the sweeper's next delivery
+
+    message.refresh_from_db()
+    assert message.attempts == 2
 
 
 @pytest.mark.django_db
