@@ -5,6 +5,7 @@ all three."""
 from django.db.models import Q, QuerySet
 
 from fulfilment.models import ShipmentLine
+from orders import phones
 from orders.models import Order
 from returns.models import ReturnRequest
 
@@ -17,7 +18,9 @@ def order_search(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
     digits = "".join(ch for ch in term if ch.isdigit() or ch == "+")
     query = Q(number=term.upper()) | Q(external_id=term) | Q(customer_email=term.lower())
     if len(digits) >= 5:
-        query |= Q(customer_phone=digits) | Q(ship_phone=digits)
+        # Orders store valid phones in E.164 (orders.phones); older rows as typed, digits only.
+        forms = {digits, phones.e164(term) or digits}
+        query |= Q(customer_phone__in=forms) | Q(ship_phone__in=forms)
     # A tracking number finds every order its parcel carries (merged orders included); an RMA
     # number or a return parcel's tracking number finds the order it returns goods of. The ids are
     # looked up first: an IN (subquery) inside the OR would make PostgreSQL scan every order.

@@ -47,6 +47,7 @@ from fulfilment.models import (
     NotificationState,
     Shipment,
 )
+from orders import phones
 from orders.models import Order, OrderEventKind
 from orders.transitions import record_order_event
 
@@ -74,8 +75,8 @@ def available_media(order: Order) -> dict[str, str]:
     if order.customer_email:
         media[M.EMAIL] = order.customer_email
     phone = order.customer_phone or order.ship_phone
-    if phone and settings.SMS_GATEWAY_URL:
-        media[M.SMS] = phone
+    if phone and not phones.is_masked(phone) and settings.SMS_GATEWAY_URL:  # a mask reaches nobody
+        media[M.SMS] = phones.domestic(phone)
     robot = _wecom_target(order)
     if robot:
         media[M.WECOM] = robot

@@ -9,6 +9,7 @@ from core.sequences import next_values
 from core.timezones import business_date
 from core.transitions import Actor
 from inventory import locks
+from orders import phones
 from orders.canonical import CanonicalOrder
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority
 
@@ -23,37 +24,44 @@ def allocate_order_numbers(count: int, moment=None) -> list[str]:
 
 
 def customer_identity(data: CanonicalOrder) -> tuple[str, dict] | None:
-    """The customer's deduplication key (phone first, then e-mail) and the values to create it."""
+    """The customer's deduplication key (a valid phone in E.164 first, then e-mail) and the values
+    to create it. A masked or unreadable phone is no identity: many buyers would share it."""
     contact = data.get("customer") or {}
-    phone = _normalise_phone(contact.get("phone", ""))
+    region = phone_region(data)
+    phone = phones.e164(contact.get("phone", ""), region)
     email = (contact.get("email") or "").strip().lower()
     if not (phone or email):
         return None
     key = f"phone:{phone}" if phone else f"email:{email}"
-    return key, {"name": contact.get("name", ""), "phone": phone, "email": email}
+    shown = phone or phones.display(contact.get("phone", ""), region)
+    return key, {"name": contact.get("name", ""), "phone": shown, "email": email}
 
 
-def _normalise_phone(phone: str) -> str:
-    return "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
+def phone_region(data: CanonicalOrder) -> str:
+    """Numbers without a country code are read in the destination's country (channels do not
+    record one), else in settings.PHONE_DEFAULT_REGION."""
+    return (data.get("shipping_address") or {}).get("country", "")
 
 
 def header_values(data: CanonicalOrder) -> dict[str, Any]:
     contact = data.get("customer") or {}
-    address = data["shipping_address"]
+    address = data.get("shipping_address") or {}
+    region = phone_region(data)
     return {
         "customer_name": contact.get("name", ""),
-        "customer_phone": _normalise_phone(contact.get("phone", "")),
+        "customer_phone": phones.display(contact.get("phone", ""), region),
         "customer_email": (contact.get("email") or "").strip().lower(),
         "buyer_note": data.get("note", ""),
         "buyer_ip": data.get("buyer_ip") or None,
         "tags": list(data.get("tags") or []),
+        "requires_shipping": data.get("requires_shipping", True),
         "ship_name": address.get("name", "") or contact.get("name", ""),
-        "ship_phone": _normalise_phone(address.get("phone", "")),
-        "ship_country": address["country"],
+        "ship_phone": phones.display(address.get("phone", ""), region),
+        "ship_country": address.get("country", ""),
         "ship_province": address.get("province", ""),
-        "ship_city": address["city"],
+        "ship_city": address.get("city", ""),
         "ship_district": address.get("district", ""),
-        "ship_line1": address["line1"],
+        "ship_line1": address.get("line1", ""),
         "ship_line2": address.get("line2", ""),
         "ship_postcode": address.get("postcode", ""),
     }

@@ -59,8 +59,9 @@ class CanonicalOrder(TypedDict):
     external_id: str
     placed_at: datetime
     currency: str
-    shipping_address: CanonicalAddress
     lines: list[CanonicalLine]
+    shipping_address: NotRequired[CanonicalAddress]
+    requires_shipping: NotRequired[bool]
     updated_at: NotRequired[datetime]
     customer: NotRequired[CanonicalCustomer]
     shipping_fee: NotRequired[Decimal]
@@ -151,7 +152,10 @@ class CanonicalOrderInput(serializers.Serializer):
         r"^[A-Z]{3}$", error_messages={"invalid": _("Use a three-letter ISO 4217 code.")}
     )
     customer = CustomerInput(required=False)
-    shipping_address = AddressInput()
+    # Absent when nothing ships (requires_shipping false: store pickup, digital goods); absent
+    # while goods must ship, the order is taken and held until someone enters the address.
+    shipping_address = AddressInput(required=False)
+    requires_shipping = serializers.BooleanField(required=False, default=True)
     lines = OrderLineInput(many=True, allow_empty=False, max_length=500)
     shipping_fee = money_field(required=False, default=ZERO)
     discount = money_field(required=False, default=ZERO)

@@ -154,7 +154,10 @@ def _hold_new(
     waiting = [
         order
         for order in orders
-        if order.pk in outcome.short or order.pk in outcome.near_expiry or order.pk in hits
+        if order.pk in outcome.short
+        or order.pk in outcome.near_expiry
+        or order.pk in hits
+        or services.address_hold_reason(order)
     ]
     if not waiting:
         return
@@ -166,7 +169,10 @@ def _hold_new(
     events = []
     for order in waiting:
         short = [codes[sku_id] for sku_id in outcome.short.get(order.pk, [])]
-        stock_hold = services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
+        stock_hold = services.combined_hold_reason(
+            services.address_hold_reason(order),
+            services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, [])),
+        )
         reason, payload = review.hold_reason(stock_hold, hits.get(order.pk, []))
         moved = apply(order, "hold", None, args={"reason": reason[:255]})
         events.append(

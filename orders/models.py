@@ -11,6 +11,7 @@ from timezone_field import TimeZoneField
 
 from core.models import TimeStampedModel
 from core.money import CurrencyField, Money, MoneyField
+from orders import phones
 
 
 class Customer(TimeStampedModel):
@@ -82,6 +83,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     buyer_ip = models.GenericIPAddressField(_("buyer IP"), null=True, blank=True)
     buyer_note = models.TextField(_("buyer note"), blank=True)
 
+    # False when the platform says nothing ships (store pickup, digital goods): no address is
+    # needed and the order is never routed; it stays paid until the platform completes it.
+    requires_shipping = models.BooleanField(_("requires shipping"), default=True, db_default=True)
     ship_name = models.CharField(_("recipient"), max_length=120, blank=True)
     ship_phone = models.CharField(_("recipient phone"), max_length=32, blank=True, db_index=True)
     ship_country = models.CharField(_("country"), max_length=2)
@@ -390,12 +394,15 @@ class ReviewRule(TimeStampedModel):
 
     @property
     def blacklist_values(self) -> set[str]:
-        """Listed values as orders store them: lower case; phones also without spaces or dashes."""
+        """Listed values as orders store them: lower case; phones also without spaces or dashes
+        and in E.164 (orders.phones), as the intake writes them."""
         values = set()
         for value in _split_values(self.blacklist, separators=r"[\n,，;；]+"):
             values.add(value.lower())
             if not any(mark in value for mark in "@.:"):  # neither e-mail nor IP: a phone
                 values.add(re.sub(r"[^\d+]", "", value))
+                values.add((phones.e164(value) or "").lower())
+        values.discard("")
         return values
 
 

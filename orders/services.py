@@ -142,8 +142,11 @@ def _route(order, actor, reason):
 
 
 def route_on_commit(*orders: Order) -> None:
-    """Orders that became paid (or were released) are routed by a task once this commits."""
-    fulfilment().route_on_commit([order.pk for order in orders])
+    """Orders that became paid (or were released) are routed by a task once this commits; an
+    order with nothing to ship (pickup, digital) is not."""
+    shipping = [order.pk for order in orders if order.requires_shipping]
+    if shipping:
+        fulfilment().route_on_commit(shipping)
 
 
 def _cancel_shipments(order: Order, reason: str, line_ids=None) -> None:
@@ -168,6 +171,23 @@ def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict], revi
             order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload
         )
         _stop_shipments_on_hold(order, reason)
+
+
+def address_hold_reason(order: Order) -> tuple[str, dict] | None:
+    """An order with goods to ship but no address from the platform waits for one (the desk's
+    address change) instead of being refused: the sale happened."""
+    if order.requires_shipping and not (order.ship_country and order.ship_city and order.ship_line1):
+        return _("No shipping address: the platform sent none, but the order has goods to ship."), {
+            "missing_address": True
+        }
+    return None
+
+
+def combined_hold_reason(*holds: tuple[str, dict] | None) -> tuple[str, dict] | None:
+    given = [hold for hold in holds if hold]
+    if not given:
+        return None
+    return "; ".join(reason for reason, _payload in given), {k: v for _r, p in given for k, v in p.items()}
 
 
 def stock_hold_reason(short: list[str], near_expiry: list[dict]) -> tuple[str, dict] | None:

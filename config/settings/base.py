@@ -239,6 +239,8 @@ NO_FIRST_SCAN_LIST_HOURS = env.int("NO_FIRST_SCAN_LIST_HOURS", default=24)
 # Customer notifications: e-mail through EMAIL_BACKEND; SMS and WeCom only when their URL is set.
 NOTIFY_FROM_EMAIL = env("NOTIFY_FROM_EMAIL", default="Conduit <no-reply@conduit.local>")
 NOTIFY_LANGUAGE = env("NOTIFY_LANGUAGE", default=LANGUAGE_CODE)
+# Region (ISO 3166 alpha-2) for phones written without a country code when the address names none.
+PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="CN")
 SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
 SMS_GATEWAY_KEY = env("SMS_GATEWAY_KEY", default="")
 WECOM_ROBOT_URL = env("WECOM_ROBOT_URL", default="")

@@ -47,7 +47,7 @@ def paid_orders_waiting(
         order=OuterRef("pk"), presale=False, quantity__gt=F("cancelled_quantity")
     )
     return list(
-        Order.objects.filter(status=OrderStatus.PAID, paid_at__lte=now - paid_for)
+        Order.objects.filter(status=OrderStatus.PAID, paid_at__lte=now - paid_for, requires_shipping=True)
         .filter(Exists(in_stock_line))
         .exclude(Exists(carried))
         .order_by("paid_at", "pk")
@@ -59,7 +59,10 @@ def presale_waiting(*, limit: int = 500) -> list[int]:
     """Orders with live pre-sale units no shipment carries (two aggregate queries): routed ones,
     and paid ones that had nothing but pre-sale units to route."""
     lines = OrderLine.objects.filter(
-        presale=True, quantity__gt=F("cancelled_quantity"), order__status__in=ROUTABLE
+        presale=True,
+        quantity__gt=F("cancelled_quantity"),
+        order__status__in=ROUTABLE,
+        order__requires_shipping=True,
     )
     live = dict(
         lines.values("order_id")

@@ -99,6 +99,11 @@ def route_order(
 
 
 def _require_routable(order: Order, needs: list[Need]) -> None:
+    if not order.requires_shipping:
+        raise TransitionRefused(
+            _("Order %(number)s has nothing to ship (pickup or digital goods): it is not routed.")
+            % {"number": order.number}
+        )
     if order.status not in ROUTABLE:
         raise TransitionRefused(
             _("Order %(number)s cannot be routed while %(status)s.")

@@ -170,6 +170,15 @@ def test_sms_goes_to_the_gateway_with_the_idempotency_key(sms, sent):
     assert body["to"] == "13800000001" and order.number in body["text"]
 
 
+def test_no_sms_to_a_masked_number(sms, sent):
+    with sent():
+        order = make_order(customer={"name": "王芳", "phone": "138****1234"})
+
+    assert order.customer_phone == "138****1234"
+    assert not Notification.objects.filter(order=order, medium="sms").exists()
+    assert sms.requests == []
+
+
 def test_a_refused_sms_is_failed_and_dead_lettered(sms, sent):
     sms.sms = (400, {"ok": False, "error": "invalid number"})
 

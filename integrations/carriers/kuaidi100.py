@@ -27,6 +27,7 @@ from core.timezones import parse_beijing_time
 from fulfilment.models import TrackingStatus
 from fulfilment.tracking import TrackingUpdate
 from integrations.carriers.base import CarrierAdapter, CarrierRefused, TrackingPush, Waybill
+from orders import phones
 
 TS = TrackingStatus
 DEFAULT_RETRY_AFTER = 60.0
@@ -290,7 +291,7 @@ def waybill_param(shipment, carrier) -> dict:
         **{name: str(account[name]) for name in WAYBILL_ACCOUNT_FIELDS if account.get(name)},
         "recMan": {
             "name": order.ship_name or order.customer_name,
-            "mobile": order.ship_phone or order.customer_phone,
+            "mobile": phones.domestic(order.ship_phone or order.customer_phone),
             "printAddr": _address(
                 order.ship_province, order.ship_city, order.ship_district, order.ship_line1, order.ship_line2
             ),

@@ -26,6 +26,7 @@ from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, Receipt, inbound_message_started
+from orders import phones
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def get_adapter() -> Kuaidi100Adapter:
 
 
 def _ship_phone(shipment: Shipment) -> str:
-    return shipment.order.ship_phone or shipment.order.customer_phone
+    return phones.domestic(shipment.order.ship_phone or shipment.order.customer_phone)
 
 
 # --- subscription (called inside the "ship" transaction) --------------------------------------

@@ -21,8 +21,9 @@ def order_to_canonical(payload: dict, channel) -> dict | None:
         "updated_at": payload.get("updated_at"),
         "currency": payload.get("currency"),
         "customer": _customer(payload),
-        "shipping_address": _address(payload.get("shipping_address") or {}),
         "lines": lines,
+        # Store pickup and digital goods: every line says it needs no shipping.
+        "requires_shipping": any(item.get("requires_shipping", True) for item in payload["line_items"]),
         "shipping_fee": str(shipping_fee),
         # total_discounts includes the line discounts; the order keeps only what is left.
         "discount": str(max(money(payload.get("total_discounts")) - line_discounts, Decimal("0.00"))),
@@ -32,6 +33,8 @@ def order_to_canonical(payload: dict, channel) -> dict | None:
         "note": payload.get("note") or "",
         "tags": _tags(payload.get("tags")),
     }
+    if payload.get("shipping_address"):  # absent: nothing ships, or the order waits for an address
+        canonical["shipping_address"] = _address(payload["shipping_address"])
     if paid and payload.get("processed_at"):
         canonical["paid_at"] = payload["processed_at"]
     if canonical["updated_at"] is None:

@@ -35,6 +35,7 @@ def test_shopify_order_maps_every_field():
             "postcode": "40003",
             "phone": "555-555-SHIP",
         },
+        "requires_shipping": True,
         "lines": [
             {"sku": "IPOD2008PINK", "quantity": 1, "unit_price": "59.00", "discount": "4.00"},
             {"sku": "IPOD2008BLACK", "quantity": 2, "unit_price": "15.00", "discount": "0.00"},
@@ -85,7 +86,7 @@ def test_woocommerce_order_maps_every_field():
         "shipping_address": {
             "name": "芳 王",
             "country": "CN",
-            "province": "CN3",
+            "province": "天津",  # Woo's code CN3, named as WooCommerce names it
             "city": "杭州市",
             "line1": "文三路 90 号",
             "line2": "3 单元",

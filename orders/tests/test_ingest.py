@@ -30,7 +30,7 @@ def test_ingest_creates_order_lines_totals_and_event():
     assert order.total == Decimal("212.80")
     assert order.money("total").currency == "CNY"
     assert order.events.get().kind == "created"
-    assert order.customer.phone == "13800000001"
+    assert order.customer.phone == "+8613800000001"
 
 
 def test_placed_at_keeps_its_offset_and_is_stored_in_utc():
@@ -93,7 +93,7 @@ def test_paid_on_the_platform_lands_paid():
 
 def test_vip_customer_orders_get_vip_priority():
     ensure_master_data()
-    Customer.objects.create(identity_key="phone:13900000009", phone="13900000009", is_vip=True)
+    Customer.objects.create(identity_key="phone:+8613900000009", phone="+8613900000009", is_vip=True)
     order = make_order(customer={"name": "VIP", "phone": "139 0000 0009"})
     assert order.priority == "vip"
 

@@ -136,8 +136,8 @@ def test_orders_beyond_the_phone_threshold_within_the_window_are_held(ingest):
         "pending_payment"
     ]
     assert [hit["why"] for order in orders[4:6] for hit in hold_event(order).payload["review"]] == [
-        "6 orders from 13800000001 within 60 min",
-        "7 orders from 13800000001 within 60 min",
+        "6 orders from +8613800000001 within 60 min",
+        "7 orders from +8613800000001 within 60 min",
     ]
     assert hold_event(orders[5]).payload["review"][0]["rule"] == velocity.pk
 

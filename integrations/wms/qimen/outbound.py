@@ -16,6 +16,7 @@ from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.wms.qimen import protocol
 from integrations.wms.qimen.client import QimenClient, WmsRefused, WmsUnavailable
 from inventory.models import SKU, StockBalance
+from orders import phones
 
 PUSH = "wms.qimen.deliveryorder_create"
 CANCEL = "wms.qimen.order_cancel"
@@ -80,7 +81,7 @@ def deliveryorder_request(shipment: Shipment) -> ET.Element:
     protocol.add(sender, "detailAddress", warehouse.address_line)
     receiver = protocol.add(delivery, "receiverInfo")
     protocol.add(receiver, "name", order.ship_name or order.customer_name)
-    protocol.add(receiver, "mobile", order.ship_phone or order.customer_phone)
+    protocol.add(receiver, "mobile", phones.domestic(order.ship_phone or order.customer_phone))
     protocol.add(receiver, "countryCode", order.ship_country)
     protocol.add(receiver, "province", order.ship_province)
     protocol.add(receiver, "city", order.ship_city)
