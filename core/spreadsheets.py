@@ -14,6 +14,7 @@ from itertools import chain
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 
 # A cell starting with one of these runs as a formula in Excel / LibreOffice (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -143,15 +144,6 @@ class _Sink:
         return data
 
 
-def _column_letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _xml_text(value: str) -> str:
     value = _XML_ILLEGAL.sub("", value)
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -199,7 +191,7 @@ def xlsx_stream(title: str, header: Sequence, rows: Iterable[Sequence], *, rows_
             for number, row in enumerate(chain([header], rows), start=1):
                 row = list(row)
                 while len(letters) < len(row):
-                    letters.append(_column_letters(len(letters)))
+                    letters.append(get_column_letter(len(letters) + 1))
                 cells = "".join(_xlsx_cell(f"{letters[i]}{number}", value) for i, value in enumerate(row))
                 pending.append(f'<row r="{number}">{cells}</row>')
                 if len(pending) >= rows_per_chunk:

@@ -257,20 +257,32 @@ def inbound_messages_sweep(*, now: datetime | None = None, limit: int = 500) -> 
 
 
 def _json_problem(raw_body: bytes) -> str:
+    """Why the body cannot be processed ("" when it can): checked once, before it is acknowledged."""
     try:
-        payload = json.loads(raw_body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        _json_object(raw_body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         return _("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}
-    except RecursionError:
-        return too_deep_message()
+    except DomainError as exc:
+        return exc.message
+    return ""
+
+
+def _json_object(text: str) -> dict:
+    """The body as a JSON object a database can hold; DomainError saying why not."""
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise DomainError(_("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}) from exc
+    except RecursionError as exc:
+        raise DomainError(too_deep_message()) from exc
     if not isinstance(payload, dict):
-        return _("The body is JSON but not an object.")
+        raise DomainError(_("The body is JSON but not an object."))
     if nesting_exceeds(payload, MAX_JSON_DEPTH):
-        return too_deep_message()
+        raise DomainError(too_deep_message())
     nul = nul_in_json(payload)  # an escaped \u0000 cannot be stored in any text column
     if nul is not None:
-        return f"{nul[0]}: {nul[1]}"
-    return ""
+        raise DomainError(f"{nul[0]}: {nul[1]}")
+    return payload
 
 
 def _ingest(message: InboundMessage):
@@ -278,17 +290,12 @@ def _ingest(message: InboundMessage):
     adapter = get_adapter(message.platform)
     topic_processor = _topic_processors.get((message.platform, message.topic))
     if topic_processor is not None:
-        problem = _json_problem(message.body.encode("utf-8"))
-        if problem:
-            raise DomainError(problem)
-        return topic_processor(message, json.loads(message.body))
+        return topic_processor(message, _json_object(message.body))
     if message.topic not in adapter.order_topics:
         return None, InboundStatus.IGNORED
-    problem = _json_problem(message.body.encode("utf-8"))
-    if problem:
-        raise DomainError(problem)
+    payload = _json_object(message.body)
     try:
-        canonical = adapter.to_canonical(json.loads(message.body), message.channel)
+        canonical = adapter.to_canonical(payload, message.channel)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise DomainError(_("The payload cannot be mapped: %(error)r") % {"error": exc}) from exc
     if canonical is None:

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 
 import python_calamine
 from django.utils.translation import gettext as _
+from openpyxl.utils import get_column_letter
 
 from core.sheets import scan, zipguard
 from core.sheets.limits import SheetLimits, SheetRefused, not_a, too_large, too_many, unreadable
@@ -147,16 +148,6 @@ def refuse_nul(rows: list[list], *, first_row: int = 1) -> list[list]:
                         "Row %(row)s, column %(column)s holds a NUL character, which cannot be stored: "
                         "remove it and upload the file again."
                     )
-                    % {"row": number, "column": column_letters(index)}
+                    % {"row": number, "column": get_column_letter(index + 1)}
                 )
     return rows
-
-
-def column_letters(index: int) -> str:
-    """The spreadsheet name of a 0-based column: 0 → A, 26 → AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
