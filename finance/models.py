@@ -225,7 +225,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
 class RevenueKind(models.TextChoices):
     GOODS = "goods", _("Goods")
+    ADJUSTMENT = "adjustment", _("Seller price adjustment")
     SHIPPING = "shipping", _("Shipping")
+    TAX = "tax", _("Tax")
     MERCHANT_DISCOUNT = "merchant_discount", _("Merchant discount")
     PLATFORM_DISCOUNT = "platform_discount", _("Platform discount")
     COMMISSION = "commission", _("Platform commission")
@@ -237,7 +239,9 @@ class RevenueKind(models.TextChoices):
 # on top of it to give what the merchant keeps.
 BILLED_KINDS = (
     RevenueKind.GOODS,
+    RevenueKind.ADJUSTMENT,
     RevenueKind.SHIPPING,
+    RevenueKind.TAX,
     RevenueKind.MERCHANT_DISCOUNT,
     RevenueKind.PLATFORM_DISCOUNT,
 )

@@ -44,9 +44,11 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 DAILY_KINDS = (
     RevenueKind.GOODS,
+    RevenueKind.ADJUSTMENT,
     RevenueKind.MERCHANT_DISCOUNT,
     RevenueKind.PLATFORM_DISCOUNT,
     RevenueKind.SHIPPING,
+    RevenueKind.TAX,
     RevenueKind.COMMISSION,
     RevenueKind.FEE,
     RevenueKind.REFUND,

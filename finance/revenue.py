@@ -3,11 +3,13 @@
 Rules:
 - Revenue is recognised once the order is paid (`Order.paid_at` set), at that moment; an unpaid
   order (or one cancelled before payment) has no lines.
-- Lines derived from the order's amounts (source "order"): goods (+goods), merchant discount
-  (−line discounts − order discount), shipping (+shipping fee), commission (−platform
-  commission). Goods + merchant discount + shipping = the order total.
-- Platform-funded discounts are not part of the canonical order; they arrive with settlement
-  statements as `platform_discount` lines from their own source.
+- Lines derived from the order's amounts (source "order", orders.amounts): goods (+goods at
+  list price, less the tax inside them when prices include tax), seller adjustments, merchant
+  discount (−the discounts the seller funds), platform discount (−the discounts the platform
+  funds), shipping (+fee − shipping discount, less its tax when included), tax (+all tax),
+  commission (−platform commission). Every kind but commission adds up to the order total,
+  what the buyer paid. Gift lines are sold at zero and add nothing.
+- What the platform pays back for the discounts it funded arrives with settlement statements.
 - A payment's provider fee is a `fee` line (source "payment:<id>"); a refund is a `refund` line
   (source "refund:<reference>"). Both are written once: the unique constraint makes it so.
 - Rebuilding is deterministic and idempotent: order lines in open periods are replaced by what
@@ -41,10 +43,16 @@ def order_revenue_amounts(order: Order) -> dict[str, Decimal]:
     """What the order's own amounts give, by kind (zero amounts left out)."""
     if order.paid_at is None:
         return {}
+    included_goods_tax = order.tax_amount - order.shipping_tax if order.tax_included else ZERO
+    included_shipping_tax = order.shipping_tax if order.tax_included else ZERO
+    discounts = order.line_discount_amount + order.discount
     amounts = {
-        K.GOODS: order.goods_amount,
-        K.MERCHANT_DISCOUNT: -(order.line_discount_amount + order.discount),
-        K.SHIPPING: order.shipping_fee,
+        K.GOODS: order.goods_amount - included_goods_tax,
+        K.ADJUSTMENT: order.adjustment_amount,
+        K.MERCHANT_DISCOUNT: -(discounts - order.platform_discount_amount),
+        K.PLATFORM_DISCOUNT: -order.platform_discount_amount,
+        K.SHIPPING: order.shipping_fee - order.shipping_discount - included_shipping_tax,
+        K.TAX: order.tax_amount,
         K.COMMISSION: -order.platform_commission,
     }
     return {kind: amount for kind, amount in amounts.items() if amount}

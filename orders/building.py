@@ -9,9 +9,18 @@ from core.sequences import next_values
 from core.timezones import business_date
 from core.transitions import Actor
 from inventory import locks
-from orders import phones
+from orders import amounts, phones
 from orders.canonical import CanonicalOrder
-from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority
+from orders.models import (
+    Customer,
+    LineKind,
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderLine,
+    OrderStatus,
+    Priority,
+)
 
 
 def allocate_order_number(moment=None) -> str:
@@ -68,21 +77,8 @@ def header_values(data: CanonicalOrder) -> dict[str, Any]:
 
 
 def amount_values(data: CanonicalOrder) -> dict[str, Any]:
-    """The order's amounts as the platform states them: goods at list price, line and order
-    discounts, shipping, commission and what the buyer pays."""
-    lines = data["lines"]
-    goods = sum((line["unit_price"] * line["quantity"] for line in lines), ZERO)
-    line_discounts = sum((line.get("discount", ZERO) for line in lines), ZERO)
-    discount = data.get("discount", ZERO)
-    shipping_fee = data.get("shipping_fee", ZERO)
-    return {
-        "goods_amount": goods,
-        "line_discount_amount": line_discounts,
-        "discount": discount,
-        "shipping_fee": shipping_fee,
-        "platform_commission": data.get("platform_commission", ZERO),
-        "total": goods - line_discounts - discount + shipping_fee,
-    }
+    """The order's amounts as the platform states them (orders.amounts)."""
+    return amounts.order_amounts(data)
 
 
 def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None) -> Order:
@@ -107,18 +103,39 @@ def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None)
 
 
 def build_lines(order: Order, data: CanonicalOrder) -> list[OrderLine]:
+    tax_included = data.get("tax_included", False)
     return [
         OrderLine(
             order=order,
             line_no=index,
+            kind=LineKind.GIFT if line.get("gift") else LineKind.GOODS,
             sku=line["sku"],
+            platform_item_id=line.get("platform_item_id", ""),
+            platform_sku_id=line.get("platform_sku_id", ""),
+            seller_code=line.get("seller_code", ""),
+            title=line.get("title", ""),
             quantity=line["quantity"],
             unit_price=line["unit_price"],
             discount=line.get("discount", ZERO),
-            presale=line.get("presale", line["sku"].presale),
+            discount_allocations=[_jsonable_allocation(a) for a in line.get("discount_allocations") or []],
+            platform_discount=line.get("platform_discount", ZERO),
+            adjustment=line.get("adjustment", ZERO),
+            order_discount_share=line.get("order_discount_share", ZERO),
+            tax_amount=line.get("tax_amount", ZERO),
+            tax_rate=line.get("tax_rate"),
+            paid_amount=line.get("paid_amount", amounts.line_paid(line, tax_included=tax_included)),
+            presale=line.get("presale", bool(line["sku"] and line["sku"].presale)),
         )
         for index, line in enumerate(data["lines"], start=1)
     ]
+
+
+def _jsonable_allocation(allocation: dict) -> dict:
+    return {
+        "amount": str(allocation["amount"]),
+        "funded_by": allocation.get("funded_by", "merchant"),
+        "title": allocation.get("title", ""),
+    }
 
 
 def bind_checkout_locks(order: Order, lines: list[OrderLine], data: CanonicalOrder) -> dict[int, int]:

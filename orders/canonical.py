@@ -19,9 +19,11 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.serializer_fields import active_by_code
 from core.timezones import checked_moment, to_utc
 from inventory.models import SKU
+from orders import amounts
 from orders.models import Priority
 
 FUTURE_TOLERANCE = timedelta(hours=1)
+FUNDED_BY = [("merchant", _("the seller")), ("platform", _("the platform"))]
 
 
 class CanonicalCustomer(TypedDict, total=False):
@@ -42,11 +44,29 @@ class CanonicalAddress(TypedDict):
     phone: NotRequired[str]
 
 
+class CanonicalDiscount(TypedDict):
+    amount: Decimal
+    funded_by: str  # "merchant" or "platform"
+    title: NotRequired[str]
+
+
 class CanonicalLine(TypedDict):
-    sku: SKU
+    sku: SKU | None  # None: not mapped to a SKU yet (the order waits on hold)
     quantity: int
     unit_price: Decimal
+    platform_item_id: NotRequired[str]
+    platform_sku_id: NotRequired[str]
+    seller_code: NotRequired[str]
+    title: NotRequired[str]
     discount: NotRequired[Decimal]
+    discount_allocations: NotRequired[list[CanonicalDiscount]]
+    platform_discount: NotRequired[Decimal]
+    adjustment: NotRequired[Decimal]
+    order_discount_share: NotRequired[Decimal]
+    tax_amount: NotRequired[Decimal]
+    tax_rate: NotRequired[Decimal | None]
+    paid_amount: NotRequired[Decimal]
+    gift: NotRequired[bool]
     presale: NotRequired[bool]
     lock: NotRequired[str]
 
@@ -65,8 +85,13 @@ class CanonicalOrder(TypedDict):
     updated_at: NotRequired[datetime]
     customer: NotRequired[CanonicalCustomer]
     shipping_fee: NotRequired[Decimal]
+    shipping_discount: NotRequired[Decimal]
+    shipping_tax: NotRequired[Decimal]
+    tax_included: NotRequired[bool]
     discount: NotRequired[Decimal]
+    platform_discount: NotRequired[Decimal]
     platform_commission: NotRequired[Decimal]
+    paid_amount: NotRequired[Decimal]
     paid: NotRequired[bool]
     paid_at: NotRequired[datetime]
     cancelled: NotRequired[bool]
@@ -125,19 +150,68 @@ class AddressInput(serializers.Serializer):
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
 
+class DiscountAllocationInput(serializers.Serializer):
+    amount = money_field()
+    funded_by = serializers.ChoiceField(choices=FUNDED_BY, required=False, default="merchant")
+    title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+
+
 class OrderLineInput(serializers.Serializer):
-    sku = active_by_code(SKU.objects.all())
+    sku = active_by_code(
+        SKU.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Our SKU code. Leave it out to name the item by the platform's ids or seller code."),
+    )
+    platform_item_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    platform_sku_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    seller_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
-    unit_price = money_field()
-    discount = money_field(required=False, default=ZERO)
+    unit_price = money_field(help_text=_("List price of one unit, before discounts and adjustments."))
+    discount = money_field(required=False, help_text=_("The line's own discounts, all of them."))
+    discount_allocations = DiscountAllocationInput(many=True, required=False, max_length=50)
+    adjustment = money_field(
+        required=False, min_value=None, default=ZERO, help_text=_("Seller price change; negative lowers it.")
+    )
+    order_discount_share = money_field(
+        required=False, help_text=_("The line's share of the order discount, when the platform states it.")
+    )
+    tax_amount = money_field(required=False, default=ZERO)
+    tax_rate = serializers.DecimalField(
+        max_digits=7, decimal_places=4, min_value=Decimal("0"), max_value=Decimal("1"), required=False
+    )
+    paid_amount = money_field(required=False, help_text=_("What the buyer paid for the line, as stated."))
+    gift = serializers.BooleanField(required=False, default=False)
     presale = serializers.BooleanField(required=False)
     lock = serializers.CharField(
         max_length=32, required=False, allow_blank=True, help_text=_("Fingerprint of a checkout stock lock.")
     )
 
     def validate(self, attrs):
-        if attrs["discount"] > attrs["unit_price"] * attrs["quantity"]:
+        allocations = attrs.get("discount_allocations") or []
+        allocated = sum((a["amount"] for a in allocations), ZERO)
+        if "discount" not in attrs:
+            attrs["discount"] = allocated
+        elif allocations and attrs["discount"] != allocated:
+            raise serializers.ValidationError(
+                {"discount": _("Differs from the sum of its allocations (%(sum)s).") % {"sum": allocated}}
+            )
+        attrs["platform_discount"] = sum(
+            (a["amount"] for a in allocations if a["funded_by"] == "platform"), ZERO
+        )
+        gross = attrs["unit_price"] * attrs["quantity"] + attrs["adjustment"]
+        if gross < 0:
+            raise serializers.ValidationError({"adjustment": _("Lowers the line below zero.")})
+        if attrs["discount"] + attrs.get("order_discount_share", ZERO) > gross:
             raise serializers.ValidationError({"discount": _("More than the line's amount.")})
+        if attrs["sku"] is None and not any(
+            attrs[name] for name in ("platform_item_id", "platform_sku_id", "seller_code")
+        ):
+            raise serializers.ValidationError(
+                {"sku": _("Give our SKU code, or the platform's item id or seller code.")}
+            )
         return attrs
 
 
@@ -158,8 +232,22 @@ class CanonicalOrderInput(serializers.Serializer):
     requires_shipping = serializers.BooleanField(required=False, default=True)
     lines = OrderLineInput(many=True, allow_empty=False, max_length=500)
     shipping_fee = money_field(required=False, default=ZERO)
-    discount = money_field(required=False, default=ZERO)
+    shipping_discount = money_field(required=False, default=ZERO)
+    shipping_tax = money_field(required=False, default=ZERO)
+    tax_included = serializers.BooleanField(
+        required=False, default=False, help_text=_("Whether prices (and shipping) include tax.")
+    )
+    discount = money_field(
+        required=False,
+        help_text=_("Order-level discount (spread over the lines unless they state their share)."),
+    )
+    platform_discount = money_field(
+        required=False, default=ZERO, help_text=_("The part of the order discount the platform pays for.")
+    )
     platform_commission = money_field(required=False, default=ZERO)
+    paid_amount = money_field(
+        required=False, help_text=_("What the buyer paid, as the platform states it; checked at intake.")
+    )
     paid = serializers.BooleanField(required=False, default=False)
     paid_at = PlatformDateTimeField(required=False)
     cancelled = serializers.BooleanField(required=False, default=False)
@@ -178,9 +266,34 @@ class CanonicalOrderInput(serializers.Serializer):
         if attrs["placed_at"] > timezone.now() + FUTURE_TOLERANCE:
             raise serializers.ValidationError({"placed_at": _("In the future: check the time zone offset.")})
         lines = attrs["lines"]
-        net_goods = sum((line["unit_price"] * line["quantity"] - line["discount"] for line in lines), ZERO)
-        if attrs["discount"] > net_goods + attrs["shipping_fee"]:
-            raise serializers.ValidationError({"discount": _("More than the order's amount.")})
+        self._check_discounts(attrs, lines)
+        amounts.share_order_discount(lines, attrs["discount"])
         for line in lines:
-            line.setdefault("presale", line["sku"].presale)
+            line.setdefault("presale", bool(line["sku"] and line["sku"].presale))
+            if line["gift"] and (line["unit_price"] or line["adjustment"]):
+                raise serializers.ValidationError({"lines": _("A gift line has no price.")})
         return attrs
+
+    @staticmethod
+    def _check_discounts(attrs, lines) -> None:
+        stated = [line["order_discount_share"] for line in lines if "order_discount_share" in line]
+        if stated and len(stated) != len(lines):
+            raise serializers.ValidationError(
+                {"lines": _("State every line's share of the order discount, or none.")}
+            )
+        if "discount" not in attrs:
+            attrs["discount"] = sum(stated, ZERO)
+        elif stated and sum(stated, ZERO) != attrs["discount"]:
+            raise serializers.ValidationError(
+                {
+                    "discount": _("Differs from the sum of the lines' shares (%(sum)s).")
+                    % {"sum": sum(stated, ZERO)}
+                }
+            )
+        net_goods = sum((amounts.before_order_discount(line) for line in lines), ZERO)
+        if attrs["discount"] > net_goods:
+            raise serializers.ValidationError({"discount": _("More than the order's goods.")})
+        if attrs["shipping_discount"] > attrs["shipping_fee"]:
+            raise serializers.ValidationError({"shipping_discount": _("More than the shipping fee.")})
+        if attrs["platform_discount"] > attrs["discount"]:
+            raise serializers.ValidationError({"platform_discount": _("More than the order discount.")})

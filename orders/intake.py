@@ -134,7 +134,7 @@ def _insert_new(
     outcome = reservations.reserve_orders(
         [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
     )
-    _hold_new(live, outcome, review.review_orders(live))
+    _hold_new(live, outcome, review.review_orders(live), lines_by_order)
     for _p, data, order in inserted:
         if data.get("cancelled"):  # known only as cancelled: what checkout locks held goes back
             services.cancel_on_platform(order, refresh_stats=False)  # refreshed with the batch below
@@ -146,18 +146,31 @@ def _insert_new(
 
 
 def _hold_new(
-    orders: list[Order], outcome: reservations.ReserveResult, hits: dict[int, list[review.ReviewHit]]
+    orders: list[Order],
+    outcome: reservations.ReserveResult,
+    hits: dict[int, list[review.ReviewHit]],
+    lines_by_order: dict[int, list[OrderLine]],
 ) -> None:
-    """New orders that could not be reserved (or got a lot near expiry) or that a review rule caught
-    wait on hold, keeping what was reserved. The hold transition is checked and applied on each
-    instance (core.transitions.apply) and the rows are written together: nobody else sees them yet."""
+    """New orders that could not be reserved (or got a lot near expiry), that a review rule
+    caught, that lack an address, whose paid amount differs from their total or that name an
+    unmapped item wait on hold, keeping what was reserved. The hold transition is checked and
+    applied on each instance (core.transitions.apply) and the rows are written together: nobody
+    else sees them yet."""
+
+    def order_holds(order):
+        return services.combined_hold_reason(
+            services.unmapped_hold_reason(lines_by_order.get(order.pk, [])),
+            services.money_hold_reason(order),
+            services.address_hold_reason(order),
+        )
+
     waiting = [
         order
         for order in orders
         if order.pk in outcome.short
         or order.pk in outcome.near_expiry
         or order.pk in hits
-        or services.address_hold_reason(order)
+        or order_holds(order)
     ]
     if not waiting:
         return
@@ -170,8 +183,7 @@ def _hold_new(
     for order in waiting:
         short = [codes[sku_id] for sku_id in outcome.short.get(order.pk, [])]
         stock_hold = services.combined_hold_reason(
-            services.address_hold_reason(order),
-            services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, [])),
+            order_holds(order), services.stock_hold_reason(short, outcome.near_expiry.get(order.pk, []))
         )
         reason, payload = review.hold_reason(stock_hold, hits.get(order.pk, []))
         moved = apply(order, "hold", None, args={"reason": reason[:255]})

@@ -101,14 +101,35 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
     )
 
-    # Amounts are in `currency`. total = goods − line discounts − order discount + shipping.
+    # Amounts are in `currency`, as the platform states them (orders.amounts):
+    #   total = goods + adjustments − line discounts − order discount
+    #           + shipping − shipping discount + tax (when prices do not include it)
+    # Discounts and adjustments are also kept per line (OrderLine); `paid_amount` is what the
+    # platform says the buyer paid, checked against `total` at intake.
     currency = CurrencyField()
     goods_amount = MoneyField(_("goods"))
+    adjustment_amount = MoneyField(
+        _("seller adjustments"), help_text=_("Price changes by the seller; negative lowers the price.")
+    )
     line_discount_amount = MoneyField(_("line discounts"))
     discount = MoneyField(_("order discount"))
+    platform_discount_amount = MoneyField(
+        _("platform-funded discounts"), help_text=_("The part of the discounts the platform pays for.")
+    )
     shipping_fee = MoneyField(_("shipping fee"))
+    shipping_discount = MoneyField(_("shipping discount"))
+    tax_amount = MoneyField(_("tax"), help_text=_("Tax on goods and shipping."))
+    shipping_tax = MoneyField(_("shipping tax"))
+    tax_included = models.BooleanField(_("prices include tax"), default=False, db_default=False)
     platform_commission = MoneyField(_("platform commission"))
     total = MoneyField(_("total"))
+    paid_amount = MoneyField(
+        _("paid on the platform"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("What the platform says the buyer paid; empty when it does not say."),
+    )
 
     placed_at = models.DateTimeField(_("placed at"))
     channel_time_zone = TimeZoneField(_("channel time zone"))
@@ -223,16 +244,61 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         self.cancelled_at = timezone.now()
 
 
+class LineKind(models.TextChoices):
+    GOODS = "goods", _("Goods")
+    # Sold as a bundle (组合装): the line keeps the money as sold; its component lines (parent_line)
+    # are what is reserved, picked, shipped and returned.
+    BUNDLE = "bundle", _("Bundle")
+    COMPONENT = "component", _("Bundle component")
+    GIFT = "gift", _("Gift")
+
+
 class OrderLine(models.Model):
+    """One line as sold. Money per line (orders.amounts):
+    net = unit price × quantity + adjustment − discount − order discount share
+    paid = net + tax when prices exclude it (else net); `paid_amount` is what the platform
+    states when it states it, otherwise that figure."""
+
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     line_no = models.PositiveSmallIntegerField(_("line"))
-    sku = models.ForeignKey(
-        "inventory.SKU", on_delete=models.PROTECT, related_name="order_lines", verbose_name=_("SKU")
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=LineKind.choices, default=LineKind.GOODS, db_default=LineKind.GOODS
     )
+    parent_line = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="components",
+        verbose_name=_("bundle line"),
+    )
+    # Empty while the platform item is not mapped to a SKU: the order waits on hold (inventory
+    # item mappings) and nothing of the line is reserved.
+    sku = models.ForeignKey(
+        "inventory.SKU",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order_lines",
+        verbose_name=_("SKU"),
+    )
+    # The item as the platform named it: used to map it to a SKU and to write back to the platform.
+    platform_item_id = models.CharField(_("platform item id"), max_length=64, blank=True)
+    platform_sku_id = models.CharField(_("platform SKU id"), max_length=64, blank=True)
+    seller_code = models.CharField(_("seller code"), max_length=64, blank=True)
+    title = models.CharField(_("title"), max_length=255, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"))
     cancelled_quantity = models.PositiveIntegerField(_("cancelled quantity"), default=0)
     unit_price = MoneyField(_("unit price"))
     discount = MoneyField(_("line discount"))
+    # Each discount as the platform allocated it: [{"amount", "funded_by", "title"}, …]
+    discount_allocations = models.JSONField(_("discount allocations"), default=list, blank=True)
+    platform_discount = MoneyField(_("platform-funded discount"))
+    adjustment = MoneyField(_("seller adjustment"))
+    order_discount_share = MoneyField(_("share of the order discount"))
+    tax_amount = MoneyField(_("tax"))
+    tax_rate = models.DecimalField(_("tax rate"), max_digits=7, decimal_places=4, null=True, blank=True)
+    paid_amount = MoneyField(_("paid"))
     presale = models.BooleanField(_("pre-sale"), default=False)
 
     class Meta:
@@ -255,6 +321,17 @@ class OrderLine(models.Model):
     def live_quantity(self) -> int:
         return self.quantity - self.cancelled_quantity
 
+    @property
+    def net_amount(self):
+        """The line's goods after adjustments and every discount, before tax added on top."""
+        return self.unit_price * self.quantity + self.adjustment - self.discount - self.order_discount_share
+
+    @property
+    def is_stocked(self) -> bool:
+        """Whether the line itself is reserved, picked and shipped (a bundle line is not: its
+        components are; an unmapped line is not until it is mapped)."""
+        return self.sku_id is not None and self.kind != LineKind.BUNDLE
+
 
 class OrderEventKind(models.TextChoices):
     CREATED = "created", _("Created")
@@ -268,6 +345,9 @@ class OrderEventKind(models.TextChoices):
     SHIPMENT = "shipment", _("Shipment")
     TRACKING = "tracking", _("Tracking")
     NOTIFICATION = "notification", _("Notification")
+    EDITED = "edited", _("Lines edited")
+    ITEM_MAPPED = "item_mapped", _("Item mapped")
+    GIFT = "gift", _("Gift")
 
 
 class ImmutableRowError(Exception):

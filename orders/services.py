@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,12 +18,13 @@ from core.handoff import publish_on_commit
 from core.money import CENT, ZERO
 from core.transitions import may, require_perm, require_state
 from inventory import reservations
-from orders import review, stock
+from orders import amounts, review, stock
 from orders.building import amount_values, header_values
 from orders.fulfilment_port import fulfilment
 from orders.models import (
     EDITABLE,
     HOLDABLE,
+    LineKind,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -181,6 +182,29 @@ def address_hold_reason(order: Order) -> tuple[str, dict] | None:
             "missing_address": True
         }
     return None
+
+
+def money_hold_reason(order: Order) -> tuple[str, dict] | None:
+    """The platform says the buyer paid something else than the order's amounts add up to: a
+    person looks before it ships (a dropped discount or a missed adjustment shows up here)."""
+    mismatch = amounts.paid_mismatch(order)
+    if mismatch is None:
+        return None
+    stated, computed = mismatch
+    return _("Paid amount %(paid)s %(currency)s differs from the computed total %(total)s %(currency)s.") % {
+        "paid": stated,
+        "total": computed,
+        "currency": order.currency,
+    }, {"paid_mismatch": {"paid": str(stated), "total": str(computed)}}
+
+
+def unmapped_hold_reason(lines: list[OrderLine]) -> tuple[str, dict] | None:
+    """Lines whose platform item is not mapped to a SKU yet: the order waits for the mapping."""
+    unmapped = [line for line in lines if line.sku_id is None]
+    if not unmapped:
+        return None
+    names = [line.platform_sku_id or line.platform_item_id or line.seller_code for line in unmapped]
+    return _("Unmapped item: platform id %(ids)s.") % {"ids": ", ".join(names)}, {"unmapped": names}
 
 
 def combined_hold_reason(*holds: tuple[str, dict] | None) -> tuple[str, dict] | None:
@@ -411,7 +435,8 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
             "updated_at": incoming.isoformat(),
             "changes": {field: [_jsonable(old), _jsonable(new)] for field, (old, new) in changes.items()},
             "lines_added": [
-                {"line": line.line_no, "sku": line.sku.code, "quantity": line.quantity} for line in added
+                {"line": line.line_no, "sku": line.sku.code if line.sku else "", "quantity": line.quantity}
+                for line in added
             ],
         },
     )
@@ -429,43 +454,81 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
 
 
 def _platform_line_changes(order: Order, data: dict[str, Any]) -> tuple[list[OrderLine], dict[int, int]]:
-    """Compare the platform's units per SKU with ours. Returns the lines added for units we lack
-    (saved) and {line id: units to cancel} for units the platform no longer has, taken from the
-    newest lines first."""
-    wanted: dict[int, int] = defaultdict(int)
-    platform_line: dict[int, dict] = {}
+    """Compare the platform's units per item with ours (lines as sold: bundle components and
+    rule gifts are ours, not the platform's). Returns the lines added for units we lack (saved)
+    and {line id: units to cancel} for units the platform no longer has, newest lines first."""
+    wanted: dict[tuple, int] = defaultdict(int)
+    platform_line: dict[tuple, dict] = {}
     for line in data["lines"]:
-        wanted[line["sku"].pk] += line["quantity"]
-        platform_line.setdefault(line["sku"].pk, line)
-    ours = list(order.lines.order_by("line_no"))
-    live: dict[int, int] = defaultdict(int)
+        if line.get("gift"):
+            continue
+        key = sold_item_key(line["sku"].pk if line["sku"] else None, line)
+        wanted[key] += line["quantity"]
+        platform_line.setdefault(key, line)
+    ours = list(order.lines.filter(kind__in=[LineKind.GOODS, LineKind.BUNDLE]).order_by("line_no"))
+    live: dict[tuple, int] = defaultdict(int)
     for line in ours:
-        live[line.sku_id] += line.live_quantity
+        live[sold_item_key(line.sku_id, vars(line))] += line.live_quantity
     fewer = {}
     for line in reversed(ours):
-        take = min(live[line.sku_id] - wanted.get(line.sku_id, 0), line.live_quantity)
+        key = sold_item_key(line.sku_id, vars(line))
+        take = min(live[key] - wanted.get(key, 0), line.live_quantity)
         if take > 0:
             fewer[line.pk] = take
-            live[line.sku_id] -= take
+            live[key] -= take
     added = []
-    next_no = max((line.line_no for line in ours), default=0) + 1
-    for sku_id, quantity in wanted.items():
-        extra = quantity - live[sku_id]
+    next_no = order.lines.aggregate(n=Max("line_no"))["n"] or 0
+    tax_included = data.get("tax_included", order.tax_included)
+    for key, quantity in wanted.items():
+        extra = quantity - live[key]
         if extra > 0:
-            source = platform_line[sku_id]
             added.append(
-                OrderLine(
-                    order=order,
-                    line_no=next_no + len(added),
-                    sku=source["sku"],
-                    quantity=extra,
-                    unit_price=source["unit_price"],
-                    discount=_share(source.get("discount", ZERO), extra, source["quantity"]),
-                    presale=source.get("presale", source["sku"].presale),
-                )
+                _added_line(order, platform_line[key], extra, next_no + len(added) + 1, tax_included)
             )
     OrderLine.objects.bulk_create(added)
     return added, fewer
+
+
+def sold_item_key(sku_id: int | None, line: dict) -> tuple:
+    """What identifies an item as sold: our SKU, else the platform's ids or seller code."""
+    if sku_id is not None:
+        return ("sku", sku_id)
+    return (
+        "item",
+        line.get("platform_sku_id", ""),
+        line.get("platform_item_id", ""),
+        line.get("seller_code", ""),
+    )
+
+
+def _added_line(order: Order, source: dict, units: int, line_no: int, tax_included: bool) -> OrderLine:
+    """A line for `units` more of a platform line: its money in proportion to those units."""
+    whole = source["quantity"]
+    share = {
+        name: _share(source.get(name, ZERO), units, whole)
+        for name in ("discount", "platform_discount", "adjustment", "order_discount_share", "tax_amount")
+    }
+    paid = source.get("paid_amount")
+    line = OrderLine(
+        order=order,
+        line_no=line_no,
+        sku=source["sku"],
+        platform_item_id=source.get("platform_item_id", ""),
+        platform_sku_id=source.get("platform_sku_id", ""),
+        seller_code=source.get("seller_code", ""),
+        title=source.get("title", ""),
+        quantity=units,
+        unit_price=source["unit_price"],
+        tax_rate=source.get("tax_rate"),
+        presale=source.get("presale", bool(source["sku"] and source["sku"].presale)),
+        **share,
+    )
+    line.paid_amount = (
+        _share(paid, units, whole)
+        if paid is not None
+        else amounts.line_paid({**source, **share, "quantity": units}, tax_included=tax_included)
+    )
+    return line
 
 
 def _share(amount: Decimal, part: int, whole: int) -> Decimal:

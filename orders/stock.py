@@ -21,7 +21,7 @@ def missing_demand(order: Order, *, now=None) -> reservations.OrderDemand:
         for line in order.lines.filter(presale=False, quantity__gt=F("cancelled_quantity")).order_by(
             "line_no"
         )
-        if line.live_quantity > held.get(line.pk, 0)
+        if line.is_stocked and line.live_quantity > held.get(line.pk, 0)
     ]
     unpaid = order.status == OrderStatus.PENDING_PAYMENT or (
         order.status == OrderStatus.ON_HOLD and order.held_from == OrderStatus.PENDING_PAYMENT
@@ -44,7 +44,7 @@ def demand_for_new(order: Order, lines, *, bound=None, now=None) -> reservations
         [
             reservations.LineDemand(line.pk, line.sku_id, line.quantity - bound.get(line.pk, 0))
             for line in lines
-            if not line.presale and line.quantity > bound.get(line.pk, 0)
+            if line.is_stocked and not line.presale and line.quantity > bound.get(line.pk, 0)
         ],
         expires_at=now + ttl if order.status == OrderStatus.PENDING_PAYMENT else None,
     )

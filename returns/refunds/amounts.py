@@ -1,8 +1,9 @@
 """How much an inspected RMA refunds, and who pays it back (R-R4).
 
 Amount rules (returns.models.ReturnPolicy holds the percentages):
-- goods: each unit at the price actually paid for it — unit price less its share of the line
-  discount and of the order discount (spread over the lines by their net amount);
+- goods: each unit at the price actually paid for it — the line's paid amount as sold
+  (orders.amounts: after adjustments, every discount and the order discount share, with its
+  tax), split evenly over its units; never more than the line paid;
 - intact units in full; damaged units in full when the seller was at fault (the customer's
   reason was damaged / wrong item / not as described), otherwise `damaged_refund_percent`;
   units that turned out to be a wrong item get nothing (they are investigated);
@@ -18,8 +19,16 @@ from django.db.models import Sum
 
 from core.money import ZERO, quantize
 from finance.models import Payment, PaymentProvider, PaymentStatus, RevenueKind, RevenueLine
+from orders.amounts import shipping_net, units_paid
 from orders.models import Order, OrderLine
-from returns.models import RefundProvider, ReturnPolicy, ReturnReason, ReturnRefund, ReturnRequest
+from returns.models import (
+    RefundProvider,
+    ReturnLine,
+    ReturnPolicy,
+    ReturnReason,
+    ReturnRefund,
+    ReturnRequest,
+)
 
 
 @dataclass
@@ -34,11 +43,24 @@ class Quote:
     capped: bool = False  # cut down to what the order has left to refund
 
 
-def unit_paid(line: OrderLine, order: Order, net_goods: Decimal) -> Decimal:
-    """What the customer paid for one unit of the line (unrounded)."""
-    line_net = line.unit_price * line.quantity - line.discount
-    order_share = order.discount * line_net / net_goods if net_goods else ZERO
-    return (line_net - order_share) / line.quantity
+def unit_paid(line: OrderLine) -> Decimal:
+    """What the customer paid for one unit of the line (unrounded, shown on the RMA)."""
+    return line.paid_amount / line.quantity
+
+
+def _units_refunded_before(line: ReturnLine, rma: ReturnRequest) -> int:
+    """Units of the same order line that other, refunded RMAs gave money back for."""
+    earlier = (
+        ReturnLine.objects.filter(order_line_id=line.order_line_id, rma__refund__isnull=False)
+        .exclude(rma=rma)
+        .aggregate(intact=Sum("intact_quantity"), damaged=Sum("damaged_quantity"))
+    )
+    return (earlier["intact"] or 0) + (earlier["damaged"] or 0)
+
+
+def _paid_for_units(line: OrderLine, start: int, count: int) -> Decimal:
+    """What units start+1 … start+count of the line were paid, to the cent."""
+    return units_paid(line, start + count) - units_paid(line, start)
 
 
 def already_refunded(order: Order) -> Decimal:
@@ -52,15 +74,22 @@ def already_refunded(order: Order) -> Decimal:
 def quote_refund(rma: ReturnRequest, policy: ReturnPolicy) -> Quote:
     """The refund the inspected RMA gives (see the module docstring for the rules)."""
     order = rma.order
-    net_goods = sum((ol.unit_price * ol.quantity - ol.discount for ol in order.lines.all()), ZERO)
     fault = rma.is_seller_at_fault
     result = Quote()
     goods, refunded_units = ZERO, 0
     for line in rma.lines.select_related("order_line", "sku").order_by("order_line__line_no"):
-        unit = unit_paid(line.order_line, order, net_goods)
+        unit = unit_paid(line.order_line)
         full = line.intact_quantity + (line.damaged_quantity if fault else 0)
         partial = 0 if fault else line.damaged_quantity
-        amount = unit * full + unit * partial * Decimal(policy.damaged_refund_percent) / 100
+        # Units at what each was paid to the cent, counted on from the units earlier RMAs
+        # refunded: all the line's refunds together never pass what the line paid.
+        before = _units_refunded_before(line, rma)
+        amount = (
+            _paid_for_units(line.order_line, before, full)
+            + _paid_for_units(line.order_line, before + full, partial)
+            * Decimal(policy.damaged_refund_percent)
+            / 100
+        )
         refunded_units += full + partial
         goods += amount
         result.lines.append(
@@ -81,7 +110,7 @@ def quote_refund(rma: ReturnRequest, policy: ReturnPolicy) -> Quote:
         ReturnRefund.objects.filter(order=order, shipping_amount__gt=0).exclude(rma=rma).exists()
     )
     if fault and policy.refund_shipping_on_seller_fault and refunded_units and not shipping_refunded:
-        result.shipping = order.shipping_fee
+        result.shipping = shipping_net(order)
     total = result.goods - result.restocking_fee + result.shipping
     room = order.total - already_refunded(order)
     if total > room:
