@@ -162,6 +162,8 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             ("mark_order_paid", _("Can record an order as paid")),
             ("fulfil_order", _("Can move orders through fulfilment")),
             ("complete_order", _("Can complete delivered orders")),
+            ("edit_order_lines", _("Can edit order lines during review")),
+            ("change_order_price", _("Can change order line prices")),
         ]
 
     def __str__(self):
