@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.sheets import SheetRefused, read_rows
 from core.spreadsheets import spreadsheet_safe
+from orders.amounts import order_amounts
 from orders.canonical import CanonicalOrderInput
 from orders.intake import order_ingest_batch
 from orders.models import Order
@@ -38,14 +39,19 @@ COLUMNS = (
     "quantity",
     "unit_price",
     "line_discount",
+    "line_tax",
     "shipping_fee",
     "order_discount",
+    "tax_included",
+    "paid_amount",
     "paid",
     "note",
 )
 REQUIRED_COLUMNS = ("channel", "external_id", "sku", "quantity", "unit_price")
 # Columns describing the order, not the line: every row of an order must agree on them.
-ORDER_COLUMNS = tuple(c for c in COLUMNS if c not in ("sku", "quantity", "unit_price", "line_discount"))
+ORDER_COLUMNS = tuple(
+    c for c in COLUMNS if c not in ("sku", "quantity", "unit_price", "line_discount", "line_tax")
+)
 EXTENSIONS = (".xlsx", ".ods", ".csv")
 MAX_ROWS = 20_000
 HEADER_ROW = 1  # spreadsheet rows: the header is row 1, the first order line is row 2
@@ -55,7 +61,7 @@ NO = {"", "no", "n", "false", "0", "否"}
 # Where a canonical field's error shows in the sheet.
 ADDRESS_COLUMNS = {"line1": "address", "line2": "address", "name": "customer_name", "phone": "customer_phone"}
 TOP_LEVEL_COLUMNS = {"discount": "order_discount", "shipping_address": "address", "lines": "sku"}
-LINE_COLUMNS = {"discount": "line_discount"}
+LINE_COLUMNS = {"discount": "line_discount", "tax_amount": "line_tax"}
 
 
 class OrderUploadError(DomainError):
@@ -199,8 +205,10 @@ def _canonical(rows: list[tuple[int, dict]], errors: list[RowError]) -> dict:
                     )
                 )
     paid = _text(first.get("paid")).lower()
-    if paid not in YES | NO:
-        errors.append(RowError((first_number,), "paid", _("Use yes or no.")))
+    tax_included = _text(first.get("tax_included")).lower()
+    for column, answer in (("paid", paid), ("tax_included", tax_included)):
+        if answer not in YES | NO:
+            errors.append(RowError((first_number,), column, _("Use yes or no.")))
     data = {
         "channel": _text(first.get("channel")),
         "external_id": _text(first.get("external_id")),
@@ -229,13 +237,19 @@ def _canonical(rows: list[tuple[int, dict]], errors: list[RowError]) -> dict:
                 "discount": _number(row.get("line_discount"))
                 if not _blank(row.get("line_discount"))
                 else "0",
+                "tax_amount": _number(row.get("line_tax")) if not _blank(row.get("line_tax")) else "0",
             }
             for _row_number, row in rows
         ],
         "paid": paid in YES,
+        "tax_included": tax_included in YES,
         "note": _text(first.get("note")),
     }
-    for column, key in (("shipping_fee", "shipping_fee"), ("order_discount", "discount")):
+    for column, key in (
+        ("shipping_fee", "shipping_fee"),
+        ("order_discount", "discount"),
+        ("paid_amount", "paid_amount"),
+    ):
         if not _blank(first.get(column)):
             data[key] = _number(first.get(column))
     return data
@@ -321,11 +335,7 @@ def order_upload_preview(*, rows: list[list]) -> UploadPreview:
         serializer = CanonicalOrderInput(data=_canonical(group, errors))
         if serializer.is_valid():
             preview.items.append(serializer.validated_data)
-            valid = serializer.validated_data
-            goods = sum(
-                (line["unit_price"] * line["quantity"] - line["discount"] for line in valid["lines"]), 0
-            )
-            amount = goods + valid["shipping_fee"] - valid["discount"]
+            amount = order_amounts(serializer.validated_data)["total"]
         else:
             errors.extend(_row_errors(serializer.errors, numbers))
             amount = None

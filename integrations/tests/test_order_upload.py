@@ -3,6 +3,7 @@ import io
 import time
 import tracemalloc
 from datetime import timedelta
+from decimal import Decimal
 from unittest import mock
 
 import openpyxl
@@ -52,8 +53,11 @@ def line(external_id: str, sku: str = "SKU-1", **changes) -> dict:
         "quantity": "2",
         "unit_price": "59.90",
         "line_discount": "",
+        "line_tax": "",
         "shipping_fee": "8.00",
         "order_discount": "",
+        "tax_included": "",
+        "paid_amount": "",
         "paid": "yes",
         "note": "",
     }
@@ -124,6 +128,30 @@ def test_preview_groups_lines_into_orders_then_confirm_imports_once(client, agen
     assert orders["UP-2"].paid_at is None
     again = upload(as_csv(rows)).context["preview"]
     assert all(order.exists for order in again.orders) and again.new_orders == 0
+
+
+def test_tax_and_the_paid_amount_come_from_their_columns(client, agent, upload):
+    client.force_login(agent)
+    taxed = {"line_tax": "15.57", "tax_included": "no"}
+    rows = [
+        line("UP-T1", paid_amount="143.37", **taxed),  # 2 × 59.90 + 15.57 tax + 8.00 shipping
+        line("UP-T2", paid_amount="143.38", **taxed),  # a cent more than the lines give
+        line("UP-T3", tax_included="maybe"),
+    ]
+
+    response = upload(as_csv(rows))
+    preview = response.context["preview"]
+    assert [(e.rows, e.field) for e in preview.errors] == [((4,), "tax_included")]
+    assert [o.total for o in preview.orders[:2]] == [Decimal("143.37"), Decimal("143.37")]
+
+    client.post(f"{UPLOAD}{response.context['token']}/confirm/")  # refused: nothing imported
+    assert not uploaded_orders().exists()
+    response = upload(as_csv(rows[:2]))
+    client.post(f"{UPLOAD}{response.context['token']}/confirm/")
+    orders = {order.external_id: order for order in uploaded_orders()}
+    assert (orders["UP-T1"].tax_amount, orders["UP-T1"].total) == (Decimal("15.57"), Decimal("143.37"))
+    assert orders["UP-T1"].status == "paid"
+    assert orders["UP-T2"].status == "on_hold" and "143.38" in orders["UP-T2"].hold_reason
 
 
 def test_errors_name_rows_and_fields_and_nothing_is_imported(client, agent, upload):
@@ -254,8 +282,8 @@ def test_a_nul_character_after_the_first_4_kib_refuses_the_file_naming_the_cell(
 
     stored = OrderUpload.objects.get()
     assert stored.state == OrderUploadState.REFUSED and not stored.rows and not stored.file
-    assert "Row 32, column U holds a NUL character" in stored.message  # U: the note
-    assert "Row 32, column U" in response.content.decode()
+    assert "Row 32, column X holds a NUL character" in stored.message  # X: the note
+    assert "Row 32, column X" in response.content.decode()
     assert not uploaded_orders().exists() and not StoredFile.objects.exists()
 
 
