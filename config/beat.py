@@ -65,6 +65,16 @@ PERIODIC_TASKS = [
         crontab={"minute": "0", "hour": "19"},  # 03:00 Asia/Shanghai
     ),
     Schedule(
+        name="finance: ECB exchange rates (published around 16:00 CET on working days)",
+        task="finance.tasks.fetch_exchange_rates",
+        crontab={"minute": "30", "hour": "15"},  # 16:30 CET / 17:30 CEST, 23:30 Asia/Shanghai
+    ),
+    Schedule(
+        name="finance: fix the exchange rate of payments recorded before it was known",
+        task="finance.tasks.fill_payment_rates",
+        every_seconds=3600,
+    ),
+    Schedule(
         name="fulfilment: route paid orders the on-commit task missed",
         task="fulfilment.route_missed_paid_orders",
         every_seconds=60,

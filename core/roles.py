@@ -18,6 +18,7 @@ MASTER_DATA_VIEW = [
     "integrations.view_channel",
     "inventory.view_warehouse",
     "inventory.view_sku",
+    "inventory.view_bundlecomponent",  # what a bundle (组合装) is made of
     "orders.view_customer",
 ]
 
@@ -37,11 +38,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.add_order",
         "orders.hold_order",
         "orders.cancel_order",
+        "inventory.view_itemmapping",  # the unmapped items queue
+        "inventory.add_itemmapping",  # map a platform item to a SKU (releases its waiting orders)
         "orders.change_order_address",
         "orders.change_order_priority",
         "orders.add_order_note",
+        "orders.edit_order_lines",  # swap items, change quantities, add or remove gifts during review
         "orders.change_customer",
         "orders.view_reviewrule",  # to see which rule held an order
+        "orders.view_giftrule",  # to see which rule added a gift
         "orders.view_shipment",
         "orders.view_trackingevent",
         "orders.view_notification",
@@ -100,6 +105,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "finance.view_voucherbatch",
         "finance.add_voucherbatch",  # prepare vouchers
         "finance.approve_voucherbatch",  # approve someone else's vouchers
+        "finance.view_exchangerate",
+        "finance.add_exchangerate",  # import exchange rates (the admin's import)
+        "finance.change_exchangerate",  # an imported rate replaces the stored one of its day
         "returns.view_returnrequest",
         "returns.view_returnrefund",
         "returns.change_returnrefund",  # confirm a manual payout
@@ -112,6 +120,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         *ROLE_PERMISSIONS[Role.WAREHOUSE],
         *ROLE_PERMISSIONS[Role.FINANCE],
         "orders.complete_order",
+        "orders.change_order_price",  # a line's unit price, during review
         "orders.route_order",
         "orders.view_dashboard",
         "orders.view_orderevent",
@@ -125,12 +134,16 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "orders.add_reviewrule",
         "orders.change_reviewrule",
         "orders.delete_reviewrule",
+        "orders.add_giftrule",
+        "orders.change_giftrule",
+        "orders.delete_giftrule",
         "core.view_user",
         "core.view_alert",
         "core.view_outboxmessage",
         "core.change_outboxmessage",
         "core.change_alert",
         "ops.view_operations",  # the desk's Operations page
+        "inventory.change_itemmapping",  # re-point a mapping (admin form and import)
         "inventory.change_releasebreaker",
         "inventory.view_releasebreaker",
         "inventory.view_replenishmentsuggestion",

@@ -6,15 +6,16 @@ database (the read replica when there is one, core/replica.py)."""
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.replica import reporting_database
-from dashboard import rollups
+from dashboard import money, rollups
 from dashboard.models import CarrierDayRollup, OrderDayRollup
+from finance.rates.reporting import summary
+from finance.rates.selectors import RateTable, business_currency
 from fulfilment.models import Carrier
 from inventory.models import StockBalance
 
@@ -39,6 +40,12 @@ class DayRows:
     last: date
     orders: list[dict] = field(default_factory=list)  # day, channel_id, currency, ORDER_FIELDS, gross
     carriers: list[dict] = field(default_factory=list)  # day, carrier_id, CARRIER_FIELDS, latency_total
+    rates: RateTable | None = None  # exchange rates of the orders' currencies over the days
+
+    def exchange_rates(self) -> RateTable:
+        if self.rates is None:
+            self.rates = money.rates_for(self.orders, self.first, self.last)
+        return self.rates
 
 
 def from_rollups(first: date, last: date, channel_id: int | None = None) -> DayRows:
@@ -47,11 +54,13 @@ def from_rollups(first: date, last: date, channel_id: int | None = None) -> DayR
     if channel_id:
         orders = orders.filter(channel_id=channel_id)
     carriers = CarrierDayRollup.objects.using(db).filter(day__gte=first, day__lte=last)
+    order_rows = list(orders.values("day", "channel_id", "currency", "gross", *ORDER_FIELDS))
     return DayRows(
         first,
         last,
-        list(orders.values("day", "channel_id", "currency", "gross", *ORDER_FIELDS)),
+        order_rows,
         list(carriers.values("day", "carrier_id", "latency_total", *CARRIER_FIELDS)),
+        money.rates_for(order_rows, first, last),
     )
 
 
@@ -77,7 +86,7 @@ def from_raw(first: date, last: date, channel_id: int | None = None) -> DayRows:
         {carrier_names.get(key, key): value for key, value in row.items()}
         for row in rollups.carrier_day_aggregates(start, end)
     ]
-    return DayRows(first, last, orders, carriers)
+    return DayRows(first, last, orders, carriers, money.rates_for(orders, first, last))
 
 
 def _days(rows: DayRows) -> list[date]:
@@ -105,11 +114,20 @@ class Panel:
     series: list[dict]  # {"label": …, "data": […]}
     unit: str = ""
     note: str = ""
+    stacked: bool = False
 
     def table(self) -> tuple[list, list[list]]:
-        """Header and rows for the CSV / Excel download."""
-        header = [str(_("Label")), *[str(s["label"]) for s in self.series]]
-        rows = [[label, *[s["data"][i] for s in self.series]] for i, label in enumerate(self.labels)]
+        """Header and rows for the CSV / Excel download; a series' original amounts (shown in the
+        chart's tooltip) get a column of their own."""
+        columns = []
+        for s in self.series:
+            columns.append((str(s["label"]), s["data"]))
+            if s.get("original"):
+                columns.append(
+                    (str(_("%(label)s, original currency") % {"label": s["label"]}), s["original"])
+                )
+        header = [str(_("Label")), *[name for name, _data in columns]]
+        rows = [[label, *[data[i] for _name, data in columns]] for i, label in enumerate(self.labels)]
         return header, rows
 
 
@@ -149,23 +167,65 @@ def fulfilment_rate(rows: DayRows) -> Panel:
 
 
 def average_order_value(rows: DayRows) -> Panel:
-    gross: dict[str, Decimal] = defaultdict(Decimal)
-    counted: dict[str, int] = defaultdict(int)
-    for row in rows.orders:
-        gross[row["currency"]] += row["gross"] or 0
-        counted[row["currency"]] += row["orders"] - row["cancelled"]
-    currencies = sorted(gross)
-    values = [
-        float((gross[c] / counted[c]).quantize(Decimal("0.01"), ROUND_HALF_UP)) if counted[c] else None
-        for c in currencies
-    ]
+    """In the business currency: all orders, then those of each original currency (their average
+    in their own currency in the tooltip); orders without a rate are left out and counted."""
+    sold = money.sales(rows.orders, rows.exchange_rates())
+    currencies = sold.currencies
+    total = sold.total
+    counted = sum(sold.converted_orders.values())
     return Panel(
         "average_order_value",
-        _("Average order value"),
+        _("Average order value (%(currency)s)") % {"currency": business_currency()},
         "bar",
-        currencies,
-        [{"label": _("Average order value"), "data": values}],
-        note=_("Orders not cancelled, per currency."),
+        [str(_("All")), *currencies],
+        [
+            {
+                "label": _("Average order value (%(currency)s)") % {"currency": business_currency()},
+                "data": [
+                    money.average(total.amount, counted),
+                    *(
+                        money.average(sold.by_currency[c].amount, sold.converted_orders[c])
+                        for c in currencies
+                    ),
+                ],
+                "original": [
+                    total.originals(),
+                    *(
+                        f"{money.average(sold.by_currency[c].original[c], sold.orders[c])} {c}"
+                        for c in currencies
+                    ),
+                ],
+            }
+        ],
+        note=_("Orders not cancelled, converted at the rate of the day they were placed.")
+        + " "
+        + summary(_("Sales"), total),
+    )
+
+
+def sales_per_day(rows: DayRows) -> Panel:
+    """Gross sales (orders not cancelled) per day in the business currency, one stacked series per
+    original currency; the original amount is in the tooltip and the download."""
+    sold = money.sales(rows.orders, rows.exchange_rates())
+    days = _days(rows)
+    series = []
+    for currency in sold.currencies:
+        cells = [sold.by_day.get(d, {}).get(currency) for d in days]
+        series.append(
+            {
+                "label": currency,
+                "data": [cell[0] if cell else None for cell in cells],
+                "original": [f"{cell[1]:,} {currency}" if cell else "" for cell in cells],
+            }
+        )
+    return Panel(
+        "sales_per_day",
+        _("Sales per day (%(currency)s)") % {"currency": business_currency()},
+        "bar",
+        [d.isoformat() for d in days],
+        series,
+        note=summary(_("Sales"), sold.total),
+        stacked=True,
     )
 
 
@@ -294,6 +354,7 @@ PANELS = {
     panel.__name__: panel
     for panel in (
         orders_per_day,
+        sales_per_day,
         fulfilment_rate,
         average_order_value,
         refund_rate,

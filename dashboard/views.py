@@ -1,4 +1,5 @@
 from datetime import timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
@@ -53,13 +54,27 @@ def dashboard(request):
     form, rows = _rows(request)
     built = panels.dashboard(rows) if rows else []
     chart_data = {
-        p.key: {"kind": p.kind, "labels": p.labels, "series": p.series, "unit": p.unit} for p in built
+        p.key: {
+            "kind": p.kind,
+            "labels": p.labels,
+            "series": _chart_series(p),
+            "unit": p.unit,
+            "stacked": p.stacked,
+        }
+        for p in built
     }
     return render(
         request,
         "dashboard/dashboard.html",
         {"form": form, "panels": built, "chart_data": chart_data, "query": request.GET.urlencode()},
     )
+
+
+def _chart_series(panel: panels.Panel) -> list[dict]:
+    """The series as Chart.js draws them: numbers (exact amounts stay in the downloads)."""
+    return [
+        {**s, "data": [float(v) if isinstance(v, Decimal) else v for v in s["data"]]} for s in panel.series
+    ]
 
 
 @login_required

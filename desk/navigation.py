@@ -32,6 +32,7 @@ NAV = [
         [
             Link(_("Orders"), "orders:list", "orders.view_order"),
             Link(_("Held orders"), "orders:list", "orders.hold_order", query="status=on_hold"),
+            Link(_("Unmapped items"), "inventory:unmapped", "inventory.view_itemmapping"),
             Link(_("Upload orders"), "integrations_desk:upload", "orders.add_order"),
             Link(_("Returns"), "returns:list", "returns.view_returnrequest"),
             Link(_("Receive returns"), "returns:receiving", "returns.receive_returnrequest"),

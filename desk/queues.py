@@ -13,6 +13,7 @@ from fulfilment.models import Shipment, ShipmentStatus
 from fulfilment.watches import shipments_without_first_scan
 from integrations.models import InboundMessage, InboundStatus
 from orders.models import Order, OrderStatus
+from orders.unmapped import unmapped_item_count
 from returns.models import ReturnRequest, ReturnStatus
 
 
@@ -38,6 +39,15 @@ def desk_queues(user) -> list[Queue]:
                 held,
                 f"{reverse('orders:list')}?status=on_hold",
                 _("Review, release or cancel."),
+            )
+        )
+    if user.has_perm("inventory.view_itemmapping"):
+        queues.append(
+            Queue(
+                _("Unmapped platform items"),
+                unmapped_item_count(),
+                reverse("inventory:unmapped"),
+                _("Map each to a SKU: its waiting orders are released."),
             )
         )
     if user.has_perm("integrations.view_inboundmessage"):

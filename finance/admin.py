@@ -109,11 +109,12 @@ class AccountingPeriodAdmin(ReadOnlyAdmin):
 
 # --- imports, reconciliation, vouchers ---------------------------------------------------------
 
-from import_export.admin import ExportMixin  # noqa: E402
+from import_export.admin import ExportMixin, ImportExportMixin  # noqa: E402
 
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine  # noqa: E402
+from finance.rates.models import ExchangeRate  # noqa: E402
 from finance.reconciliation.models import MemoCandidate, ReconciliationItem, ReconciliationRun  # noqa: E402
-from finance.resources import StatementLineResource  # noqa: E402
+from finance.resources import ExchangeRateResource, StatementLineResource  # noqa: E402
 from finance.vouchers.models import VoucherBatch, VoucherLayout  # noqa: E402
 
 
@@ -201,3 +202,24 @@ class VoucherBatchAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(ImportExportMixin, ReadOnlyAdmin):
+    """Rates are added by the import (Excel or CSV: date, currency, rate) or the ECB task
+    (finance.tasks.fetch_exchange_rates), both through finance.rates.services; read here."""
+
+    resource_classes = [ExchangeRateResource]
+    list_display = ("date", "currency", "rate", "business_currency", "source", "basis", "updated_at")
+    list_filter = ("source", "currency", "business_currency")
+    search_fields = ("=currency",)
+    date_hierarchy = "date"
+    ordering = ("-date", "currency")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("finance.add_exchangerate") and request.user.has_perm(
+            "finance.change_exchangerate"
+        )

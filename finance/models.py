@@ -16,6 +16,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 
 from core.money import CurrencyField, Money, MoneyField
 from core.timezones import business_zone
+from finance.rates.models import RateField
 
 
 class PeriodState(models.TextChoices):
@@ -181,6 +182,13 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True, db_index=True)
+    # The rate fixed when the payment was recorded (finance.rates.conversion): empty until a rate
+    # of its day is known, then filled once by the repair job and never changed (on PostgreSQL a
+    # trigger refuses it).
+    rate = RateField(_("exchange rate"), null=True, blank=True)
+    rate_date = models.DateField(_("rate of"), null=True, blank=True)
+    business_amount = MoneyField(_("amount in the business currency"), null=True, blank=True, default=None)
+    business_currency = CurrencyField(_("business currency"), blank=True)
 
     class Meta:
         ordering = ["-paid_at", "-id"]
@@ -196,11 +204,17 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                 condition=Q(refunded_amount__gte=0, refunded_amount__lte=models.F("amount")),
                 name="payment_refunded_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(rate__isnull=True, rate_date__isnull=True, business_amount__isnull=True)
+                | Q(rate__gt=0, rate_date__isnull=False, business_amount__isnull=False),
+                name="payment_rate_complete",
+            ),
         ]
         indexes = [
             models.Index(fields=["transaction_id"], name="payment_transaction_idx"),
             models.Index(fields=["period", "provider"], name="payment_period_provider_idx"),
             models.Index(fields=["-paid_at"], name="payment_paid_at_idx"),
+            models.Index(fields=["id"], condition=Q(rate__isnull=True), name="payment_without_rate_idx"),
         ]
 
     def __str__(self):
@@ -299,5 +313,6 @@ class RevenueLine(models.Model):
 
 # The models of the imports, reconciliation and voucher packages belong to this app too.
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine  # noqa: E402, F401
+from finance.rates.models import ExchangeRate  # noqa: E402, F401
 from finance.reconciliation.models import MemoCandidate, ReconciliationItem, ReconciliationRun  # noqa: E402, F401
 from finance.vouchers.models import VoucherBatch, VoucherEntry, VoucherLayout  # noqa: E402, F401

@@ -4,7 +4,7 @@ Each report is a header and an iterator of rows, so an export streams whatever i
 read from the reporting database (the read replica when there is one, core/replica.py)."""
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum, Value
@@ -17,6 +17,9 @@ from core.replica import reporting_database
 from core.timezones import business_zone
 from finance.imports.models import StatementKind, StatementLine, StatementSource
 from finance.models import BILLED_KINDS, Payment, RevenueKind, RevenueLine
+from finance.rates.conversion import Converted, convert_groups, grand_total
+from finance.rates.reporting import amount_cell, in_business, rate_cell, rate_header, summary
+from finance.rates.selectors import rate_table
 from orders.models import Order, OrderStatus
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -29,6 +32,8 @@ class Report:
     header: list
     rows: list  # or any iterable (exports stream it)
     numeric: frozenset = frozenset()  # columns shown right-aligned
+    # Lines above the table: totals in the business currency, what could not be converted.
+    summary: list[str] = field(default_factory=list)
 
 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -74,10 +79,16 @@ def daily_sales(*, start: date, end: date, channel: str = "") -> Report:
         key = tuple(item[k] for k in keys)
         row = rows.setdefault(key, dict.fromkeys(DAILY_KINDS, ZERO))
         row[item["kind"]] = row.get(item["kind"], ZERO) + quantize(item["total"])
+    # Each row is one (day, channel, currency) group: converted at its day's rate, rounded once.
+    rates = rate_table({key[3] for key in rows}, start, end, using=reporting_database())
+    billed_total, net_total = Converted(), Converted()
     table = []
     for key, by_kind in rows.items():
         billed = sum((by_kind[k] for k in BILLED_KINDS), ZERO)
         net = sum(by_kind.values(), ZERO)
+        rate = rates.rate(key[3], key[0])
+        billed_converted = billed_total.add(billed, key[3], rate, orders.get(key, 0))
+        net_converted = net_total.add(net, key[3], rate, orders.get(key, 0))
         table.append(
             [
                 key[0],
@@ -88,6 +99,9 @@ def daily_sales(*, start: date, end: date, channel: str = "") -> Report:
                 *(by_kind[k] for k in DAILY_KINDS),
                 billed,
                 net,
+                rate_cell(rate),
+                amount_cell(billed_converted),
+                amount_cell(net_converted),
             ]
         )
     labels = dict(RevenueKind.choices)
@@ -100,8 +114,12 @@ def daily_sales(*, start: date, end: date, channel: str = "") -> Report:
         *(labels[k] for k in DAILY_KINDS),
         _("Billed"),
         _("Net"),
+        rate_header(),
+        in_business(_("Billed")),
+        in_business(_("Net")),
     ]
-    return Report(_("Daily platform sales"), header, table, frozenset(range(4, len(header))))
+    totals = [summary(_("Billed"), billed_total), summary(_("Net"), net_total)]
+    return Report(_("Daily platform sales"), header, table, frozenset(range(4, len(header))), totals)
 
 
 # --- receivables and payables --------------------------------------------------------------------
@@ -133,13 +151,12 @@ def receivables(*, as_of: datetime | None = None, channel: str = "") -> Report:
         if high is not None:
             condition &= Q(paid_at__gt=as_of - timedelta(days=high + 1))
         buckets[f"b{low}"] = Coalesce(Sum("total", filter=condition), Value(ZERO), output_field=MONEY)
-    grouped = (
-        orders.values("channel__code", "channel__platform", "currency")
-        .annotate(n=Count("id"), amount=Sum("total"), **buckets)
-        .order_by("channel__code", "currency")
-    )
+    keys = ("channel__code", "channel__platform", "currency")
+    grouped = orders.values(*keys).annotate(n=Count("id"), amount=Sum("total"), **buckets).order_by(*keys)
+    converted = _converted_by_day(orders, keys)
     table = []
     for row in grouped:
+        in_business_currency = converted.get(tuple(row[k] for k in keys), Converted())
         table.append(
             [
                 row["channel__code"],
@@ -148,6 +165,8 @@ def receivables(*, as_of: datetime | None = None, channel: str = "") -> Report:
                 row["n"],
                 quantize(row["amount"]),
                 *(quantize(row[f"b{low}"]) for low, _high in AGING),
+                in_business_currency.amount,
+                in_business_currency.missing_count,
             ]
         )
     header = [
@@ -159,8 +178,24 @@ def receivables(*, as_of: datetime | None = None, channel: str = "") -> Report:
         _("0–7 days"),
         _("8–30 days"),
         _("over 30 days"),
+        in_business(_("Receivable")),
+        _("Orders not converted"),
     ]
-    return Report(_("Receivables"), header, table, frozenset(range(3, len(header))))
+    totals = [summary(_("Receivable"), grand_total(converted.values()))]
+    return Report(_("Receivables"), header, table, frozenset(range(3, len(header))), totals)
+
+
+def _converted_by_day(orders, keys) -> dict[tuple, Converted]:
+    """The orders' totals in the business currency per `keys`, each (day placed, channel,
+    currency) group converted at its day's rate."""
+    by_day = (
+        orders.annotate(day=TruncDate("placed_at", tzinfo=business_zone()))
+        .values(*keys, "day")
+        .annotate(n=Count("id"), amount=Sum("total"))
+        .order_by()
+    )
+    groups = ((tuple(r[k] for k in keys), r["day"], r["currency"], r["amount"], r["n"]) for r in by_day)
+    return convert_groups(groups, using=reporting_database())
 
 
 def _refund_sums():
@@ -211,12 +246,16 @@ def payables(*, channel: str = "") -> Report:
     refunds = _orders_with_refunds(None, None).filter(erp_refunds__gt=F("settled_refunds"))
     if channel:
         refunds = refunds.filter(channel__code=channel)
+    groups = []  # (key, day placed, currency, amount, orders): converted per day below
+    zone = business_zone()
     for row in refunds.values(
-        "channel__code", "channel__platform", "currency", "erp_refunds", "settled_refunds"
+        "channel__code", "channel__platform", "currency", "erp_refunds", "settled_refunds", "placed_at"
     ):
-        entry = owed[(row["channel__code"], row["channel__platform"], row["currency"])]
-        entry["refunds"] += quantize(row["erp_refunds"] - row["settled_refunds"])
-        entry["refund_orders"] += 1
+        key = (row["channel__code"], row["channel__platform"], row["currency"])
+        due = quantize(row["erp_refunds"] - row["settled_refunds"])
+        owed[key]["refunds"] += due
+        owed[key]["refund_orders"] += 1
+        groups.append((key, timezone.localtime(row["placed_at"], zone).date(), row["currency"], due, 1))
     received = (
         Payment.objects.filter(order=OuterRef("pk"), currency=OuterRef("currency"))
         .values("order")
@@ -230,10 +269,15 @@ def payables(*, channel: str = "") -> Report:
     )
     if channel:
         over = over.filter(channel__code=channel)
-    for row in over.values("channel__code", "channel__platform", "currency", "received", "total"):
-        entry = owed[(row["channel__code"], row["channel__platform"], row["currency"])]
-        entry["over"] += quantize(row["received"] - row["total"])
-        entry["over_orders"] += 1
+    for row in over.values(
+        "channel__code", "channel__platform", "currency", "received", "total", "placed_at"
+    ):
+        key = (row["channel__code"], row["channel__platform"], row["currency"])
+        extra = quantize(row["received"] - row["total"])
+        owed[key]["over"] += extra
+        owed[key]["over_orders"] += 1
+        groups.append((key, timezone.localtime(row["placed_at"], zone).date(), row["currency"], extra, 1))
+    converted = convert_groups(groups, using=reporting_database())
     table = [
         [
             key[0],
@@ -244,6 +288,8 @@ def payables(*, channel: str = "") -> Report:
             v["over_orders"],
             v["over"],
             v["refunds"] + v["over"],
+            converted[key].amount,
+            converted[key].missing_count,
         ]
         for key, v in sorted(owed.items())
     ]
@@ -256,8 +302,11 @@ def payables(*, channel: str = "") -> Report:
         _("Overpaid orders"),
         _("Overpaid"),
         _("Payable"),
+        in_business(_("Payable")),
+        _("Orders not converted"),
     ]
-    return Report(_("Payables"), header, table, frozenset(range(3, len(header))))
+    totals = [summary(_("Payable"), grand_total(converted.values()))]
+    return Report(_("Payables"), header, table, frozenset(range(3, len(header))), totals)
 
 
 # --- refund differences --------------------------------------------------------------------------

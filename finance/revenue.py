@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,7 +30,7 @@ from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.money import ZERO
 from finance.models import ORDER_SOURCE, Payment, PeriodState, RevenueKind, RevenueLine
 from finance.periods import period_for_booking
-from orders.models import Order
+from orders.models import Order, OrderEvent, OrderEventKind
 
 K = RevenueKind
 
@@ -215,11 +215,22 @@ def _same_refund(existing: RevenueLine, amount: Decimal, currency: str) -> Reven
 
 def revenue_backfill(*, since: datetime | None = None, batch_size: int = 500) -> int:
     """Order lines for paid orders that have none (orders paid on the platform, orders from before
-    this module). Safe to run twice at once: each order is rebuilt under its own row lock."""
+    this module), and rebuilt for paid orders whose lines were edited after their revenue was
+    last booked (orders.edits). Safe to run twice at once: each order is rebuilt under its own
+    row lock, and an order whose lines already match changes nothing."""
     has_lines = RevenueLine.objects.filter(order=OuterRef("pk"), source=ORDER_SOURCE)
-    orders = Order.objects.filter(paid_at__isnull=False).exclude(Exists(has_lines))
+    edited_since = OrderEvent.objects.filter(
+        order=OuterRef("pk"),
+        kind=OrderEventKind.EDITED,
+        created_at__gt=Subquery(
+            RevenueLine.objects.filter(order=OuterRef("order_id"), source=ORDER_SOURCE)
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        ),
+    )
+    orders = Order.objects.filter(paid_at__isnull=False).filter(~Exists(has_lines) | Exists(edited_since))
     if since is not None:
-        orders = orders.filter(paid_at__gte=since)
+        orders = orders.filter(Q(paid_at__gte=since) | Exists(edited_since.filter(created_at__gte=since)))
     done, last_id = 0, 0
     while True:
         ids = list(orders.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:batch_size])

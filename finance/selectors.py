@@ -19,6 +19,7 @@ from finance.models import (
     next_month,
 )
 from finance.periods import period_month
+from finance.rates.selectors import business_currency
 from orders.models import Order
 
 
@@ -98,6 +99,9 @@ class PeriodRow:
     line_count: int = 0
     moved_in: int = 0  # items dated in an earlier, closed period
     payment_sums: dict[str, Decimal] = field(default_factory=dict)
+    # The payments' amounts fixed in the business currency, and how many have no rate yet.
+    business_total: Decimal = ZERO
+    unconverted: int = 0
 
     @property
     def label(self) -> str:
@@ -125,12 +129,18 @@ def period_overview(*, months: int = 12, now: datetime | None = None) -> list[Pe
     rows = {key: PeriodRow(*key, periods.get(key)) for key in keys}
     by_id = {p.pk: rows[key] for key, p in periods.items()}
     for item in Payment.objects.values("period_id", "currency").annotate(
-        n=Count("id"), total=Sum("amount"), moved=Count("id", filter=~Q(period_note=""))
+        n=Count("id"),
+        total=Sum("amount"),
+        moved=Count("id", filter=~Q(period_note="")),
+        business=Sum("business_amount", filter=Q(business_currency=business_currency())),
+        unconverted=Count("id", filter=~Q(business_currency=business_currency())),
     ):
         row = by_id[item["period_id"]]
         row.payment_count += item["n"]
         row.moved_in += item["moved"]
         row.payment_sums[item["currency"]] = item["total"]
+        row.business_total += item["business"] or ZERO
+        row.unconverted += item["unconverted"]
     for item in RevenueLine.objects.values("period_id").annotate(
         n=Count("id"), moved=Count("id", filter=~Q(period_note=""))
     ):

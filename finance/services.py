@@ -9,6 +9,9 @@ payment or deposit) leaves it pending_payment and alerts finance; more than that
 another currency, or a payment for a cancelled order is recorded and alerted too.
 The same transaction reported again is answered with the payment already recorded; reported with
 another amount, currency or order it is refused (409) and alerted, never overwritten.
+The exchange rate of the payment's business day is fixed on it with its amount in the business
+currency (finance.rates.conversion); without a rate yet it is recorded all the same, flagged by
+an alert, and the repair job (finance.tasks.fill_payment_rates) fixes the rate once it arrives.
 """
 
 from datetime import datetime, timedelta
@@ -28,6 +31,8 @@ from core.roles import Role
 from core.transitions import may
 from finance.models import Payment, PaymentProvider
 from finance.periods import period_for_booking
+from finance.rates.conversion import fix_rate
+from finance.rates.services import payment_rate_missing
 from finance.revenue import revenue_record_fee, revenue_record_order
 from orders.models import Order, OrderEventKind, OrderStatus
 from orders.services import order_transition
@@ -69,6 +74,7 @@ def payment_record(
                 _("Unknown order “%(number)s”.") % {"number": order_number}, field="order_number"
             )
         period, period_note = period_for_booking(paid_at)
+        fixed = fix_rate(amount, currency, paid_at)  # None: recorded anyway, converted later
         try:
             with transaction.atomic():
                 payment = Payment.objects.create(
@@ -85,6 +91,10 @@ def payment_record(
                     period=period,
                     period_note=period_note,
                     recorded_by=actor,
+                    rate=fixed and fixed.rate,
+                    rate_date=fixed and fixed.rate_date,
+                    business_amount=fixed and fixed.amount,
+                    business_currency=fixed.currency if fixed else "",
                 )
         except IntegrityError:
             existing = (
@@ -100,6 +110,8 @@ def payment_record(
             conflict = (existing, differences)
         else:
             _apply(order, payment, actor)
+            if fixed is None:
+                payment_rate_missing(payment)
     if conflict is None:
         return payment, True
     # Outside the rolled-back work: the alert must outlive the refusal.

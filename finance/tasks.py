@@ -55,3 +55,29 @@ def sweep_finance_handoffs() -> int:
     from finance.reconciliation.recovery import runs_sweep
 
     return len(imports_sweep().handed_over) + len(runs_sweep().handed_over)
+
+
+@shared_task
+def fetch_exchange_rates(history: bool | None = None) -> str:
+    """Daily: the ECB's reference rates (the recent history when the last fetch is days old), then
+    the rate of payments that were waiting for one. A failure is alerted to finance (nothing is
+    stored) and the next run catches up."""
+    from finance.rates.ecb import EcbProvider
+    from finance.rates.providers import RateSourceError
+    from finance.rates.services import rates_fetch
+
+    try:
+        fetched = rates_fetch(provider=EcbProvider(), history=history)
+    except RateSourceError as exc:
+        return f"failed: {exc.message}"
+    days, filled = len(fetched.days), fetched.payments_filled
+    return f"{fetched.added} rates added for {days} days; {filled} payments converted"
+
+
+@shared_task
+def fill_payment_rates() -> int:
+    """Hourly (and after each rate import or fetch): fix the rate of payments recorded before
+    their rate was known; returns how many were converted."""
+    from finance.rates.services import payment_rates_fill
+
+    return payment_rates_fill()

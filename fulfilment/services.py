@@ -17,7 +17,7 @@ from fulfilment import notifications
 from fulfilment.models import LEFT_WAREHOUSE, Shipment, ShipmentLine, ShipmentStatus
 from fulfilment.warehouse_port import warehouses
 from inventory import reservations
-from orders.models import Order, OrderEventKind, OrderLine, OrderStatus
+from orders.models import LineKind, Order, OrderEventKind, OrderLine, OrderStatus
 from orders.transitions import record_order_event, run_order_transition
 
 SS = ShipmentStatus
@@ -140,7 +140,8 @@ def unshipped_quantity(order: Order, shipments: list[Shipment]) -> int:
     ).values_list("order_line_id", "quantity"):
         carried[line_id] = carried.get(line_id, 0) + quantity
     return sum(
-        max(0, line.live_quantity - carried.get(line.pk, 0)) for line in OrderLine.objects.filter(order=order)
+        max(0, line.live_quantity - carried.get(line.pk, 0))
+        for line in OrderLine.objects.filter(order=order).exclude(kind=LineKind.BUNDLE)  # its components ship
     )
 
 

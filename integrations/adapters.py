@@ -43,6 +43,15 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def unit_price(amount: Decimal, quantity: int) -> tuple[Decimal, Decimal]:
+    """A line amount a platform states for `quantity` units as (unit price to the cent,
+    remainder): unit × quantity + remainder == amount exactly. The remainder (under half a cent
+    per unit, either sign) is kept on the line as a seller adjustment, so neither the goods nor
+    the discounts carry a rounding cent the platform never stated."""
+    unit = (amount / quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+    return unit, amount - unit * quantity
+
+
 class WebhookAdapter(ABC):
     """Base for platforms that sign the raw body with base64(HMAC-SHA256(secret, body))."""
 

@@ -112,10 +112,27 @@ class ChannelListing(models.Model):
     platform_item_id = models.CharField(
         _("platform item id"),
         max_length=64,
-        help_text=_("Shopify inventory item id; WooCommerce product or variation id."),
+        help_text=_("Shopify inventory item id; WooCommerce product id."),
+    )
+    platform_sku_id = models.CharField(
+        _("platform SKU id"),
+        max_length=64,
+        blank=True,
+        help_text=_("WooCommerce variation id (the platform item id is then its product's id)."),
     )
     platform_location_id = models.CharField(
         _("platform location id"), max_length=64, blank=True, help_text=_("Shopify location id.")
+    )
+    # Made from the channel's item mapping of the SKU (integrations.stock_sync): it follows the
+    # mapping, and goes with it. Empty for a listing entered by hand.
+    item_mapping = models.ForeignKey(
+        "inventory.ItemMapping",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="listings",
+        verbose_name=_("item mapping"),
     )
     last_pushed_quantity = models.IntegerField(_("last pushed quantity"), null=True, blank=True)
     last_pushed_at = models.DateTimeField(_("last pushed at"), null=True, blank=True)

@@ -17,7 +17,7 @@ from core.errors import DomainError
 from core.sheets import SheetRefused, read_rows
 from core.spreadsheets import spreadsheet_safe
 from orders.amounts import order_amounts
-from orders.canonical import CanonicalOrderInput
+from orders.canonical import CanonicalOrderInput, item_resolver
 from orders.intake import order_ingest_batch
 from orders.models import Order
 
@@ -329,10 +329,14 @@ def order_upload_preview(*, rows: list[list]) -> UploadPreview:
     if not groups and not preview.errors:
         raise OrderUploadError(_("The file has no order lines."))
 
-    for (channel, external_id), group in groups.items():
-        numbers = tuple(number for number, _row in group)
+    drafts = []
+    for key, group in groups.items():
         errors: list[RowError] = []
-        serializer = CanonicalOrderInput(data=_canonical(group, errors))
+        drafts.append((key, group, errors, _canonical(group, errors)))
+    resolver = item_resolver(draft for _key, _group, _errors, draft in drafts)  # every line's SKU at once
+    for (channel, external_id), group, errors, draft in drafts:
+        numbers = tuple(number for number, _row in group)
+        serializer = CanonicalOrderInput(data=draft, context={"item_resolver": resolver})
         if serializer.is_valid():
             preview.items.append(serializer.validated_data)
             amount = order_amounts(serializer.validated_data)["total"]

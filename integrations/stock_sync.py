@@ -5,11 +5,21 @@ enqueues one outbox message per listed SKU whose number differs from the last on
 `stock_push_deliver` sends it with the platform's client (retries and dead letters: R-X4).
 
 Every change carries a version (microseconds since the epoch) kept on the listing, so a push
-retried after a newer change is dropped instead of overwriting the newer number."""
+retried after a newer change is dropped instead of overwriting the newer number.
+
+Where a SKU goes on a platform is its channel listing. A SKU mapped on a channel (inventory
+ItemMapping: the platform item that orders name) is pushed there too: `listings_from_mappings`
+makes the listing from the mapping when the channel has none for the SKU and the mapping names
+what the platform's stock call takes — WooCommerce's product id, with the variation id of a
+variable product. A Shopify mapping names a product and variant, but Shopify sets stock on an
+inventory item at a location, which orders do not carry: Shopify listings are entered in the
+admin (or imported). A listing made from a mapping follows it: removed with the mapping, and
+when the mapping now names another SKU."""
 
 import time
 
 from django.db import transaction
+from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -18,6 +28,7 @@ from core.http import PlatformError, RateLimited, outbox_outcome
 from core.outbox import PermanentFailure, outbox_enqueue
 from integrations.adapters import get_adapter
 from integrations.models import ChannelListing
+from inventory.models import ItemMapping
 
 KIND = "stock_push"
 
@@ -38,6 +49,7 @@ def channel_stock_changed(sellable: dict[int, dict[str, int]]) -> None:
             if not supports_stock_push(channel.platform):
                 continue
             quantities = sellable[channel.pk]
+            listings_from_mappings(channel, list(quantities))
             listings = ChannelListing.objects.filter(
                 channel=channel, sku__code__in=list(quantities)
             ).select_related("sku")
@@ -56,6 +68,40 @@ def channel_stock_changed(sellable: dict[int, dict[str, int]]) -> None:
                     idempotency_key=f"stock:{channel.pk}:{listing.sku.code}:{quantity}:{version}",
                     channel_id=channel.pk,
                 )
+
+
+def _woocommerce_target(mapping: ItemMapping) -> dict | None:
+    """PUT products/{id}, or products/{product id}/variations/{id} for a variation: a variation
+    id cannot be set through products/{id} (WooCommerce answers woocommerce_rest_invalid_product_id).
+    https://woocommerce.github.io/woocommerce-rest-api-docs/#update-a-product-variation"""
+    if not mapping.platform_item_id.isdigit() or not (mapping.platform_sku_id or "0").isdigit():
+        return None
+    return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
+
+
+# platform → the listing a mapping makes (None when the mapping does not name the push target)
+LISTING_FROM_MAPPING = {"woocommerce": _woocommerce_target}
+
+
+def listings_from_mappings(channel: Channel, sku_codes: list[str]) -> None:
+    """Make the listings of these SKUs from the channel's item mappings where the channel has
+    none yet (the oldest mapping of a SKU that names a push target), and drop the listings made
+    from a mapping that names another SKU now. A listing entered by hand is never replaced."""
+    listings = ChannelListing.objects.filter(channel=channel, sku__code__in=sku_codes)
+    listings.filter(item_mapping__isnull=False).exclude(sku_id=F("item_mapping__sku_id")).delete()
+    target = LISTING_FROM_MAPPING.get(channel.platform)
+    if target is None or not sku_codes:
+        return
+    listed = set(listings.values_list("sku_id", flat=True))
+    made: dict[int, ChannelListing] = {}
+    for mapping in ItemMapping.objects.filter(channel=channel, sku__code__in=sku_codes).order_by("pk"):
+        where = target(mapping) if mapping.sku_id not in listed else None
+        if where is not None and mapping.sku_id not in made:
+            made[mapping.sku_id] = ChannelListing(
+                channel=channel, sku_id=mapping.sku_id, item_mapping=mapping, **where
+            )
+    # A concurrent push making the same listing, or one entered meanwhile, wins: (channel, sku) is unique.
+    ChannelListing.objects.bulk_create(made.values(), ignore_conflicts=True)
 
 
 def stock_push_deliver(message) -> None:
@@ -90,6 +136,7 @@ def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
     try:
         item_id = int(listing.platform_item_id)
         location_id = int(listing.platform_location_id) if listing.platform_location_id else None
+        variation_id = int(listing.platform_sku_id) if listing.platform_sku_id else None
     except ValueError as exc:
         raise PermanentFailure(f"listing #{listing.pk}: platform ids must be numbers") from exc
     if channel.platform == "shopify":
@@ -97,4 +144,4 @@ def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
             raise PermanentFailure(f"listing #{listing.pk}: a Shopify listing needs a location id")
         client.set_inventory(inventory_item_id=item_id, location_id=location_id, available=quantity)
     else:
-        client.set_stock(product_id=item_id, quantity=quantity)
+        client.set_stock(product_id=item_id, variation_id=variation_id, quantity=quantity)

@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.timezones import business_date
+from inventory.bundles import bundle_components, bundle_sellable
 from inventory.models import Reservation, ReservationState, SafetyStock, StockBalance
 from inventory.reservations import channel_pool_ids
 
@@ -40,7 +41,34 @@ def stock_positions(sku_ids, now=None) -> QuerySet[StockBalance]:
 
 def channel_sellable(sku_ids, channel_ids, now=None) -> dict[int, dict[int, int]]:
     """{channel id: {sku id: quantity the channel may sell}} — what it may draw from its pools in
-    active warehouses (expired lots excluded), less its safety stock, never below zero (R-I5)."""
+    active warehouses (expired lots excluded), less its safety stock, never below zero (R-I5).
+    A bundle's quantity is what its components' quantities make up (inventory.bundles), less the
+    bundle's own safety stock."""
+    sku_ids = list(dict.fromkeys(sku_ids))
+    recipes = bundle_components(sku_ids)
+    stocked = list(
+        dict.fromkeys(
+            [s for s in sku_ids if s not in recipes] + [c.sku_id for r in recipes.values() for c in r]
+        )
+    )
+    sellable = _stocked_sellable(stocked, channel_ids, now)
+    if not recipes:
+        return sellable
+    safety = {
+        (s.channel_id, s.sku_id): s.quantity
+        for s in SafetyStock.objects.filter(sku_id__in=list(recipes), channel_id__in=channel_ids)
+    }
+    for channel_id in channel_ids:
+        per_sku = sellable[channel_id]
+        bundles = {
+            bundle_id: max(0, bundle_sellable(components, per_sku) - safety.get((channel_id, bundle_id), 0))
+            for bundle_id, components in recipes.items()
+        }
+        sellable[channel_id] = {sku_id: bundles.get(sku_id, per_sku.get(sku_id, 0)) for sku_id in sku_ids}
+    return sellable
+
+
+def _stocked_sellable(sku_ids, channel_ids, now=None) -> dict[int, dict[int, int]]:
     now = now or timezone.now()
     pools = channel_pool_ids(channel_ids)
     per_pool: dict[tuple[int, int], int] = defaultdict(int)

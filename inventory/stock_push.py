@@ -1,5 +1,6 @@
 """After stock changes, each channel's sellable quantity is recomputed, safety-stock alerts are
-raised or resolved, and registered listeners (channel adapters) push the numbers out."""
+raised or resolved, and registered listeners (channel adapters) push the numbers out. The bundles
+containing a changed SKU are recomputed and pushed with it (inventory.bundles)."""
 
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ from django.utils.translation import gettext as _
 from catalog.models import Channel
 from core.alerts import alert_raise, alert_resolve
 from core.roles import Role
+from inventory.bundles import bundles_containing
 from inventory.models import SKU, StockPushPending
 from inventory.selectors import channel_sellable, safety_breaches
 
@@ -35,10 +37,12 @@ def push_pending_stock(*, batch_size: int = 500) -> int:
     while True:
         with transaction.atomic():
             pending = StockPushPending.objects.select_for_update(skip_locked=True).order_by("sku_id")
-            sku_ids = list(pending.values_list("sku_id", flat=True)[:batch_size])
-            if not sku_ids:
+            drained = list(pending.values_list("sku_id", flat=True)[:batch_size])
+            if not drained:
                 return pushed
-            StockPushPending.objects.filter(sku_id__in=sku_ids).delete()
+            StockPushPending.objects.filter(sku_id__in=drained).delete()
+            # A component's change changes what its bundles make up: they are pushed with it.
+            sku_ids = drained + sorted(bundles_containing(drained) - set(drained))
             channels = dict(Channel.objects.filter(is_active=True).values_list("pk", "code"))
             sellable = channel_sellable(sku_ids, list(channels))
             codes = dict(SKU.objects.filter(pk__in=sku_ids).values_list("pk", "code"))
@@ -50,7 +54,7 @@ def push_pending_stock(*, batch_size: int = 500) -> int:
             for listener in list(_listeners):
                 transaction.on_commit(lambda listener=listener, by_code=by_code: listener(by_code))
         pushed += len(sku_ids)
-        if connection.vendor != "postgresql" and len(sku_ids) < batch_size:
+        if connection.vendor != "postgresql" and len(drained) < batch_size:
             return pushed
 
 

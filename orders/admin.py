@@ -5,7 +5,7 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from core.errors import DomainError
 from orders import services
-from orders.models import Customer, Order, OrderEvent, OrderLine, ReviewRule
+from orders.models import Customer, GiftRule, Order, OrderEvent, OrderLine, ReviewRule
 
 
 class CustomerResource(resources.ModelResource):
@@ -30,6 +30,9 @@ class OrderLineInline(admin.TabularInline):
     can_delete = False
     readonly_fields = [
         "line_no",
+        "kind",
+        "parent_line",
+        "gift_rule",
         "sku",
         "quantity",
         "cancelled_quantity",
@@ -163,6 +166,40 @@ class ReviewRuleAdmin(ImportExportModelAdmin):
         (_("Orders from one phone or IP"), {"fields": ["threshold_count", "window_minutes"]}),
         (_("Amount"), {"fields": ["amount", "currency"]}),
         (_("Blacklist"), {"fields": ["blacklist"]}),
+    ]
+
+
+@admin.register(GiftRule)
+class GiftRuleAdmin(admin.ModelAdmin):
+    """Rules apply to orders ingested after a change (orders.gifts); gifts already added stay."""
+
+    list_display = [
+        "name",
+        "is_active",
+        "priority",
+        "channel",
+        "trigger_sku",
+        "trigger_quantity",
+        "min_amount",
+        "currency",
+        "gift_sku",
+        "gift_quantity",
+        "starts_at",
+        "ends_at",
+    ]
+    list_filter = ["is_active", "channel", "per_multiple", "amount_basis", "starts_at", "ends_at"]
+    list_editable = ["is_active", "priority"]
+    search_fields = ["name", "gift_sku__code", "trigger_sku__code"]
+    list_select_related = ["channel", "trigger_sku", "gift_sku"]
+    autocomplete_fields = ["trigger_sku", "gift_sku"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active", "priority", "channel"]}),
+        (
+            _("When"),
+            {"fields": ["trigger_sku", "trigger_quantity", "min_amount", "currency", "amount_basis"]},
+        ),
+        (_("Window (order placed)"), {"fields": ["starts_at", "ends_at"]}),
+        (_("Gift"), {"fields": ["gift_sku", "gift_quantity", "per_multiple", "max_gifts"]}),
     ]
 
 

@@ -14,7 +14,7 @@ paid amount differs from the total computed here (`paid_mismatch`).
 Everything here is pure arithmetic on Decimals: no database access."""
 
 from collections.abc import Sequence
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from core.money import CENT, ZERO
 
@@ -120,3 +120,95 @@ def units_paid(line, quantity: int | None = None) -> Decimal:
     if quantity <= 0:
         return ZERO
     return sum(spread(line.paid_amount, [Decimal(1)] * line.quantity)[:quantity], ZERO)
+
+
+# --- a line edited during review (orders.edits) ---------------------------------------------------
+
+LINE_MONEY_FIELDS = (
+    "unit_price",
+    "discount",
+    "discount_allocations",
+    "platform_discount",
+    "adjustment",
+    "order_discount_share",
+    "tax_amount",
+    "paid_amount",
+)
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def edited_line(line: dict, *, quantity: int, unit_price: Decimal, tax_included: bool) -> dict:
+    """A saved line's money fields after its quantity or unit price is edited (a dict with the
+    line's current `quantity`, `tax_rate` and LINE_MONEY_FIELDS; allocations as stored).
+
+    The line keeps its amounts per unit: a new quantity changes its discounts (each allocation,
+    still adding up to the line discount), seller adjustment and order discount share in
+    proportion, to the cent. A new unit price changes only the goods. Tax keeps the line's own
+    rate: the rate its amounts give (tax ÷ net) while the net was not zero, else the stated
+    `tax_rate` (on the net, or inside it when prices include tax). `paid_amount` becomes what the
+    line computes to (`line_paid`): the platform's figure was for the line as sold."""
+    was = line["quantity"]
+
+    def per_unit(amount: Decimal) -> Decimal:
+        return amount if quantity == was else _cents(amount * quantity / was)
+
+    discount = per_unit(line["discount"])
+    allocations = [dict(a) for a in line.get("discount_allocations") or []]
+    if allocations:
+        for allocation, amount in zip(
+            allocations, spread(discount, [Decimal(a["amount"]) for a in allocations]), strict=True
+        ):
+            allocation["amount"] = str(amount)
+        platform = sum((Decimal(a["amount"]) for a in allocations if a.get("funded_by") == "platform"), ZERO)
+    else:
+        platform = per_unit(line["platform_discount"])
+    new = {
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "discount": discount,
+        "discount_allocations": allocations,
+        "platform_discount": platform,
+        "adjustment": per_unit(line["adjustment"]),
+        "order_discount_share": per_unit(line["order_discount_share"]),
+    }
+    old_net, net = line_net(line), line_net(new)
+    rate = line.get("tax_rate")
+    if old_net:
+        tax = _cents(line["tax_amount"] * net / old_net)
+    elif rate:
+        tax = _cents(net * rate / (1 + rate) if tax_included else net * rate)
+    else:
+        tax = per_unit(line["tax_amount"])
+    new["tax_amount"] = tax
+    new["paid_amount"] = line_paid(new, tax_included=tax_included)
+    return new
+
+
+def order_deltas(old: dict, new: dict, *, tax_included: bool) -> dict[str, Decimal]:
+    """How the order's amount fields move when one line's money goes from `old` to `new` (dicts
+    as for `edited_line`). The total moves by what the line computes to, so it stays
+    goods + adjustments − discounts + shipping (+ tax when excluded) whatever the platform said."""
+
+    def goods(line):
+        return line["unit_price"] * line["quantity"]
+
+    return {
+        "goods_amount": goods(new) - goods(old),
+        "adjustment_amount": new["adjustment"] - old["adjustment"],
+        "line_discount_amount": new["discount"] - old["discount"],
+        "discount": new["order_discount_share"] - old["order_discount_share"],
+        "platform_discount_amount": new["platform_discount"] - old["platform_discount"],
+        "tax_amount": new["tax_amount"] - old["tax_amount"],
+        "total": line_paid(new, tax_included=tax_included) - line_paid(old, tax_included=tax_included),
+    }
+
+
+def paid_difference(order) -> Decimal | None:
+    """What the platform says was paid less the order's total: positive = the buyer paid more
+    (refund it), negative = the buyer paid less (collect it); None when the platform is silent."""
+    if order.paid_amount is None:
+        return None
+    return order.paid_amount - order.total

@@ -9,11 +9,10 @@ from core.sequences import next_values
 from core.timezones import business_date
 from core.transitions import Actor
 from inventory import locks
-from orders import amounts, phones
+from orders import addresses, amounts, bundles, phones
 from orders.canonical import CanonicalOrder
 from orders.models import (
     Customer,
-    LineKind,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -56,7 +55,7 @@ def header_values(data: CanonicalOrder) -> dict[str, Any]:
     contact = data.get("customer") or {}
     address = data.get("shipping_address") or {}
     region = phone_region(data)
-    return {
+    values = {
         "customer_name": contact.get("name", ""),
         "customer_phone": phones.display(contact.get("phone", ""), region),
         "customer_email": (contact.get("email") or "").strip().lower(),
@@ -74,6 +73,7 @@ def header_values(data: CanonicalOrder) -> dict[str, Any]:
         "ship_line2": address.get("line2", ""),
         "ship_postcode": address.get("postcode", ""),
     }
+    return {**values, **addresses.placed(values)}  # official names, the district's centre
 
 
 def amount_values(data: CanonicalOrder) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def build_lines(order: Order, data: CanonicalOrder) -> list[OrderLine]:
         OrderLine(
             order=order,
             line_no=index,
-            kind=LineKind.GIFT if line.get("gift") else LineKind.GOODS,
+            kind=bundles.sold_kind(line["sku"], gift=line.get("gift", False)),
             sku=line["sku"],
             platform_item_id=line.get("platform_item_id", ""),
             platform_sku_id=line.get("platform_sku_id", ""),

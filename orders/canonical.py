@@ -3,6 +3,7 @@ exchanges) validates an incoming order into before orders.services.order_ingest 
 
 `CanonicalOrderInput` validates; its `validated_data` is a `CanonicalOrder` (typed below)."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NotRequired, TypedDict
@@ -14,10 +15,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.models import Channel
+from catalog.models import Channel, Platform
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.serializer_fields import active_by_code
 from core.timezones import checked_moment, to_utc
+from inventory.item_mappings import ItemName, ItemResolver
 from inventory.models import SKU
 from orders import amounts
 from orders.models import Priority
@@ -157,12 +159,18 @@ class DiscountAllocationInput(serializers.Serializer):
 
 
 class OrderLineInput(serializers.Serializer):
-    sku = active_by_code(
-        SKU.objects.all(),
+    # Resolved to a SKU (or None: unmapped) by the order's validation, see CanonicalOrderInput.
+    sku = serializers.CharField(
+        max_length=64,
         required=False,
         allow_null=True,
+        allow_blank=True,
         default=None,
-        help_text=_("Our SKU code. Leave it out to name the item by the platform's ids or seller code."),
+        help_text=_(
+            "Our SKU code. On a sales platform's channel a code that is not ours is the seller's code "
+            "there, mapped to a SKU by the channel's item mappings. Leave it out to name the item by "
+            "the platform's ids or seller code."
+        ),
     )
     platform_item_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     platform_sku_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
@@ -206,7 +214,7 @@ class OrderLineInput(serializers.Serializer):
             raise serializers.ValidationError({"adjustment": _("Lowers the line below zero.")})
         if attrs["discount"] + attrs.get("order_discount_share", ZERO) > gross:
             raise serializers.ValidationError({"discount": _("More than the line's amount.")})
-        if attrs["sku"] is None and not any(
+        if not attrs["sku"] and not any(
             attrs[name] for name in ("platform_item_id", "platform_sku_id", "seller_code")
         ):
             raise serializers.ValidationError(
@@ -214,11 +222,79 @@ class OrderLineInput(serializers.Serializer):
             )
         return attrs
 
+    def validate_sku(self, code):
+        """On a channel of the generic platform (our API, the Excel upload) `sku` is our code: one
+        that is not ours, nor a seller's code mapped on the channel, is refused here, beside the
+        line's other errors. On a sales platform's channel it is the seller's code there: an
+        unknown one leaves the line unmapped and the order waits for the mapping."""
+        items = getattr(self.root, "_line_items", None)
+        if code and items is not None and items.refuses(code):
+            raise serializers.ValidationError(unknown_sku_message(code), code="does_not_exist")
+        return code or None
+
+
+def unknown_sku_message(code: str) -> str:
+    return _("Unknown or inactive SKU “%(code)s”.") % {"code": code}
+
+
+class _OrderItems:
+    """What an order's validation needs to name its lines' SKUs: the channel and a resolver
+    loaded for every line at once (before the fields are validated, from the raw body)."""
+
+    def __init__(self, resolver: ItemResolver, data) -> None:
+        self.resolver = resolver
+        self.channel = None
+        if not isinstance(data, Mapping) or not isinstance(data.get("channel"), str):
+            return
+        self.channel = resolver.channel(data["channel"].strip())
+        lines = data.get("lines")
+        if self.channel is not None and isinstance(lines, list):
+            resolver.load(item_name(self.channel, line) for line in lines if isinstance(line, dict))
+
+    def refuses(self, code: str) -> bool:
+        generic = self.channel is not None and self.channel.platform == Platform.GENERIC
+        return generic and self.resolver.resolve(ItemName(self.channel.pk, code=code)) is None
+
+
+def item_name(channel: Channel, line: dict) -> ItemName:
+    """How a line (raw or validated) names its item on the channel."""
+
+    def text(key):
+        value = line.get(key)
+        return value.strip() if isinstance(value, str) else ""
+
+    return ItemName(
+        channel.pk,
+        code=text("sku"),
+        platform_item_id=text("platform_item_id"),
+        platform_sku_id=text("platform_sku_id"),
+        seller_code=text("seller_code"),
+    )
+
+
+def item_resolver(payloads=()) -> ItemResolver:
+    """A resolver loaded for many raw canonical orders at once (an upload's): pass it to each
+    order's CanonicalOrderInput as `context={"item_resolver": …}`."""
+    resolver = ItemResolver()
+    for payload in payloads:
+        _OrderItems(resolver, payload)
+    return resolver
+
+
+class _ChannelField(serializers.SlugRelatedField):
+    """The order's channel by its code: the one the lines' look-up found already, else queried."""
+
+    def to_internal_value(self, data):
+        found = getattr(getattr(self.root, "_line_items", None), "channel", None)
+        if found is not None and data == found.code:
+            return found
+        return super().to_internal_value(data)
+
 
 class CanonicalOrderInput(serializers.Serializer):
     """The canonical order of SPEC §7: what every channel adapter maps its payloads to."""
 
-    channel = active_by_code(Channel.objects.all())
+    channel = active_by_code(Channel.objects.all(), field_class=_ChannelField)
     external_id = serializers.CharField(max_length=64)
     placed_at = PlatformDateTimeField()
     updated_at = PlatformDateTimeField(required=False)
@@ -258,6 +334,11 @@ class CanonicalOrderInput(serializers.Serializer):
     buyer_ip = serializers.IPAddressField(required=False, allow_null=True, allow_blank=True)
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
+    def to_internal_value(self, data):
+        resolver = self.context.get("item_resolver") or ItemResolver()
+        self._line_items = _OrderItems(resolver, data)
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         zone = attrs["channel"].time_zone
         for field in ("placed_at", "updated_at", "paid_at"):
@@ -266,6 +347,7 @@ class CanonicalOrderInput(serializers.Serializer):
         if attrs["placed_at"] > timezone.now() + FUTURE_TOLERANCE:
             raise serializers.ValidationError({"placed_at": _("In the future: check the time zone offset.")})
         lines = attrs["lines"]
+        self._resolve_items(attrs["channel"], lines)
         self._check_discounts(attrs, lines)
         amounts.share_order_discount(lines, attrs["discount"])
         for line in lines:
@@ -273,6 +355,25 @@ class CanonicalOrderInput(serializers.Serializer):
             if line["gift"] and (line["unit_price"] or line["adjustment"]):
                 raise serializers.ValidationError({"lines": _("A gift line has no price.")})
         return attrs
+
+    def _resolve_items(self, channel: Channel, lines: list) -> None:
+        """Each line's SKU, resolved in the one place every source goes through (see
+        inventory.item_mappings for the order); None leaves the line unmapped, and the intake
+        holds the order until the item is mapped (orders.item_mapping)."""
+        resolver = self._line_items.resolver
+        names = [item_name(channel, line) for line in lines]
+        resolver.load(names)
+        refused = {}
+        for index, (line, name) in enumerate(zip(lines, names, strict=True)):
+            sku = line["sku"] = resolver.resolve(name)
+            if not name.code or (sku is not None and sku.code == name.code):
+                continue
+            if sku is None and channel.platform == Platform.GENERIC:
+                refused[index] = {"sku": [unknown_sku_message(name.code)]}
+            elif not line["seller_code"]:
+                line["seller_code"] = name.code  # not our code: the platform's seller code, kept
+        if refused:
+            raise serializers.ValidationError({"lines": refused})
 
     @staticmethod
     def _check_discounts(attrs, lines) -> None:

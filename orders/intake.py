@@ -4,8 +4,10 @@ Excel upload, exchanges, demo data).
 One order or many take the same steps, in one transaction:
   1. build every new order (orders.building) and insert them together; the unique constraint on
      (channel, external_id) is the deduplication (ON CONFLICT DO NOTHING);
-  2. lines, "created" events and checkout-lock binding, set-based;
-  3. one reservation pass for all of them (inventory.reservations.reserve_orders);
+  2. lines, "created" events and checkout-lock binding, set-based; bundle lines get their
+     component lines (orders.bundles) and the gift rules add their gifts (orders.gifts);
+  3. one reservation pass for all of them (inventory.reservations.reserve_orders), gifts last,
+     each on its own: a gift the stock cannot cover is removed and the order says so;
   4. the review rules, then the hold transitions of orders short of stock or caught by a rule;
   5. "placed" notifications and routing of paid orders, after commit.
 An order seen before (in this batch or in the database) is applied as a later platform version
@@ -22,10 +24,11 @@ from core.group_commit import GroupCommit
 from core.transitions import Actor, apply
 from inventory import reservations
 from inventory.models import SKU
-from orders import building, review, services, stock
+from orders import building, bundles, gifts, review, services, stock
 from orders.canonical import CanonicalOrder
 from orders.fulfilment_port import fulfilment
 from orders.models import Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
+from orders.unmapped import channels_with_unmapped, lock_channels, map_late_lines
 
 Result = tuple[Order, bool]  # (order, created)
 
@@ -49,6 +52,8 @@ def order_ingest_batch(
         raise NotPermitted(_("You are not allowed to create orders."))
     results: list[Result | None] = [None] * len(items)
     with transaction.atomic():
+        # Before anything is locked: items mapped meanwhile are looked up again under this lock.
+        lock_channels(channels_with_unmapped(items), shared=True)
         first_seen: dict[tuple[int, str], int] = {}
         for index, data in enumerate(items):
             first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
@@ -122,18 +127,22 @@ def _insert_new(
     lines = OrderLine.objects.bulk_create(
         [line for _p, data, order in inserted for line in building.build_lines(order, data)]
     )
+    map_late_lines(lines, {order.pk: order.channel_id for _p, _data, order in inserted})
     OrderEvent.objects.bulk_create(_creation_events(inserted, actor))
-    lines_by_order: dict[int, list[OrderLine]] = {}
-    for line in lines:
-        lines_by_order.setdefault(line.order_id, []).append(line)
+    sold_by_order = _by_order(lines)
     bound = {
-        order.pk: building.bind_checkout_locks(order, lines_by_order[order.pk], data)
+        order.pk: building.bind_checkout_locks(order, sold_by_order[order.pk], data)
         for _p, data, order in inserted
     }
+    # Bundle lines get their component lines (what is reserved and shipped), set-based.
+    lines_by_order = _by_order(lines + OrderLine.objects.bulk_create(bundles.component_lines(lines)))
     live = [order for _p, data, order in inserted if not data.get("cancelled")]
-    outcome = reservations.reserve_orders(
-        [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
-    )
+    gift_lines = OrderLine.objects.bulk_create(gifts.gift_lines(live, lines_by_order))
+    demands = [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
+    # Gifts are reserved in the same pass, each on its own and after every order's goods.
+    outcome = reservations.reserve_orders(demands + gifts.gift_demands(live, gift_lines, demands))
+    for line in gifts.settle_gifts(live, gift_lines, outcome).added:
+        lines_by_order[line.order_id].append(line)
     _hold_new(live, outcome, review.review_orders(live), lines_by_order)
     for _p, data, order in inserted:
         if data.get("cancelled"):  # known only as cancelled: what checkout locks held goes back
@@ -143,6 +152,13 @@ def _insert_new(
         services.route_on_commit(*(order for order in live if order.status == OrderStatus.PAID))
         services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
+
+
+def _by_order(lines: list[OrderLine]) -> dict[int, list[OrderLine]]:
+    grouped: dict[int, list[OrderLine]] = {}
+    for line in lines:
+        grouped.setdefault(line.order_id, []).append(line)
+    return grouped
 
 
 def _hold_new(
@@ -160,6 +176,7 @@ def _hold_new(
     def order_holds(order):
         return services.combined_hold_reason(
             services.unmapped_hold_reason(lines_by_order.get(order.pk, [])),
+            bundles.empty_bundle_hold_reason(lines_by_order.get(order.pk, [])),
             services.money_hold_reason(order),
             services.address_hold_reason(order),
         )
@@ -244,6 +261,7 @@ def _ingest_many(items: list[tuple[CanonicalOrder, Actor]]) -> list[Result]:
     for index, (_data, actor) in enumerate(items):
         by_actor.setdefault(actor, []).append(index)
     with transaction.atomic():
+        lock_channels(channels_with_unmapped([data for data, _actor in items]), shared=True)
         for actor, indexes in by_actor.items():
             batch = order_ingest_batch(items=[items[i][0] for i in indexes], actor=actor)
             for index, result in zip(indexes, batch, strict=True):

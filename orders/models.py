@@ -302,6 +302,15 @@ class OrderLine(models.Model):
     tax_rate = models.DecimalField(_("tax rate"), max_digits=7, decimal_places=4, null=True, blank=True)
     paid_amount = MoneyField(_("paid"))
     presale = models.BooleanField(_("pre-sale"), default=False)
+    # The rule that added this gift at intake (orders.gifts); empty for lines as sold.
+    gift_rule = models.ForeignKey(
+        "orders.GiftRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="lines",
+        verbose_name=_("gift rule"),
+    )
 
     class Meta:
         ordering = ["order", "line_no"]
@@ -327,6 +336,13 @@ class OrderLine(models.Model):
     def net_amount(self):
         """The line's goods after adjustments and every discount, before tax added on top."""
         return self.unit_price * self.quantity + self.adjustment - self.discount - self.order_discount_share
+
+    @property
+    def is_sold(self) -> bool:
+        """A line as sold (goods, bundle or gift). A bundle's component lines are not: their paid
+        amounts are the bundle line's paid amount split over them (orders.bundles), so sums of
+        the order's money over its lines leave them out."""
+        return self.kind != LineKind.COMPONENT
 
     @property
     def is_stocked(self) -> bool:
@@ -490,3 +506,128 @@ class ReviewRule(TimeStampedModel):
 
 def _split_values(text: str, *, separators: str) -> list[str]:
     return [value.strip() for value in re.split(separators, text or "") if value.strip()]
+
+
+class GiftBasis(models.TextChoices):
+    TOTAL = "total", _("Order total")
+    PAID = "paid", _("Paid on the platform (the total when it does not say)")
+
+
+class GiftRule(TimeStampedModel):
+    """A gift (赠品) added to new orders at intake (orders.gifts): when the order is in the rule's
+    channel, was placed within its window, has the trigger SKU in at least the trigger quantity
+    and/or comes to at least the amount, `gift_quantity` of the gift SKU is added at zero price —
+    once, or once per multiple of the trigger — up to `max_gifts` units. A gift the stock cannot
+    cover is not added, and the order says so."""
+
+    name = models.CharField(_("name"), max_length=120)
+    is_active = models.BooleanField(_("active"), default=True)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=100, help_text=_("Rules are applied from the lowest number up.")
+    )
+    channel = models.ForeignKey(
+        "integrations.Channel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="gift_rules",
+        verbose_name=_("channel"),
+        help_text=_("Empty means every channel."),
+    )
+    trigger_sku = models.ForeignKey(
+        "inventory.SKU",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("when this SKU is bought"),
+        help_text=_("Empty: any order (within the channel, window and amount)."),
+    )
+    trigger_quantity = models.PositiveIntegerField(
+        _("at least this many units"), default=1, help_text=_("Units of the trigger SKU the order must have.")
+    )
+    min_amount = MoneyField(
+        _("order amount at least"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("Empty: any amount."),
+    )
+    currency = CurrencyField(
+        blank=True, help_text=_("The amount's currency: orders in others never qualify.")
+    )
+    amount_basis = models.CharField(
+        _("amount counted"), max_length=10, choices=GiftBasis.choices, default=GiftBasis.TOTAL
+    )
+    starts_at = models.DateTimeField(
+        _("from"), null=True, blank=True, help_text=_("Orders placed from then on.")
+    )
+    ends_at = models.DateTimeField(
+        _("until"), null=True, blank=True, help_text=_("Orders placed before then.")
+    )
+    gift_sku = models.ForeignKey(
+        "inventory.SKU", on_delete=models.PROTECT, related_name="+", verbose_name=_("gift SKU")
+    )
+    gift_quantity = models.PositiveIntegerField(_("gift units"), default=1)
+    per_multiple = models.BooleanField(
+        _("per multiple"),
+        default=False,
+        help_text=_(
+            "Give the gift once per multiple of the trigger (units or amount) instead of once per order."
+        ),
+    )
+    max_gifts = models.PositiveIntegerField(
+        _("at most this many gift units per order"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+
+    class Meta:
+        ordering = ["priority", "pk"]
+        verbose_name = _("gift rule")
+        verbose_name_plural = _("gift rules")
+        constraints = [
+            models.CheckConstraint(condition=Q(gift_quantity__gt=0), name="gift_rule_gift_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(trigger_quantity__gt=0), name="gift_rule_trigger_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_gifts__isnull=True) | Q(max_gifts__gt=0), name="gift_rule_max_gifts_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_amount__isnull=True) | Q(min_amount__gte=0),
+                name="gift_rule_amount_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="gift_rule_window_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.min_amount is not None and not self.currency:
+            errors["currency"] = _("Name the currency of the amount.")
+        if self.currency and self.min_amount is None:
+            errors["min_amount"] = _("Give the amount in this currency, or leave the currency empty.")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = _("The window must end after it starts.")
+        if self.per_multiple and not (self.trigger_sku_id or self.min_amount):
+            errors["per_multiple"] = _(
+                "Only a rule with a trigger SKU or an amount above zero gives per multiple."
+            )
+        if self.gift_sku_id:
+            gift = self.gift_sku
+            if gift.is_bundle:
+                errors["gift_sku"] = _("%(sku)s is a bundle: give one of its components instead.") % {
+                    "sku": gift.code
+                }
+            elif not gift.is_active:
+                errors["gift_sku"] = _("%(sku)s is inactive.") % {"sku": gift.code}
+            elif gift.presale:
+                errors["gift_sku"] = _("%(sku)s is a pre-sale item: a gift must be in stock.") % {
+                    "sku": gift.code
+                }
+        if errors:
+            raise ValidationError(errors)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.timezones import business_date
 from inventory.models import ReplenishmentSuggestion
 from inventory.selectors import balances_with_available
-from orders.models import OrderLine, OrderStatus
+from orders.models import LineKind, OrderLine, OrderStatus
 
 LOOKBACK_DAYS = 28
 ORDER_UP_TO_DAYS = 30
@@ -26,6 +26,7 @@ def replenishment_refresh(*, now=None) -> int:
     sold = dict(
         OrderLine.objects.filter(order__placed_at__gte=now - timedelta(days=LOOKBACK_DAYS))
         .exclude(order__status=OrderStatus.CANCELLED)
+        .exclude(kind=LineKind.BUNDLE)  # a bundle holds no stock: its component lines count
         .values("sku_id")
         .annotate(units=Sum(F("quantity") - F("cancelled_quantity")))
         .values_list("sku_id", "units")

@@ -1,9 +1,9 @@
 """Order reads for the desk and the API."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django_fsm import has_transition_perm
 
-from inventory.models import Reservation
+from inventory.models import SKU, Reservation
 from orders.models import (
     TRANSITION_LABELS,
     TRANSITIONS_NEEDING_REASON,
@@ -22,7 +22,7 @@ def order_detail(number: str) -> Order:
     return (
         Order.objects.select_related("channel", "customer")
         .prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.select_related("sku")),
+            Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "parent_line")),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor")),
             Prefetch(
                 "reservations",
@@ -46,3 +46,18 @@ def order_available_actions(order: Order, user) -> list[dict]:
         for name in TRANSITIONS
         if has_transition_perm(getattr(order, name), user)
     ]
+
+
+def sku_choices(query: str, *, limit: int = 20) -> list[dict]:
+    """Active SKUs whose code starts with, or whose name contains, `query` (the order edit form's
+    SKU search), by code."""
+    query = (query or "").strip()[:64]
+    if not query:
+        return []
+    found = (
+        SKU.objects.filter(is_active=True)
+        .filter(Q(code__istartswith=query) | Q(name__icontains=query))
+        .order_by("code")
+        .values("code", "name")[:limit]
+    )
+    return list(found)

@@ -18,7 +18,8 @@ from core.handoff import publish_on_commit
 from core.money import CENT, ZERO
 from core.transitions import may, require_perm, require_state
 from inventory import reservations
-from orders import amounts, review, stock
+from orders import addresses, amounts, bundles, review, stock
+from orders.breakdown import line_label
 from orders.building import amount_values, header_values
 from orders.fulfilment_port import fulfilment
 from orders.models import (
@@ -33,6 +34,7 @@ from orders.models import (
     Priority,
 )
 from orders.transitions import lock_order, record_order_event, run_order_transition
+from orders.unmapped import map_late_lines
 
 ADDRESS_FIELDS = (
     "ship_name",
@@ -92,7 +94,11 @@ def _stop_shipments_on_hold(order: Order, reason: str) -> None:
 
 
 def _release(order, actor, reason):
-    """Back to where it was held from — with its stock: what it lacks is reserved first."""
+    """Back to where it was held from — with its stock: what it lacks is reserved first. Not while
+    a line names an item not mapped to a SKU: mapping it releases the order (orders.item_mapping)."""
+    unmapped = unmapped_hold_reason(list(order.lines.all()))
+    if unmapped:
+        raise TransitionRefused(unmapped[0])
     if may(order, "release", actor):
         short, _lots = stock.reserve_missing(order)
         if short:
@@ -165,7 +171,12 @@ def _ensure_stock(order: Order, review_hits=()) -> None:
 
 
 def hold_for_stock(order: Order, short: list[str], near_expiry: list[dict], review_hits=()) -> None:
-    hold = review.hold_reason(stock_hold_reason(short, near_expiry), list(review_hits))
+    """Hold the order when stock is short, a lot is near expiry, a review rule caught it or one of
+    its lines names an item not mapped to a SKU yet."""
+    waiting = combined_hold_reason(
+        unmapped_hold_reason(list(order.lines.all())), stock_hold_reason(short, near_expiry)
+    )
+    hold = review.hold_reason(waiting, list(review_hits))
     if hold and order.status in HOLDABLE:
         reason, payload = hold
         run_order_transition(
@@ -200,7 +211,7 @@ def money_hold_reason(order: Order) -> tuple[str, dict] | None:
 
 def unmapped_hold_reason(lines: list[OrderLine]) -> tuple[str, dict] | None:
     """Lines whose platform item is not mapped to a SKU yet: the order waits for the mapping."""
-    unmapped = [line for line in lines if line.sku_id is None]
+    unmapped = [line for line in lines if line.sku_id is None and line.live_quantity]  # cancelled: moot
     if not unmapped:
         return None
     names = [line.platform_sku_id or line.platform_item_id or line.seller_code for line in unmapped]
@@ -277,7 +288,8 @@ def order_cancel(
         quantities: dict[int, int] = {}
         for sku_code, wanted in sku_quantities.items():
             remaining = wanted
-            for line in order.lines.filter(sku__code=sku_code).order_by("line_no"):
+            sold = order.lines.filter(sku__code=sku_code).exclude(kind=LineKind.COMPONENT)
+            for line in sold.order_by("line_no"):
                 take = min(remaining, line.live_quantity)
                 if take:
                     quantities[line.pk] = take
@@ -297,6 +309,7 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
         raise DomainError(_("Name at least one line to cancel."), field="lines")
     require_perm(actor, "orders.cancel_order")
     _require_editable(order)
+    quantities = bundles.with_components(order, quantities)  # a bundle's components go with it
     lines = {line.pk: line for line in order.lines.select_related("sku").filter(pk__in=quantities)}
     cancelled = []
     for line_id in sorted(quantities):
@@ -309,10 +322,10 @@ def _cancel_line_quantities(order: Order, quantities: dict[int, int], actor, rea
         if not taken:
             raise DomainError(
                 _("Line %(no)s (%(sku)s) has fewer than %(qty)s live units.")
-                % {"no": line.line_no, "sku": line.sku.code, "qty": quantity},
+                % {"no": line.line_no, "sku": line_label(line), "qty": quantity},
                 field="lines",
             )
-        cancelled.append({"line": line.line_no, "sku": line.sku.code, "quantity": quantity})
+        cancelled.append({"line": line.line_no, "sku": line_label(line), "quantity": quantity})
     outcome = stock.release_cancelled(order, line_ids=list(quantities), reason=reason, actor=actor)
     record_order_event(
         order,
@@ -350,10 +363,17 @@ def order_change_address(
         order = lock_order(order)
         require_perm(actor, "orders.change_order_address")
         _require_editable(order)
+        if any(
+            field in address and address[field] != getattr(order, field) for field in addresses.PLACE_FIELDS
+        ):
+            # a new place: official names and the new district's centre (never the old one's)
+            current = {field: address.get(field, getattr(order, field)) for field in addresses.PLACE_FIELDS}
+            address = {**address, **addresses.placed(current)}
         changes = _assign_changes(order, address)
         if changes:
             order.save(update_fields=[*changes, "updated_at"])
-            record_order_event(order, OrderEventKind.ADDRESS_CHANGED, actor, reason=reason, payload=changes)
+            payload = {field: [_jsonable(old), _jsonable(new)] for field, (old, new) in changes.items()}
+            record_order_event(order, OrderEventKind.ADDRESS_CHANGED, actor, reason=reason, payload=payload)
     return order
 
 
@@ -426,7 +446,12 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
             changes.update(_assign_changes(order, amount_values(data)))
     order.platform_updated_at = incoming
     order.save(update_fields=[*changes, "platform_updated_at", "updated_at"])
-    added, fewer = _platform_line_changes(order, data) if order.status in EDITABLE else ([], {})
+    added, fewer, overridden = [], {}, False
+    if order.status in EDITABLE:
+        # Lines a person edited here are not overwritten by the platform: a change the platform
+        # makes afterwards holds the order for that person to reconcile the two.
+        overridden = order.events.filter(kind=OrderEventKind.EDITED).exists()
+        added, fewer = _platform_line_changes(order, data, apply=not overridden)
     record_order_event(
         order,
         OrderEventKind.PLATFORM_UPDATE,
@@ -440,11 +465,13 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
             ],
         },
     )
-    if added:
+    if overridden and (added or fewer):
+        _hold_for_platform_lines(order, data)
+    elif added:
         _ensure_stock(order)
         if order.status in (OrderStatus.PAID, OrderStatus.ALLOCATED):
             route_on_commit(order)
-    if fewer:
+    if fewer and not overridden:
         _cancel_line_quantities(order, fewer, actor, _("Quantity reduced on the platform"))
     if data.get("paid") and may(order, "mark_paid", None):
         platform_paid(order, data.get("paid_at") or incoming)
@@ -453,10 +480,41 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
     return order
 
 
-def _platform_line_changes(order: Order, data: dict[str, Any]) -> tuple[list[OrderLine], dict[int, int]]:
+def _hold_for_platform_lines(order: Order, data: dict[str, Any]) -> None:
+    """The platform changed the lines of an order edited here: hold it rather than undo the edit."""
+    platform_lines = [
+        {
+            "item": line["sku"].code
+            if line["sku"]
+            else line.get("platform_sku_id") or line.get("platform_item_id") or line.get("seller_code", ""),
+            "quantity": line["quantity"],
+        }
+        for line in data["lines"]
+    ]
+    reason = _("The platform changed the lines of this order after it was edited here: compare them.")
+    if order.status in HOLDABLE:
+        run_order_transition(
+            order,
+            "hold",
+            None,
+            reason=reason,
+            args={"reason": reason[:255]},
+            payload={"platform_lines": platform_lines},
+        )
+        _stop_shipments_on_hold(order, reason)
+    else:
+        record_order_event(
+            order, OrderEventKind.NOTE, None, reason=reason, payload={"platform_lines": platform_lines}
+        )
+
+
+def _platform_line_changes(
+    order: Order, data: dict[str, Any], *, apply: bool = True
+) -> tuple[list[OrderLine], dict[int, int]]:
     """Compare the platform's units per item with ours (lines as sold: bundle components and
-    rule gifts are ours, not the platform's). Returns the lines added for units we lack (saved)
-    and {line id: units to cancel} for units the platform no longer has, newest lines first."""
+    rule gifts are ours, not the platform's). Returns the lines added for units we lack and
+    {line id: units to cancel} for units the platform no longer has, newest lines first; with
+    `apply` the added lines are saved (and mapped, and their bundles expanded)."""
     wanted: dict[tuple, int] = defaultdict(int)
     platform_line: dict[tuple, dict] = {}
     for line in data["lines"]:
@@ -485,7 +543,13 @@ def _platform_line_changes(order: Order, data: dict[str, Any]) -> tuple[list[Ord
             added.append(
                 _added_line(order, platform_line[key], extra, next_no + len(added) + 1, tax_included)
             )
+    if not apply:
+        return added, fewer
     OrderLine.objects.bulk_create(added)
+    map_late_lines(added, {order.pk: order.channel_id})  # an item mapped since the order was read
+    OrderLine.objects.bulk_create(
+        bundles.component_lines(added, next_line_no={order.pk: next_no + len(added) + 1})
+    )
     return added, fewer
 
 
@@ -512,6 +576,7 @@ def _added_line(order: Order, source: dict, units: int, line_no: int, tax_includ
     line = OrderLine(
         order=order,
         line_no=line_no,
+        kind=bundles.sold_kind(source["sku"]),
         sku=source["sku"],
         platform_item_id=source.get("platform_item_id", ""),
         platform_sku_id=source.get("platform_sku_id", ""),

@@ -9,7 +9,8 @@ from django.utils.translation import gettext as _
 
 from inventory import reservations
 from inventory.models import SKU
-from orders.models import Order, OrderStatus
+from orders import gifts
+from orders.models import LineKind, Order, OrderLine, OrderStatus
 
 
 def missing_demand(order: Order, *, now=None) -> reservations.OrderDemand:
@@ -51,12 +52,35 @@ def demand_for_new(order: Order, lines, *, bound=None, now=None) -> reservations
 
 
 def reserve_missing(order: Order, *, now=None) -> tuple[list[str], list[dict]]:
-    """Reserve what the order lacks, all or nothing. Returns (SKU codes short, near-expiry lots)."""
+    """Reserve what the order lacks, all or nothing. Returns (SKU codes short, near-expiry lots).
+
+    A gift a rule added (orders.gifts) is reserved on its own, after the goods: when its stock is
+    gone meanwhile (its unpaid reservation expired), the gift is dropped and the order says so
+    rather than waiting on hold for a free gift."""
     demand = missing_demand(order, now=now)
     if not demand.lines:
         return [], []
-    result = reservations.reserve_orders([demand], now=now)
-    return sku_codes(result.short.get(order.pk, [])), result.near_expiry.get(order.pk, [])
+    rule_gifts = set(
+        order.lines.filter(kind=LineKind.GIFT, gift_rule__isnull=False).values_list("pk", flat=True)
+    )
+    gift_demands = [
+        reservations.OrderDemand(
+            order.pk, order.channel_id, [line], expires_at=demand.expires_at, key=("gift", line.order_line_id)
+        )
+        for line in demand.lines
+        if line.order_line_id in rule_gifts
+    ]
+    demand.lines = [line for line in demand.lines if line.order_line_id not in rule_gifts]
+    result = reservations.reserve_orders([demand, *gift_demands], now=now)
+    lots = list(result.near_expiry.get(order.pk, []))
+    for gift in gift_demands:
+        lots += result.near_expiry.get(gift.key, [])
+    short_gifts = [gift.lines[0].order_line_id for gift in gift_demands if gift.key in result.short]
+    if short_gifts:
+        OrderLine.objects.filter(pk__in=short_gifts).update(cancelled_quantity=F("quantity"))
+        release_cancelled(order, line_ids=short_gifts, reason=_("Gift out of stock"))
+        gifts.record_dropped(order, short_gifts)
+    return sku_codes(result.short.get(order.pk, [])), lots
 
 
 def shortage_reason(short: list[str]) -> str:

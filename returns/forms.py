@@ -35,8 +35,11 @@ class ReturnRequestForm(forms.Form):
         self.allowances = [a for a in allowances.values() if a.delivered]
         for allowance in self.allowances:
             line = allowance.line
+            label = f"#{line.line_no} {line.sku.code} {line.sku.name}"
+            if line.parent_line_id:  # a bundle's component: it comes back on its own
+                label += " " + _("(from the bundle %(sku)s)") % {"sku": line.parent_line.sku.code}
             self.fields[f"qty_{line.pk}"] = forms.IntegerField(
-                label=f"#{line.line_no} {line.sku.code} {line.sku.name}",
+                label=label,
                 min_value=0,
                 max_value=max(allowance.returnable, 0),
                 initial=0,

@@ -2,7 +2,7 @@
 settled at once when no goods come back.
 
 https://shopify.dev/docs/api/admin-rest/2024-10/resources/refund — the payload names the order
-(`order_id`), the refunded line items (`refund_line_items[].line_item.sku`, `quantity`,
+(`order_id`), the refunded line items (`refund_line_items[].line_item.sku` and `.variant_id`, `quantity`,
 `restock_type`) and the money (`transactions[]` of kind "refund" with status "success").
 
 The webhook is verified and stored by integrations.services like any other; this processor runs
@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from finance.revenue import revenue_record_refund
 from integrations.models import InboundMessage, InboundStatus
-from orders.models import Order
+from orders.bundles import component_quantities
+from orders.models import LineKind, Order
 from returns import policy as policies
 from returns.models import (
     RefundProvider,
@@ -165,16 +166,25 @@ def _our_rma(order: Order, note: str) -> ReturnRequest | None:
 
 
 def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
-    """Refunded Shopify line items as our order lines (by SKU, spread over lines of that SKU)."""
+    """Refunded Shopify line items as our order lines (by SKU, spread over lines of that SKU). A
+    bundle's units come back as its components (orders.bundles), which are what was shipped."""
     wanted: dict[int, int] = {}
     goods_back = False
-    order_lines = list(order.lines.select_related("sku").order_by("line_no"))
+    order_lines = list(
+        order.lines.filter(sku__isnull=False)
+        .exclude(kind=LineKind.COMPONENT)
+        .select_related("sku")
+        .prefetch_related("components")
+        .order_by("line_no")
+    )
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise DomainError(
                 _("refund_line_items[%(i)s] is not an object.") % {"i": index}, field="refund_line_items"
             )
-        sku = str((item.get("line_item") or {}).get("sku") or "").strip()
+        line_item = item.get("line_item") if isinstance(item.get("line_item"), dict) else {}
+        sku = str(line_item.get("sku") or "").strip()
+        variant = str(line_item.get("variant_id") or "").strip()
         try:
             quantity = int(item.get("quantity"))
         except (TypeError, ValueError) as exc:
@@ -182,7 +192,11 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
                 _("refund_line_items[%(i)s].quantity is not a whole number.") % {"i": index},
                 field="refund_line_items",
             ) from exc
-        matching = [line for line in order_lines if line.sku.code == sku]
+        # By our SKU code; else by the variant id of a line mapped from it (its SKU field was empty
+        # or the seller's own code: orders.item_mapping).
+        matching = [line for line in order_lines if sku and line.sku.code == sku] or [
+            line for line in order_lines if variant and line.platform_sku_id == variant
+        ]
         if not matching or quantity < 1:
             raise DomainError(
                 _("refund_line_items[%(i)s]: SKU “%(sku)s” is not on order %(order)s.")
@@ -201,7 +215,15 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
                 % {"i": index, "sku": sku},
                 field="refund_line_items",
             )
-    return [{"order_line": pk, "quantity": qty} for pk, qty in wanted.items()], goods_back
+    by_pk = {line.pk: line for line in order_lines}
+    shipped: dict[int, int] = {}
+    for pk, quantity in wanted.items():
+        if by_pk[pk].kind == LineKind.BUNDLE:
+            for component_id, units in component_quantities(by_pk[pk], quantity).items():
+                shipped[component_id] = shipped.get(component_id, 0) + units
+        else:
+            shipped[pk] = shipped.get(pk, 0) + quantity
+    return [{"order_line": pk, "quantity": qty} for pk, qty in shipped.items()], goods_back
 
 
 def _refunded_amount(transactions: list) -> Decimal:

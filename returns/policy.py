@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfilment.models import ShipmentLine, ShipmentStatus
+from orders.breakdown import line_label
 from orders.models import Order, OrderLine
 from returns.models import VOID, ReturnExclusion, ReturnLine, ReturnPolicy
 
@@ -42,7 +43,8 @@ def line_allowances(order: Order, *, exclude_rma_id: int | None = None) -> dict[
     """Every line of the order with what was delivered and what is already claimed (two
     grouped queries, whatever the number of lines)."""
     allowances = {
-        line.pk: LineAllowance(line=line) for line in order.lines.select_related("sku").order_by("line_no")
+        line.pk: LineAllowance(line=line)
+        for line in order.lines.select_related("sku", "parent_line__sku").order_by("line_no")
     }
     delivered = (
         ShipmentLine.objects.filter(order_line__order=order, shipment__status=ShipmentStatus.DELIVERED)
@@ -70,6 +72,8 @@ def _mark_exclusions(order: Order, allowances: dict[int, LineAllowance]) -> None
     )
     for allowance in allowances.values():
         sku = allowance.line.sku
+        if sku is None:  # an item not mapped to a SKU yet: never delivered, nothing to exclude
+            continue
         for rule in rules:
             if rule.sku_id == sku.pk or (rule.sku_prefix and sku.code.startswith(rule.sku_prefix)):
                 allowance.excluded_because = rule.reason
@@ -114,7 +118,7 @@ def judge(
                 ("lines", _("Line %(id)s is not a line of this order.") % {"id": line_id})
             )
             continue
-        label = f"#{allowance.line.line_no} {allowance.line.sku.code}"
+        label = f"#{allowance.line.line_no} {line_label(allowance.line)}"
         if allowance.delivered == 0:
             verdict.refusals.append(("lines", _("%(line)s has not been delivered yet.") % {"line": label}))
             continue

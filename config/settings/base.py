@@ -202,6 +202,19 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", d
 ALIPAY_APP_ID = env("ALIPAY_APP_ID", default="")
 # Alipay's public key (not the app's own key): bare base64 as Alipay shows it, or PEM.
 ALIPAY_PUBLIC_KEY = env("ALIPAY_PUBLIC_KEY", default="")
+# Finance reports and the dashboard's money panels are in this ISO 4217 currency; other
+# currencies are converted at the daily rates of finance.rates (docs/product.md, "Currencies").
+BUSINESS_CURRENCY = env("BUSINESS_CURRENCY", default="CNY").strip().upper()
+if len(BUSINESS_CURRENCY) != 3 or not BUSINESS_CURRENCY.isascii() or not BUSINESS_CURRENCY.isalpha():
+    raise ImproperlyConfigured(
+        f"BUSINESS_CURRENCY is an ISO 4217 code such as CNY, not {BUSINESS_CURRENCY!r}."
+    )
+# A day's rate is the latest one on or before it, at most this many days old (weekends, holidays,
+# monthly rates); older ones are not used and the amount shows as not converted.
+EXCHANGE_RATE_MAX_AGE_DAYS = env.int("EXCHANGE_RATE_MAX_AGE_DAYS", default=31)
+# The ECB's euro reference rates (eurofxref-daily.xml, eurofxref-hist-90d.xml under this URL).
+ECB_RATES_URL = env("ECB_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref/")
+ECB_TIMEOUT_SECONDS = env.float("ECB_TIMEOUT_SECONDS", default=30.0)
 
 # --- Returns --------------------------------------------------------------------------------
 # No-reason returns: calendar days after delivery in the channel's time zone (a ReturnPolicy row

@@ -66,5 +66,9 @@ class PaymentOutput(serializers.ModelSerializer):
             "period",
             "period_note",
             "created_at",
+            "rate",  # to business_currency, fixed when recorded; null until a rate is known
+            "rate_date",
+            "business_amount",
+            "business_currency",
         ]
         read_only_fields = fields

@@ -79,7 +79,12 @@ def period_list(request):
     rows = selectors.period_overview(now=now)
     for row in rows:
         row.closable = row.is_open and row.has_ended(now)
-    return render(request, "finance/period_list.html", {"rows": rows, "zone": settings.BUSINESS_TIME_ZONE})
+    context = {
+        "rows": rows,
+        "zone": settings.BUSINESS_TIME_ZONE,
+        "business_currency": settings.BUSINESS_CURRENCY,
+    }
+    return render(request, "finance/period_list.html", context)
 
 
 @login_required

@@ -76,7 +76,8 @@ def test_receivables_are_paid_orders_no_statement_shows_yet(capture):
     (row,) = reports.receivables().rows
 
     assert row[:5] == ["shop-cn", "generic", "CNY", 1, waiting.total]
-    assert row[5] == waiting.total and row[6:] == [Decimal("0.00"), Decimal("0.00")]
+    assert row[5] == waiting.total and row[6:8] == [Decimal("0.00"), Decimal("0.00")]
+    assert row[8:] == [waiting.total, 0]  # in CNY, the business currency; none left unconverted
 
 
 def test_payables_are_refunds_not_yet_paid_out_and_overpayments():
@@ -94,7 +95,10 @@ def test_payables_are_refunds_not_yet_paid_out_and_overpayments():
 
     (row,) = reports.payables().rows
 
-    assert row == ["shop-cn", "generic", "CNY", 1, Decimal("20.00"), 1, Decimal("5.00"), Decimal("25.00")]
+    assert row == ["shop-cn", "generic", "CNY", 1, Decimal("20.00"), 1, Decimal("5.00"), Decimal("25.00")] + [
+        Decimal("25.00"),  # in CNY, the business currency
+        0,  # orders not converted
+    ]
 
 
 def test_refund_differences_list_orders_whose_refunds_disagree(capture):

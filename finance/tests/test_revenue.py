@@ -211,3 +211,26 @@ def test_the_order_finance_panel_totals():
 
     assert (panel.received, panel.outstanding) == (Decimal("100.00"), order.total - Decimal("100.00"))
     assert panel.totals == []  # not paid in full: no revenue recognised yet
+
+
+@pytest.mark.django_db
+def test_lines_edited_after_payment_rebuild_the_revenue_once(manager):
+    from orders.edits import LineChange, order_edit_lines
+
+    order = paid_order()
+    revenue_backfill()
+    assert sum(by_kind(order)[kind] for kind in BILLED_KINDS if kind in by_kind(order)) == order.total
+    first = order.lines.get(line_no=1)
+
+    order_edit_lines(
+        order=order,
+        changes=[LineChange(first.pk, unit_price=Decimal("49.90"), seen={"unit_price": first.unit_price})],
+        actor=manager,
+        reason="price agreed with the buyer",
+    )
+    order.refresh_from_db()
+    assert revenue_backfill() == 1
+    assert revenue_backfill() == 0  # rebuilt once: the next run finds nothing to do
+    lines = by_kind(order)
+    assert lines[RevenueKind.GOODS] == order.goods_amount == Decimal("199.80")
+    assert sum(lines[kind] for kind in BILLED_KINDS if kind in lines) == order.total

@@ -26,6 +26,7 @@ def explain_choice(
         "destination": {
             "province": order.ship_province,
             "city": order.ship_city,
+            "district": order.ship_district,
             "point": list(where) if where else None,
             "point_from": source,
         },

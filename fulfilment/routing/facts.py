@@ -51,24 +51,36 @@ def unrouted_needs(order: Order) -> list[Need]:
     return [
         Need(line.pk, line.sku_id, line.live_quantity - carried.get(line.pk, 0), line.presale)
         for line in order.lines.order_by("line_no")
-        if line.live_quantity > carried.get(line.pk, 0)
+        if line.is_stocked and line.live_quantity > carried.get(line.pk, 0)  # a bundle ships its components
     ]
 
 
 def destination(order: Order) -> tuple[geo.Point | None, str]:
-    """Where the parcel goes: the platform's coordinates, else the city's or province's point."""
+    """Where the parcel goes: the order's coordinates, else the centre of its district, city or
+    province. Coordinates that intake took from the district's centre say "district"."""
+    where, level = geo.place(
+        country=order.ship_country,
+        province=order.ship_province,
+        city=order.ship_city,
+        district=order.ship_district,
+        line1=order.ship_line1,
+    )
     given = geo.point(order.ship_latitude, order.ship_longitude)
     if given:
-        return given, "order"
-    if geo.centroid(city=order.ship_city):
-        return geo.centroid(city=order.ship_city), "city"
-    found = geo.centroid(province=order.ship_province)
-    return found, "province" if found else ""
+        return given, level if level == "district" and geo.same_point(given, where) else "order"
+    return where, level
 
 
 def warehouse_point(warehouse: Warehouse) -> geo.Point | None:
-    return geo.point(warehouse.latitude, warehouse.longitude) or geo.centroid(
-        province=warehouse.province, city=warehouse.city
+    return (
+        geo.point(warehouse.latitude, warehouse.longitude)
+        or geo.place(
+            country=warehouse.country,
+            province=warehouse.province,
+            city=warehouse.city,
+            district=warehouse.district,
+            line1=warehouse.address_line,
+        )[0]
     )
 
 

@@ -17,7 +17,7 @@ from fulfilment.routing.planner import MERGE_UNTIL, ROUTABLE, SS
 from fulfilment.routing.service import route_order
 from fulfilment.services import lock_shipment
 from fulfilment.warehouse_port import warehouses
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import LineKind, Order, OrderLine, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def paid_orders_waiting(
     )
     in_stock_line = OrderLine.objects.filter(
         order=OuterRef("pk"), presale=False, quantity__gt=F("cancelled_quantity")
-    )
+    ).exclude(kind=LineKind.BUNDLE)  # a bundle line ships as its components
     return list(
         Order.objects.filter(status=OrderStatus.PAID, paid_at__lte=now - paid_for, requires_shipping=True)
         .filter(Exists(in_stock_line))
@@ -63,7 +63,7 @@ def presale_waiting(*, limit: int = 500) -> list[int]:
         quantity__gt=F("cancelled_quantity"),
         order__status__in=ROUTABLE,
         order__requires_shipping=True,
-    )
+    ).exclude(kind=LineKind.BUNDLE)  # a bundle line ships as its components
     live = dict(
         lines.values("order_id")
         .annotate(n=Sum(F("quantity") - F("cancelled_quantity")))

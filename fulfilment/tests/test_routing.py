@@ -30,6 +30,7 @@ from orders.models import Order, OrderEventKind, OrderStatus
 from orders.templatetags.order_timeline import event_details
 from orders.tests.factories import (
     SKUFactory,
+    canonical_payload,
     drive_shipments,
     ensure_master_data,
     make_order,
@@ -279,19 +280,48 @@ def test_service_region_beats_distance(skus):
 
 
 @pytest.mark.django_db
-def test_the_platforms_coordinates_beat_the_city_centre(skus):
-    east = warehouse("WH-EAST", province="浙江省", city="杭州市", lat=Decimal("30.30"), lon=Decimal("120.40"))
+def test_the_orders_coordinates_beat_the_district_centre(skus):
+    # the default address is 杭州市西湖区, placed by intake at the district's centre (30.2595, 120.1302)
+    east = warehouse("WH-EAST", province="浙江省", city="杭州市", lat=Decimal("30.26"), lon=Decimal("120.20"))
     west = warehouse("WH-WEST", province="浙江省", city="杭州市", lat=Decimal("30.25"), lon=Decimal("119.90"))
     for wh in (east, west):
         receive(skus["SKU-1"], 5, warehouse=wh)
-    by_city = routing.route_order(order=one_sku())  # Hangzhou's centre (120.16) is nearer the east one
+    by_district = routing.route_order(order=one_sku())  # about 7 km from the east one, 22 from the west
     order = one_sku()
     Order.objects.filter(pk=order.pk).update(ship_latitude=Decimal("30.24"), ship_longitude=Decimal("119.80"))
     by_point = routing.route_order(order=order)
 
-    assert by_city[0].warehouse == east
+    assert by_district[0].warehouse == east
+    assert by_district[0].routing["destination"]["point_from"] == "district"
     assert by_point[0].warehouse == west
     assert by_point[0].routing["destination"]["point_from"] == "order"
+
+
+@pytest.mark.django_db
+def test_the_nearer_warehouse_wins_when_only_the_district_differs(skus):
+    """Two warehouses in one city, placed only by their district: each order goes to the one in
+    (or next to) its own district, whatever the codes' order; before district centres both were
+    at the city's centre and the code decided."""
+    xiaoshan = warehouse("WH-A-XS", province="浙江省", city="杭州市")
+    Warehouse.objects.filter(pk=xiaoshan.pk).update(district="萧山区")
+    xihu = warehouse("WH-B-XH", province="浙江省", city="杭州市")
+    Warehouse.objects.filter(pk=xihu.pk).update(district="西湖区")
+    for wh in (xiaoshan, xihu):
+        receive(skus["SKU-1"], 5, warehouse=wh)
+
+    address = canonical_payload()["shipping_address"]
+    to_xihu = one_sku()  # the default address: 浙江省杭州市西湖区
+    to_gongshu = one_sku(shipping_address={**address, "district": "拱墅"})  # short name, north of 西湖区
+    to_binjiang = one_sku(shipping_address={**address, "district": "滨江区"})  # across the river
+    Order.objects.filter(pk=to_gongshu.pk).update(ship_latitude=None, ship_longitude=None)  # an older order
+
+    assert routing.route_order(order=to_xihu)[0].warehouse == xihu
+    [gongshu] = routing.route_order(order=to_gongshu)
+    assert gongshu.warehouse == xihu
+    assert gongshu.routing["destination"]["point_from"] == "district"  # placed by routing itself
+    assert routing.route_order(order=to_binjiang)[0].warehouse == xiaoshan
+    to_gongshu.refresh_from_db()
+    assert to_gongshu.ship_district == "拱墅区"
 
 
 @pytest.mark.django_db
@@ -919,8 +949,7 @@ class RoutingMachine(RuleBasedStateMachine):
     )
     def place_paid_order(self, lines):
         self.counter += 1
-        make_order(
-            paid=True,
+        paid_order(
             external_id=f"R-{self.counter}",
             lines=[{"sku": sku, "quantity": qty, "unit_price": "5.00"} for sku, qty in lines],
         )

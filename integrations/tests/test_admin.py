@@ -1,8 +1,8 @@
 import pytest
 
+from catalog.models import Channel
 from integrations.models import InboundMessage, InboundStatus
 from integrations.tests.conftest import payload
-from orders.tests.factories import SKUFactory, receive
 
 pytestmark = pytest.mark.django_db
 
@@ -10,10 +10,13 @@ pytestmark = pytest.mark.django_db
 def test_admin_lists_messages_read_only_and_replays_failed_ones(
     admin_client, post_shopify, django_capture_on_commit_callbacks
 ):
-    data = payload("shopify_orders_create")
-    data["line_items"][0]["sku"] = "LATE-SKU"
+    # the shop was switched off before the delivery was processed: it fails until switched on
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        post_shopify(payload("shopify_orders_create"))
+    Channel.objects.filter(code="shop-us").update(is_active=False)
     with django_capture_on_commit_callbacks(execute=True):
-        post_shopify(data)
+        for callback in queued:
+            callback()
     message = InboundMessage.objects.get()
     assert message.status == InboundStatus.FAILED
     url = "/admin/integrations/inboundmessage/"
@@ -22,7 +25,7 @@ def test_admin_lists_messages_read_only_and_replays_failed_ones(
     assert admin_client.get(f"{url}{message.pk}/change/").status_code == 200
     assert admin_client.get(f"{url}add/").status_code == 403
 
-    receive(SKUFactory(code="LATE-SKU"), 3)
+    Channel.objects.filter(code="shop-us").update(is_active=True)
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(url, {"action": "replay", "_selected_action": [message.pk]}, follow=True)
 

@@ -4,10 +4,11 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from catalog.models import Channel
 from integrations import models
 from integrations.models import InboundMessage, InboundStatus
 from integrations.tests.conftest import payload
-from orders.tests.factories import ChannelFactory, SKUFactory, make_order, receive
+from orders.tests.factories import ChannelFactory, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,23 @@ def message(**fields) -> InboundMessage:
     return InboundMessage.objects.create(**fields)
 
 
-def unknown_sku_failure(post_shopify, capture) -> InboundMessage:
-    data = payload("shopify_orders_create")
-    data["line_items"][1]["sku"] = "NEW-SKU-9"
+def fixable_failure(post_shopify, capture) -> InboundMessage:
+    """A delivery whose shop was switched off before it was processed ("Unknown or inactive
+    channel"): fixed by switching the shop on again. (An unknown SKU code no longer fails: the
+    order is taken and waits for the item mapping.)"""
+    with capture(execute=False) as queued:
+        post_shopify(payload("shopify_orders_create"))
+    Channel.objects.filter(code="shop-us").update(is_active=False)
     with capture(execute=True):
-        post_shopify(data)
+        for callback in queued:
+            callback()
     failed = InboundMessage.objects.get()
-    assert failed.status == InboundStatus.FAILED
+    assert failed.status == InboundStatus.FAILED and "shop-us" in failed.error
     return failed
+
+
+def switch_on(channel) -> None:
+    Channel.objects.filter(pk=channel.pk).update(is_active=True)
 
 
 # --- integration log -------------------------------------------------------------------------
@@ -77,14 +87,14 @@ def test_detail_shows_headers_and_the_body_pretty_and_escaped(client, agent):
     assert "Replay" not in html  # customer service may look, not replay
 
 
-def test_replay_turns_an_unknown_sku_failure_into_an_order(
+def test_replay_turns_a_fixed_failure_into_an_order(
     client, manager, post_shopify, django_capture_on_commit_callbacks
 ):
-    failed = unknown_sku_failure(post_shopify, django_capture_on_commit_callbacks)
+    failed = fixable_failure(post_shopify, django_capture_on_commit_callbacks)
     client.force_login(manager)
     assert "Replay" in client.get(f"{LOG}{failed.pk}/").content.decode()
 
-    receive(SKUFactory(code="NEW-SKU-9"), 5)
+    switch_on(failed.channel)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"{LOG}{failed.pk}/replay/", follow=True)
 
@@ -97,7 +107,7 @@ def test_replay_turns_an_unknown_sku_failure_into_an_order(
 
 
 def test_replay_needs_the_change_permission(client, agent, post_shopify, django_capture_on_commit_callbacks):
-    failed = unknown_sku_failure(post_shopify, django_capture_on_commit_callbacks)
+    failed = fixable_failure(post_shopify, django_capture_on_commit_callbacks)
     client.force_login(agent)
 
     assert client.post(f"{LOG}{failed.pk}/replay/").status_code == 403
@@ -126,7 +136,7 @@ def test_order_page_hides_integration_messages_without_the_permission(client, wa
 def test_failed_queue_counts_per_channel_and_bulk_replays(
     client, manager, post_shopify, django_capture_on_commit_callbacks
 ):
-    failed = unknown_sku_failure(post_shopify, django_capture_on_commit_callbacks)
+    failed = fixable_failure(post_shopify, django_capture_on_commit_callbacks)
     message(channel=failed.channel, platform="shopify", status=InboundStatus.REJECTED, error="bad signature")
     message(status=InboundStatus.PROCESSED)
     client.force_login(manager)
@@ -136,7 +146,7 @@ def test_failed_queue_counts_per_channel_and_bulk_replays(
     assert summary == {"shop-us": (1, 1)}
     assert {m.status for m in response.context["page"]} == {"failed", "rejected"}
 
-    receive(SKUFactory(code="NEW-SKU-9"), 5)
+    switch_on(failed.channel)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(FAILED + "replay/", {"message": [str(failed.pk)]})
 

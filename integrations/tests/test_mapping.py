@@ -37,11 +37,38 @@ def test_shopify_order_maps_every_field():
         },
         "requires_shipping": True,
         "lines": [
-            {"sku": "IPOD2008PINK", "quantity": 1, "unit_price": "59.00", "discount": "4.00"},
-            {"sku": "IPOD2008BLACK", "quantity": 2, "unit_price": "15.00", "discount": "0.00"},
+            {
+                "sku": "IPOD2008PINK",
+                "platform_item_id": "632910392",
+                "platform_sku_id": "808950810",
+                "seller_code": "IPOD2008PINK",
+                "title": "IPod Nano - 8GB - Pink",
+                "quantity": 1,
+                "unit_price": "59.00",
+                # from discount_allocations (this fixture has no discount_applications to name it)
+                "discount": "4.00",
+                "discount_allocations": [{"amount": "4.00", "funded_by": "merchant", "title": ""}],
+                "tax_amount": "0.00",
+            },
+            {
+                "sku": "IPOD2008BLACK",
+                "platform_item_id": "632910392",
+                "platform_sku_id": "808950811",
+                "seller_code": "IPOD2008BLACK",
+                "title": "IPod Nano - 8GB - Black",
+                "quantity": 2,
+                "unit_price": "15.00",
+                "discount": "0.00",
+                "discount_allocations": [],
+                "tax_amount": "0.00",
+            },
         ],
         "shipping_fee": "12.98",
-        "discount": "6.00",  # total_discounts 10.00 minus the 4.00 already on a line
+        "shipping_discount": "0.00",
+        "shipping_tax": "0.00",
+        "tax_included": False,
+        "discount": "6.00",  # total_discounts 10.00 minus the 4.00 allocated to a line
+        "paid_amount": "91.98",  # total_price
         "paid": False,
         "cancelled": False,
         "buyer_ip": "203.0.113.7",
@@ -95,11 +122,37 @@ def test_woocommerce_order_maps_every_field():
         },
         "lines": [
             # price 27.5 is Woo's discounted unit price; the list price comes from the subtotal
-            {"sku": "WOO-1", "quantity": 2, "unit_price": "30.00", "discount": "5.00"},
-            {"sku": "WOO-2", "quantity": 1, "unit_price": "40.00", "discount": "0.00"},
+            {
+                "sku": "WOO-1",
+                "platform_item_id": "93",
+                "platform_sku_id": "",  # variation_id 0: a simple product
+                "seller_code": "WOO-1",
+                "title": "Woo Single #1",
+                "quantity": 2,
+                "unit_price": "30.00",
+                "adjustment": "0.00",
+                "discount": "5.00",  # subtotal 60.00 − total 55.00: the coupon "five"
+                "discount_allocations": [{"amount": "5.00", "funded_by": "merchant", "title": "five"}],
+                "tax_amount": "0.00",
+            },
+            {
+                "sku": "WOO-2",
+                "platform_item_id": "22",
+                "platform_sku_id": "23",
+                "seller_code": "WOO-2",
+                "title": "Ship Your Idea",
+                "quantity": 1,
+                "unit_price": "40.00",
+                "adjustment": "0.00",
+                "discount": "0.00",
+                "tax_amount": "0.00",
+            },
         ],
         "shipping_fee": "10.00",
+        "shipping_tax": "0.00",
+        "tax_included": False,
         "discount": "0.00",  # the 5.00 coupon is already on the first line
+        "paid_amount": "105.00",  # total
         "paid": False,
         "cancelled": False,
         "buyer_ip": "198.51.100.4",
@@ -137,7 +190,10 @@ def test_woocommerce_line_price_as_number_or_string_without_subtotal():
 
     lines = get_adapter("woocommerce").to_canonical(data, CHANNEL)["lines"]
 
-    assert [(line["unit_price"], line["discount"]) for line in lines] == [("9.90", "0.00"), ("5.00", "0.00")]
+    assert [(line["unit_price"], line["discount"], line["adjustment"]) for line in lines] == [
+        ("9.90", "0.00", "0.00"),
+        ("5.00", "0.00", "0.00"),
+    ]
 
 
 def test_woocommerce_uneven_subtotal_keeps_the_net_line_total():
@@ -148,7 +204,9 @@ def test_woocommerce_uneven_subtotal_keeps_the_net_line_total():
 
     (line,) = get_adapter("woocommerce").to_canonical(data, CHANNEL)["lines"]
 
-    assert (line["unit_price"], line["discount"]) == ("3.34", "0.02")  # 3 × 3.34 − 0.02 = 10.00
+    # 3 × 3.33 + 0.01 = 10.00: the rounding cent is an adjustment, not a discount Woo never gave
+    # (this test used to expect 3.34 with a 0.02 discount: goods and discounts both off by 0.02)
+    assert (line["unit_price"], line["adjustment"], line["discount"]) == ("3.33", "0.01", "0.00")
 
 
 @pytest.mark.parametrize(

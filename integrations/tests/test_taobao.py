@@ -140,11 +140,35 @@ def test_paid_trade_maps_every_field():
             "phone": "13800000001",  # the mobile before the landline
         },
         "lines": [
-            {"sku": "TB-TEA-250", "quantity": 2, "unit_price": "59.90", "discount": "5.00"},
-            {"sku": "TB-CUP", "quantity": 1, "unit_price": "100.00", "discount": "0.00"},  # no outer_sku_id
+            {
+                "sku": "TB-TEA-250",
+                "platform_item_id": "689012345678",  # num_iid
+                "platform_sku_id": "5012345678901",  # sku_id
+                "seller_code": "TB-TEA-250",  # outer_sku_id
+                "title": "西湖龙井 明前特级 250g",
+                "quantity": 2,
+                "unit_price": "59.90",
+                "adjustment": "0.00",
+                "discount": "5.00",
+            },
+            {
+                "sku": "TB-CUP",
+                "platform_item_id": "689012345679",
+                "platform_sku_id": "",
+                "seller_code": "TB-CUP",  # no outer_sku_id: outer_iid
+                "title": "青瓷盖碗",
+                "quantity": 1,
+                "unit_price": "100.00",
+                "adjustment": "0.00",
+                "discount": "0.00",
+            },
         ],
+        # No line states part_mjz_discount or divide_order_fee: the order discount is the trade's
+        # discount_fee 15.00 minus the 5.00 already on a line, spread by the intake, and the lines'
+        # `payment` (before that discount on a trade of several lines) is not what they were paid.
         "shipping_fee": "8.00",
-        "discount": "10.00",  # trade discount_fee 15.00 minus the 5.00 already on a line
+        "discount": "10.00",
+        "paid_amount": "212.80",  # trade payment
         "paid": True,
         "cancelled": False,
         "note": "请尽快发货，谢谢",
@@ -176,9 +200,10 @@ def test_closed_trade_is_cancelled_even_though_it_was_paid():
     assert (canonical["paid"], canonical["cancelled"]) == (False, True)
     assert "paid_at" not in canonical
     # every line was refunded: they stay, so the cancelled order can still be recorded
-    assert canonical["lines"] == [
-        {"sku": "TB-CUP", "quantity": 1, "unit_price": "100.00", "discount": "0.00"}
+    assert [(line["sku"], line["quantity"], line["unit_price"]) for line in canonical["lines"]] == [
+        ("TB-CUP", 1, "100.00")
     ]
+    assert canonical["paid_amount"] == "100.00"  # what was paid before the refund
 
 
 @pytest.mark.parametrize(
@@ -214,10 +239,12 @@ def test_refunded_line_is_left_out_and_its_discount_not_counted_twice():
 
     canonical = get_adapter("taobao").to_canonical(trade, CHANNEL)
 
-    assert canonical["lines"] == [
-        {"sku": "TB-CUP", "quantity": 1, "unit_price": "100.00", "discount": "0.00"}
+    assert [(line["sku"], line["unit_price"], line["discount"]) for line in canonical["lines"]] == [
+        ("TB-CUP", "100.00", "0.00")
     ]
     assert canonical["discount"] == "10.00"  # 15.00 − the refunded line's own 5.00
+    # the trade's payment 212.80 still counts the refunded line, paid 2 × 59.90 − 5.00 = 114.80
+    assert canonical["paid_amount"] == "98.00"  # = 100.00 − 10.00 + 8.00 postage
     assert (canonical["paid"], canonical["cancelled"]) == (True, False)
 
 
@@ -313,7 +340,8 @@ def top_sign(params: dict, secret: str) -> str:
 
 
 class FakeTop:
-    """What the handler saw and what it answers: `pages` maps page_no to a response body."""
+    """What the handler saw and what it answers: `pages` maps page_no to a response body (or to
+    a function of the request's parameters giving it)."""
 
     def __init__(self):
         self.requests: list[dict] = []
@@ -334,6 +362,8 @@ class TopHandler(BaseHTTPRequestHandler):
             body = {"error_response": {"code": 31, "msg": "Invalid timestamp", "request_id": "x2"}}
         else:
             body = top.pages[int(params["page_no"])]
+            if callable(body):  # an answer built from the request (e.g. only the fields asked for)
+                body = body(params)
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(top.status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")

@@ -7,8 +7,9 @@ from core.errors import DomainError
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import inbound_message_process, inbound_message_replay
 from integrations.tests.conftest import payload, raw, reserved
+from orders.item_mapping import item_map
 from orders.models import Order, OrderEventKind, OrderStatus
-from orders.tests.factories import SKUFactory, receive
+from orders.tests.factories import SKUFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -209,9 +210,11 @@ def test_topic_without_an_order_is_ignored(post_shopify, django_capture_on_commi
 # --- failures and replay ----------------------------------------------------------------------
 
 
-def test_unknown_sku_fails_naming_the_field_then_replay_succeeds(
-    post_shopify, django_capture_on_commit_callbacks
+def test_an_unknown_seller_code_is_taken_and_held_until_its_item_is_mapped(
+    post_shopify, shopify_channel, django_capture_on_commit_callbacks
 ):
+    """A Shopify line whose sku is the seller's own code, not ours, is no longer refused ("may
+    not be null"): the order is taken and held, and mapping the seller code releases it."""
     data = payload(CREATE)
     data["line_items"][1]["sku"] = "NEW-SKU-9"
 
@@ -219,18 +222,18 @@ def test_unknown_sku_fails_naming_the_field_then_replay_succeeds(
         post_shopify(data)
 
     message = InboundMessage.objects.get()
-    assert message.status == InboundStatus.FAILED
-    assert "lines[1].sku" in message.error and "NEW-SKU-9" in message.error
-    assert not Order.objects.filter(channel__code="shop-us").exists()
-    assert reserved("IPOD2008PINK") == 0  # nothing half-written
+    assert (message.status, message.error) == (InboundStatus.PROCESSED, "")
+    order = shopify_order()
+    assert order.status == OrderStatus.ON_HOLD and "Unmapped item" in order.hold_reason
+    line = order.lines.get(line_no=2)
+    assert (line.sku, line.seller_code, line.quantity) == (None, "NEW-SKU-9", 2)
+    assert reserved("IPOD2008PINK") == 1  # the mapped line holds its stock meanwhile
 
-    receive(SKUFactory(code="NEW-SKU-9"), 5)
-    with django_capture_on_commit_callbacks(execute=True):
-        replayed = inbound_message_replay(message.pk)
+    black = SKUFactory(code="IPOD2008BLACK")
+    outcome = item_map(channel=shopify_channel, seller_code="NEW-SKU-9", sku=black)
 
-    # the replay's start is counted afresh: the sweeper never gives it up for the first one
-    assert (replayed.status, replayed.error, replayed.attempts) == (InboundStatus.PROCESSED, "", 1)
-    assert replayed.order == shopify_order()
+    assert outcome.released == [order.number] and order.lines.get(line_no=2).sku == black
+    assert reserved("IPOD2008BLACK") == 2
 
 
 def test_only_failed_messages_replay(post_shopify, django_capture_on_commit_callbacks):

@@ -55,11 +55,14 @@ class WooCommerceClient:
             DEFAULT_RETRY_AFTER,
         )
 
-    def set_stock(self, *, product_id: int, quantity: int) -> None:
-        """Set a product's (or variation's) stock quantity, managing its stock (R-I10).
+    def set_stock(self, *, product_id: int, quantity: int, variation_id: int | None = None) -> None:
+        """Set a product's (or one of its variations') stock quantity, managing its stock (R-I10).
 
-        https://woocommerce.github.io/woocommerce-rest-api-docs/#update-a-product"""
+        https://woocommerce.github.io/woocommerce-rest-api-docs/#update-a-product
+        https://woocommerce.github.io/woocommerce-rest-api-docs/#update-a-product-variation"""
         url = f"{self.orders_url.removesuffix('/orders')}/products/{product_id}"
+        if variation_id is not None:
+            url = f"{url}/variations/{variation_id}"
         body = {"manage_stock": True, "stock_quantity": quantity}
         http = self.http or httpx.Client(timeout=TIMEOUT)
         try:

@@ -2,7 +2,7 @@ from importlib.util import find_spec
 
 from django.urls import include, path
 
-from inventory.desk import views
+from inventory.desk import unmapped, views
 
 try:
     from inventory.desk import cycle_count_urls
@@ -25,6 +25,9 @@ urlpatterns = [
     path("breakers/<path:code>/resume/", views.breaker_resume_view, name="breaker-resume"),
     path("replenishment/", views.replenishment_list, name="replenishment"),
     path("replenishment/export.xlsx", views.replenishment_export, name="replenishment-export"),
+    path("unmapped/", unmapped.unmapped_queue, name="unmapped"),
+    path("unmapped/map/", unmapped.unmapped_map, name="unmapped-map"),
+    path("unmapped/sku-search/", unmapped.unmapped_sku_search, name="unmapped-sku-search"),
 ]
 if cycle_count_urls is not None:
     urlpatterns.append(path("counts/", include("inventory.desk.cycle_count_urls")))

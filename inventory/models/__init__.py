@@ -1,6 +1,7 @@
 """Inventory's models, one module per concern; import them from here (`from inventory.models
 import SKU`). The migrations name `new_fingerprint` and `validate_region_list` through this package."""
 
+from inventory.models.bundles import BundleComponent
 from inventory.models.channel_stock import SafetyStock, StockPushPending
 from inventory.models.counts import (
     CycleCount,
@@ -9,6 +10,7 @@ from inventory.models.counts import (
     CycleCountUpload,
     CycleCountUploadState,
 )
+from inventory.models.item_mapping import ItemMapping
 from inventory.models.ledger import RELEASE_KINDS, ImmutableMovementError, MovementKind, StockMovement
 from inventory.models.replenishment import ReplenishmentSuggestion
 from inventory.models.reservations import (
@@ -36,6 +38,7 @@ __all__ = [
     "HOLDING",
     "RELEASE_KINDS",
     "SKU",
+    "BundleComponent",
     "ChannelPool",
     "CycleCount",
     "CycleCountLine",
@@ -43,6 +46,7 @@ __all__ = [
     "CycleCountUpload",
     "CycleCountUploadState",
     "ImmutableMovementError",
+    "ItemMapping",
     "Lot",
     "MovementKind",
     "PendingRelease",

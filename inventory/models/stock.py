@@ -96,6 +96,14 @@ class SKU(TimeStampedModel):
         help_text=_("Automatic releases per hour before they pause for review; empty = the default."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # A bundle (组合装) holds no stock of its own: orders reserve, ship and return its components
+    # (inventory.models.bundles.BundleComponent) and channels are shown what they make up.
+    is_bundle = models.BooleanField(
+        _("bundle"),
+        default=False,
+        db_default=False,
+        help_text=_("Sold as one item, made of the components below; it holds no stock of its own."),
+    )
 
     class Meta:
         ordering = ["code"]

@@ -5,26 +5,61 @@ from rest_framework import serializers
 from fulfilment.models import Shipment, ShipmentLine
 from fulfilment.selectors import order_shipments
 from inventory.models import Reservation
+from orders import amounts
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 
+class DiscountAllocationOutput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2)
+    funded_by = serializers.ChoiceField(choices=["merchant", "platform"])
+    title = serializers.CharField(allow_blank=True)
+
+
 class OrderLineOutput(serializers.ModelSerializer):
-    sku = serializers.CharField(source="sku.code")
-    name = serializers.CharField(source="sku.name")
+    """A line as sold, with its money (orders.amounts): net = unit price × quantity + adjustment −
+    discount − order discount share; paid = net + tax when prices exclude it."""
+
+    sku = serializers.CharField(
+        source="sku.code", allow_null=True, default=None, help_text=_("Null while the item is not mapped.")
+    )
+    name = serializers.CharField(source="sku.name", allow_null=True, default=None)
+    parent_line_no = serializers.IntegerField(
+        source="parent_line.line_no",
+        default=None,
+        allow_null=True,
+        help_text=_("A bundle component's bundle line."),
+    )
+    discount_allocations = DiscountAllocationOutput(many=True)
+    net_amount = serializers.DecimalField(max_digits=18, decimal_places=2)
 
     class Meta:
         model = OrderLine
         fields = [
             "id",
             "line_no",
+            "kind",
+            "parent_line_no",
             "sku",
             "name",
+            "platform_item_id",
+            "platform_sku_id",
+            "seller_code",
+            "title",
             "quantity",
             "cancelled_quantity",
             "unit_price",
             "discount",
+            "discount_allocations",
+            "platform_discount",
+            "adjustment",
+            "order_discount_share",
+            "tax_amount",
+            "tax_rate",
+            "net_amount",
+            "paid_amount",
             "presale",
         ]
+        read_only_fields = fields
 
 
 class AddressOutput(serializers.Serializer):
@@ -146,6 +181,12 @@ class OrderDetailOutput(OrderSummaryOutput):
     reservations = ReservationOutput(many=True)
     shipments = serializers.SerializerMethodField()
     events = OrderEventOutput(many=True)
+    paid_difference = serializers.SerializerMethodField(
+        help_text=_(
+            "What the platform says was paid less the total: positive = refund it, negative = collect it; "
+            "null when the platform does not say."
+        )
+    )
 
     class Meta(OrderSummaryOutput.Meta):
         fields = [
@@ -157,9 +198,17 @@ class OrderDetailOutput(OrderSummaryOutput):
             "tags",
             "buyer_note",
             "goods_amount",
+            "adjustment_amount",
             "line_discount_amount",
             "discount",
+            "platform_discount_amount",
             "shipping_fee",
+            "shipping_discount",
+            "tax_amount",
+            "shipping_tax",
+            "tax_included",
+            "paid_amount",
+            "paid_difference",
             "platform_commission",
             "paid_at",
             "delivered_at",
@@ -172,6 +221,11 @@ class OrderDetailOutput(OrderSummaryOutput):
             "events",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True))
+    def get_paid_difference(self, order) -> str | None:
+        difference = amounts.paid_difference(order)
+        return None if difference is None else f"{difference:.2f}"
 
     @extend_schema_field(ShipmentOutput(many=True))
     def get_shipments(self, order) -> list[dict]:

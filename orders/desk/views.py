@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -14,8 +14,16 @@ from core.errors import DomainError
 from fulfilment import notifications, routing
 from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import IN_WAREHOUSE, Notification
-from orders import selectors, services
-from orders.desk.forms import AddressForm, CancelLinesForm, NoteForm, PriorityForm, TransitionForm
+from orders import edits, selectors, services
+from orders.breakdown import order_breakdown
+from orders.desk.forms import (
+    AddressForm,
+    CancelLinesForm,
+    EditLinesForm,
+    NoteForm,
+    PriorityForm,
+    TransitionForm,
+)
 from orders.filters import OrderFilter
 from orders.models import Order, OrderStatus
 
@@ -64,12 +72,24 @@ def order_detail(request, number):
             "address_form": AddressForm(instance=order),
             "cancel_lines_form": CancelLinesForm(order=order),
             "can_edit": order.status in services.EDITABLE,
+            "money": order_breakdown(order),
+            **_edit_panel(order, user),
             "notifications": order.notifications.select_related("shipment").order_by("-created_at", "-pk")[
                 :20
             ],
             **_shipments_panel(order, user),
         },
     )
+
+
+def _edit_panel(order: Order, user) -> dict:
+    """The line edit form, for users allowed to edit lines, while the order is under review."""
+    if not user.has_perm("orders.edit_order_lines"):
+        return {}
+    refusal = edits.edit_refusal(order)
+    if refusal:
+        return {"edit_refusal": refusal}
+    return {"edit_form": EditLinesForm(order=order, can_price=user.has_perm("orders.change_order_price"))}
 
 
 def _shipments_panel(order: Order, user) -> dict:
@@ -175,6 +195,53 @@ def order_cancel_lines(request, order):
             reason=form.cleaned_data["reason"],
         ),
     )
+
+
+@_order_post
+def order_edit_lines(request, order):
+    """Edit the order's lines; the message names what changed and where the total now stands
+    against what the platform says was paid."""
+    form = EditLinesForm(
+        request.POST, order=order, can_price=request.user.has_perm("orders.change_order_price")
+    )
+    if not form.is_valid():
+        return form_errors(request, form)
+    try:
+        outcome = edits.order_edit_lines(
+            order=order,
+            changes=form.changes(),
+            gifts=form.gifts(),
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            expected_status=form.cleaned_data["expected_status"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return
+    edited = outcome.order
+    message = _("Order %(number)s edited: %(changes)s. Total %(before)s → %(after)s %(currency)s.") % {
+        "number": edited.number,
+        "changes": "; ".join(outcome.described),
+        "before": outcome.total_before,
+        "after": edited.total,
+        "currency": edited.currency,
+    }
+    difference = outcome.paid_difference
+    if difference:
+        words = (
+            _("Paid on the platform: %(paid)s — refund %(amount)s.")
+            if difference > 0
+            else _("Paid on the platform: %(paid)s — collect %(amount)s.")
+        )
+        message = f"{message} {words % {'paid': edited.paid_amount, 'amount': abs(difference)}}"
+    messages.success(request, message)
+
+
+@login_required
+@permission_required("orders.edit_order_lines", raise_exception=True)
+def sku_search(request):
+    """SKU codes for the edit form's search box (JSON)."""
+    return JsonResponse({"results": selectors.sku_choices(request.GET.get("q", ""))})
 
 
 class RouteForm(forms.Form):

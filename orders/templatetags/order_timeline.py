@@ -1,7 +1,11 @@
+from decimal import Decimal
+
 from django import template
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
+from core.money import ZERO
 from fulfilment.models import ShipmentStatus
 from orders.models import Order
 
@@ -32,4 +36,47 @@ def event_details(payload: dict) -> list[str]:
         details.append(f"{payload['shipment']}: {before} → {labels.get(payload['to'], payload['to'])}")
     if payload.get("released"):
         details.append(_("Stock released: %(n)s units") % {"n": payload["released"]})
+    details.extend(_edit_details(payload))
+    return details
+
+
+EDIT_LABELS = {
+    "sku": _lazy("SKU"),
+    "quantity": _lazy("quantity"),
+    "unit_price": _lazy("unit price"),
+    "paid_amount": _lazy("paid"),
+}
+
+
+def _edit_details(payload: dict) -> list[str]:
+    """An order edit (orders.edits): each line's changes, gifts added and removed, the new total
+    and how it stands against what the platform says was paid."""
+    details = []
+    for edit in payload.get("edits") or []:
+        changed = [
+            f"{label}: {edit['changes'][key][0]} → {edit['changes'][key][1]}"
+            for key, label in EDIT_LABELS.items()
+            if key in edit.get("changes", {})
+        ]
+        details.append(f"#{edit['line']} {edit['sku']}: {', '.join(changed)}")
+    for gift in payload.get("gifts_added") or []:
+        details.append(_("Gift added: #%(line)s %(sku)s ×%(qty)s") % {**gift, "qty": gift["quantity"]})
+    for gift in payload.get("gifts_removed") or []:
+        details.append(_("Gift removed: #%(line)s %(sku)s ×%(qty)s") % {**gift, "qty": gift["quantity"]})
+    total = (payload.get("amounts") or {}).get("total")
+    if isinstance(total, list):
+        details.append(_("Total: %(old)s → %(new)s") % {"old": total[0], "new": total[1]})
+    if payload.get("reserved"):
+        details.append(_("Stock reserved: %(n)s units") % {"n": payload["reserved"]})
+    difference = Decimal(payload["paid_difference"]) if payload.get("paid_difference") else ZERO
+    if difference > 0:
+        details.append(
+            _("Paid on the platform %(paid)s: refund %(n)s")
+            % {"paid": payload["paid_amount"], "n": difference}
+        )
+    elif difference < 0:
+        details.append(
+            _("Paid on the platform %(paid)s: collect %(n)s")
+            % {"paid": payload["paid_amount"], "n": -difference}
+        )
     return details

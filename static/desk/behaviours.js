@@ -14,3 +14,31 @@ document.addEventListener("click", function (event) {
 document.addEventListener("focusin", function (event) {
   if (event.target.matches("[data-select-on-focus]")) { event.target.select(); }
 });
+// data-sku-search="<url>" on an input with a datalist: typing fills the list with the SKUs whose
+// code starts with (or name contains) what was typed, from the URL's JSON {"results": [{code, name}]}.
+(function () {
+  let timer = null;
+  document.addEventListener("input", function (event) {
+    const field = event.target.closest("[data-sku-search]");
+    if (!field || !field.list) { return; }
+    const query = field.value.trim();
+    clearTimeout(timer);
+    if (!query) { return; }
+    timer = setTimeout(function () {
+      fetch(field.dataset.skuSearch + "?q=" + encodeURIComponent(query), {
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+      })
+        .then(function (response) { return response.ok ? response.json() : { results: [] }; })
+        .then(function (data) {
+          field.list.replaceChildren.apply(field.list, data.results.map(function (sku) {
+            const option = document.createElement("option");
+            option.value = sku.code;
+            option.textContent = sku.code + " " + sku.name;
+            return option;
+          }));
+        })
+        .catch(function () { /* the box still takes a typed code */ });
+    }, 200);
+  });
+})();

@@ -20,7 +20,28 @@
           };
         }),
       },
-      options: { responsive: true, animation: false, plugins: { legend: { position: "bottom" } } },
+      options: {
+        responsive: true,
+        animation: false,
+        scales: panel.stacked ? { x: { stacked: true }, y: { stacked: true } } : undefined,
+        plugins: {
+          legend: { position: "bottom" },
+          tooltip: {
+            callbacks: {
+              // a money series keeps its original currency: shown under the converted figure
+              footer: function (items) {
+                return items
+                  .map(function (item) {
+                    const original = panel.series[item.datasetIndex].original;
+                    return original ? original[item.dataIndex] : "";
+                  })
+                  .filter(Boolean)
+                  .join("\n");
+              },
+            },
+          },
+        },
+      },
     });
   });
   document.body.dataset.chartsReady = "true";
