@@ -110,6 +110,7 @@ def build_lines(order: Order, data: CanonicalOrder) -> list[OrderLine]:
             line_no=index,
             kind=bundles.sold_kind(line["sku"], gift=line.get("gift", False)),
             sku=line["sku"],
+            platform_line_id=line.get("platform_line_id", ""),
             platform_item_id=line.get("platform_item_id", ""),
             platform_sku_id=line.get("platform_sku_id", ""),
             seller_code=line.get("seller_code", ""),

@@ -56,6 +56,7 @@ class CanonicalLine(TypedDict):
     sku: SKU | None  # None: not mapped to a SKU yet (the order waits on hold)
     quantity: int
     unit_price: Decimal
+    platform_line_id: NotRequired[str]
     platform_item_id: NotRequired[str]
     platform_sku_id: NotRequired[str]
     seller_code: NotRequired[str]
@@ -172,6 +173,7 @@ class OrderLineInput(serializers.Serializer):
             "the platform's ids or seller code."
         ),
     )
+    platform_line_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     platform_item_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     platform_sku_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     seller_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

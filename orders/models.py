@@ -285,6 +285,12 @@ class OrderLine(models.Model):
         verbose_name=_("SKU"),
     )
     # The item as the platform named it: used to map it to a SKU and to write back to the platform.
+    platform_line_id = models.CharField(
+        _("platform line id"),
+        max_length=64,
+        blank=True,
+        help_text=_("The platform's own id of this line (Shopify line item, Taobao sub-order oid)."),
+    )
     platform_item_id = models.CharField(_("platform item id"), max_length=64, blank=True)
     platform_sku_id = models.CharField(_("platform SKU id"), max_length=64, blank=True)
     seller_code = models.CharField(_("seller code"), max_length=64, blank=True)

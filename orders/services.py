@@ -578,6 +578,7 @@ def _added_line(order: Order, source: dict, units: int, line_no: int, tax_includ
         line_no=line_no,
         kind=bundles.sold_kind(source["sku"]),
         sku=source["sku"],
+        platform_line_id=source.get("platform_line_id", ""),
         platform_item_id=source.get("platform_item_id", ""),
         platform_sku_id=source.get("platform_sku_id", ""),
         seller_code=source.get("seller_code", ""),

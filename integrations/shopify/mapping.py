@@ -79,6 +79,7 @@ def _line(item: dict, applications: list) -> dict:
     tax, rate = _tax(item.get("tax_lines"))
     line = {
         "sku": item.get("sku") or None,
+        "platform_line_id": _id(item.get("id")),
         "platform_item_id": _id(item.get("product_id")),
         "platform_sku_id": _id(item.get("variant_id")),
         "seller_code": item.get("sku") or "",

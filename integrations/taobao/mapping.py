@@ -127,6 +127,7 @@ def _line(item: dict, *, multi: bool, post_fee: Decimal) -> dict:
     seller_code = str(item.get("outer_sku_id") or item.get("outer_iid") or "")
     line = {
         "sku": seller_code or None,
+        "platform_line_id": _id(item.get("oid_str") or item.get("oid")),
         "platform_item_id": _id(item.get("num_iid")),
         "platform_sku_id": _id(item.get("sku_id")),
         "seller_code": seller_code,

@@ -39,6 +39,7 @@ def test_shopify_order_maps_every_field():
         "lines": [
             {
                 "sku": "IPOD2008PINK",
+                "platform_line_id": "866550311766439020",
                 "platform_item_id": "632910392",
                 "platform_sku_id": "808950810",
                 "seller_code": "IPOD2008PINK",
@@ -52,6 +53,7 @@ def test_shopify_order_maps_every_field():
             },
             {
                 "sku": "IPOD2008BLACK",
+                "platform_line_id": "141249953214522974",
                 "platform_item_id": "632910392",
                 "platform_sku_id": "808950811",
                 "seller_code": "IPOD2008BLACK",
@@ -124,6 +126,7 @@ def test_woocommerce_order_maps_every_field():
             # price 27.5 is Woo's discounted unit price; the list price comes from the subtotal
             {
                 "sku": "WOO-1",
+                "platform_line_id": "315",
                 "platform_item_id": "93",
                 "platform_sku_id": "",  # variation_id 0: a simple product
                 "seller_code": "WOO-1",
@@ -137,6 +140,7 @@ def test_woocommerce_order_maps_every_field():
             },
             {
                 "sku": "WOO-2",
+                "platform_line_id": "316",
                 "platform_item_id": "22",
                 "platform_sku_id": "23",
                 "seller_code": "WOO-2",

@@ -142,6 +142,7 @@ def test_paid_trade_maps_every_field():
         "lines": [
             {
                 "sku": "TB-TEA-250",
+                "platform_line_id": "3827461950123456790",  # oid
                 "platform_item_id": "689012345678",  # num_iid
                 "platform_sku_id": "5012345678901",  # sku_id
                 "seller_code": "TB-TEA-250",  # outer_sku_id
@@ -153,6 +154,7 @@ def test_paid_trade_maps_every_field():
             },
             {
                 "sku": "TB-CUP",
+                "platform_line_id": "3827461950123456791",
                 "platform_item_id": "689012345679",
                 "platform_sku_id": "",
                 "seller_code": "TB-CUP",  # no outer_sku_id: outer_iid

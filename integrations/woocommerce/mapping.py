@@ -217,6 +217,7 @@ def _canonical_line(line: _Line, fee_tax: Decimal, *, included: bool, coupon_tit
     sku = item.get("sku") or ""
     canonical = {
         "sku": sku or None,
+        "platform_line_id": _id(item.get("id")),
         "platform_item_id": _id(item.get("product_id")),
         "platform_sku_id": _id(item.get("variation_id")),
         "seller_code": sku,

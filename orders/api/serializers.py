@@ -42,6 +42,7 @@ class OrderLineOutput(serializers.ModelSerializer):
             "sku",
             "name",
             "platform_item_id",
+            "platform_line_id",
             "platform_sku_id",
             "seller_code",
             "title",
