@@ -121,6 +121,8 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         *ROLE_PERMISSIONS[Role.FINANCE],
         "orders.complete_order",
         "orders.change_order_price",  # a line's unit price, during review
+        "orders.decrypt_receiver",  # the platform decrypts a protected receiver, audited
+        "orders.view_receiverdecryption",
         "orders.route_order",
         "orders.view_dashboard",
         "orders.view_orderevent",
@@ -154,6 +156,14 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.approve_cyclecount",
         "integrations.view_inboundmessage",
         "integrations.change_inboundmessage",
+        "integrations.view_shipmentwriteback",
+        "integrations.retry_shipmentwriteback",  # send a failed shipment write-back again
+        "integrations.view_carriercode",
+        "integrations.add_carriercode",  # the carrier code map of the write-back
+        "integrations.change_carriercode",
+        "integrations.delete_carriercode",
+        "integrations.view_channelrepull",
+        "integrations.add_channelrepull",  # re-pull a window of a channel's orders
         "returns.close_returnrequest",
         "returns.add_returnpolicy",
         "returns.change_returnpolicy",

@@ -5,7 +5,7 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 
 from core.errors import DomainError
 from orders import services
-from orders.models import Customer, GiftRule, Order, OrderEvent, OrderLine, ReviewRule
+from orders.models import Customer, GiftRule, Order, OrderEvent, OrderLine, ReceiverDecryption, ReviewRule
 
 
 class CustomerResource(resources.ModelResource):
@@ -204,3 +204,22 @@ class GiftRuleAdmin(admin.ModelAdmin):
 
 
 from fulfilment import admin as fulfilment_admin  # noqa: E402, F401  (registers its models)
+
+
+@admin.register(ReceiverDecryption)
+class ReceiverDecryptionAdmin(admin.ModelAdmin):
+    """The audit trail of protected receivers decrypted by the platforms: read only."""
+
+    list_display = ["created_at", "order", "purpose", "actor", "succeeded", "error"]
+    list_filter = ["purpose", "succeeded"]
+    search_fields = ["order__number", "order__external_id"]
+    list_select_related = ["order", "actor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

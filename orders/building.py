@@ -63,6 +63,7 @@ def header_values(data: CanonicalOrder) -> dict[str, Any]:
         "buyer_ip": data.get("buyer_ip") or None,
         "tags": list(data.get("tags") or []),
         "requires_shipping": data.get("requires_shipping", True),
+        "receiver_protected": data.get("protected_receiver") or {},
         "ship_name": address.get("name", "") or contact.get("name", ""),
         "ship_phone": phones.display(address.get("phone", ""), region),
         "ship_country": address.get("country", ""),

@@ -84,6 +84,7 @@ class CanonicalOrder(TypedDict):
     currency: str
     lines: list[CanonicalLine]
     shipping_address: NotRequired[CanonicalAddress]
+    protected_receiver: NotRequired[dict[str, dict[str, str]]]
     requires_shipping: NotRequired[bool]
     updated_at: NotRequired[datetime]
     customer: NotRequired[CanonicalCustomer]
@@ -102,6 +103,11 @@ class CanonicalOrder(TypedDict):
     tags: NotRequired[list[str]]
     buyer_ip: NotRequired[str | None]
     note: NotRequired[str]
+
+
+def at_most_ten_keys(value: dict) -> None:
+    if len(value) > 10:
+        raise serializers.ValidationError(_("At most 10 entries."))
 
 
 def money_field(**kwargs):
@@ -308,6 +314,17 @@ class CanonicalOrderInput(serializers.Serializer):
     # while goods must ship, the order is taken and held until someone enters the address.
     shipping_address = AddressInput(required=False)
     requires_shipping = serializers.BooleanField(required=False, default=True)
+    protected_receiver = serializers.DictField(
+        child=serializers.DictField(
+            child=serializers.CharField(max_length=2000, allow_blank=True), validators=[at_most_ten_keys]
+        ),
+        required=False,
+        validators=[at_most_ten_keys],
+        help_text=_(
+            "Receiver data the platform protects, per field (name, phone, address): masked text, "
+            "ciphertext and search index as given. The address holds the masked text."
+        ),
+    )
     lines = OrderLineInput(many=True, allow_empty=False, max_length=500)
     shipping_fee = money_field(required=False, default=ZERO)
     shipping_discount = money_field(required=False, default=ZERO)

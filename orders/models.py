@@ -95,6 +95,11 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     ship_line1 = models.CharField(_("address line 1"), max_length=255)
     ship_line2 = models.CharField(_("address line 2"), max_length=255, blank=True)
     ship_postcode = models.CharField(_("postcode"), max_length=20, blank=True)
+    # Receiver data the platform protects (JD, Pinduoduo, Douyin, Xiaohongshu): the ship_* fields
+    # hold its masked text; this keeps what it gave besides, per field ("name", "phone",
+    # "address"): {"masked", "cipher", "index"} and platform extras (e.g. JD's oaid). Plain text
+    # comes only from the platform's decrypt API when needed (integrations.protected_data), audited.
+    receiver_protected = models.JSONField(_("protected receiver data"), default=dict, blank=True)
     # Where the platform gives them; otherwise routing estimates from the province and city.
     ship_latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     ship_longitude = models.DecimalField(
@@ -164,6 +169,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             ("complete_order", _("Can complete delivered orders")),
             ("edit_order_lines", _("Can edit order lines during review")),
             ("change_order_price", _("Can change order line prices")),
+            ("decrypt_receiver", _("Can have protected receiver data decrypted by the platform")),
         ]
 
     def __str__(self):
@@ -637,3 +643,35 @@ class GiftRule(TimeStampedModel):
                 }
         if errors:
             raise ValidationError(errors)
+
+
+class ReceiverDecryption(models.Model):
+    """One decryption of an order's protected receiver data through the platform's API: who, why,
+    which fields, and whether the platform answered. Append-only: the platforms ask sellers to
+    keep this trail."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="receiver_decryptions")
+    purpose = models.CharField(_("purpose"), max_length=40)
+    fields = models.JSONField(_("fields"), default=list)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("receiver decryption")
+        verbose_name_plural = _("receiver decryptions")
+
+    def __str__(self):
+        return f"{self.order_id} {self.purpose} {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRowError("receiver decryptions are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError("receiver decryptions are append-only")
