@@ -21,6 +21,15 @@ class Platform(models.TextChoices):
     GENERIC = "generic", _("Generic (API / Excel)")
 
 
+class WriteBackMoment(models.TextChoices):
+    """When a parcel's carrier and tracking number go back to the platform (发货回传,
+    integrations.writeback)."""
+
+    SHIPPED = "shipped", _("When the parcel ships")
+    FIRST_SCAN = "first_scan", _("At the carrier's first scan")
+    OFF = "off", _("Never (the platform is told some other way)")
+
+
 class Channel(TimeStampedModel):
     """A shop on a sales platform; every order comes from exactly one channel."""
 
@@ -44,6 +53,18 @@ class Channel(TimeStampedModel):
         help_text=_(
             "Tell this shop's customers that their orders were placed, shipped and delivered. Off "
             "when the platform tells them itself, and for the demo shops."
+        ),
+    )
+
+    writeback_on = models.CharField(
+        _("tell the platform a parcel shipped"),
+        max_length=12,
+        choices=WriteBackMoment.choices,
+        default=WriteBackMoment.SHIPPED,
+        help_text=_(
+            "When the platform is told each parcel's carrier and tracking number: as it ships, or "
+            "once the carrier first scans it (platforms that check the number against the "
+            "carrier's records)."
         ),
     )
 

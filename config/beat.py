@@ -50,6 +50,11 @@ PERIODIC_TASKS = [
         every_seconds=60,
     ),
     Schedule(
+        name="integrations: consume Taobao push messages (TMC) and read the trades they name",
+        task="integrations.tasks.sync_taobao_messages",
+        every_seconds=30,
+    ),
+    Schedule(
         name="integrations: compare cloud-warehouse stock with ours",
         task="integrations.wms.tasks.compare_wms_stock",
         every_seconds=1800,
@@ -152,6 +157,11 @@ PERIODIC_TASKS = [
     Schedule(
         name="integrations: hand order files left waiting to a worker again; drop day-old uploads",
         task="integrations.tasks.sweep_order_uploads",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="integrations: hand re-pulls waiting for their channel (or a worker) to a worker again",
+        task="integrations.tasks.sweep_repulls",
         every_seconds=60,
     ),
 ]

@@ -21,11 +21,12 @@ from fulfilment.for_orders import OrdersFulfilment
 from fulfilment.models import NotificationMedium
 from integrations import adapters as webhook_adapters
 from integrations import services as inbound
-from integrations import stock_sync
+from integrations import stock_sync, writeback
+from integrations.amazon import AmazonAdapter
 from integrations.carriers import services as carriers
 from integrations.for_fulfilment import WarehouseIntegrations
 from integrations.shopify import ShopifyAdapter
-from integrations.taobao import TaobaoAdapter
+from integrations.taobao import TaobaoAdapter, tmc
 from integrations.wms import base as wms
 from integrations.wms.own import OwnWarehouse
 from integrations.wms.qimen import QimenWarehouse
@@ -43,7 +44,8 @@ from returns.refunds.lifecycle import OUTBOX_KIND as REFUND_KIND
 # Outbox message kind → the function that delivers it (core.outbox retries and dead-letters).
 OUTBOX_HANDLERS = {
     notifications.KIND: notifications.notification_deliver,  # e-mail, SMS, WeCom to customers
-    stock_sync.KIND: stock_sync.stock_push_deliver,  # channel stock to Shopify / WooCommerce
+    stock_sync.KIND: stock_sync.stock_push_deliver,  # channel stock to Shopify / WooCommerce / Taobao
+    writeback.KIND: writeback.writeback_deliver,  # a parcel's carrier and tracking to its platform
     carriers.SUBSCRIBE: carriers.subscription_deliver,  # Kuaidi100 tracking subscription
     carriers.WAYBILL: carriers.waybill_deliver,  # Kuaidi100 e-waybill request
     qimen_outbound.PUSH: qimen_outbound.deliveryorder_create,  # shipment to a Qimen cloud warehouse
@@ -54,7 +56,7 @@ OUTBOX_HANDLERS = {
 }
 
 # Sales-platform webhooks (/integrations/webhooks/<platform>/<channel>/) and polling.
-WEBHOOK_ADAPTERS = [ShopifyAdapter, WooCommerceAdapter, TaobaoAdapter]
+WEBHOOK_ADAPTERS = [ShopifyAdapter, WooCommerceAdapter, TaobaoAdapter, AmazonAdapter]
 
 # Inbound messages that are not sales orders: InboundMessage.platform → its processor (the
 # failed queue's "replay" reaches them the same way).
@@ -66,6 +68,8 @@ MESSAGE_PROCESSORS = {
 # Sales-platform messages that are not orders: (platform, topic) → processor.
 TOPIC_PROCESSORS = {
     ("shopify", "refunds/create"): returns_platform.process_shopify_refund,  # after-sales → RMA
+    # Taobao TMC trade / refund messages left for the sweeper: the trade read and ingested
+    **{("taobao", topic): tmc.tmc_message_process for topic in tmc.TRADE_TOPICS},
 }
 
 # Warehouse systems by Warehouse.wms_protocol.
@@ -79,7 +83,7 @@ NOTIFICATION_SENDERS = {
 }
 
 # Told when a channel's sellable stock changes (inventory.stock_push).
-STOCK_LISTENERS = [stock_sync.channel_stock_changed]  # queues pushes to Shopify / WooCommerce
+STOCK_LISTENERS = [stock_sync.channel_stock_changed]  # queues pushes to Shopify / WooCommerce / Taobao
 
 # Celery's task outcomes → per-minute counters (the retry and failure rates of ops/).
 TASK_OUTCOME_COUNTERS = {
@@ -99,7 +103,8 @@ EXTRA_TASK_MODULES = [
 def install() -> None:
     # Ports: a lower layer's calls answered by the layer above it.
     fulfilment_port.plug(OrdersFulfilment())  # orders → fulfilment: route, stop parcels, "placed"
-    warehouse_port.plug(WarehouseIntegrations())  # fulfilment → integrations: WMS push/cancel, tracking
+    # fulfilment → integrations: WMS push/cancel, tracking, shipment write-back to the platforms
+    warehouse_port.plug(WarehouseIntegrations())
     for kind, handler in OUTBOX_HANDLERS.items():
         outbox.register_handler(kind)(handler)
     for adapter in WEBHOOK_ADAPTERS:

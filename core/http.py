@@ -56,9 +56,14 @@ def is_temporary_status(status: int | None) -> bool:
 
 
 def is_temporary(error: PlatformError | RateLimited) -> bool:
-    """Whether a failure raised by `send` may go away by itself (`is_temporary_status`)."""
+    """Whether a failure raised by `send` may go away by itself (`is_temporary_status`). A
+    PlatformError whose protocol said so itself (an error code in a 200 body, e.g. Taobao's
+    "isp." sub codes) carries the verdict as `temporary`, which wins."""
     if isinstance(error, RateLimited):
         return True
+    stated = getattr(error, "temporary", None)
+    if stated is not None:
+        return bool(stated)
     return is_temporary_status(getattr(error, "status_code", None))
 
 

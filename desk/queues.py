@@ -11,7 +11,7 @@ from core.roles import user_roles
 from desk.alerts import visible_alerts
 from fulfilment.models import Shipment, ShipmentStatus
 from fulfilment.watches import shipments_without_first_scan
-from integrations.models import InboundMessage, InboundStatus
+from integrations.models import InboundMessage, InboundStatus, ShipmentWriteBack, WriteBackState
 from orders.models import Order, OrderStatus
 from orders.unmapped import unmapped_item_count
 from returns.models import ReturnRequest, ReturnStatus
@@ -58,6 +58,16 @@ def desk_queues(user) -> list[Queue]:
                 failed,
                 reverse("integrations_desk:failed"),
                 _("Fix the cause, then replay."),
+            )
+        )
+    if user.has_perm("integrations.view_shipmentwriteback"):
+        unsent = ShipmentWriteBack.objects.filter(state=WriteBackState.FAILED).count()
+        queues.append(
+            Queue(
+                _("Parcels the platform was not told of"),
+                unsent,
+                f"{reverse('integrations_desk:failed')}#write-backs",
+                _("Fix the cause (e.g. the carrier code map), then send again."),
             )
         )
     if user.has_perm("orders.work_shipment"):

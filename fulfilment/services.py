@@ -68,6 +68,7 @@ def run_shipment_transition(
                 },
             )
 
+    had_first_scan = shipment.first_scan_at is not None
     transition(shipment, name, actor, args=args, event=event)
     if name == "ship":
         for order in orders:
@@ -77,12 +78,15 @@ def run_shipment_transition(
     for order in orders:
         follow_shipments(order)
     _after_transition(shipment, orders, name)
+    if not had_first_scan and shipment.first_scan_at is not None:
+        warehouses().shipment_first_scan(shipment)
 
 
 def _after_transition(shipment: Shipment, orders: list[Order], name: str) -> None:
     """Outbound work the new state calls for, all through the outbox (same transaction)."""
     if name == "ship":
         warehouses().subscribe_tracking(shipment)
+        warehouses().shipment_shipped(shipment)
         for order in orders:
             notifications.notify_customer(order=order, event="shipped", shipment=shipment)
     elif name == "deliver":

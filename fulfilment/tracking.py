@@ -36,6 +36,7 @@ from fulfilment.models import (
     TrackingStatus,
 )
 from fulfilment.services import lock_shipment, run_shipment_transition
+from fulfilment.warehouse_port import warehouses
 from orders.models import OrderEventKind
 from orders.transitions import record_order_event
 
@@ -177,6 +178,7 @@ def record_tracking(*, shipment: Shipment | int, events: list[TrackingUpdate], s
             alert_resolve(key=exception_alert_key(shipment.pk))
         if shipment.first_scan_at is not None and not had_first_scan:
             alert_resolve(key=first_scan_alert_key(shipment.pk))
+            warehouses().shipment_first_scan(shipment)  # channels that write back at the first scan
     return result
 
 

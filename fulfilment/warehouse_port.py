@@ -2,9 +2,9 @@
 
 Integrations sit above fulfilment (their callbacks drive shipments through fulfilment's
 services), yet routing must hand a new parcel to its warehouse, a cancellation must tell the
-warehouse, and a shipped parcel must be subscribed for tracking, all inside the routing
-transaction (each call only enqueues outbox messages). The integrations app plugs its
-implementation in at start-up (see config/registry.py)."""
+warehouse, a shipped parcel must be subscribed for tracking and its sales platforms told that
+it shipped, all inside the transaction that moves it (each call only enqueues outbox messages).
+The integrations app plugs its implementation in at start-up (see config/registry.py)."""
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +26,13 @@ class WarehousePort(Protocol):
 
     def subscribe_tracking(self, shipment: "Shipment") -> None:
         """Ask the carrier integration to report this parcel's tracking events."""
+
+    def shipment_shipped(self, shipment: "Shipment") -> None:
+        """The parcel left the warehouse with its carrier and tracking number: the sales
+        platforms of its orders may be told (shipment write-back, by each channel's setting)."""
+
+    def shipment_first_scan(self, shipment: "Shipment") -> None:
+        """The carrier scanned the parcel for the first time (channels that write back then)."""
 
 
 _plugged: WarehousePort | None = None

@@ -7,7 +7,9 @@ from import_export.admin import ImportExportModelAdmin
 from catalog.models import Channel
 from core.errors import DomainError
 from core.forms import WriteOnlyJSONObjectField
-from integrations.models import ChannelListing, InboundMessage, InboundStatus
+from fulfilment.models import Carrier
+from integrations import writeback
+from integrations.models import CarrierCode, ChannelListing, InboundMessage, InboundStatus, ShipmentWriteBack
 from integrations.services import inbound_message_replay
 from inventory.models import SKU
 
@@ -45,6 +47,7 @@ class ChannelForm(forms.ModelForm):
             "webhook_secret",
             "is_active",
             "notify_customers",
+            "writeback_on",
         ]
 
     def clean_webhook_secret(self):
@@ -54,6 +57,12 @@ class ChannelForm(forms.ModelForm):
         if self.cleaned_data.get("api_credentials_json") is not None:
             self.instance.api_credentials = self.cleaned_data["api_credentials_json"]
         return super().save(commit=commit)
+
+
+class CarrierCodeForm(forms.ModelForm):
+    class Meta:
+        model = CarrierCode
+        fields = ["platform", "channel", "carrier", "code", "name", "tracking_url"]
 
 
 @admin.register(Channel)
@@ -69,20 +78,35 @@ class ChannelAdmin(ImportExportModelAdmin):
         "reservation_ttl_minutes",
         "is_active",
     ]
-    list_filter = ["platform", "is_active", "currency"]
+    list_filter = ["platform", "is_active", "currency", "writeback_on"]
     search_fields = ["code", "name"]
 
 
-@admin.register(InboundMessage)
-class InboundMessageAdmin(admin.ModelAdmin):
-    """Webhook log: read-only; a failed message can be replayed once its cause is fixed."""
+class CarrierCodeResource(resources.ModelResource):
+    channel = fields.Field("channel", "channel", widgets.ForeignKeyWidget(Channel, "code"))
+    carrier = fields.Field("carrier", "carrier", widgets.ForeignKeyWidget(Carrier, "code"))
 
-    list_display = ["received_at", "channel", "platform", "topic", "status", "order", "attempts", "dedupe_id"]
-    list_filter = ["channel", "status", "topic"]
-    search_fields = ["dedupe_id"]
-    list_select_related = ["channel", "order"]
-    date_hierarchy = "received_at"
-    actions = ["replay"]
+    class Meta:
+        model = CarrierCode
+        import_id_fields = ["platform", "channel", "carrier"]
+        fields = ["platform", "channel", "carrier", "code", "name", "tracking_url"]
+
+
+@admin.register(CarrierCode)
+class CarrierCodeAdmin(ImportExportModelAdmin):
+    """The carrier code map of the shipment write-back (integrations.writeback): what each
+    platform, or one channel of it, calls our carriers."""
+
+    form = CarrierCodeForm
+    resource_classes = [CarrierCodeResource]
+    list_display = ["carrier", "platform", "channel", "code", "name", "tracking_url"]
+    list_filter = ["platform", "channel", "carrier"]
+    search_fields = ["carrier__code", "carrier__name", "code", "name"]
+    list_select_related = ["carrier", "channel"]
+
+
+class LogAdmin(admin.ModelAdmin):
+    """A log the system writes: shown read only, never added or deleted by hand."""
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
@@ -92,6 +116,43 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ShipmentWriteBack)
+class ShipmentWriteBackAdmin(LogAdmin):
+    """Read-only: rows change through integrations.writeback; failed ones are sent again by the
+    action (or from the order page and the failed queue)."""
+
+    list_display = ["shipment", "order", "channel", "state", "attempts", "sent_at", "platform_reference"]
+    list_filter = ["state", "channel"]
+    search_fields = ["shipment__number", "order__number", "shipment__tracking_number"]
+    list_select_related = ["shipment", "order", "channel"]
+    actions = ["retry"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm(writeback.RETRY_PERMISSION)
+
+    @admin.action(description=_("Send the failed write-backs again"), permissions=["retry"])
+    def retry(self, request, queryset):
+        for write_back_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                writeback.writeback_retry(write_back=write_back_id, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"#{write_back_id}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, _("#%(id)s sent again.") % {"id": write_back_id}, messages.SUCCESS)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(LogAdmin):
+    """Webhook log: read-only; a failed message can be replayed once its cause is fixed."""
+
+    list_display = ["received_at", "channel", "platform", "topic", "status", "order", "attempts", "dedupe_id"]
+    list_filter = ["channel", "status", "topic"]
+    search_fields = ["dedupe_id"]
+    list_select_related = ["channel", "order"]
+    date_hierarchy = "received_at"
+    actions = ["replay"]
 
     @admin.action(description=_("Replay"), permissions=["change"])
     def replay(self, request, queryset):

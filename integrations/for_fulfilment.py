@@ -1,10 +1,10 @@
-"""Warehouses and carriers as fulfilment sees them (fulfilment.warehouse_port.WarehousePort),
-plugged in by config/registry.py."""
+"""Warehouses, carriers and sales platforms as fulfilment sees them
+(fulfilment.warehouse_port.WarehousePort), plugged in by config/registry.py."""
 
 from collections.abc import Sequence
 
 from fulfilment.models import Shipment
-from integrations import carriers, wms
+from integrations import carriers, wms, writeback
 from orders.models import Order
 
 
@@ -17,3 +17,9 @@ class WarehouseIntegrations:
 
     def subscribe_tracking(self, shipment: Shipment) -> None:
         carriers.subscribe_tracking(shipment)
+
+    def shipment_shipped(self, shipment: Shipment) -> None:
+        writeback.shipment_event(shipment, writeback.SHIPPED)
+
+    def shipment_first_scan(self, shipment: Shipment) -> None:
+        writeback.shipment_event(shipment, writeback.FIRST_SCAN)

@@ -239,3 +239,197 @@ class OrderUpload(models.Model):
 
     def __str__(self):
         return f"{self.file_name} ({self.get_state_display()})"
+
+
+class RepullState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+REPULL_ACTIVE_STATES = (RepullState.QUEUED, RepullState.RUNNING)
+
+
+class ChannelRepull(models.Model):
+    """One re-pull of a time window of a channel's orders (integrations.repull): who asked for
+    which window, and what the platform's orders in it did here. The window is re-read through
+    the polling path (stored raw, then ingested), so an order seen again changes nothing unless
+    the platform's version is newer. At most one re-pull per channel is queued or running."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="repulls")
+    since = models.DateTimeField(_("updated since"))
+    until = models.DateTimeField(_("updated until"))
+    state = models.CharField(
+        _("state"), max_length=20, choices=RepullState.choices, default=RepullState.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        "core.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_via = models.CharField(_("requested via"), max_length=20, default="desk")
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # While running: the channel's sync lease (SyncCursor.lease_token) this run holds, renewed
+    # with `heartbeat_at`; a run whose heartbeat is older than the lease died with its worker.
+    lease_token = models.UUIDField(_("lease token"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
+    fetched = models.PositiveIntegerField(_("fetched"), default=0)
+    created = models.PositiveIntegerField(_("new"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    ignored = models.PositiveIntegerField(_("ignored"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    pages_fetched = models.PositiveIntegerField(_("pages fetched"), default=0)
+    # The orders that failed: [{"message": inbound message id, "dedupe_id": …, "error": …}] (capped).
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    # Why the run failed, or what it waits for while queued.
+    message = models.TextField(_("message"), blank=True)
+    # core.handoff: the sweeper hands a run still queued (or whose worker died) to a worker again.
+    handoffs = models.PositiveSmallIntegerField(default=0)
+    next_handoff_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("task starts"), default=0)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = _("channel re-pull")
+        verbose_name_plural = _("channel re-pulls")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="channel_repull_one_active",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(since__lt=models.F("until")), name="channel_repull_window"
+            ),
+        ]
+        indexes = [models.Index(fields=["channel", "requested_at"], name="channel_repull_requested")]
+
+    def __str__(self):
+        return f"{self.channel.code} {self.since:%Y-%m-%d %H:%M} – {self.until:%Y-%m-%d %H:%M} ({self.state})"
+
+
+class CarrierCode(models.Model):
+    """What a platform calls one of our carriers (the carrier code map of the shipment write-back,
+    integrations.writeback). A row without a channel holds for every channel of its platform; a
+    channel's own row wins. A carrier with no row is sent by its name (and the tracking URL) to
+    platforms that take free text; platforms that only take their own codes refuse it."""
+
+    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="carrier_codes",
+        verbose_name=_("channel"),
+        help_text=_("Empty: every channel of the platform without its own row."),
+    )
+    carrier = models.ForeignKey(
+        "orders.Carrier", on_delete=models.CASCADE, related_name="platform_codes", verbose_name=_("carrier")
+    )
+    code = models.CharField(
+        _("platform code"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The platform's code or name for the carrier: Shopify's tracking company (e.g. “SF "
+            "Express”), the WooCommerce store's Shipment Tracking provider, Taobao's company code "
+            "(e.g. “SF”). Empty: send the name below as free text."
+        ),
+    )
+    name = models.CharField(
+        _("name sent"), max_length=120, blank=True, help_text=_("Empty: the carrier's own name.")
+    )
+    tracking_url = models.CharField(
+        _("tracking URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("Where the buyer follows the parcel; {number} is replaced by the tracking number."),
+    )
+
+    class Meta:
+        ordering = ["platform", "channel", "carrier"]
+        verbose_name = _("carrier code")
+        verbose_name_plural = _("carrier codes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "carrier"],
+                condition=models.Q(channel__isnull=False),
+                name="carrier_code_unique_per_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["platform", "carrier"],
+                condition=models.Q(channel__isnull=True),
+                name="carrier_code_unique_per_platform",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.platform}/{self.channel_id or '*'}: {self.carrier_id} → {self.code or self.name}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.channel_id and not self.platform:
+            self.platform = self.channel.platform
+        if self.channel_id and self.channel.platform != self.platform:
+            raise ValidationError({"channel": _("This channel is not on the platform chosen.")})
+        if "{number}" not in self.tracking_url and self.tracking_url:
+            raise ValidationError({"tracking_url": _("Put {number} where the tracking number goes.")})
+
+
+class WriteBackState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent")
+
+
+class ShipmentWriteBack(models.Model):
+    """Whether the platform has been told that a parcel of one of its orders shipped (发货回传,
+    integrations.writeback): one row per parcel and order (a merged parcel carries several orders,
+    each told on its own), delivered through the outbox."""
+
+    shipment = models.ForeignKey(
+        "orders.Shipment", on_delete=models.CASCADE, related_name="write_backs", verbose_name=_("shipment")
+    )
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.CASCADE, related_name="write_backs", verbose_name=_("order")
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=WriteBackState.choices, default=WriteBackState.PENDING
+    )
+    trigger = models.CharField(_("triggered by"), max_length=12, blank=True)  # shipped / first_scan
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("platform's error"), blank=True)
+    platform_reference = models.CharField(_("platform reference"), max_length=255, blank=True)
+    already_done = models.BooleanField(_("already on the platform"), default=False)
+    outbox_message = models.ForeignKey(
+        "core.OutboxMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["shipment", "order"]
+        verbose_name = _("shipment write-back")
+        verbose_name_plural = _("shipment write-backs")
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "order"], name="shipment_writeback_unique"),
+        ]
+        indexes = [models.Index(fields=["state", "channel"], name="shipment_writeback_state_idx")]
+        permissions = [("retry_shipmentwriteback", _("Can send a failed shipment write-back again"))]
+
+    def __str__(self):
+        return f"{self.shipment_id}/{self.order_id}: {self.state}"

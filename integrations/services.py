@@ -296,7 +296,8 @@ def _ingest(message: InboundMessage):
     payload = _json_object(message.body)
     try:
         canonical = adapter.to_canonical(payload, message.channel)
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+    # a payload of another shape than the platform documents (e.g. a string where an object is)
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise DomainError(_("The payload cannot be mapped: %(error)r") % {"error": exc}) from exc
     if canonical is None:
         return None, InboundStatus.IGNORED

@@ -11,10 +11,12 @@ Where a SKU goes on a platform is its channel listing. A SKU mapped on a channel
 ItemMapping: the platform item that orders name) is pushed there too: `listings_from_mappings`
 makes the listing from the mapping when the channel has none for the SKU and the mapping names
 what the platform's stock call takes — WooCommerce's product id, with the variation id of a
-variable product. A Shopify mapping names a product and variant, but Shopify sets stock on an
-inventory item at a location, which orders do not carry: Shopify listings are entered in the
-admin (or imported). A listing made from a mapping follows it: removed with the mapping, and
-when the mapping now names another SKU."""
+variable product; Taobao's item num_iid with the SKU's sku_id (taobao.item.quantity.update);
+Amazon's seller SKU (the Listings Items API sets the seller-fulfilled quantity of a listing). A
+Shopify mapping names a product and variant, but Shopify sets stock on an inventory item at a
+location, which orders do not carry: Shopify listings are entered in the admin (or imported). A
+listing made from a mapping follows it: removed with the mapping, and when the mapping now names
+another SKU."""
 
 import time
 
@@ -79,8 +81,25 @@ def _woocommerce_target(mapping: ItemMapping) -> dict | None:
     return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
 
 
+def _taobao_target(mapping: ItemMapping) -> dict | None:
+    """taobao.item.quantity.update takes the item's num_iid and, for an item with SKUs, the SKU's
+    sku_id (TOP SDK ItemQuantityUpdateRequest.php): exactly what a Taobao order line names, both
+    numbers like WooCommerce's product and variation ids."""
+    return _woocommerce_target(mapping)
+
+
+def _amazon_target(mapping: ItemMapping) -> dict | None:
+    """Amazon's Listings Items API names a listing by the seller's SKU (SellerSKU, an order
+    line's seller code); the ASIN alone names no listing of this seller."""
+    return {"platform_item_id": mapping.seller_code} if mapping.seller_code else None
+
+
 # platform → the listing a mapping makes (None when the mapping does not name the push target)
-LISTING_FROM_MAPPING = {"woocommerce": _woocommerce_target}
+LISTING_FROM_MAPPING = {
+    "woocommerce": _woocommerce_target,
+    "taobao": _taobao_target,
+    "amazon": _amazon_target,
+}
 
 
 def listings_from_mappings(channel: Channel, sku_codes: list[str]) -> None:
@@ -133,6 +152,9 @@ def stock_push_deliver(message) -> None:
 
 def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
     client = get_adapter(channel.platform).client_class(channel)
+    if channel.platform == "amazon":  # the listing's seller SKU (integrations.amazon.client.set_stock)
+        client.set_stock(sku=listing.platform_item_id, quantity=quantity)
+        return
     try:
         item_id = int(listing.platform_item_id)
         location_id = int(listing.platform_location_id) if listing.platform_location_id else None
@@ -143,5 +165,7 @@ def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
         if location_id is None:
             raise PermanentFailure(f"listing #{listing.pk}: a Shopify listing needs a location id")
         client.set_inventory(inventory_item_id=item_id, location_id=location_id, available=quantity)
+    elif channel.platform == "taobao":
+        client.set_quantity(num_iid=item_id, sku_id=variation_id, quantity=quantity)
     else:
         client.set_stock(product_id=item_id, variation_id=variation_id, quantity=quantity)

@@ -194,6 +194,16 @@ def _updated_at(adapter, payload: dict) -> datetime | None:
 def _message_store_and_process(channel: Channel, adapter, payload: dict) -> int:
     """Store a polled order as a webhook delivery would be stored and process it; 1 when it was
     new. A version stored before (the overlap re-reads it) is the unique constraint's duplicate."""
+    message, created = message_store(channel, adapter, payload)
+    if message.status == InboundStatus.RECEIVED:  # new, or stored by a run that stopped early
+        inbound_message_process(message.pk)
+    return int(created)
+
+
+def message_store(channel: Channel, adapter, payload: dict) -> tuple[InboundMessage, bool]:
+    """A polled order stored as a webhook delivery would be: (message, True) when this version is
+    new, (the stored message, False) when it was stored before. Not processed here: a message
+    still "received" is for the caller to process (integrations.repull shares this with polling)."""
     body = json.dumps(payload, ensure_ascii=False)
     body_sha256 = hashlib.sha256(body.encode()).hexdigest()
     try:
@@ -212,10 +222,8 @@ def _message_store_and_process(channel: Channel, adapter, payload: dict) -> int:
     try:
         with transaction.atomic():
             message.save()
-        created = 1
+        created = True
     except IntegrityError:
         message = InboundMessage.objects.get(channel=channel, dedupe_id=message.dedupe_id)
-        created = 0
-    if message.status == InboundStatus.RECEIVED:  # new, or stored by a run that stopped early
-        inbound_message_process(message.pk)
-    return created
+        created = False
+    return message, created

@@ -40,6 +40,26 @@ def sync_channel(channel_id: int) -> str:
     return channel_sync(channel_id=channel_id).status
 
 
+@shared_task
+def sync_taobao_messages() -> int:
+    """Every 30 s: consume the Taobao message service (TMC) of each channel that has it switched
+    on, each channel in its own task (integrations.taobao.tmc)."""
+    from integrations.taobao.tmc import tmc_channel_ids
+
+    channel_ids = tmc_channel_ids()
+    for channel_id in channel_ids:
+        sync_taobao_channel_messages.delay(channel_id)
+    return len(channel_ids)
+
+
+@shared_task
+def sync_taobao_channel_messages(channel_id: int) -> str:
+    """One TMC run of a channel: messages stored, confirmed, their trades read and ingested."""
+    from integrations.taobao.tmc import channel_messages_consume
+
+    return channel_messages_consume(channel_id=channel_id).status
+
+
 @shared_task(acks_late=True, **RETRY_ON_INFRASTRUCTURE)
 def read_order_upload(upload_id: int) -> str:
     """Read an uploaded order file into its preview, or refuse it; a second delivery does nothing."""
@@ -55,3 +75,21 @@ def sweep_order_uploads() -> int:
     from integrations.uploads import order_uploads_sweep
 
     return len(order_uploads_sweep().handed_over)
+
+
+@shared_task(acks_late=True, **RETRY_ON_INFRASTRUCTURE)
+def sync_repull(run_id: int) -> str:
+    """Run a re-pull queued from the desk (queue "sync"). A channel busy with its sync leaves the
+    run queued: the sweeper hands it over again once the channel's lease is free."""
+    from integrations.repull import channel_repull_run
+
+    return channel_repull_run(run_id=run_id).state
+
+
+@shared_task(acks_late=True)
+def sweep_repulls() -> int:
+    """Every minute: hand re-pulls left waiting (a busy channel, a lost task, a dead worker) to a
+    worker again."""
+    from integrations.repull import channel_repulls_sweep
+
+    return len(channel_repulls_sweep().handed_over)

@@ -9,6 +9,7 @@ make two fulfilments — check the platform's state first or use its idempotency
 the platform's "already shipped" answer for exactly these lines as success."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class NoticeLine:
 class ShipmentNotice:
     order_external_id: str  # the platform's order id
     shipment_number: str  # ours: the idempotency key on our side
-    parcel_index: int  # 1 for the order's first parcel, 2 for the second…
+    parcel_index: int  # 1 for the order's first parcel ever made, 2 for the second… (never reused)
     parcel_count: int  # parcels of the order known so far (a split order has more than one)
     carrier_code: str  # the platform's code for the carrier (from the carrier code map)
     carrier_name: str  # the carrier's name, for platforms that take free text
@@ -37,6 +38,7 @@ class ShipmentNotice:
     lines: list[NoticeLine] = field(default_factory=list)
     all_lines_shipped: bool = False  # with this parcel, every live line of the order has shipped
     notify_customer: bool = True
+    shipped_at: datetime | None = None  # when the parcel left the warehouse (aware, UTC)
 
 
 @dataclass(frozen=True)

@@ -150,17 +150,26 @@ def _beat(now: datetime) -> list[Finding]:
 
 
 def _sync_lag(now: datetime) -> list[Finding]:
+    """A polled channel further behind than OPS_SYNC_LAG_ALERT_MINUTES; resolved once it catches
+    up or is no longer polled. The message carries the sync's last error, when there is one."""
     limit = timedelta(minutes=settings.OPS_SYNC_LAG_ALERT_MINUTES)
-    return [
-        Finding(
-            f"{KIND}:sync_lag:{lag.code}",
-            lag.is_active and lag.lag is not None and lag.lag > limit,
-            _("Channel %(channel)s is %(minutes)s minutes behind its platform.")
-            % {"channel": lag.code, "minutes": int(lag.lag.total_seconds() // 60) if lag.lag else 0},
-            {"channel": lag.code, "lag_seconds": int(lag.lag.total_seconds()) if lag.lag else None},
+    findings = []
+    for lag in channel_sync_lags(now=now):
+        message = _("Channel %(channel)s is %(minutes)s minutes behind its platform.") % {
+            "channel": lag.code,
+            "minutes": int(lag.lag.total_seconds() // 60) if lag.lag else 0,
+        }
+        if lag.last_error:
+            message = f"{message} {_('Last error: %(error)s') % {'error': lag.last_error[:300]}}"
+        findings.append(
+            Finding(
+                f"{KIND}:sync_lag:{lag.code}",
+                lag.polled and lag.is_active and lag.lag is not None and lag.lag > limit,
+                message,
+                {"channel": lag.code, "lag_seconds": int(lag.lag.total_seconds()) if lag.lag else None},
+            )
         )
-        for lag in channel_sync_lags(now=now)
-    ]
+    return findings
 
 
 def _locks() -> list[Finding]:

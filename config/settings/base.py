@@ -243,6 +243,10 @@ KUAIDI100_SALT = env("KUAIDI100_SALT", default="")
 KUAIDI100_CALLBACK_URL = env("KUAIDI100_CALLBACK_URL", default="")
 KUAIDI100_API_URL = env("KUAIDI100_API_URL", default="https://api.kuaidi100.com")
 KUAIDI100_POLL_URL = env("KUAIDI100_POLL_URL", default="https://poll.kuaidi100.com")
+# Shipment write-back (integrations.writeback): the tracking page sent with a carrier that has no
+# tracking URL in the carrier code map; {carrier} is its tracking company code, {number} the
+# tracking number. Empty: no URL for such carriers.
+WRITEBACK_TRACKING_URL = env("WRITEBACK_TRACKING_URL", default="")
 # Shipments not heard from for this long are polled (a safety net for missed pushes).
 TRACKING_POLL_HOURS = env.float("TRACKING_POLL_HOURS", default=2.0)
 # A parcel with no carrier scan this long after shipping raises an alert (a carrier's own value wins).

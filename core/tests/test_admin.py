@@ -47,6 +47,7 @@ def test_channel_secret_is_write_only(admin_client):
         "reservation_ttl_minutes": 30,
         "webhook_secret": "",
         "is_active": "on",
+        "writeback_on": "shipped",
     }
     response = admin_client.post(reverse("admin:integrations_channel_change", args=[channel.pk]), form)
     assert response.status_code == 302

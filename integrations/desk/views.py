@@ -24,9 +24,17 @@ from django.views.decorators.http import require_POST
 from catalog.models import Channel
 from core.errors import DomainError
 from core.sheets import accepted_types
-from integrations import models, order_upload, uploads
-from integrations.models import InboundMessage, InboundStatus, OrderUploadState
+from integrations import models, order_upload, repull, uploads, writeback
+from integrations.models import (
+    REPULL_ACTIVE_STATES,
+    ChannelRepull,
+    InboundMessage,
+    InboundStatus,
+    OrderUploadState,
+)
 from integrations.services import inbound_message_replay
+from integrations.sync_status import channel_repulls, channel_sync_states
+from ops.overview import duration_text
 
 PAGE_SIZE = 50
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -185,6 +193,9 @@ def failed_list(request):
     if selected:
         rows = rows.filter(channel__code=selected)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    write_backs = writeback.failed_writebacks()
+    if selected:
+        write_backs = write_backs.filter(channel__code=selected)
     return render(
         request,
         "integrations/failed_list.html",
@@ -193,6 +204,8 @@ def failed_list(request):
             "page": page,
             "selected": selected,
             "query": _query_without_page(request),
+            "write_backs": write_backs[:PAGE_SIZE],
+            "write_backs_failed": write_backs.count(),
         },
     )
 
@@ -215,40 +228,32 @@ def failed_replay(request):
     return _back(request, reverse("integrations_desk:failed"))
 
 
-# --- channel status ------------------------------------------------------------------------------
-
-
-def _cursor_rows(channel_ids: list[int]) -> dict[int, list[dict]] | None:
-    """Sync cursors per channel, when the polling model exists (it ships separately)."""
-    cursor_model = getattr(models, "SyncCursor", None)
-    if cursor_model is None:
-        return None
-    now = timezone.now()
-    found: dict[int, list[dict]] = {}
-    for cursor in cursor_model.objects.filter(channel_id__in=channel_ids):
-        position = getattr(cursor, "cursor", None)
-        lag = getattr(cursor, "lag", None)
-        if callable(lag):
-            lag = lag()
-        if lag is None and isinstance(position, datetime):
-            lag = now - position
-        found.setdefault(cursor.channel_id, []).append(
-            {
-                "name": getattr(cursor, "resource", "") or getattr(cursor, "kind", "") or "",
-                "cursor": position,
-                "lag": lag,
-                "last_success_at": getattr(cursor, "last_success_at", None),
-                "last_error": getattr(cursor, "last_error", "") or "",
-                "next_run_at": getattr(cursor, "next_run_at", None),
-            }
+@login_required
+@require_POST
+def writeback_retry(request, pk):
+    """Send a failed shipment write-back again (order page, failed queue); managers only
+    (integrations.writeback.writeback_retry checks)."""
+    try:
+        row = writeback.writeback_retry(write_back=pk, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("The write-back of parcel %(parcel)s is on its way again.") % {"parcel": row.shipment.number},
         )
-    return found
+    return _back(request, reverse("integrations_desk:failed"))
+
+
+# --- channel status: messages per channel, and where each channel's polling stands -------------
 
 
 @login_required
 @permission_required("integrations.view_inboundmessage", raise_exception=True)
 def channel_status(request):
-    channels = list(Channel.objects.order_by("code"))
+    """The sync status screen: per channel its messages of the last day, and (for a polled
+    channel) its cursor, lag, last run and error, who holds it now and its latest re-pull."""
+    states = channel_sync_states()
     since = timezone.now() - timedelta(hours=24)
     recent: dict[int, dict[str, int]] = {}
     for row in (
@@ -265,9 +270,9 @@ def channel_status(request):
         .order_by()
         .values_list("channel_id", "last")
     )
-    cursors = _cursor_rows([c.pk for c in channels])
     rows = []
-    for channel in channels:
+    for state in states:
+        channel = state.channel
         last_failure = (
             InboundMessage.objects.filter(channel=channel, status__in=NEEDS_ATTENTION)
             .order_by("-received_at")
@@ -278,17 +283,120 @@ def channel_status(request):
         rows.append(
             {
                 "channel": channel,
+                "sync": state,
+                "lag": duration_text(state.lag) if state.lag is not None else None,
                 "recent": [(label, by_status.get(value, 0)) for value, label in InboundStatus.choices],
                 "recent_total": sum(by_status.values()),
                 "last_received": last_received.get(channel.pk),
                 "last_failure": last_failure,
-                "cursors": (cursors or {}).get(channel.pk, []),
             }
         )
+    may_see_runs = request.user.has_perm("integrations.view_channelrepull")
     return render(
         request,
         "integrations/channel_status.html",
-        {"rows": rows, "statuses": InboundStatus.choices, "has_cursors": cursors is not None},
+        {
+            "rows": rows,
+            "statuses": InboundStatus.choices,
+            "may_repull": request.user.has_perm(repull.PERMISSION),
+            "may_see_runs": may_see_runs,
+            "repulls": channel_repulls(limit=10) if may_see_runs else [],
+            "lag_alert_minutes": settings.OPS_SYNC_LAG_ALERT_MINUTES,
+        },
+    )
+
+
+REPULL_REFRESH_SECONDS = 3
+
+
+class RepullForm(forms.Form):
+    since = forms.CharField(
+        label=gettext_lazy("Orders updated from"),
+        widget=forms.TextInput(attrs={"type": "datetime-local", "step": "1"}),
+    )
+    until = forms.CharField(
+        label=gettext_lazy("to (not included)"),
+        widget=forms.TextInput(attrs={"type": "datetime-local", "step": "1"}),
+    )
+
+
+def _local_input(moment: datetime, zone) -> str:
+    return timezone.localtime(moment, zone).strftime("%Y-%m-%dT%H:%M")
+
+
+@login_required
+@permission_required(repull.PERMISSION, raise_exception=True)
+def repull_new(request, code):
+    """The "Re-pull a window" form of one channel: times are read in the channel's time zone
+    (unless given with an offset); the re-pull is queued for a worker and followed on its page."""
+    channel = get_object_or_404(Channel, code=code)
+    zone = channel.time_zone
+    if request.method == "POST":
+        form = RepullForm(request.POST)
+        if form.is_valid():
+            try:
+                window = repull.repull_window(channel, form.cleaned_data["since"], form.cleaned_data["until"])
+                run = repull.channel_repull_request(
+                    channel=channel, since=window.since, until=window.until, actor=request.user
+                )
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    " ".join(
+                        filter(
+                            None,
+                            [_("Re-pull #%(run)s queued.") % {"run": run.pk}, window.notice()],
+                        )
+                    ),
+                )
+                return redirect("integrations_desk:repull", pk=run.pk)
+    else:
+        now = timezone.now()
+        form = RepullForm(
+            initial={"since": _local_input(now - timedelta(days=1), zone), "until": _local_input(now, zone)}
+        )
+    cursor = models.SyncCursor.objects.filter(channel=channel).first()
+    return render(
+        request,
+        "integrations/repull_form.html",
+        {
+            "channel": channel,
+            "zone": zone,
+            "form": form,
+            "refusal": repull.repull_refusal(channel),
+            "cursor": cursor,
+            "max_days": repull.MAX_WINDOW.days,
+            "runs": channel_repulls(channel=channel, limit=10),
+        },
+    )
+
+
+@login_required
+@permission_required("integrations.view_channelrepull", raise_exception=True)
+def repull_detail(request, pk):
+    """One re-pull: its window, who asked, its progress (the page reloads itself while it is
+    queued or running) and its counts and failures."""
+    run = get_object_or_404(ChannelRepull.objects.select_related("channel", "requested_by"), pk=pk)
+    return render(
+        request,
+        "integrations/repull_detail.html",
+        {
+            "run": run,
+            "zone": run.channel.time_zone,
+            "waiting": run.state in REPULL_ACTIVE_STATES,
+            "refresh_seconds": REPULL_REFRESH_SECONDS,
+            "counts": [
+                (_("Fetched"), run.fetched),
+                (_("New"), run.created),
+                (_("Updated"), run.updated),
+                (_("Unchanged"), run.unchanged),
+                (_("Ignored"), run.ignored),
+                (_("Failed"), run.failed),
+            ],
+            "more_failed": max(run.failed - len(run.errors), 0),
+        },
     )
 
 

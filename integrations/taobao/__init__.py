@@ -1,5 +1,7 @@
-"""Taobao / Tmall (Taobao Open Platform). Orders are polled by modified time (see client.py);
-Taobao pushes through its own message service (TMC), not signed webhooks, so none is accepted."""
+"""Taobao / Tmall (Taobao Open Platform). Orders are polled by modified time (client.py), the safety
+net; Taobao pushes through its own message service (TMC), consumed by HTTP polling (tmc.py), not
+through signed webhooks, so none is accepted. Parcels are written back with
+taobao.logistics.offline.send and stock pushed with taobao.item.quantity.update (client.py)."""
 
 from datetime import UTC, datetime
 
@@ -15,6 +17,7 @@ class TaobaoAdapter(WebhookAdapter):
     order_topics = frozenset({POLL_TOPIC})
     poll_topic = POLL_TOPIC
     client_class = TaobaoClient
+    supports_stock_push = True  # taobao.item.quantity.update (integrations.stock_sync)
 
     def verify(self, request_headers: dict, raw_body: bytes, secret: str) -> bool:
         return False  # no Taobao webhooks: anything posted to the webhook URL is rejected

@@ -111,6 +111,29 @@ def trade_to_canonical(trade: dict, channel) -> dict | None:
     return canonical
 
 
+ADDRESS_FIELDS = ("receiver_state", "receiver_city", "receiver_address")
+
+
+def missing_detail(trade: dict) -> list[str]:
+    """What a paid trade lacks that taobao.trade.fullinfo.get gives (the increment API "只包含了
+    订单的部分数据", SOURCES.md §10): the trade's `payment`, a sub-order's `divide_order_fee` (every
+    published paid trade states it, §6–§9), the receiver's address. Empty for a trade that has
+    them, and for an unpaid or closed one (it is read again once paid; nothing of it ships).
+    `part_mjz_discount` is no sign: TOP leaves it out of lines without a shop discount (§7, §8)."""
+    if trade.get("status") not in PAID_STATUSES:
+        return []
+    items = (trade.get("orders") or {}).get("order") or []
+    missing = [] if _stated(trade, "payment") else ["payment"]
+    missing += [
+        f"orders[{i}].divide_order_fee"
+        for i, item in enumerate(items)
+        if not _stated(item, "divide_order_fee")
+    ]
+    if not any(_stated(trade, field) for field in ADDRESS_FIELDS):
+        missing.append("receiver")
+    return missing
+
+
 def beijing_time(value: str | None) -> str | None:
     """ "2026-02-16 01:00:00" (Beijing) → "2026-02-16T01:00:00+08:00"."""
     if not value:

@@ -1,5 +1,9 @@
 """Stock push (R-I10) through the outbox (R-X4), against a local HTTP server playing Shopify's
-`inventory_levels/set.json` and WooCommerce's `PUT products/{id}`."""
+GraphQL `inventorySetQuantities` and WooCommerce's `PUT products/{id}`.
+
+The Shopify side checks the mutation as Shopify 2026-10 takes it and records what it set as
+{"location_id", "inventory_item_id", "available"} (the numeric ids of the gids), so the tests
+read the same for both platforms."""
 
 import base64
 import json
@@ -20,7 +24,7 @@ from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_dat
 
 pytestmark = pytest.mark.django_db
 
-SHOPIFY_PATH = "/admin/api/2024-10/inventory_levels/set.json"
+SHOPIFY_PATH = "/admin/api/2026-10/graphql.json"
 SHOPIFY_TOKEN = "shpat_test_token"
 WOO_KEY, WOO_SECRET_KEY = "ck_test", "cs_test"
 
@@ -47,12 +51,15 @@ class Handler(BaseHTTPRequestHandler):
     def record(self, *, expected_auth):
         stub: FakePlatform = self.server.stub
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        answer = {"ok": True}
+        if self.path == SHOPIFY_PATH:
+            body, answer = shopify_quantity(body), SET_QUANTITIES_ANSWER
         with stub.lock:
             stub.requests.append((self.command, self.path, body))
             status, headers = stub.statuses.pop(0) if stub.statuses else (200, {})
         if self.headers.get(expected_auth[0]) != expected_auth[1]:
             status, headers = 401, {}
-        data = json.dumps({"errors": "no"} if status >= 400 else {"ok": True}).encode()
+        data = json.dumps({"errors": "no"} if status >= 400 else answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -60,6 +67,36 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+# InventorySetQuantitiesPayload {inventoryAdjustmentGroup, userErrors} (Admin GraphQL schema)
+SET_QUANTITIES_ANSWER = {
+    "data": {
+        "inventorySetQuantities": {
+            "inventoryAdjustmentGroup": {"id": "gid://shopify/InventoryAdjustmentGroup/1"},
+            "userErrors": [],
+        }
+    }
+}
+
+
+def shopify_quantity(body: dict) -> dict:
+    """What an `inventorySetQuantities` request sets, checked as Shopify 2026-10 takes it: the
+    "available" quantity, a documented reason, one quantity per item and location with
+    `changeFromQuantity` given (null: no compare-and-swap), ids as gids.
+    https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities"""
+    assert body["query"].lstrip().startswith("mutation inventorySetQuantities(")
+    given = body["variables"]["input"]
+    assert (given["name"], given["reason"]) == ("available", "correction")
+    [quantity] = given["quantities"]
+    assert "changeFromQuantity" in quantity and quantity["changeFromQuantity"] is None
+    item, location = quantity["inventoryItemId"], quantity["locationId"]
+    assert item.startswith("gid://shopify/InventoryItem/") and location.startswith("gid://shopify/Location/")
+    return {
+        "location_id": int(location.rsplit("/", 1)[1]),
+        "inventory_item_id": int(item.rsplit("/", 1)[1]),
+        "available": quantity["quantity"],
+    }
 
 
 @pytest.fixture

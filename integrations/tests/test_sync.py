@@ -21,6 +21,7 @@ from django.db import connection
 
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.services import inbound_message_process
+from integrations.shopify.client import API_VERSION as SHOPIFY_API_VERSION
 from integrations.sync import SyncStatus, channel_sync
 from integrations.tasks import sync_channels
 from integrations.tests.conftest import payload, raw
@@ -29,7 +30,7 @@ from orders.tests.factories import ChannelFactory, SKUFactory, receive
 
 pytestmark = pytest.mark.django_db
 
-SHOPIFY_PATH = "/admin/api/2024-10/orders.json"
+SHOPIFY_PATH = f"/admin/api/{SHOPIFY_API_VERSION}/orders.json"  # the version the client pins
 WOO_PATH = "/wp-json/wc/v3/orders"
 SHOPIFY_TOKEN = "shpat_test_token"
 WOO_KEY, WOO_SECRET_KEY = "ck_test", "cs_test"

@@ -343,12 +343,26 @@ def top_sign(params: dict, secret: str) -> str:
 
 class FakeTop:
     """What the handler saw and what it answers: `pages` maps page_no to a response body (or to
-    a function of the request's parameters giving it)."""
+    a function of the request's parameters giving it). taobao.trade.fullinfo.get answers a trade
+    the pages served as they served it (the client reads a paid trade again when it lacks detail:
+    integrations/tests/test_taobao_complete.py tests that with a fuller fake)."""
 
     def __init__(self):
         self.requests: list[dict] = []
         self.pages: dict[int, dict] = {1: {"trades_sold_increment_get_response": {"has_next": False}}}
         self.status = 200
+        self.served: dict[str, dict] = {}
+
+    def answer(self, params: dict) -> dict:
+        if params["method"] == "taobao.trade.fullinfo.get":
+            return {"trade_fullinfo_get_response": {"trade": self.served[params["tid"]]}}
+        body = self.pages[int(params["page_no"])]
+        if callable(body):  # an answer built from the request (e.g. only the fields asked for)
+            body = body(params)
+        page = body.get("trades_sold_increment_get_response") or {}
+        for trade in (page.get("trades") or {}).get("trade") or []:
+            self.served[str(trade["tid"])] = trade
+        return body
 
 
 class TopHandler(BaseHTTPRequestHandler):
@@ -363,9 +377,7 @@ class TopHandler(BaseHTTPRequestHandler):
         elif abs(datetime.now(UTC) - sent_at) > timedelta(minutes=10):
             body = {"error_response": {"code": 31, "msg": "Invalid timestamp", "request_id": "x2"}}
         else:
-            body = top.pages[int(params["page_no"])]
-            if callable(body):  # an answer built from the request (e.g. only the fields asked for)
-                body = body(params)
+            body = top.answer(params)
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(top.status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
@@ -456,8 +468,9 @@ def test_client_follows_has_next_over_two_pages(top_server):
         3827461950123500001,
         3827461950123500000,
     ]
-    assert [request["page_no"] for request in top_server.top.requests] == ["1", "2"]
-    assert {request["start_modified"] for request in top_server.top.requests} == {"2026-02-16 10:00:00"}
+    pages = [r for r in top_server.top.requests if r["method"] == "taobao.trades.sold.increment.get"]
+    assert [request["page_no"] for request in pages] == ["1", "2"]
+    assert {request["start_modified"] for request in pages} == {"2026-02-16 10:00:00"}
     canonical = [get_adapter("taobao").to_canonical(trade, CHANNEL) for trade in trades]
     assert [(c["paid"], c["cancelled"]) for c in canonical] == [(True, False), (False, False), (False, True)]
 

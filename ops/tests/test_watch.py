@@ -103,16 +103,41 @@ def test_stale_beat_raises_a_critical_alert_resolved_by_the_next_heartbeat(setti
 
 def test_a_channel_far_behind_its_platform_raises_an_alert(settings):
     now = timezone.now()
-    channel = Channel.objects.create(code="shop", platform="shopify", name="Shop")
+    channel = Channel.objects.create(
+        code="shop", platform="shopify", name="Shop", api_credentials={"shop": "x.myshopify.com"}
+    )
     cursor = SyncCursor.objects.create(
-        channel=channel, cursor=now - timedelta(minutes=settings.OPS_SYNC_LAG_ALERT_MINUTES + 5)
+        channel=channel,
+        cursor=now - timedelta(minutes=settings.OPS_SYNC_LAG_ALERT_MINUTES + 5),
+        last_error="The platform refused the request: HTTP 401",
     )
 
     health_watch(now=now)
     alert = _open("ops:sync_lag:shop")
-    assert alert is not None and "35 minutes" in alert.message
+    assert alert is not None and "35 minutes" in alert.message and "HTTP 401" in alert.message
+    assert alert.role == Role.MANAGER
+    assert alert.payload == {"channel": "shop", "lag_seconds": (settings.OPS_SYNC_LAG_ALERT_MINUTES + 5) * 60}
 
     SyncCursor.objects.filter(pk=cursor.pk).update(cursor=now - timedelta(minutes=1))
+    health_watch(now=now)
+    assert _open("ops:sync_lag:shop") is None
+
+
+def test_a_channel_no_longer_polled_is_not_behind_and_its_lag_alert_resolves(settings):
+    now = timezone.now()
+    channel = Channel.objects.create(
+        code="shop", platform="shopify", name="Shop", api_credentials={"shop": "x.myshopify.com"}
+    )
+    SyncCursor.objects.create(channel=channel, cursor=now - timedelta(hours=5))
+    webhook_only = Channel.objects.create(code="hooks", platform="shopify", name="Hooks")
+    SyncCursor.objects.create(channel=webhook_only, cursor=now - timedelta(hours=5))  # polled once, long ago
+
+    health_watch(now=now)
+    assert _open("ops:sync_lag:shop") is not None
+    assert _open("ops:sync_lag:hooks") is None
+
+    channel.api_credentials = {}  # the shop is fed by webhooks only from now on
+    channel.save()
     health_watch(now=now)
     assert _open("ops:sync_lag:shop") is None
 

@@ -14,6 +14,7 @@ from core.errors import DomainError
 from fulfilment import notifications, routing
 from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import IN_WAREHOUSE, Notification
+from integrations import writeback
 from orders import edits, selectors, services
 from orders.breakdown import order_breakdown
 from orders.desk.forms import (
@@ -95,6 +96,9 @@ def _edit_panel(order: Order, user) -> dict:
 def _shipments_panel(order: Order, user) -> dict:
     """The order's parcels, and which routing buttons this user gets."""
     shipments = fulfilment_selectors.order_shipments(order)
+    write_backs = writeback.order_writebacks(order)
+    for shipment in shipments:
+        shipment.write_back = write_backs.get(shipment.pk)  # whether the platform has the parcel
     can_route = user.has_perm("orders.route_order") and order.status in routing.ROUTABLE
     in_warehouse = any(s.status in IN_WAREHOUSE for s in shipments)
     return {

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from catalog.models import Channel
+from catalog.models import Channel, WriteBackMoment
 from core.errors import DomainError, TransitionRefused
 from core.roles import Role, sync_roles
 from dashboard.rollups import rollup_refresh
@@ -175,6 +175,7 @@ class Command(BaseCommand):
                     "time_zone": zone,
                     "currency": currency,
                     "notify_customers": False,  # invented customers: nothing to send them
+                    "writeback_on": WriteBackMoment.OFF,  # invented shops: no platform to tell
                 },
             )
             result.append(channel)
