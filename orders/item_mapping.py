@@ -262,7 +262,15 @@ def _hold_payload(order: Order) -> dict:
         .order_by("-created_at", "-pk")
         .first()
     )
-    return dict(event.payload or {}) if event else {}
+    payload = dict(event.payload or {}) if event else {}
+    # The platform changed the lines of this order, edited here, while it was held: that is a
+    # reason of the hold too, and one only a person can judge (orders.services).
+    later = OrderEvent.objects.filter(order=order, payload__has_key="platform_lines")
+    if event is not None:
+        later = later.filter(created_at__gte=event.created_at)
+    if later.exists():
+        payload["platform_lines"] = True
+    return payload
 
 
 def _kept_reasons(order: Order, held_for: dict) -> tuple[str, dict] | None:

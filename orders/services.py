@@ -440,17 +440,21 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
     if incoming is None or (order.platform_updated_at and incoming <= order.platform_updated_at):
         return order
     changes = {}
+    # Lines a person edited here are not overwritten by the platform: a change the platform
+    # makes afterwards (lines or money) holds the order for that person to reconcile the two.
+    overridden = order.status in EDITABLE and order.events.filter(kind=OrderEventKind.EDITED).exists()
+    money_moved = overridden and amount_values(data)["paid_amount"] != order.paid_amount
     if order.status in EDITABLE:
-        changes = _assign_changes(order, header_values(data))
-        if order.status == OrderStatus.PENDING_PAYMENT:
+        values = header_values(data)
+        protected = _kept_ciphertext(order.receiver_protected, values["receiver_protected"])
+        values["receiver_protected"] = protected
+        changes = _assign_changes(order, values)
+        if order.status == OrderStatus.PENDING_PAYMENT and not overridden:
             changes.update(_assign_changes(order, amount_values(data)))
     order.platform_updated_at = incoming
     order.save(update_fields=[*changes, "platform_updated_at", "updated_at"])
-    added, fewer, overridden = [], {}, False
+    added, fewer = [], {}
     if order.status in EDITABLE:
-        # Lines a person edited here are not overwritten by the platform: a change the platform
-        # makes afterwards holds the order for that person to reconcile the two.
-        overridden = order.events.filter(kind=OrderEventKind.EDITED).exists()
         added, fewer = _platform_line_changes(order, data, apply=not overridden)
     record_order_event(
         order,
@@ -465,7 +469,7 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
             ],
         },
     )
-    if overridden and (added or fewer):
+    if overridden and (added or fewer or money_moved):
         _hold_for_platform_lines(order, data)
     elif added:
         _ensure_stock(order)
@@ -480,8 +484,23 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
     return order
 
 
+def _kept_ciphertext(stored: dict, incoming: dict) -> dict:
+    """The protected receiver of a later version, keeping the ciphertext stored before where the
+    version sends none: platforms hide it once the order ships or is under review (Pinduoduo:
+    "收件人信息请在订单待发货状态获取后密文保存"), and it is what a waybill is decrypted from."""
+    if not stored:
+        return incoming
+    kept = {name: dict(field) for name, field in (incoming or {}).items()}
+    for name, field in stored.items():
+        if (field or {}).get("cipher") and not (kept.get(name) or {}).get("cipher"):
+            cipher = {"cipher": field["cipher"], "index": field.get("index", "")}
+            kept[name] = {**(kept.get(name) or {}), **cipher}
+    return kept
+
+
 def _hold_for_platform_lines(order: Order, data: dict[str, Any]) -> None:
-    """The platform changed the lines of an order edited here: hold it rather than undo the edit."""
+    """The platform changed the lines or money of an order edited here: hold it rather than undo
+    the edit."""
     platform_lines = [
         {
             "item": line["sku"].code
@@ -491,21 +510,22 @@ def _hold_for_platform_lines(order: Order, data: dict[str, Any]) -> None:
         }
         for line in data["lines"]
     ]
-    reason = _("The platform changed the lines of this order after it was edited here: compare them.")
+    reason = _("The platform changed this order's lines or amounts after it was edited here: compare them.")
+    payload = {
+        "platform_lines": platform_lines,
+        "platform_paid": _jsonable(amount_values(data)["paid_amount"]),
+    }
     if order.status in HOLDABLE:
         run_order_transition(
-            order,
-            "hold",
-            None,
-            reason=reason,
-            args={"reason": reason[:255]},
-            payload={"platform_lines": platform_lines},
+            order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload
         )
         _stop_shipments_on_hold(order, reason)
-    else:
-        record_order_event(
-            order, OrderEventKind.NOTE, None, reason=reason, payload={"platform_lines": platform_lines}
-        )
+        return
+    if order.status == OrderStatus.ON_HOLD and reason not in order.hold_reason:
+        # Already held: the hold now waits for this too (orders.item_mapping never lifts it).
+        order.hold_reason = "; ".join(filter(None, [order.hold_reason, reason]))[:255]
+        order.save(update_fields=["hold_reason", "updated_at"])
+    record_order_event(order, OrderEventKind.NOTE, None, reason=reason, payload=payload)
 
 
 def _platform_line_changes(

@@ -19,129 +19,223 @@ def spread_existing_order_discounts(apps, schema_editor):
     for order in Order.objects.exclude(discount=0).only("pk", "discount").iterator(chunk_size=2000):
         lines = list(OrderLine.objects.filter(order_id=order.pk).order_by("line_no"))
         nets = [line.unit_price * line.quantity - line.discount for line in lines]
-        for line, net, share in zip(lines, nets, spread(order.discount, nets), strict=True):
+        # Orders of old could take a discount beyond their goods (it came off the shipping): the
+        # lines take at most what they were worth, so no line was paid a negative amount.
+        shares = spread(min(order.discount, max(sum(nets), 0)), nets)
+        for line, net, share in zip(lines, nets, shares, strict=True):
             line.order_discount_share = share
             line.paid_amount = net - share
         OrderLine.objects.bulk_update(lines, ["order_discount_share", "paid_amount"])
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0010_cycle_count_upload_task_starts'),
-        ('orders', '0009_customer_phone_identity_e164'),
+        ("inventory", "0010_cycle_count_upload_task_starts"),
+        ("orders", "0009_customer_phone_identity_e164"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='adjustment_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='Price changes by the seller; negative lowers the price.', max_digits=18, verbose_name='seller adjustments'),
+            model_name="order",
+            name="adjustment_amount",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                help_text="Price changes by the seller; negative lowers the price.",
+                max_digits=18,
+                verbose_name="seller adjustments",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='paid_amount',
-            field=models.DecimalField(blank=True, decimal_places=2, default=None, help_text='What the platform says the buyer paid; empty when it does not say.', max_digits=18, null=True, verbose_name='paid on the platform'),
+            model_name="order",
+            name="paid_amount",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=2,
+                default=None,
+                help_text="What the platform says the buyer paid; empty when it does not say.",
+                max_digits=18,
+                null=True,
+                verbose_name="paid on the platform",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='platform_discount_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='The part of the discounts the platform pays for.', max_digits=18, verbose_name='platform-funded discounts'),
+            model_name="order",
+            name="platform_discount_amount",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                help_text="The part of the discounts the platform pays for.",
+                max_digits=18,
+                verbose_name="platform-funded discounts",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='shipping_discount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='shipping discount'),
+            model_name="order",
+            name="shipping_discount",
+            field=models.DecimalField(
+                decimal_places=2, default=Decimal("0.00"), max_digits=18, verbose_name="shipping discount"
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='shipping_tax',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='shipping tax'),
+            model_name="order",
+            name="shipping_tax",
+            field=models.DecimalField(
+                decimal_places=2, default=Decimal("0.00"), max_digits=18, verbose_name="shipping tax"
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='tax_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='Tax on goods and shipping.', max_digits=18, verbose_name='tax'),
+            model_name="order",
+            name="tax_amount",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                help_text="Tax on goods and shipping.",
+                max_digits=18,
+                verbose_name="tax",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='tax_included',
-            field=models.BooleanField(db_default=False, default=False, verbose_name='prices include tax'),
+            model_name="order",
+            name="tax_included",
+            field=models.BooleanField(db_default=False, default=False, verbose_name="prices include tax"),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='adjustment',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='seller adjustment'),
+            model_name="orderline",
+            name="adjustment",
+            field=models.DecimalField(
+                decimal_places=2, default=Decimal("0.00"), max_digits=18, verbose_name="seller adjustment"
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='discount_allocations',
-            field=models.JSONField(blank=True, default=list, verbose_name='discount allocations'),
+            model_name="orderline",
+            name="discount_allocations",
+            field=models.JSONField(blank=True, default=list, verbose_name="discount allocations"),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='kind',
-            field=models.CharField(choices=[('goods', 'Goods'), ('bundle', 'Bundle'), ('component', 'Bundle component'), ('gift', 'Gift')], db_default='goods', default='goods', max_length=10, verbose_name='kind'),
+            model_name="orderline",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("goods", "Goods"),
+                    ("bundle", "Bundle"),
+                    ("component", "Bundle component"),
+                    ("gift", "Gift"),
+                ],
+                db_default="goods",
+                default="goods",
+                max_length=10,
+                verbose_name="kind",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='order_discount_share',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='share of the order discount'),
+            model_name="orderline",
+            name="order_discount_share",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                max_digits=18,
+                verbose_name="share of the order discount",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='paid_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='paid'),
+            model_name="orderline",
+            name="paid_amount",
+            field=models.DecimalField(
+                decimal_places=2, default=Decimal("0.00"), max_digits=18, verbose_name="paid"
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='parent_line',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='components', to='orders.orderline', verbose_name='bundle line'),
+            model_name="orderline",
+            name="parent_line",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="components",
+                to="orders.orderline",
+                verbose_name="bundle line",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='platform_discount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='platform-funded discount'),
+            model_name="orderline",
+            name="platform_discount",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                max_digits=18,
+                verbose_name="platform-funded discount",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='platform_item_id',
-            field=models.CharField(blank=True, max_length=64, verbose_name='platform item id'),
+            model_name="orderline",
+            name="platform_item_id",
+            field=models.CharField(blank=True, max_length=64, verbose_name="platform item id"),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='platform_sku_id',
-            field=models.CharField(blank=True, max_length=64, verbose_name='platform SKU id'),
+            model_name="orderline",
+            name="platform_sku_id",
+            field=models.CharField(blank=True, max_length=64, verbose_name="platform SKU id"),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='seller_code',
-            field=models.CharField(blank=True, max_length=64, verbose_name='seller code'),
+            model_name="orderline",
+            name="seller_code",
+            field=models.CharField(blank=True, max_length=64, verbose_name="seller code"),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='tax_amount',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=18, verbose_name='tax'),
+            model_name="orderline",
+            name="tax_amount",
+            field=models.DecimalField(
+                decimal_places=2, default=Decimal("0.00"), max_digits=18, verbose_name="tax"
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='tax_rate',
-            field=models.DecimalField(blank=True, decimal_places=4, max_digits=7, null=True, verbose_name='tax rate'),
+            model_name="orderline",
+            name="tax_rate",
+            field=models.DecimalField(
+                blank=True, decimal_places=4, max_digits=7, null=True, verbose_name="tax rate"
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='title',
-            field=models.CharField(blank=True, max_length=255, verbose_name='title'),
+            model_name="orderline",
+            name="title",
+            field=models.CharField(blank=True, max_length=255, verbose_name="title"),
         ),
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('platform_update', 'Updated by the platform'), ('transition', 'Status changed'), ('lines_cancelled', 'Lines cancelled'), ('address_changed', 'Address changed'), ('priority_changed', 'Priority changed'), ('note', 'Note'), ('routed', 'Routed'), ('shipment', 'Shipment'), ('tracking', 'Tracking'), ('notification', 'Notification'), ('edited', 'Lines edited'), ('item_mapped', 'Item mapped'), ('gift', 'Gift')], max_length=20, verbose_name='kind'),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("platform_update", "Updated by the platform"),
+                    ("transition", "Status changed"),
+                    ("lines_cancelled", "Lines cancelled"),
+                    ("address_changed", "Address changed"),
+                    ("priority_changed", "Priority changed"),
+                    ("note", "Note"),
+                    ("routed", "Routed"),
+                    ("shipment", "Shipment"),
+                    ("tracking", "Tracking"),
+                    ("notification", "Notification"),
+                    ("edited", "Lines edited"),
+                    ("item_mapped", "Item mapped"),
+                    ("gift", "Gift"),
+                ],
+                max_length=20,
+                verbose_name="kind",
+            ),
         ),
         migrations.AlterField(
-            model_name='orderline',
-            name='sku',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='order_lines', to='inventory.sku', verbose_name='SKU'),
+            model_name="orderline",
+            name="sku",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="order_lines",
+                to="inventory.sku",
+                verbose_name="SKU",
+            ),
         ),
         migrations.RunPython(spread_existing_order_discounts, migrations.RunPython.noop),
     ]

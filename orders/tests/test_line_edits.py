@@ -667,6 +667,48 @@ def test_a_platform_update_after_an_edit_holds_the_order_instead_of_undoing_the_
     first.refresh_from_db()
     assert (first.quantity, first.cancelled_quantity, held(first)) == (3, 0, 3)  # the edit stands
     assert order.status == OrderStatus.ON_HOLD
-    assert order.hold_reason.startswith("The platform changed the lines of this order after it was edited")
+    assert order.hold_reason.startswith(
+        "The platform changed this order's lines or amounts after it was edited"
+    )
     hold = order.events.filter(kind=OrderEventKind.TRANSITION, to_status=OrderStatus.ON_HOLD).last()
     assert {"item": "SKU-1", "quantity": 2} in hold.payload["platform_lines"]
+
+
+def test_a_platform_money_change_after_an_edit_holds_and_an_already_held_order_says_so(agent):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders import intake
+    from orders.tests.factories import canonical_payload, default_lines, validated
+
+    order = order_in_state("paid")
+    first = line(order, 1)
+    edits.order_edit_lines(
+        order=order, changes=[LineChange(first.pk, quantity=3, seen={"quantity": 2})], actor=agent
+    )
+    order.refresh_from_db()
+    total = order.total
+
+    def platform_version(minutes, **changes):
+        fields = {
+            "external_id": order.external_id,
+            "updated_at": (timezone.now() + timedelta(minutes=minutes)).isoformat(),
+            "lines": [{**default_lines()[0], "quantity": 3}, default_lines()[1]],
+            "discount": "10.00",
+            "paid": True,
+            **changes,
+        }
+        newer = canonical_payload(**fields)
+        intake.order_ingest(data=validated(newer))
+        order.refresh_from_db()
+
+    platform_version(1, paid_amount="280.00")  # same units as edited, other money
+    assert order.status == OrderStatus.ON_HOLD and order.total == total  # the edit's amounts stand
+    assert "lines or amounts" in order.hold_reason
+
+    services.order_transition(order=order, name="release", actor=agent)
+    services.order_transition(order=order, name="hold", actor=agent, reason="buyer asked to wait")
+    platform_version(2, lines=default_lines())  # the platform takes a unit back while it is held
+    assert order.hold_reason.startswith("buyer asked to wait; The platform changed")
+    assert line(order, 1).quantity == 3
