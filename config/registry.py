@@ -24,7 +24,11 @@ from integrations import services as inbound
 from integrations import stock_sync, writeback
 from integrations.amazon import AmazonAdapter
 from integrations.carriers import services as carriers
+from integrations.douyin import DouyinAdapter
+from integrations.douyin import push as douyin_push
 from integrations.for_fulfilment import WarehouseIntegrations
+from integrations.jd import JdAdapter
+from integrations.pdd import PddAdapter
 from integrations.shopify import ShopifyAdapter
 from integrations.taobao import TaobaoAdapter, tmc
 from integrations.wms import base as wms
@@ -56,7 +60,15 @@ OUTBOX_HANDLERS = {
 }
 
 # Sales-platform webhooks (/integrations/webhooks/<platform>/<channel>/) and polling.
-WEBHOOK_ADAPTERS = [ShopifyAdapter, WooCommerceAdapter, TaobaoAdapter, AmazonAdapter]
+WEBHOOK_ADAPTERS = [
+    ShopifyAdapter,
+    WooCommerceAdapter,
+    TaobaoAdapter,
+    AmazonAdapter,
+    PddAdapter,
+    JdAdapter,
+    DouyinAdapter,
+]
 
 # Inbound messages that are not sales orders: InboundMessage.platform → its processor (the
 # failed queue's "replay" reaches them the same way).
@@ -70,6 +82,7 @@ TOPIC_PROCESSORS = {
     ("shopify", "refunds/create"): returns_platform.process_shopify_refund,  # after-sales → RMA
     # Taobao TMC trade / refund messages left for the sweeper: the trade read and ingested
     **{("taobao", topic): tmc.tmc_message_process for topic in tmc.TRADE_TOPICS},
+    ("douyin", "douyin.push"): douyin_push.push_message_process,  # each order named: orderDetail, ingested
 }
 
 # Warehouse systems by Warehouse.wms_protocol.

@@ -82,6 +82,19 @@ class WebhookAdapter(ABC):
         """An unsigned set-up ping that must be answered 200 (WooCommerce sends one)."""
         return False
 
+    # A platform whose signed body is a JSON array (Douyin's push messages) says so.
+    accepts_json_array = False
+
+    def message_keys(self, headers: dict, raw_body: bytes) -> tuple[str, str | None]:
+        """(topic, dedupe id) of a signed delivery; from the headers unless the platform puts
+        them in the body."""
+        return self.topic(headers), self.dedupe_id(headers)
+
+    def answer(self, outcome: str) -> tuple[int, dict] | None:
+        """(HTTP status, JSON body) a platform requires for an outcome (integrations.services
+        Outcome), or None for Conduit's own answer."""
+        return None
+
     @abstractmethod
     def to_canonical(self, payload: dict, channel) -> dict | None:
         """The canonical order (as POST /api/v1/orders/ takes it), or None for a topic without one."""

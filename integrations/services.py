@@ -111,10 +111,11 @@ def inbound_message_receive(
             error=_("Bad or missing signature."),
         )
         return Receipt(Outcome.REJECTED)
+    topic, dedupe_id = adapter.message_keys(headers, raw_body)
     message = InboundMessage(
         **row,
-        topic=adapter.topic(headers),
-        dedupe_id=adapter.dedupe_id(headers),
+        topic=topic,
+        dedupe_id=dedupe_id,
         # PostgreSQL text cannot hold NUL; JSON never has a bare one, so such a body is malformed.
         body=raw_body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
     )
@@ -124,7 +125,7 @@ def inbound_message_receive(
                 message.save()
         except IntegrityError:
             return Receipt(Outcome.DUPLICATE)
-        problem = _json_problem(raw_body)
+        problem = _json_problem(raw_body, allow_array=adapter.accepts_json_array)
         if problem:
             message.status, message.error = InboundStatus.FAILED, problem
             message.save(update_fields=["status", "error"])
@@ -256,10 +257,10 @@ def inbound_messages_sweep(*, now: datetime | None = None, limit: int = 500) -> 
     return swept
 
 
-def _json_problem(raw_body: bytes) -> str:
+def _json_problem(raw_body: bytes, *, allow_array: bool = False) -> str:
     """Why the body cannot be processed ("" when it can): checked once, before it is acknowledged."""
     try:
-        _json_object(raw_body.decode("utf-8"))
+        _json_object(raw_body.decode("utf-8"), allow_array=allow_array)
     except UnicodeDecodeError as exc:
         return _("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}
     except DomainError as exc:
@@ -267,15 +268,16 @@ def _json_problem(raw_body: bytes) -> str:
     return ""
 
 
-def _json_object(text: str) -> dict:
-    """The body as a JSON object a database can hold; DomainError saying why not."""
+def _json_object(text: str, *, allow_array: bool = False) -> dict:
+    """The body as a JSON object (or array, when the platform sends one) a database can hold;
+    DomainError saying why not."""
     try:
         payload = json.loads(text)
     except ValueError as exc:
         raise DomainError(_("The body is not valid UTF-8 JSON: %(error)s") % {"error": exc}) from exc
     except RecursionError as exc:
         raise DomainError(too_deep_message()) from exc
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) and not (allow_array and isinstance(payload, list)):
         raise DomainError(_("The body is JSON but not an object."))
     if nesting_exceeds(payload, MAX_JSON_DEPTH):
         raise DomainError(too_deep_message())
@@ -290,7 +292,7 @@ def _ingest(message: InboundMessage):
     adapter = get_adapter(message.platform)
     topic_processor = _topic_processors.get((message.platform, message.topic))
     if topic_processor is not None:
-        return topic_processor(message, _json_object(message.body))
+        return topic_processor(message, _json_object(message.body, allow_array=adapter.accepts_json_array))
     if message.topic not in adapter.order_topics:
         return None, InboundStatus.IGNORED
     payload = _json_object(message.body)

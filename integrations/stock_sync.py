@@ -12,7 +12,8 @@ ItemMapping: the platform item that orders name) is pushed there too: `listings_
 makes the listing from the mapping when the channel has none for the SKU and the mapping names
 what the platform's stock call takes — WooCommerce's product id, with the variation id of a
 variable product; Taobao's item num_iid with the SKU's sku_id (taobao.item.quantity.update);
-Amazon's seller SKU (the Listings Items API sets the seller-fulfilled quantity of a listing). A
+Amazon's seller SKU (the Listings Items API sets the seller-fulfilled quantity of a listing); JD's
+wareId with the skuId jingdong.stock.write.updateSkuStock sets. A
 Shopify mapping names a product and variant, but Shopify sets stock on an inventory item at a
 location, which orders do not carry: Shopify listings are entered in the admin (or imported). A
 listing made from a mapping follows it: removed with the mapping, and when the mapping now names
@@ -94,11 +95,38 @@ def _amazon_target(mapping: ItemMapping) -> dict | None:
     return {"platform_item_id": mapping.seller_code} if mapping.seller_code else None
 
 
+def _pdd_target(mapping: ItemMapping) -> dict | None:
+    """pdd.goods.quantity.update takes goods_id and the SKU's sku_id (PDD Java SDK
+    PddGoodsQuantityUpdateRequest; every PDD order line names both): numbers, both required here."""
+    if not (mapping.platform_item_id.isdigit() and mapping.platform_sku_id.isdigit()):
+        return None
+    return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
+
+
+def _jd_target(mapping: ItemMapping) -> dict | None:
+    """jingdong.stock.write.updateSkuStock sets a JD SKU's stock by its skuId (JD PHP SDK
+    StockWriteUpdateSkuStock.php); every JD order line names it and its wareId, both numbers."""
+    if not (mapping.platform_item_id.isdigit() and mapping.platform_sku_id.isdigit()):
+        return None
+    return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
+
+
+def _douyin_target(mapping: ItemMapping) -> dict | None:
+    """sku.syncStock names the product_id and the SKU's sku_id (Douyin Go SDK SkuSyncStockParam;
+    every Douyin order line names both): numbers, both required here."""
+    if not (mapping.platform_item_id.isdigit() and mapping.platform_sku_id.isdigit()):
+        return None
+    return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
+
+
 # platform → the listing a mapping makes (None when the mapping does not name the push target)
 LISTING_FROM_MAPPING = {
     "woocommerce": _woocommerce_target,
     "taobao": _taobao_target,
     "amazon": _amazon_target,
+    "pdd": _pdd_target,
+    "jd": _jd_target,
+    "douyin": _douyin_target,
 }
 
 
@@ -167,5 +195,17 @@ def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
         client.set_inventory(inventory_item_id=item_id, location_id=location_id, available=quantity)
     elif channel.platform == "taobao":
         client.set_quantity(num_iid=item_id, sku_id=variation_id, quantity=quantity)
+    elif channel.platform == "pdd":  # pdd.goods.quantity.update, update_type 1 (全量)
+        if variation_id is None:
+            raise PermanentFailure(f"listing #{listing.pk}: a Pinduoduo listing needs the SKU's sku_id")
+        client.set_quantity(goods_id=item_id, sku_id=variation_id, quantity=quantity)
+    elif channel.platform == "jd":  # jingdong.stock.write.updateSkuStock (a full set)
+        if variation_id is None:
+            raise PermanentFailure(f"listing #{listing.pk}: a JD listing needs the SKU's skuId")
+        client.set_stock(sku_id=variation_id, quantity=quantity)
+    elif channel.platform == "douyin":  # sku.syncStock, incremental false (the absolute number)
+        if variation_id is None:
+            raise PermanentFailure(f"listing #{listing.pk}: a Douyin listing needs the SKU's sku_id")
+        client.sync_stock(product_id=str(item_id), sku_id=str(variation_id), stock_num=quantity)
     else:
         client.set_stock(product_id=item_id, variation_id=variation_id, quantity=quantity)

@@ -4,6 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.client_address import client_address
+from integrations.adapters import get_adapter
 from integrations.services import Outcome, inbound_message_receive
 
 
@@ -29,6 +30,12 @@ def platform_webhook(request, platform: str, channel_code: str):
         raw_body=request.body,
         client_address=client_address(request),
     )
+    try:
+        answer = get_adapter(platform).answer(receipt.outcome)
+    except LookupError:
+        answer = None
+    if answer is not None:  # the platform's required answer (Douyin: {"code": 0, "msg": "success"})
+        return JsonResponse(answer[1], status=answer[0])
     status, detail = _answers()[receipt.outcome]
     body = {"status": receipt.outcome, "detail": detail}
     if receipt.message is not None and receipt.outcome != Outcome.PING:

@@ -1,0 +1,253 @@
+"""A fake Pinduoduo Open Platform gateway (POP, https://gw-api.pinduoduo.com/api/router) on
+localhost for the Pinduoduo tests of issue #16.
+
+It checks every request as the PDD doc "API调用指南" describes, with its own implementation of the
+sign rule (not integrations.pdd.signing): MD5 of client_secret + the sorted name+value pairs of
+every parameter but `sign` + client_secret, upper-case hex; the client_id; a `timestamp` in UNIX
+seconds within 10 minutes; the access_token; data_type JSON. Wrong ones get the codes of the doc's
+error table in the envelope of the captured error bodies (payloads/pdd_error_*.json, SOURCES.md
+§16): 20004 签名验证失败 (captured), 10016 clientId不正确, 10001 公共参数错误 (the doc's example),
+10019 access_token已过期 (captured, for the token in `expired_tokens`). It takes the Java SDK's JSON
+body (a flat object of strings) and form posts (the PHP SDK).
+
+It keeps a shop — orders as pdd.order.information.get returns them, stock per (goods_id, sku_id),
+the waybills sent — and answers:
+- pdd.order.number.list.increment.get: the orders whose updated_at is in [start, end] (a window of
+  more than 30 minutes is refused with 10000 参数错误), newest first, `page_size` per page, with
+  `has_next` when use_has_next=true, else `total_count` (PddOrderNumberListIncrementGetResponse);
+- pdd.order.information.get: `order_info_get_response.order_info`;
+- pdd.open.decrypt.batch: `open_decrypt_batch_response.data_decrypt_list` from `plaintext`
+  (ciphertext → plain text), data_type 5/6/8 as in pdd_open_decrypt_batch_response.json; an unknown
+  ciphertext gets a per-item error;
+- pdd.goods.quantity.update: pdd_goods_quantity_update_response.json after setting the stock;
+- pdd.logistics.online.send: pdd_logistics_online_send_response.json after marking the order
+  shipped (order_status 2, logistics_id, tracking_number, shipping_time).
+
+Faults are scripted (`faults`: (type or None for any, fault), each used once, in order): a payload
+name (that error body is answered, nothing done), "http_502", or "lost" (the call takes effect,
+then the answer is a 502)."""
+
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+PAYLOADS = Path(__file__).parent / "payloads"
+BEIJING = ZoneInfo("Asia/Shanghai")
+CLIENT_ID, CLIENT_SECRET, ACCESS_TOKEN = "TEST_CLIENT_ID", "test-client-secret", "TEST_ACCESS_TOKEN"
+DATA_TYPES = {"receiver_name": 5, "receiver_phone": 6, "receiver_address": 8}
+
+
+def sample(name: str):
+    return json.loads((PAYLOADS / f"{name}.json").read_text())
+
+
+def pdd_sign(params: dict, secret: str) -> str:
+    text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v not in ("", None))
+    return hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
+
+
+def error(code: int, msg: str) -> dict:
+    """An error in the envelope of the captured bodies (pdd_error_sign_invalid.json)."""
+    body = sample("pdd_error_sign_invalid")
+    body["error_response"].update(error_code=code, error_msg=msg, request_id="fake")
+    return body
+
+
+def epoch(beijing: str) -> int:
+    return int(datetime.strptime(beijing, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING).timestamp())
+
+
+def beijing_now() -> str:
+    return datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class FakePdd:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.base_url = ""
+        self.requests: list[dict] = []
+        self.faults: list[tuple[str | None, str]] = []
+        self.orders: dict[str, dict] = {}
+        self.plaintext: dict[str, str] = {}
+        self.stock: dict[tuple[str, str], int] = {}
+        self.expired_tokens: set[str] = set()
+        self.increment_omits: set[str] = set()  # fields the increment API leaves out
+
+    def add_order(self, order: dict) -> dict:
+        order = copy.deepcopy(order)
+        self.orders[order["order_sn"]] = order
+        return order
+
+    def calls(self, api_type: str) -> list[dict]:
+        return [r for r in self.requests if r.get("type") == api_type]
+
+    # --- the gateway -----------------------------------------------------------------------------
+
+    def handle(self, params: dict) -> tuple[int, dict | str]:
+        with self.lock:
+            self.requests.append(params)
+            refused = self._check(params)
+            if refused:
+                return 200, refused
+            fault = self._next_fault(params["type"])
+            if fault == "http_502":
+                return 502, "<html><body>502 Bad Gateway</body></html>"
+            if fault and fault != "lost":
+                return 200, sample(fault)
+            method = getattr(self, "_" + params["type"].removeprefix("pdd.").replace(".", "_"), None)
+            if method is None:
+                return 200, error(10017, "type不正确")
+            answer = method(params)
+            if fault == "lost":
+                return 502, "<html><body>502 Bad Gateway</body></html>"
+            return 200, answer
+
+    def _check(self, params: dict) -> dict | None:
+        if not hmac.compare_digest(str(params.get("sign", "")), pdd_sign(params, CLIENT_SECRET)):
+            return sample("pdd_error_sign_invalid")
+        if params.get("client_id") != CLIENT_ID:
+            return error(10016, "client下线或者clientId不正确")
+        for name in ("type", "timestamp", "data_type"):
+            if not params.get(name):
+                return error(10001, f"公共参数错误:{name}")
+        try:
+            if abs(time.time() - int(params["timestamp"])) > 600:
+                return error(10001, "公共参数错误:timestamp")
+        except ValueError:
+            return error(10001, "公共参数错误:timestamp")
+        if params.get("access_token") in self.expired_tokens:
+            return sample("pdd_error_access_token_expired")
+        if params.get("access_token") != ACCESS_TOKEN:
+            return error(20032, "access_token或client_id错误")
+        return None
+
+    def _next_fault(self, api_type: str) -> str | None:
+        for index, (wanted, _fault) in enumerate(self.faults):
+            if wanted in (None, api_type):
+                return self.faults.pop(index)[1]
+        return None
+
+    # --- APIs --------------------------------------------------------------------------------------
+
+    def _order_number_list_increment_get(self, params: dict) -> dict:
+        start, end = int(params["start_updated_at"]), int(params["end_updated_at"])
+        size, page = int(params.get("page_size", 100)), int(params.get("page", 1))
+        if end - start > 1800 or end < start or not 0 < size <= 100:
+            return error(10000, "参数错误")
+        found = sorted(
+            (o for o in self.orders.values() if start <= epoch(o["updated_at"]) <= end),
+            key=lambda o: o["updated_at"],
+            reverse=True,
+        )
+        chunk = [
+            {k: v for k, v in o.items() if k not in self.increment_omits}
+            for o in copy.deepcopy(found[(page - 1) * size : page * size])
+        ]
+        answer = {"order_sn_list": chunk}
+        if params.get("use_has_next") == "true":
+            answer["has_next"] = len(found) > page * size
+        else:
+            answer["total_count"] = len(found)
+        return {"order_sn_increment_get_response": answer}
+
+    def _order_information_get(self, params: dict) -> dict:
+        order = self.orders.get(params.get("order_sn", ""))
+        if order is None:
+            return error(50001, "业务服务错误")
+        return {"order_info_get_response": {"order_info": copy.deepcopy(order)}}
+
+    def _open_decrypt_batch(self, params: dict) -> dict:
+        answer = []
+        for item in json.loads(params["data_list"]):
+            cipher = item["encrypted_data"]
+            plain = self.plaintext.get(cipher)
+            kind = next((t for f, t in DATA_TYPES.items() if f.removeprefix("receiver_") in cipher), 0)
+            answer.append(
+                {
+                    "data_tag": item["data_tag"],
+                    "data_type": kind,
+                    "encrypted_data": cipher,
+                    "decrypted_data": plain or "",
+                    "error_code": 0 if plain is not None else 50001,
+                    "error_msg": "" if plain is not None else "解密失败",
+                    "virtual_number_type": 0,
+                    "virtual_identify_number": "",
+                }
+            )
+        return {"open_decrypt_batch_response": {"data_decrypt_list": answer}}
+
+    def _goods_quantity_update(self, params: dict) -> dict:
+        if params.get("update_type", "1") == "1" and int(params["quantity"]) < 0:
+            return error(50001, "业务服务错误")
+        self.stock[(params["goods_id"], params.get("sku_id", ""))] = int(params["quantity"])
+        return sample("pdd_goods_quantity_update_response")
+
+    def _logistics_online_send(self, params: dict) -> dict:
+        order = self.orders.get(params.get("order_sn", ""))
+        if order is None or order.get("order_status") != 1:
+            return error(50001, "业务服务错误")
+        now = beijing_now()
+        order.update(
+            order_status=2,
+            logistics_id=int(params["logistics_id"]),
+            tracking_number=params["tracking_number"],
+            shipping_time=now,
+            updated_at=now,
+            receiver_name="",
+            receiver_phone="",
+            receiver_address="",
+            address="",
+        )
+        return sample("pdd_logistics_online_send_response")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        pdd: FakePdd = self.server.pdd
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+        if "json" in (self.headers.get("Content-Type") or ""):
+            params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(raw).items()}
+        else:
+            params = dict(parse_qsl(raw, keep_blank_values=True))
+        status, body = pdd.handle(params)
+        if isinstance(body, dict):
+            data, kind = json.dumps(body, ensure_ascii=False).encode(), "application/json;charset=UTF-8"
+        else:
+            data, kind = body.encode(), "text/html"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve():
+    """(server, thread) of a fake PDD gateway on a free port; `server.pdd` is its FakePdd."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.pdd = FakePdd()
+    host, port = server.server_address
+    server.pdd.base_url = f"http://{host}:{port}/api/router"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def credentials(pdd: FakePdd, **more) -> dict:
+    return {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "access_token": ACCESS_TOKEN,
+        "base_url": pdd.base_url,
+        **more,
+    }
