@@ -13,6 +13,7 @@ it without importing integrations."""
 from collections.abc import Callable
 
 import httpx
+from django.utils.translation import gettext
 
 from core.outbox import PermanentFailure, RetryLater, outbox_failure
 
@@ -47,6 +48,33 @@ def send(platform: str, request: Callable[[], httpx.Response], default_retry_aft
         error.status_code = response.status_code
         raise error
     return response
+
+
+def json_object(platform: str, response: httpx.Response) -> dict:
+    """The JSON object a platform answered. Anything else is a PlatformError naming the platform
+    and the HTTP status; the status is kept (for the retry rule) unless it was 200, where the
+    malformed body itself is the fault."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    error = PlatformError(
+        gettext("%(platform)s answered HTTP %(status)s without a JSON object.")
+        % {"platform": platform, "status": response.status_code}
+    )
+    error.status_code = None if response.status_code == 200 else response.status_code
+    raise error
+
+
+def http_error(platform: str, status: int) -> PlatformError:
+    """A platform's error answer with a JSON body the protocol did not explain."""
+    error = PlatformError(
+        gettext("%(platform)s answered HTTP %(status)s.") % {"platform": platform, "status": status}
+    )
+    error.status_code = status
+    return error
 
 
 def is_temporary_status(status: int | None) -> bool:

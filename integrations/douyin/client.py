@@ -33,7 +33,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited
+from core.http import PlatformError, RateLimited, json_object
 from integrations.douyin import signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
 
@@ -350,16 +350,7 @@ class DouyinClient:
             raise PlatformError(_("Douyin could not be reached: %(error)s") % {"error": exc}) from exc
         if response.status_code in (429, 503):
             raise RateLimited(DEFAULT_RETRY_AFTER)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            error = PlatformError(
-                _("Douyin answered HTTP %(status)s without a JSON object.") % {"status": response.status_code}
-            )
-            error.status_code = None if response.status_code == 200 else response.status_code
-            raise error
+        answer = json_object("Douyin", response)
         code = answer.get("code", answer.get("err_no"))
         code = _int(code) if code not in (None, "") else None
         if code in (SUCCESS, 0) and response.status_code == 200:

@@ -47,7 +47,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited
+from core.http import PlatformError, RateLimited, http_error, json_object
 from core.timezones import BEIJING, format_beijing_time
 from integrations.jd import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
@@ -330,22 +330,11 @@ class JdClient:
             raise PlatformError(_("JD could not be reached: %(error)s") % {"error": exc}) from exc
         if response.status_code in (429, 503):
             raise RateLimited(DEFAULT_RETRY_AFTER)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            error = PlatformError(
-                _("JD answered HTTP %(status)s without a JSON object.") % {"status": response.status_code}
-            )
-            error.status_code = None if response.status_code == 200 else response.status_code
-            raise error
+        body = json_object("JD", response)
         if "error_response" in body:
             raise _error(body["error_response"])
         if response.status_code != 200:
-            error = PlatformError(_("JD answered HTTP %(status)s.") % {"status": response.status_code})
-            error.status_code = response.status_code
-            raise error
+            raise http_error("JD", response.status_code)
         return body
 
 

@@ -47,7 +47,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited
+from core.http import PlatformError, RateLimited, http_error, json_object
 from integrations.pdd import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
 
@@ -297,23 +297,11 @@ class PddClient:
             raise PlatformError(_("Pinduoduo could not be reached: %(error)s") % {"error": exc}) from exc
         if response.status_code == 429:
             raise RateLimited(DEFAULT_RETRY_AFTER)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            error = PlatformError(
-                _("Pinduoduo answered HTTP %(status)s without a JSON object.")
-                % {"status": response.status_code}
-            )
-            error.status_code = None if response.status_code == 200 else response.status_code
-            raise error
+        body = json_object("Pinduoduo", response)
         if "error_response" in body:
             raise _error(body["error_response"])
         if response.status_code != 200:
-            error = PlatformError(_("Pinduoduo answered HTTP %(status)s.") % {"status": response.status_code})
-            error.status_code = response.status_code
-            raise error
+            raise http_error("Pinduoduo", response.status_code)
         answer = body.get(response_key)
         if not isinstance(answer, dict):
             raise PlatformError(_("Pinduoduo answered without %(key)s.") % {"key": response_key})

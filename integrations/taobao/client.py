@@ -44,7 +44,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited
+from core.http import PlatformError, RateLimited, http_error, json_object
 from core.timezones import BEIJING, format_beijing_time
 from integrations.taobao import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
@@ -361,22 +361,11 @@ class TaobaoClient:
             raise PlatformError(_("Taobao could not be reached: %(error)s") % {"error": exc}) from exc
         if response.status_code in (429, 503):
             raise RateLimited(_retry_after_header(response.headers.get("Retry-After")))
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            error = PlatformError(
-                _("Taobao answered HTTP %(status)s without a JSON object.") % {"status": response.status_code}
-            )
-            error.status_code = None if response.status_code == 200 else response.status_code
-            raise error
+        body = json_object("Taobao", response)
         if "error_response" in body:
             raise _error(body["error_response"])
         if response.status_code != 200:
-            error = PlatformError(_("Taobao answered HTTP %(status)s.") % {"status": response.status_code})
-            error.status_code = response.status_code
-            raise error
+            raise http_error("Taobao", response.status_code)
         return body
 
 
