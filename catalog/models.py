@@ -18,6 +18,7 @@ class Platform(models.TextChoices):
     JD = "jd", _("JD")
     DOUYIN = "douyin", _("Douyin")
     PDD = "pdd", _("Pinduoduo")
+    XIAOHONGSHU = "xiaohongshu", _("Xiaohongshu")
     GENERIC = "generic", _("Generic (API / Excel)")
 
 
