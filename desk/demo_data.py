@@ -21,7 +21,21 @@ CHANNELS = [
     ("tmall-flagship", Platform.TAOBAO, "天猫旗舰店", "Asia/Shanghai", "CNY"),
     ("shopify-global", Platform.SHOPIFY, "Shopify Global Store", "America/Los_Angeles", "USD"),
     ("woo-eu", Platform.WOOCOMMERCE, "WooCommerce EU", "Europe/Berlin", "EUR"),
+    ("jd-pop", Platform.JD, "京东 POP 店", "Asia/Shanghai", "CNY"),
+    ("pdd-shop", Platform.PDD, "拼多多旗舰店", "Asia/Shanghai", "CNY"),
+    ("douyin-shop", Platform.DOUYIN, "抖音小店", "Asia/Shanghai", "CNY"),
+    ("xhs-shop", Platform.XIAOHONGSHU, "小红书店铺", "Asia/Shanghai", "CNY"),
 ]
+# Platforms that send the receiver masked (the demo orders carry it the way their adapters store
+# it: masked text only, no ciphertext — there is no platform to decrypt through) and the shape of
+# their order numbers.
+PROTECTED_RECEIVER_PLATFORMS = {Platform.JD, Platform.PDD, Platform.DOUYIN, Platform.XIAOHONGSHU}
+EXTERNAL_ID_FORMATS = {
+    Platform.JD: "30{index:010d}",  # JD POP order ids are numbers
+    Platform.PDD: "261201-{index:015d}",  # order_sn: date, dash, serial
+    Platform.DOUYIN: "69214460{index:011d}",  # 19-digit shop order ids
+    Platform.XIAOHONGSHU: "P7{index:016d}",  # P + digits
+}
 WAREHOUSES = [
     (
         "WH-SH",

@@ -19,6 +19,7 @@ from core.json_bodies import MAX_JSON_DEPTH, nesting_exceeds, too_deep_message
 from core.nul_characters import nul_in_json
 from core.refusals import audit_headers, refusal_allowed
 from integrations.adapters import get_adapter
+from integrations.credentials import credentials_merged
 from integrations.models import InboundMessage, InboundStatus
 from orders.canonical import CanonicalOrderInput
 from orders.intake import order_ingest
@@ -27,17 +28,26 @@ logger = logging.getLogger(__name__)
 
 
 def channel_create_or_update(*, code: str, platform: str, **fields) -> tuple[Channel, bool]:
-    """Scripted channel set-up: create the channel, or update the fields given for an existing
-    one. Only non-None fields are applied, so re-running a script never blanks a secret."""
+    """Channel set-up (the `add_channel` command and the desk form): create the channel, or
+    update the fields given for an existing one. Only non-None fields are applied, so re-running
+    a script never blanks a secret; API credentials are merged key by key and checked against
+    the platform's table (integrations.credentials)."""
     if platform not in Platform.values:
         raise ValidationError({"platform": f"unknown platform {platform!r}"})
     values = {key: value for key, value in fields.items() if value is not None}
+    given_credentials = values.pop("api_credentials", None)
     with transaction.atomic():
         channel = Channel.objects.select_for_update().filter(code=code).first()
         created = channel is None
         if created:
             values.setdefault("name", code)
             channel = Channel(code=code)
+        if given_credentials is not None or channel.platform != platform:
+            # Merged key by key (integrations.credentials): rotating one token keeps the rest, and
+            # the set must be complete for the platform it ends on.
+            channel.api_credentials = credentials_merged(
+                platform, channel.api_credentials, given_credentials or {}
+            )
         channel.platform = platform
         for key, value in values.items():
             try:

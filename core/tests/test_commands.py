@@ -76,6 +76,22 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
     assert signed_in.status_code == 302
     assert ReturnRequest.objects.exists() and SlaRule.objects.exists()
     assert OrderDayRollup.objects.exists()  # the dashboard has numbers at once
+    # A shop on each platform; the Chinese platforms' receivers masked as they send them.
+    assert set(Order.objects.values_list("channel__platform", flat=True)) == {
+        "taobao",
+        "shopify",
+        "woocommerce",
+        "jd",
+        "pdd",
+        "douyin",
+        "xiaohongshu",
+    }
+    masked = Order.objects.filter(channel__code="xhs-shop").first()
+    assert masked.receiver_protected["phone"]["masked"] == masked.customer_phone
+    assert "****" in masked.customer_phone and masked.customer_id is None
+    client.post("/login/", {"username": "manager", "password": "conduit-demo"})
+    listed = client.get("/orders/", {"channel": "xhs-shop"})
+    assert masked.external_id.encode() in listed.content
 
     out = StringIO()
     call_command("seed_demo", stdout=out)  # a second run adds nothing

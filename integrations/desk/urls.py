@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.desk import views
+from integrations.desk import channel_setup, views
 
 app_name = "integrations_desk"
 urlpatterns = [
@@ -13,6 +13,9 @@ urlpatterns = [
     path("failed/replay/", views.failed_replay, name="failed-replay"),
     path("write-backs/<int:pk>/retry/", views.writeback_retry, name="writeback-retry"),
     path("channels/", views.channel_status, name="channels"),
+    path("channels/new/", channel_setup.channel_new, name="channel-new"),
+    path("channels/new/<slug:platform>/", channel_setup.channel_create, name="channel-create"),
+    path("channels/<slug:code>/edit/", channel_setup.channel_edit, name="channel-edit"),
     path("channels/<slug:code>/repull/", views.repull_new, name="repull-new"),
     path("repulls/<int:pk>/", views.repull_detail, name="repull"),
     path("upload/", views.upload_orders, name="upload"),

@@ -300,6 +300,8 @@ def channel_status(request):
             "statuses": InboundStatus.choices,
             "may_repull": request.user.has_perm(repull.PERMISSION),
             "may_see_runs": may_see_runs,
+            "may_set_up": request.user.has_perm("integrations.add_channel"),
+            "may_change": request.user.has_perm("integrations.change_channel"),
             "repulls": channel_repulls(limit=10) if may_see_runs else [],
             "lag_alert_minutes": settings.OPS_SYNC_LAG_ALERT_MINUTES,
         },

@@ -30,10 +30,12 @@ from desk.demo_data import (
     CN_ADDRESSES,
     DEMO_PASSWORD,
     DEMO_USERS,
+    EXTERNAL_ID_FORMATS,
     FOREIGN_ADDRESSES,
     GIVEN,
     HOLD_REASONS,
     PRODUCTS,
+    PROTECTED_RECEIVER_PLATFORMS,
     ROUTED_STATES,
     SHIPPING,
     SIZES,
@@ -348,7 +350,7 @@ class Command(BaseCommand):
         )
         data = {
             "channel": channel,
-            "external_id": f"{channel.code.split('-')[0].upper()}-{100000 + index}",
+            "external_id": _external_id(channel, index),
             "placed_at": placed_at,
             "currency": channel.currency,
             "customer": {"name": name, "phone": person["phone"], "email": person["email"]},
@@ -376,6 +378,8 @@ class Command(BaseCommand):
         }
         if state == OrderStatus.CANCELLED:
             data["cancelled"] = True  # the customer cancelled on the platform
+        if channel.platform in PROTECTED_RECEIVER_PLATFORMS:
+            _mask_receiver(data)
         return data
 
     def _advance(self, rng, order, state, data):
@@ -425,3 +429,25 @@ class Command(BaseCommand):
         if arrives:
             delivered = min(shipped_at + timedelta(days=2), timezone.now())
             shipment_transition(shipment=shipment, name="deliver", args={"at": delivered})
+
+
+def _external_id(channel, index: int) -> str:
+    shape = EXTERNAL_ID_FORMATS.get(channel.platform)
+    return (
+        shape.format(index=100000 + index)
+        if shape
+        else f"{channel.code.split('-')[0].upper()}-{100000 + index}"
+    )
+
+
+def _mask_receiver(data: dict) -> None:
+    """The receiver as JD, Pinduoduo, Douyin and Xiaohongshu send it: name, phone and street
+    masked (integrations.protected_data keeps them so; masked text is never an identity)."""
+    address = data["shipping_address"]
+    name, phone = address["name"], address["phone"]
+    masked = {"name": name[:1] + "**", "phone": f"{phone[:3]}****{phone[-4:]}", "address": "****"}
+    address.update(name=masked["name"], phone=masked["phone"], line1=masked["address"])
+    data["customer"] = {**data["customer"], "name": masked["name"], "phone": masked["phone"], "email": ""}
+    data["protected_receiver"] = {
+        field: {"masked": text, "cipher": "", "index": ""} for field, text in masked.items()
+    }

@@ -6,11 +6,35 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Platform
+from integrations.credentials import CREDENTIAL_FIELDS
 from integrations.services import channel_create_or_update
 
 
+def _credential_keys() -> str:
+    lines = []
+    for platform, fields in CREDENTIAL_FIELDS.items():
+        if fields:
+            keys = ", ".join(
+                f"{field.key}{'*' if field.required else ''}{' (secret)' if field.secret else ''}"
+                for field in fields
+            )
+            lines.append(f"  {platform}: {keys}")
+    return "\n".join(lines)
+
+
 class Command(BaseCommand):
-    help = "Create or update a sales channel (the webhook secret is stored, never printed)."
+    help = (
+        "Create or update a sales channel (the webhook secret and API credentials are stored, never "
+        "printed). The API credentials file is a JSON object of the platform's keys (* required); "
+        "on an update the keys given replace those stored, the others are kept:\n" + _credential_keys()
+    )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        from argparse import RawDescriptionHelpFormatter
+
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter  # keep the keys one platform a line
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--platform", required=True, choices=Platform.values)
@@ -42,7 +66,9 @@ class Command(BaseCommand):
             raise CommandError(messages) from exc
         verb = "created" if created else "updated"
         secret = "set" if channel.webhook_secret else "not set"
-        credentials = "set" if channel.api_credentials else "not set"
+        credentials = (
+            f"set ({', '.join(sorted(channel.api_credentials))})" if channel.api_credentials else "not set"
+        )
         self.stdout.write(
             f"Channel {channel.code} {verb}: platform={channel.platform} time_zone={channel.time_zone} "
             f"currency={channel.currency} webhook secret {secret}, API credentials {credentials}."
