@@ -194,6 +194,10 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     last_tracking_at = models.DateTimeField(_("last tracking event at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    # Shipping labels printed (fulfilment.printing): every copy after the first is a reprint,
+    # written on the order's timeline with who printed it.
+    label_prints = models.PositiveIntegerField(_("labels printed"), default=0)
+    label_printed_at = models.DateTimeField(_("label printed at"), null=True, blank=True)
 
     class Meta:
         app_label = "orders"  # see fulfilment/apps.py

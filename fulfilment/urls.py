@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from fulfilment import warehouse_views, watch_views
+from fulfilment import print_views, warehouse_views, watch_views
 from orders.desk import views as order_views
 
 app_name = "fulfilment"
@@ -11,6 +11,8 @@ urlpatterns: list = [
     path("shipments/", warehouse_views.shipment_list, name="shipments"),
     path("shipments/pick-list/", warehouse_views.pick_list, name="pick-list"),
     path("shipments/start-picking/", warehouse_views.start_picking, name="start-picking"),
+    path("shipments/print/labels/", print_views.print_labels, name="print-labels"),
+    path("shipments/print/slips/", print_views.print_packing_slips, name="print-slips"),
     path("shipments/<str:number>/", warehouse_views.shipment_detail, name="shipment"),
     path("shipments/<str:number>/scan/", warehouse_views.shipment_scan, name="shipment-scan"),
     path("shipments/<str:number>/ship/", warehouse_views.shipment_ship, name="shipment-ship"),
