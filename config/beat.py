@@ -50,6 +50,11 @@ PERIODIC_TASKS = [
         every_seconds=60,
     ),
     Schedule(
+        name="integrations: poll platform after-sales requests into RMAs",
+        task="integrations.tasks.sync_after_sales",
+        every_seconds=300,
+    ),
+    Schedule(
         name="integrations: consume Taobao push messages (TMC) and read the trades they name",
         task="integrations.tasks.sync_taobao_messages",
         every_seconds=30,

@@ -20,8 +20,8 @@ from fulfilment import notifications, warehouse_port
 from fulfilment.for_orders import OrdersFulfilment
 from fulfilment.models import NotificationMedium
 from integrations import adapters as webhook_adapters
+from integrations import after_sales, stock_sync, writeback
 from integrations import services as inbound
-from integrations import stock_sync, writeback
 from integrations.amazon import AmazonAdapter
 from integrations.carriers import services as carriers
 from integrations.douyin import DouyinAdapter
@@ -29,6 +29,7 @@ from integrations.douyin import push as douyin_push
 from integrations.for_fulfilment import WarehouseIntegrations
 from integrations.jd import JdAdapter
 from integrations.pdd import PddAdapter
+from integrations.pdd import messages as pdd_messages
 from integrations.shopify import ShopifyAdapter
 from integrations.taobao import TaobaoAdapter, tmc
 from integrations.wms import base as wms
@@ -37,10 +38,13 @@ from integrations.wms.qimen import QimenWarehouse
 from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound as qimen_outbound
 from integrations.woocommerce import WooCommerceAdapter
+from integrations.xiaohongshu import XiaohongshuAdapter
+from integrations.xiaohongshu import push as xiaohongshu_push
 from inventory import stock_push
 from ops import task_outcomes
 from orders import fulfilment_port
 from returns import platform as returns_platform
+from returns import platform_after_sales
 from returns.models import RefundProvider
 from returns.refunds import alipay, shopify, stripe
 from returns.refunds.lifecycle import OUTBOX_KIND as REFUND_KIND
@@ -68,6 +72,7 @@ WEBHOOK_ADAPTERS = [
     PddAdapter,
     JdAdapter,
     DouyinAdapter,
+    XiaohongshuAdapter,
 ]
 
 # Inbound messages that are not sales orders: InboundMessage.platform → its processor (the
@@ -83,6 +88,15 @@ TOPIC_PROCESSORS = {
     # Taobao TMC trade / refund messages left for the sweeper: the trade read and ingested
     **{("taobao", topic): tmc.tmc_message_process for topic in tmc.TRADE_TOPICS},
     ("douyin", "douyin.push"): douyin_push.push_message_process,  # each order named: orderDetail, ingested
+    # Xiaohongshu push messages: each order named read with getOrderDetail, ingested
+    ("xiaohongshu", "xiaohongshu.push"): xiaohongshu_push.push_message_process,
+    # Pinduoduo message service (WebSocket, integrations/pdd/messages.py): the order named, ingested
+    **{("pdd", topic): pdd_messages.message_process for topic in pdd_messages.TOPICS},
+    # polled after-sales requests (JD, Pinduoduo, Douyin, …) → RMAs (integrations.after_sales)
+    **{
+        (platform, after_sales.AFTER_SALE_TOPIC): platform_after_sales.process_platform_after_sale
+        for platform in after_sales.AFTER_SALE_MAPPINGS
+    },
 }
 
 # Warehouse systems by Warehouse.wms_protocol.

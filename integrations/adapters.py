@@ -11,6 +11,9 @@ from typing import Any
 _registry: dict[str, type["WebhookAdapter"]] = {}
 
 CENT = Decimal("0.01")
+# The request's path and query, set by the webhook view for platforms that sign the URL
+# (Xiaohongshu's push sign covers path + query, not the body); a sender's own value is overwritten.
+REQUEST_PATH_HEADER = "Conduit-Path"
 
 
 def register(adapter_cls: type["WebhookAdapter"]) -> type["WebhookAdapter"]:

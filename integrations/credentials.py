@@ -89,6 +89,13 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
         _field("client_id", gettext_lazy("Client id"), required=True),
         _field("client_secret", gettext_lazy("Client secret"), secret=True, required=True),
         _field("access_token", gettext_lazy("Access token"), secret=True, required=True),
+        _field(
+            "mall_id",
+            gettext_lazy("Shop (mall) id"),
+            help_text=gettext_lazy(
+                "Routes the message service's messages when one app serves several shops."
+            ),
+        ),
         BASE_URL,
     ),
     Platform.DOUYIN: (

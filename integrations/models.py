@@ -104,6 +104,32 @@ class SyncCursor(models.Model):
         return timezone.now() - self.cursor if self.cursor else None
 
 
+class AfterSaleCursor(models.Model):
+    """How far a channel's after-sales requests are known to be polled (integrations.after_sales),
+    kept apart from the order cursor: the two are read by different calls, each at its own pace.
+    Leased, overlapped and backed off the way SyncCursor is."""
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="after_sale_cursor")
+    cursor = models.DateTimeField(_("complete up to"), null=True, blank=True)
+    overlap_seconds = models.PositiveIntegerField(_("overlap (seconds)"), default=600)
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
+    backoff_level = models.PositiveSmallIntegerField(_("rate limits in a row"), default=0)
+    lease_until = models.DateTimeField(_("running until"), null=True, blank=True)
+    lease_token = models.UUIDField(_("run token"), null=True, blank=True)
+    pages_fetched = models.PositiveIntegerField(_("pages fetched (last run)"), default=0)
+    records_seen = models.PositiveIntegerField(_("after-sales seen (last run)"), default=0)
+
+    class Meta:
+        verbose_name = _("after-sales cursor")
+        verbose_name_plural = _("after-sales cursors")
+
+    def __str__(self):
+        return f"{self.channel} after-sales @ {self.cursor.isoformat() if self.cursor else '-'}"
+
+
 class ChannelListing(models.Model):
     """Where a SKU lives on a channel's platform, so its sellable quantity can be pushed (R-I10)."""
 

@@ -119,6 +119,14 @@ def _douyin_target(mapping: ItemMapping) -> dict | None:
     return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
 
 
+def _xiaohongshu_target(mapping: ItemMapping) -> dict | None:
+    """inventory.syncSkuStock names the SKU by its skuId alone (XHS-DOC 库存API; every XHS order
+    line names it): a 24-character id, not a number."""
+    if not mapping.platform_sku_id:
+        return None
+    return {"platform_item_id": mapping.platform_item_id, "platform_sku_id": mapping.platform_sku_id}
+
+
 # platform → the listing a mapping makes (None when the mapping does not name the push target)
 LISTING_FROM_MAPPING = {
     "woocommerce": _woocommerce_target,
@@ -127,6 +135,7 @@ LISTING_FROM_MAPPING = {
     "pdd": _pdd_target,
     "jd": _jd_target,
     "douyin": _douyin_target,
+    "xiaohongshu": _xiaohongshu_target,
 }
 
 
@@ -182,6 +191,15 @@ def _push(channel: Channel, listing: ChannelListing, quantity: int) -> None:
     client = get_adapter(channel.platform).client_class(channel)
     if channel.platform == "amazon":  # the listing's seller SKU (integrations.amazon.client.set_stock)
         client.set_stock(sku=listing.platform_item_id, quantity=quantity)
+        return
+    if channel.platform == "xiaohongshu":  # inventory.syncSkuStock {skuId, qty}: ids are not numbers
+        # qty is XHS's TOTAL (sellable + what XHS holds for unpaid orders, channel and activity
+        # stock; XHS sets sellable = qty − what it holds). We send our sellable figure: XHS then
+        # shows it less what XHS holds, never more than we can ship; it under-sells only by the
+        # units XHS holds for unpaid orders we already reserved, until they are paid or closed.
+        if not listing.platform_sku_id:
+            raise PermanentFailure(f"listing #{listing.pk}: a Xiaohongshu listing needs the SKU's skuId")
+        client.sync_stock(sku_id=listing.platform_sku_id, qty=quantity)
         return
     try:
         item_id = int(listing.platform_item_id)

@@ -41,6 +41,25 @@ def sync_channel(channel_id: int) -> str:
 
 
 @shared_task
+def sync_after_sales() -> int:
+    """Poll the after-sales requests of every channel whose platform has them, one task each."""
+    from integrations.after_sales import after_sale_channel_ids
+
+    channel_ids = after_sale_channel_ids()
+    for channel_id in channel_ids:
+        sync_channel_after_sales.delay(channel_id)
+    return len(channel_ids)
+
+
+@shared_task
+def sync_channel_after_sales(channel_id: int) -> str:
+    """One after-sales polling run; safe to run twice at once (the second answers "busy")."""
+    from integrations.after_sales import after_sales_sync
+
+    return after_sales_sync(channel_id=channel_id).status
+
+
+@shared_task
 def sync_taobao_messages() -> int:
     """Every 30 s: consume the Taobao message service (TMC) of each channel that has it switched
     on, each channel in its own task (integrations.taobao.tmc)."""

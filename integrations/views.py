@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.client_address import client_address
-from integrations.adapters import get_adapter
+from integrations.adapters import REQUEST_PATH_HEADER, get_adapter
 from integrations.services import Outcome, inbound_message_receive
 
 
@@ -26,7 +26,7 @@ def platform_webhook(request, platform: str, channel_code: str):
     receipt = inbound_message_receive(
         platform=platform,
         channel_code=channel_code,
-        headers=dict(request.headers),
+        headers={**request.headers, REQUEST_PATH_HEADER: request.get_full_path()},
         raw_body=request.body,
         client_address=client_address(request),
     )

@@ -99,6 +99,7 @@ class CanonicalOrder(TypedDict):
     paid: NotRequired[bool]
     paid_at: NotRequired[datetime]
     cancelled: NotRequired[bool]
+    platform_hold: NotRequired[str]
     priority: NotRequired[str]
     tags: NotRequired[list[str]]
     buyer_ip: NotRequired[str | None]
@@ -346,6 +347,16 @@ class CanonicalOrderInput(serializers.Serializer):
     paid = serializers.BooleanField(required=False, default=False)
     paid_at = PlatformDateTimeField(required=False)
     cancelled = serializers.BooleanField(required=False, default=False)
+    platform_hold = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "Why the platform says the order must not ship yet (e.g. its risk check). The order is "
+            "taken (paid and reserved when paid) and held; a later version without it releases it."
+        ),
+    )
     priority = serializers.ChoiceField(choices=Priority.choices, required=False, default="normal")
     tags = serializers.ListField(
         child=serializers.CharField(max_length=40), required=False, default=list, max_length=20

@@ -143,7 +143,8 @@ def _insert_new(
     outcome = reservations.reserve_orders(demands + gifts.gift_demands(live, gift_lines, demands))
     for line in gifts.settle_gifts(live, gift_lines, outcome).added:
         lines_by_order[line.order_id].append(line)
-    _hold_new(live, outcome, review.review_orders(live), lines_by_order)
+    platform_holds = {order.pk: services.platform_hold_reason(data) for _p, data, order in inserted}
+    _hold_new(live, outcome, review.review_orders(live), lines_by_order, platform_holds)
     for _p, data, order in inserted:
         if data.get("cancelled"):  # known only as cancelled: what checkout locks held goes back
             services.cancel_on_platform(order, refresh_stats=False)  # refreshed with the batch below
@@ -166,15 +167,17 @@ def _hold_new(
     outcome: reservations.ReserveResult,
     hits: dict[int, list[review.ReviewHit]],
     lines_by_order: dict[int, list[OrderLine]],
+    platform_holds: dict[int, tuple[str, dict] | None],
 ) -> None:
-    """New orders that could not be reserved (or got a lot near expiry), that a review rule
-    caught, that lack an address, whose paid amount differs from their total or that name an
-    unmapped item wait on hold, keeping what was reserved. The hold transition is checked and
-    applied on each instance (core.transitions.apply) and the rows are written together: nobody
-    else sees them yet."""
+    """New orders the platform says not to ship yet, that could not be reserved (or got a lot near
+    expiry), that a review rule caught, that lack an address, whose paid amount differs from their
+    total or that name an unmapped item wait on hold, keeping what was reserved. The hold
+    transition is checked and applied on each instance (core.transitions.apply) and the rows are
+    written together: nobody else sees them yet."""
 
     def order_holds(order):
         return services.combined_hold_reason(
+            platform_holds.get(order.pk),
             services.unmapped_hold_reason(lines_by_order.get(order.pk, [])),
             bundles.empty_bundle_hold_reason(lines_by_order.get(order.pk, [])),
             services.money_hold_reason(order),

@@ -270,6 +270,11 @@ def _hold_payload(order: Order) -> dict:
         later = later.filter(created_at__gte=event.created_at)
     if later.exists():
         payload["platform_lines"] = True
+    # The platform's own hold (orders.services.platform_holding) is one a mapping never lifts, for
+    # as long as the platform keeps it: whether it was the first reason or added later.
+    payload.pop("platform_hold", None)
+    if services.platform_holding(order):
+        payload["platform_hold"] = True
     return payload
 
 

@@ -99,6 +99,10 @@ def _release(order, actor, reason):
     unmapped = unmapped_hold_reason(list(order.lines.all()))
     if unmapped:
         raise TransitionRefused(unmapped[0])
+    if platform_holding(order):
+        raise TransitionRefused(
+            _("The platform still holds this order; it is released when the platform releases it.")
+        )
     if may(order, "release", actor):
         short, _lots = stock.reserve_missing(order)
         if short:
@@ -207,6 +211,25 @@ def money_hold_reason(order: Order) -> tuple[str, dict] | None:
         "total": computed,
         "currency": order.currency,
     }, {"paid_mismatch": {"paid": str(stated), "total": str(computed)}}
+
+
+def platform_hold_reason(data: dict[str, Any]) -> tuple[str, dict] | None:
+    """The platform says the order must not ship yet (canonical `platform_hold`, e.g. Douyin's
+    risk check): it waits on hold, paid and reserved, until a later version no longer says so."""
+    reason = (data.get("platform_hold") or "").strip()
+    return (reason, {"platform_hold": reason}) if reason else None
+
+
+def platform_holding(order: Order) -> bool:
+    """Whether the platform's last word on this order was a hold (`platform_hold` in the payload
+    of the newest event that has one: the hold, a note adding it, the release lifting it)."""
+    payload = (
+        order.events.filter(payload__has_key="platform_hold")
+        .order_by("-created_at", "-pk")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    return bool(payload and payload.get("platform_hold"))
 
 
 def unmapped_hold_reason(lines: list[OrderLine]) -> tuple[str, dict] | None:
@@ -477,11 +500,71 @@ def order_apply_platform_version(order: Order, data: dict[str, Any], actor) -> O
             route_on_commit(order)
     if fewer and not overridden:
         _cancel_line_quantities(order, fewer, actor, _("Quantity reduced on the platform"))
+    platform_hold = None if data.get("cancelled") else platform_hold_reason(data)
+    if platform_hold:  # held before it is marked paid, so it is never routed in between
+        _hold_for_platform(order, platform_hold)
     if data.get("paid") and may(order, "mark_paid", None):
         platform_paid(order, data.get("paid_at") or incoming)
     if data.get("cancelled") and may(order, "cancel", None):
         cancel_on_platform(order)
+    if not platform_hold and order.status == OrderStatus.ON_HOLD and platform_holding(order):
+        _lift_platform_hold(order)
     return order
+
+
+def _hold_for_platform(order: Order, hold: tuple[str, dict]) -> None:
+    """A version saying the order must not ship: held (an order held already waits for this too)."""
+    reason, payload = hold
+    if order.status in HOLDABLE:
+        run_order_transition(
+            order, "hold", None, reason=reason, args={"reason": reason[:255]}, payload=payload
+        )
+        _stop_shipments_on_hold(order, reason)
+    elif order.status == OrderStatus.ON_HOLD and not platform_holding(order):
+        order.hold_reason = "; ".join(filter(None, [reason, order.hold_reason]))[:255]
+        order.save(update_fields=["hold_reason", "updated_at"])
+        record_order_event(order, OrderEventKind.NOTE, None, reason=reason, payload=payload)
+
+
+def _lift_platform_hold(order: Order) -> None:
+    """The platform released the order. Held for nothing else, it is released (with its stock) and
+    routed; held for other reasons too, only the platform's is struck and the others stay."""
+    held = _hold_transition_payload(order)
+    held_for = set(held) - {"transition", "platform_hold"}
+    lifted = _("Released on the platform")
+    short = []
+    # a hold a person (or anything else) put on first is theirs to lift
+    if "platform_hold" in held and not held_for and not unmapped_hold_reason(list(order.lines.all())):
+        short, _lots = stock.reserve_missing(order)
+        if not short:
+            run_order_transition(order, "release", None, reason=lifted, payload={"platform_hold": ""})
+            if order.status in (OrderStatus.PAID, OrderStatus.ALLOCATED):
+                route_on_commit(order)
+            return
+    still = [part for part in order.hold_reason.split("; ") if part and not _is_platform_reason(order, part)]
+    if short:
+        still.append(stock.shortage_reason(short))
+    order.hold_reason = "; ".join(still)[:255]
+    order.save(update_fields=["hold_reason", "updated_at"])
+    record_order_event(order, OrderEventKind.NOTE, None, reason=lifted, payload={"platform_hold": ""})
+
+
+def _hold_transition_payload(order: Order) -> dict:
+    payload = (
+        order.events.filter(
+            kind=OrderEventKind.TRANSITION, to_status=OrderStatus.ON_HOLD, payload__transition="hold"
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    return dict(payload or {})
+
+
+def _is_platform_reason(order: Order, text: str) -> bool:
+    """Whether a part of the hold reason is the platform's hold, as its events stated it."""
+    stated = order.events.filter(payload__has_key="platform_hold").values_list("payload", flat=True)
+    return any(text == (payload or {}).get("platform_hold") for payload in stated)
 
 
 def _kept_ciphertext(stored: dict, incoming: dict) -> dict:

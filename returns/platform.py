@@ -131,33 +131,45 @@ def rma_record_platform_refund(
         )
         run_rma_transition(rma, "approve", None, reason=_("Approved on the platform."))
         if amount and amount > 0:
-            ReturnRefund.objects.create(
-                rma=rma,
-                order=order,
-                amount=amount,
-                goods_amount=amount,
-                currency=order.currency,
-                provider=RefundProvider.SHOPIFY,
-                state=RefundState.SUCCEEDED,
-                provider_reference=external_ref.split(":", 1)[-1][:128],
-                completed_at=timezone.now(),
-                detail={"platform": True},
-            )
-            revenue_record_refund(
-                order=order, amount=amount, reference=external_ref, currency=order.currency, note=rma.number
-            )
-            record_rma_event(
-                rma,
-                None,
-                _("Refund of %(amount)s %(currency)s made on the platform (%(ref)s).")
-                % {"amount": amount, "currency": order.currency, "ref": external_ref},
-                refund=str(amount),
-                refund_state=RefundState.SUCCEEDED,
+            book_platform_refund(
+                rma=rma, amount=amount, external_ref=external_ref, provider=RefundProvider.SHOPIFY
             )
         if kind == ReturnKind.REFUND_ONLY:
             run_rma_transition(rma, "mark_refunded", None)
             run_rma_transition(rma, "close", None, reason=_("Refunded on the platform; no goods come back."))
     return rma, True
+
+
+def book_platform_refund(
+    *, rma: ReturnRequest, amount: Decimal, external_ref: str, provider: str
+) -> ReturnRefund:
+    """Inside the caller's transaction (order and RMA locked, no refund row yet): the refund the
+    platform made, as the RMA's refund (succeeded, nothing sent) and once in finance."""
+    order = rma.order
+    refund = ReturnRefund.objects.create(
+        rma=rma,
+        order=order,
+        amount=amount,
+        goods_amount=amount,
+        currency=order.currency,
+        provider=provider,
+        state=RefundState.SUCCEEDED,
+        provider_reference=external_ref.split(":", 1)[-1][:128],
+        completed_at=timezone.now(),
+        detail={"platform": True},
+    )
+    revenue_record_refund(
+        order=order, amount=amount, reference=external_ref, currency=order.currency, note=rma.number
+    )
+    record_rma_event(
+        rma,
+        None,
+        _("Refund of %(amount)s %(currency)s made on the platform (%(ref)s).")
+        % {"amount": amount, "currency": order.currency, "ref": external_ref},
+        refund=str(amount),
+        refund_state=RefundState.SUCCEEDED,
+    )
+    return refund
 
 
 def _our_rma(order: Order, note: str) -> ReturnRequest | None:
@@ -170,13 +182,7 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
     bundle's units come back as its components (orders.bundles), which are what was shipped."""
     wanted: dict[int, int] = {}
     goods_back = False
-    order_lines = list(
-        order.lines.filter(sku__isnull=False)
-        .exclude(kind=LineKind.COMPONENT)
-        .select_related("sku")
-        .prefetch_related("components")
-        .order_by("line_no")
-    )
+    order_lines = sold_lines(order)
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise DomainError(
@@ -204,17 +210,41 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
                 field="refund_line_items",
             )
         goods_back = goods_back or item.get("restock_type") in GOODS_BACK
-        for line in matching:
-            take = min(quantity, line.live_quantity - wanted.get(line.pk, 0))
-            if take > 0:
-                wanted[line.pk] = wanted.get(line.pk, 0) + take
-                quantity -= take
-        if quantity:
+        if take_units(matching, quantity, wanted):
             raise DomainError(
                 _("refund_line_items[%(i)s]: more units of %(sku)s than the order has.")
                 % {"i": index, "sku": sku},
                 field="refund_line_items",
             )
+    return as_shipped(order_lines, wanted), goods_back
+
+
+def sold_lines(order: Order) -> list:
+    """The order's lines as sold with a SKU (bundles, not their components), by line number."""
+    return list(
+        order.lines.filter(sku__isnull=False)
+        .exclude(kind=LineKind.COMPONENT)
+        .select_related("sku")
+        .prefetch_related("components")
+        .order_by("line_no")
+    )
+
+
+def take_units(matching: list, quantity: int, wanted: dict[int, int], *, live: bool = True) -> int:
+    """Spread `quantity` units over the matching lines into `wanted` (line id → units), each line
+    up to its live quantity (or, `live=False`, all it sold); the units that found no room."""
+    for line in matching:
+        room = line.live_quantity if live else line.quantity
+        take = min(quantity, room - wanted.get(line.pk, 0))
+        if take > 0:
+            wanted[line.pk] = wanted.get(line.pk, 0) + take
+            quantity -= take
+    return quantity
+
+
+def as_shipped(order_lines: list, wanted: dict[int, int]) -> list[dict]:
+    """Units of lines as sold as the lines that were shipped: a bundle's units are its components
+    (orders.bundles)."""
     by_pk = {line.pk: line for line in order_lines}
     shipped: dict[int, int] = {}
     for pk, quantity in wanted.items():
@@ -223,7 +253,7 @@ def _lines(order: Order, items: list) -> tuple[list[dict], bool]:
                 shipped[component_id] = shipped.get(component_id, 0) + units
         else:
             shipped[pk] = shipped.get(pk, 0) + quantity
-    return [{"order_line": pk, "quantity": qty} for pk, qty in shipped.items()], goods_back
+    return [{"order_line": pk, "quantity": qty} for pk, qty in shipped.items()]
 
 
 def _refunded_amount(transactions: list) -> Decimal:

@@ -47,7 +47,10 @@ LOGISTICS_ADD_MULTI_PACK = "order.logisticsAddMultiPack"
 TOKEN_CREATE = "token.create"
 TOKEN_REFRESH = "token.refresh"
 TOKEN_METHODS = {TOKEN_CREATE, TOKEN_REFRESH}
-PAGE_SIZE = 100  # order.searchList: size ≤ 100
+PAGE_SIZE = 100  # order.searchList: size ≤ 100 (afterSale.List too)
+AFTER_SALE_LIST = "afterSale.List"
+AFTER_SALE_DETAIL_METHOD = "afterSale.Detail"
+AFTER_SALE_DETAIL = "after_sale_detail"  # where iter_after_sales puts an item's detail
 MAX_CIPHERS = 50  # order.batchDecrypt: at most 50 cipher_infos
 SUCCESS = 10000
 SERVICE_ERROR = 20000  # dop.service-error: retry
@@ -304,6 +307,55 @@ class DouyinClient:
         return WriteBackResult(reference=reference)
 
     # --- the call -------------------------------------------------------------------------------
+
+    # --- after-sales (integrations.after_sales) -----------------------------------------------
+
+    def iter_after_sales(self, *, updated_since: datetime, updated_until: datetime) -> Iterator[dict]:
+        """After-sales updated in [since, until) (afterSale.List by update_start_time /
+        update_end_time in seconds, order_by ["update_time asc"], page 0, 1, … of size ≤ 100 while
+        has_more; notes douyin-xiaohongshu.md A9, fixture douyin_after_sale_list_request.json).
+        An item without its sku orders (order_info.related_order_info) gets the afterSale.Detail
+        answer under AFTER_SALE_DETAIL."""
+        if timezone.is_naive(updated_since) or timezone.is_naive(updated_until):
+            raise ValueError("updated_since / updated_until must be aware datetimes")
+        start, end = int(updated_since.timestamp()), int(updated_until.timestamp())
+        page = 0
+        while True:
+            data = self.call(
+                AFTER_SALE_LIST,
+                {
+                    "update_start_time": start,
+                    "update_end_time": end,
+                    "order_by": ["update_time asc"],
+                    "page": page,
+                    "size": PAGE_SIZE,
+                },
+            )
+            self.pages_fetched += 1
+            items = data.get("items") or []
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise PlatformError(_("Douyin answered afterSale.List without a list of after-sales."))
+            for item in items:
+                related = (item.get("order_info") or {}).get("related_order_info")
+                if not related:
+                    info = item.get("aftersale_info") or {}
+                    item = {**item, AFTER_SALE_DETAIL: self.after_sale_detail(info.get("aftersale_id"))}
+                yield item
+            if not items or not data.get("has_more"):
+                return
+            page += 1
+
+    def after_sale_detail(self, after_sale_id) -> dict:
+        """One after-sale (afterSale.Detail{after_sale_id}): {process_info, order_info}."""
+        after_sale_id = str(after_sale_id or "")
+        if not after_sale_id.isdigit():
+            raise _refusal(_("Douyin after-sale id %(id)r is not a number.") % {"id": after_sale_id})
+        data = self.call(AFTER_SALE_DETAIL_METHOD, {"after_sale_id": after_sale_id})
+        if not isinstance(data.get("process_info"), dict):
+            raise PlatformError(
+                _("Douyin answered after-sale %(id)s without its detail.") % {"id": after_sale_id}
+            )
+        return data
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict:
         """One signed call; the `data` of a success. An expired access token is refreshed once

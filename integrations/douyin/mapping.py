@@ -22,9 +22,11 @@ Per shop order: `post_amount` is the shipping paid and `post_promotion_amount` i
 (a payment-channel discount) is not a goods discount and is left to the paid-amount check.
 `goods_price` (read by some third-party code) is not in the SDK's structs and is not used.
 
-order_status (Go SDK comments): 1 待确认/待支付 → unpaid; 105 已支付 (风控中: not to be shipped) →
-taken unpaid and tagged, so nothing ships until Douyin moves it on; 2 备货中, 101 部分发货,
-3 已发货, 5 已完成 → paid; 4 已取消 → cancelled (its stock released by the intake).
+order_status (Go SDK comments): 1 待确认/待支付 → unpaid; 105 已支付 (风控中: paid, not to be
+shipped) → paid (its money and stock taken as a paid order), tagged and held with a reason a person
+reads (canonical `platform_hold`): it is never routed, and a later version at 2 备货中 (or any other
+status) releases it; 2 备货中, 101 部分发货, 3 已发货, 5 已完成 → paid; 4 已取消 → cancelled (its
+stock released by the intake).
 A line whose after-sale refund succeeded (`after_sale_info.refund_status` 3) is left out unless
 every line was refunded (then the order is cancelled with its lines).
 
@@ -38,8 +40,8 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 UNPAID, RISK_CHECK, TO_SHIP, PART_SHIPPED, SHIPPED, CANCELLED, DONE = 1, 105, 2, 101, 3, 4, 5
-PAID_STATUSES = {TO_SHIP, PART_SHIPPED, SHIPPED, DONE}
-KNOWN_STATUSES = PAID_STATUSES | {UNPAID, RISK_CHECK, CANCELLED}
+PAID_STATUSES = {RISK_CHECK, TO_SHIP, PART_SHIPPED, SHIPPED, DONE}
+KNOWN_STATUSES = PAID_STATUSES | {UNPAID, CANCELLED}
 REFUND_SUCCEEDED = 3  # after_sale_info.refund_status 3 退款成功
 RISK_TAG = "douyin-risk-check"
 FEN = Decimal("0.01")
@@ -111,8 +113,9 @@ def order_to_canonical(order: dict, channel) -> dict | None:
             fen(order.get("pay_amount")) - sum((fen(item.get("pay_amount")) for item in refunded), ZERO)
         ),
     }
-    if status == RISK_CHECK:
+    if status == RISK_CHECK and not cancelled:
         canonical["tags"] = [RISK_TAG]
+        canonical["platform_hold"] = _("Douyin risk check: do not ship until Douyin releases it")
     if paid and order.get("pay_time"):
         canonical["paid_at"] = unix_time(order["pay_time"])
     if canonical["updated_at"] is None:

@@ -59,6 +59,9 @@ SHIPMENT_METHOD = "jingdong.pop.order.shipment"
 STOCK_METHOD = "jingdong.stock.write.updateSkuStock"
 DECRYPT_METHOD = "jingdong.jos.order.oaid.decrypt"
 PAGE_SIZE = 100  # enSearch's maximum
+REFUND_APPLY_METHOD = "jingdong.pop.afs.soa.refundapply.queryPageList"
+REFUND_APPLY_PAGE_SIZE = 50  # pageSize 1–50 (notes B5)
+REFUND_APPLY_MAX_PAGE = 100  # pageIndex 1–100
 MAX_RESTARTS = 3  # a window read again from page 1 when it changed under the pages
 MAX_WINDOW = timedelta(days=28)  # JOS: start_date and end_date at most one month apart
 RATE_LIMIT_CODES = {"2"}  # App Call Limited
@@ -311,6 +314,60 @@ class JdClient:
         )
 
     # --- the call -------------------------------------------------------------------------------
+
+    # --- after-sales (integrations.after_sales) -----------------------------------------------
+
+    def iter_after_sales(self, *, updated_since: datetime, updated_until: datetime) -> Iterator[dict]:
+        """Refund requests before shipment (jingdong.pop.afs.soa.refundapply.queryPageList, notes
+        B5: `queryResult{totalCount, result[…]}`, pageIndex 1–100, pageSize 1–50, times
+        yyyy-MM-dd HH:mm:ss). JD publishes no update-time filter: a window reads the requests
+        APPLIED in it (applyTimeStart/End) and those CHECKED in it (checkTimeStart/End); one found
+        by both is the same stored version. A change with neither time (JD finance's refund,
+        status 3/4, after the check) is only seen when it comes with a check in the window."""
+        for start, end in windows(updated_since, updated_until):
+            for prefix in ("applyTime", "checkTime"):
+                page = 1
+                while True:
+                    params = {
+                        f"{prefix}Start": format_beijing_time(start),
+                        f"{prefix}End": format_beijing_time(end),
+                        "pageIndex": str(page),
+                        "pageSize": str(REFUND_APPLY_PAGE_SIZE),
+                    }
+                    result = _envelope(self.call(REFUND_APPLY_METHOD, params), REFUND_APPLY_METHOD).get(
+                        "queryResult"
+                    )
+                    self.pages_fetched += 1
+                    if not isinstance(result, dict) or not _true(result.get("success")):
+                        error = result if isinstance(result, dict) else {}
+                        raise _refusal(
+                            _("JD refused %(method)s: %(code)s %(msg)s")
+                            % {
+                                "method": REFUND_APPLY_METHOD,
+                                "code": error.get("errorCode") or "",
+                                "msg": error.get("errorMsg") or "",
+                            }
+                        )
+                    records = result.get("result") or []
+                    if not isinstance(records, list):
+                        raise PlatformError(
+                            _("JD answered the refund requests with something other than a list.")
+                        )
+                    yield from records
+                    total = result.get("totalCount")
+                    total = _int(total) if total not in (None, "") else None
+                    if (
+                        len(records) < REFUND_APPLY_PAGE_SIZE
+                        or total is None
+                        or page * REFUND_APPLY_PAGE_SIZE >= total
+                    ):
+                        break
+                    if page >= REFUND_APPLY_MAX_PAGE:
+                        raise PlatformError(
+                            _("More JD refund requests in %(start)s – %(end)s than 100 pages hold.")
+                            % {"start": format_beijing_time(start), "end": format_beijing_time(end)}
+                        )
+                    page += 1
 
     def call(self, method: str, business_params: dict[str, Any]) -> dict:
         """One signed JOS call; the decoded JSON body of an answer that is not a gateway error."""

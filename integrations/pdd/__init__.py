@@ -1,9 +1,10 @@
 """Pinduoduo (拼多多开放平台). Orders are polled (client.py: pdd.order.number.list.increment.get,
 30-minute windows read from the last page back) and mapped in mapping.py. PDD pushes only over
-its WebSocket message service (no HTTP callbacks), which is not consumed here: anything posted to
-the webhook URL is rejected and polling is the way in. Parcels are written back with
-pdd.logistics.online.send, stock pushed with pdd.goods.quantity.update, and the protected
-receiver decrypted with pdd.open.decrypt.batch (client.py)."""
+its WebSocket message service (no HTTP callbacks): messages.py listens to it (manage.py
+pdd_messages); anything posted to the webhook URL is rejected, and polling stays the safety net.
+Parcels are written back with pdd.logistics.online.send, stock pushed with
+pdd.goods.quantity.update, and the protected receiver decrypted with pdd.open.decrypt.batch
+(client.py)."""
 
 from datetime import UTC, datetime
 

@@ -63,6 +63,14 @@ QUANTITY_RESPONSE = "goods_quantity_update_response"
 ONLINE_SEND_TYPE = "pdd.logistics.online.send"
 ONLINE_SEND_RESPONSE = "logistics_online_send_response"
 PAGE_SIZE = 100  # the increment API's maximum
+REFUND_INCREMENT_TYPE = "pdd.refund.list.increment.get"
+REFUND_INCREMENT_RESPONSE = "refund_increment_get_response"
+REFUND_INFORMATION_TYPE = "pdd.refund.information.get"  # answers unwrapped (notes A1 pitfall 5)
+REFUND_INFORMATION = "refund_information"  # where iter_after_sales puts the detail of a record
+ALL_AFTER_SALE_TYPES = 1  # after_sales_type 1 全部 (request enum)
+# after_sales_status values read (notes A2): 2/3 待商家处理, 4/5 退款中, 6 驳回, 7 待用户发货, 8 平台处理中,
+# 9 平台拒绝, 10 退款成功, 11 买家撤销, 12/13 逾期, 31 同意拒收, 33 待商家召回.
+AFTER_SALE_STATUSES = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 31, 33)
 MAX_WINDOW = timedelta(minutes=30)  # "一次请求只能查询时间跨度为30分钟的增量交易记录"
 ALL = 5  # order_status / refund_status 5 = 全部
 FULL_UPDATE = 1  # update_type 1 全量
@@ -272,9 +280,62 @@ class PddClient:
             % {"sn": sn, "theirs": waybills[0] or "?", "ours": tracking}
         )
 
+    # --- after-sales (integrations.after_sales) -----------------------------------------------
+
+    def iter_after_sales(self, *, updated_since: datetime, updated_until: datetime) -> Iterator[dict]:
+        """After-sales requests updated in the window (pdd.refund.list.increment.get, notes A5:
+        30-minute windows, page_size ≤ 100, after_sales_type 1 全部). `after_sales_status` is
+        required and names ONE status (the order API's enum, notes A2; no "all" value is
+        published), so each status the returns desk acts on is read in turn. Each record comes with
+        its pdd.refund.information.get answer under REFUND_INFORMATION: the list's
+        after_sales_type enum is not documented (SOURCES.md), the detail's is (1 仅退款 2 退货退款
+        3 换货). The list's money is yuan strings, the detail's fen: kept apart, never merged."""
+        for start, end in half_hour_slices(updated_since, updated_until):
+            for status in AFTER_SALE_STATUSES:
+                page = 1
+                while True:
+                    answer = self.call(
+                        REFUND_INCREMENT_TYPE,
+                        {
+                            "after_sales_status": status,
+                            "after_sales_type": ALL_AFTER_SALE_TYPES,
+                            "start_updated_at": start,
+                            "end_updated_at": end,
+                            "page": page,
+                            "page_size": PAGE_SIZE,
+                        },
+                        REFUND_INCREMENT_RESPONSE,
+                    )
+                    self.pages_fetched += 1
+                    records = answer.get("refund_list") or []
+                    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                        raise PlatformError(
+                            _("Pinduoduo answered refund_list with something other than a list.")
+                        )
+                    for record in records:
+                        yield {**record, REFUND_INFORMATION: self.refund_information(record)}
+                    total = answer.get("total_count")
+                    if len(records) < PAGE_SIZE or not isinstance(total, int) or page * PAGE_SIZE >= total:
+                        break
+                    page += 1
+
+    def refund_information(self, record: dict) -> dict:
+        """One after-sales request (pdd.refund.information.get{order_sn, after_sales_id}): an
+        unwrapped object (notes A1/A5), money in fen."""
+        params = {
+            "order_sn": str(record.get("order_sn") or ""),
+            "after_sales_id": str(record.get("id") or ""),
+        }
+        answer = self.call(REFUND_INFORMATION_TYPE, params, None)
+        if not answer.get("id"):
+            raise PlatformError(
+                _("Pinduoduo answered after-sale %(id)s without its id.") % {"id": params["after_sales_id"]}
+            )
+        return answer
+
     # --- the call -------------------------------------------------------------------------------
 
-    def call(self, api_type: str, business_params: dict[str, Any], response_key: str) -> dict:
+    def call(self, api_type: str, business_params: dict[str, Any], response_key: str | None) -> dict:
         """One signed POP call; the `<x>_response` object of a success."""
         params = {
             "type": api_type,
@@ -302,7 +363,7 @@ class PddClient:
             raise _error(body["error_response"])
         if response.status_code != 200:
             raise http_error("Pinduoduo", response.status_code)
-        answer = body.get(response_key)
+        answer = body if response_key is None else body.get(response_key)  # None: unwrapped answer
         if not isinstance(answer, dict):
             raise PlatformError(_("Pinduoduo answered without %(key)s.") % {"key": response_key})
         return answer

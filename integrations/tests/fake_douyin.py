@@ -72,6 +72,9 @@ class FakeDouyin:
         self.expired_tokens: set[str] = set()
         self.packs: dict[str, dict] = {}  # request_id → first answer
         self.token_generation = 1
+        # after-sales: aftersale_id → afterSale.List item, and → afterSale.Detail data
+        self.after_sales: dict[str, dict] = {}
+        self.after_sale_details: dict[str, dict] = {}
 
     def add_order(self, order: dict) -> dict:
         order = copy.deepcopy(order)
@@ -164,6 +167,33 @@ class FakeDouyin:
         found.sort(key=lambda o: (o["update_time"], o["order_id"]), reverse=not params.get("order_asc"))
         chunk = found[page * size : (page + 1) * size]
         return ok({"page": page, "size": size, "total": len(found), "shop_order_list": copy.deepcopy(chunk)})
+
+    def do_afterSale_List(self, params):  # noqa: N802
+        """afterSale.List by update_start_time / update_end_time, ascending, page 0-based (A9)."""
+        size, page = int(params.get("size", 10)), int(params.get("page", 0))
+        if size > 100 or size < 1 or page < 0:
+            return error(40003, "非法的参数", "isv.parameter-invalid", "size/page")
+        start, end = params.get("update_start_time"), params.get("update_end_time")
+        found = sorted(
+            (
+                item
+                for item in self.after_sales.values()
+                if (start is None or item["aftersale_info"]["update_time"] >= start)
+                and (end is None or item["aftersale_info"]["update_time"] <= end)
+            ),
+            key=lambda item: item["aftersale_info"]["update_time"],
+        )
+        chunk = found[page * size : (page + 1) * size]
+        more = len(found) > (page + 1) * size
+        return ok(
+            {"has_more": more, "total": len(found), "page": page, "size": size, "items": copy.deepcopy(chunk)}
+        )
+
+    def do_afterSale_Detail(self, params):  # noqa: N802
+        detail = self.after_sale_details.get(str(params.get("after_sale_id")))
+        if detail is None:
+            return error(40004, "业务处理失败", "isv.business-failed:售后单不存在", "售后单不存在")
+        return ok(copy.deepcopy(detail))
 
     def do_order_orderDetail(self, params):  # noqa: N802
         order = self.orders.get(str(params.get("shop_order_id")))

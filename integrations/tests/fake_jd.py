@@ -75,6 +75,7 @@ class FakeJos:
         self.faults: list[tuple[str | None, str]] = []
         self.orders: dict[str, dict] = {}
         self.stock: dict[str, int] = {}
+        self.refund_applies: dict[str, dict] = {}  # id → RefundApplyVo (refunds before shipment)
         self.after_search = None  # called after each enSearch answer (a change between two pages)
 
     def add_order(self, info: dict) -> dict:
@@ -108,6 +109,7 @@ class FakeJos:
                 "jingdong.pop.order.shipment": self._shipment,
                 "jingdong.stock.write.updateSkuStock": self._update_sku_stock,
                 "jingdong.jos.order.oaid.decrypt": self._oaid_decrypt,
+                "jingdong.pop.afs.soa.refundapply.queryPageList": self._refund_apply_page,
             }.get(method)
             if handler is None:
                 return 200, sample("jd_error_invalid_method")
@@ -153,6 +155,26 @@ class FakeJos:
         result["orderInfoList"] = [{k: copy.deepcopy(v) for k, v in o.items() if k in fields} for o in chunk]
         if self.after_search is not None:
             self.after_search(self)
+        return body
+
+    def _refund_apply_page(self, p: dict) -> dict:
+        """queryPageList: the refund requests applied (applyTimeStart/End) or checked
+        (checkTimeStart/End) in the window, pageIndex 1–100 × pageSize 1–50 (notes B5)."""
+        size, page = int(p.get("pageSize", 50)), int(p.get("pageIndex", 1))
+        body = sample("jd_refundapply_query_page_list_response")
+        result = body["jingdong_pop_afs_soa_refundapply_queryPageList_responce"]["queryResult"]
+        if not (1 <= size <= 50 and 1 <= page <= 100):
+            result.update(
+                success=False, errorCode="param", errorMsg="pageSize/pageIndex", result=[], totalCount=0
+            )
+            return body
+        prefix = "applyTime" if "applyTimeStart" in p else "checkTime"
+        found = [
+            r
+            for r in self.refund_applies.values()
+            if r.get(prefix) and p[f"{prefix}Start"] <= r[prefix] <= p[f"{prefix}End"]
+        ]
+        result.update(totalCount=len(found), result=copy.deepcopy(found[(page - 1) * size : page * size]))
         return body
 
     def _en_get(self, p: dict) -> dict:

@@ -80,6 +80,9 @@ class FakePdd:
         self.stock: dict[tuple[str, str], int] = {}
         self.expired_tokens: set[str] = set()
         self.increment_omits: set[str] = set()  # fields the increment API leaves out
+        # after-sales: id → refund_list record (yuan) and id → refund.information.get answer (fen)
+        self.refunds: dict[str, dict] = {}
+        self.refund_details: dict[str, dict] = {}
 
     def add_order(self, order: dict) -> dict:
         order = copy.deepcopy(order)
@@ -157,6 +160,29 @@ class FakePdd:
         else:
             answer["total_count"] = len(found)
         return {"order_sn_increment_get_response": answer}
+
+    def _refund_list_increment_get(self, params: dict) -> dict:
+        """pdd.refund.list.increment.get: the records of the one after_sales_status asked whose
+        updated_time is in [start, end] (≤ 30 minutes, notes A5), `page_size` per page."""
+        start, end = int(params["start_updated_at"]), int(params["end_updated_at"])
+        size, page = int(params.get("page_size", 100)), int(params.get("page", 1))
+        if end - start > 1800 or end < start or not 0 < size <= 100 or not params.get("after_sales_status"):
+            return error(10000, "参数错误")
+        found = [
+            r
+            for r in self.refunds.values()
+            if str(r["after_sales_status"]) == params["after_sales_status"]
+            and start <= epoch(r["updated_time"]) <= end
+        ]
+        chunk = copy.deepcopy(found[(page - 1) * size : page * size])
+        return {"refund_increment_get_response": {"total_count": len(found), "refund_list": chunk}}
+
+    def _refund_information_get(self, params: dict) -> dict:
+        """pdd.refund.information.get: unwrapped (notes A1 pitfall 5)."""
+        detail = self.refund_details.get(params.get("after_sales_id", ""))
+        if detail is None or detail["order_sn"] != params.get("order_sn"):
+            return error(50001, "业务服务错误")
+        return copy.deepcopy(detail)
 
     def _order_information_get(self, params: dict) -> dict:
         order = self.orders.get(params.get("order_sn", ""))

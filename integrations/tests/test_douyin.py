@@ -15,16 +15,18 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from core.errors import TransitionRefused
 from core.http import PlatformError, RateLimited
 from integrations.douyin import DouyinAdapter, mapping, signing
 from integrations.douyin import client as client_module
 from integrations.douyin.client import DouyinClient
-from integrations.models import InboundMessage, InboundStatus
+from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.sync import channel_sync
 from integrations.tests import fake_douyin
 from integrations.tests.fake_douyin import sample
 from inventory.models import StockBalance
 from orders.models import Order, OrderStatus
+from orders.services import order_transition
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, receive
 
 VECTORS = sample("douyin_signing_vectors")
@@ -314,7 +316,7 @@ def test_status_mapping_and_unknown_status():
     order = orders_of("douyin_order_search_list_page0_response")[0]
     for status, paid, cancelled in [
         (1, False, False),
-        (105, False, False),
+        (105, True, False),  # paid, held (platform_hold) until Douyin releases it
         (2, True, False),
         (101, True, False),
         (3, True, False),
@@ -324,22 +326,48 @@ def test_status_mapping_and_unknown_status():
         canonical = mapping.order_to_canonical({**order, "order_status": status}, channel)
         assert (canonical["paid"], canonical["cancelled"]) == (paid, cancelled), status
         assert (mapping.RISK_TAG in canonical.get("tags", [])) == (status == 105)
+        assert bool(canonical.get("platform_hold")) == (status == 105), status
     with pytest.raises(ValueError, match="order_status"):
         mapping.order_to_canonical({**order, "order_status": 7}, channel)
 
 
-def test_a_risk_checked_order_105_is_not_released_until_douyin_moves_it_on(shop, douyin):
+def test_a_risk_checked_order_105_is_paid_and_held_until_douyin_moves_it_on(
+    shop, douyin, manager, django_capture_on_commit_callbacks
+):
     order = orders_of("douyin_order_search_list_page0_response")[1]
     douyin.add_order({**order, "order_status": 105})
-    channel_sync(channel_id=shop.pk, now=BEIJING_1045)
-    taken = Order.objects.get(channel=shop, external_id=POSTAGE_ID)
-    assert taken.status == OrderStatus.PENDING_PAYMENT
-    assert mapping.RISK_TAG in taken.tags
 
-    douyin.add_order({**order, "update_time": order["update_time"] + 60})
-    channel_sync(channel_id=shop.pk, now=BEIJING_1045 + timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_sync(channel_id=shop.pk, now=BEIJING_1045)
+
+    # paid: its money and stock taken as a paid order, but held and never routed
+    taken = Order.objects.get(channel=shop, external_id=POSTAGE_ID)
+    assert (taken.status, taken.held_from) == (OrderStatus.ON_HOLD, OrderStatus.PAID)
+    assert taken.hold_reason == "Douyin risk check: do not ship until Douyin releases it"
+    assert taken.paid_at == datetime.fromtimestamp(order["pay_time"], tz=UTC)
+    assert (taken.paid_amount, reserved("MUG-350")) == (Decimal("90.00"), 1)
+    assert mapping.RISK_TAG in taken.tags
+    assert not taken.shipments.exists()
+    # a person cannot release it while Douyin holds it
+    with pytest.raises(TransitionRefused, match="platform still holds"):
+        order_transition(order=taken, name="release", actor=manager, reason="looks fine")
+    # a later version still at 105 keeps it held
+    douyin.add_order({**order, "order_status": 105, "update_time": order["update_time"] + 30})
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_sync(channel_id=shop.pk, now=BEIJING_1045 + timedelta(minutes=2))
     taken.refresh_from_db()
-    assert taken.status in (OrderStatus.PAID, OrderStatus.ALLOCATED)
+    assert taken.status == OrderStatus.ON_HOLD and not taken.shipments.exists()
+
+    # when: Douyin moves it on to 2 备货中
+    douyin.add_order({**order, "update_time": order["update_time"] + 60})
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_sync(channel_id=shop.pk, now=BEIJING_1045 + timedelta(minutes=5))
+
+    taken.refresh_from_db()
+    assert taken.status == OrderStatus.ALLOCATED and taken.shipments.exists()  # routed now
+    assert (taken.hold_reason, reserved("MUG-350")) == ("", 1)
+    assert mapping.RISK_TAG not in taken.tags
+    assert taken.events.filter(reason="Released on the platform", from_status=OrderStatus.ON_HOLD).exists()
 
 
 def test_fen_is_exact_and_refuses_what_is_not_an_amount():
@@ -788,3 +816,30 @@ def test_the_doc_detail_sample_with_numbers_as_strings_maps_without_guessing():
     assert line["unit_price"] == str(mapping.fen(item["origin_amount"]))
     assert line["quantity"] == int(item["item_num"])
     assert canonical["paid_amount"] == str(mapping.fen(detail["pay_amount"]))
+
+
+# --- a rate limit in the middle of a poll ------------------------------------------------------------
+
+
+def test_a_traffic_limit_stops_the_run_keeps_the_cursor_and_the_retry_reads_the_window(shop, douyin):
+    all_orders(douyin)
+    cursor = datetime(2026, 1, 15, 1, 55, tzinfo=UTC)  # before the three orders' update_time
+    SyncCursor.objects.create(channel=shop, cursor=cursor)
+    douyin.faults.append((SEARCH, "douyin_error_traffic_limited"))  # code 60000
+
+    limited = channel_sync(channel_id=shop.pk, now=BEIJING_1045)
+
+    assert limited.status == "rate_limited"
+    state = SyncCursor.objects.get(channel=shop)
+    assert state.cursor == cursor and state.next_run_at is not None
+    assert not Order.objects.filter(channel=shop).exists()
+    assert channel_sync(channel_id=shop.pk, now=BEIJING_1045 + timedelta(seconds=1)).status == "waiting"
+
+    retried = channel_sync(channel_id=shop.pk, now=state.next_run_at + timedelta(seconds=1))
+
+    assert (retried.status, retried.orders_seen, retried.messages_stored) == ("ok", 3, 3)
+    first, second = douyin.calls(SEARCH)[0], douyin.calls(SEARCH)[1]
+    # the retry reads the same window start as the limited run
+    assert second["params"]["update_time_start"] == first["params"]["update_time_start"]
+    assert Order.objects.filter(channel=shop).count() == 3
+    assert SyncCursor.objects.get(channel=shop).cursor == datetime.fromtimestamp(1768443600, tz=UTC)

@@ -568,3 +568,41 @@ def test_a_business_failure_inside_a_gateway_success_is_a_refusal():
     assert refused.value.temporary is False
     with pytest.raises(PlatformError, match="without jingdong_pop_order_enGet_responce"):
         _business(body, GET, "orderDetailInfo")
+
+
+# --- a later cancelled version ------------------------------------------------------------------------
+
+
+def test_a_later_cancelled_version_cancels_the_order_and_releases_its_stock(shop, jos):
+    paid = recent(orders_of("jd_pop_order_ensearch_page1")[0], 30)
+    jos.add_order(paid)
+    assert channel_sync(channel_id=shop.pk).status == "ok"
+    order = Order.objects.get(channel=shop, external_id=ORDER_1)
+    held_before = (reserved("TS-WHT-L"), reserved("BAG-BEI"))
+    assert held_before[0] == 2 and order.status != "cancelled"
+
+    # when: JD's later version is TRADE_CANCELED (the enGet fixture, modified later)
+    jos.add_order(recent(order_of("jd_pop_order_enget_cancelled_response"), 1))
+    result = channel_sync(channel_id=shop.pk, now=timezone.now())
+
+    assert (result.status, result.messages_stored) == ("ok", 1)
+    order.refresh_from_db()
+    assert (order.status, order.cancel_reason) == ("cancelled", "Cancelled on the platform")
+    assert (reserved("TS-WHT-L"), reserved("BAG-BEI")) == (0, 0)  # its stock released
+    assert Order.objects.filter(channel=shop, external_id=ORDER_1).count() == 1
+
+    # an older paid version showing up late in the overlap changes nothing
+    jos.orders[ORDER_1] = recent(paid, 3)
+    late = channel_sync(channel_id=shop.pk, now=timezone.now() + timedelta(seconds=10))
+    assert (late.status, late.messages_stored) == ("ok", 1)  # read and stored, then found older
+    order.refresh_from_db()
+    assert order.status == "cancelled" and reserved("TS-WHT-L") == 0
+
+
+def test_an_order_first_seen_cancelled_reserves_nothing(shop, jos):
+    jos.add_order(recent(order_of("jd_pop_order_enget_cancelled_response"), 1))
+
+    assert channel_sync(channel_id=shop.pk).status == "ok"
+
+    assert Order.objects.get(channel=shop, external_id=ORDER_1).status == "cancelled"
+    assert (reserved("TS-WHT-L"), reserved("BAG-BEI")) == (0, 0)

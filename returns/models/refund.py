@@ -15,6 +15,8 @@ class RefundProvider(models.TextChoices):
     ALIPAY = "alipay", _("Alipay")
     SHOPIFY = "shopify", "Shopify"
     MANUAL = "manual", _("Paid out by finance")
+    # Refunded by the sales platform itself (JD, Pinduoduo, Douyin after-sales): nothing to send.
+    PLATFORM = "platform", _("Refunded by the sales platform")
 
 
 class RefundState(models.TextChoices):

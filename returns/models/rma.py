@@ -77,6 +77,10 @@ class ReturnRequest(ConcurrentTransitionMixin, TimeStampedModel):
     decision_reason = models.CharField(_("decision reason"), max_length=255, blank=True)
     # The platform's after-sales id ("shopify:<refund id>") for requests that came from it.
     external_ref = models.CharField(_("platform reference"), max_length=100, blank=True)
+    # The platform's state and update time of that after-sale as last applied
+    # (returns.platform_after_sales): an older version read later changes nothing.
+    external_state = models.CharField(_("platform state"), max_length=20, blank=True)
+    external_updated_at = models.DateTimeField(_("platform update time"), null=True, blank=True)
 
     return_carrier = models.ForeignKey(
         "orders.Carrier",
