@@ -145,8 +145,21 @@ WEBHOOK_SECRETS = {
 }
 
 
+# Kept with the credentials on every platform's channel: not the platform's, the shop's own.
+SHOP_FIELDS = (
+    _field(
+        "wecom_robot_url",
+        gettext_lazy("WeCom robot address"),
+        secret=True,  # the address carries the robot's key
+        help_text=gettext_lazy(
+            "The group robot that gets this shop's WeCom notifications (default: the site's)."
+        ),
+    ),
+)
+
+
 def credential_fields(platform: str) -> tuple[CredentialField, ...]:
-    return CREDENTIAL_FIELDS.get(platform, ())
+    return CREDENTIAL_FIELDS.get(platform, ()) + SHOP_FIELDS
 
 
 def credentials_merged(platform: str, stored: dict | None, given: dict) -> dict:
@@ -156,7 +169,7 @@ def credentials_merged(platform: str, stored: dict | None, given: dict) -> dict:
     expiry) pass through untouched."""
     fields = {field.key: field for field in credential_fields(platform)}
     unknown = sorted(key for key in given if key not in fields)
-    if unknown and platform in CREDENTIAL_FIELDS:
+    if unknown:
         raise ValidationError(
             {
                 "api_credentials": _("Unknown credential keys for %(platform)s: %(keys)s.")

@@ -207,6 +207,13 @@ def test_add_channel_rotating_one_token_keeps_the_others(tmp_path):
     }
 
 
+def test_the_shops_own_wecom_robot_is_a_secret_every_platform_accepts(tmp_path):
+    add_channel(
+        "generic", "api-1", {"wecom_robot_url": "https://qyapi.weixin.qq.com/robot?key=k-1"}, tmp_path
+    )
+    assert Channel.objects.get(code="api-1").api_credentials["wecom_robot_url"].endswith("key=k-1")
+
+
 def test_keys_the_platform_keeps_itself_pass_through_a_merge():
     stored = {"app_key": "k", "app_secret": "s", "access_token": "t", "expires_in": 604800}
     assert credentials_merged("douyin", stored, {"access_token": "t2"})["expires_in"] == 604800

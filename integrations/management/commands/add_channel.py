@@ -6,19 +6,19 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Platform
-from integrations.credentials import CREDENTIAL_FIELDS
+from integrations.credentials import CREDENTIAL_FIELDS, SHOP_FIELDS
 from integrations.services import channel_create_or_update
 
 
+def _keys(fields) -> str:
+    return ", ".join(
+        f"{field.key}{'*' if field.required else ''}{' (secret)' if field.secret else ''}" for field in fields
+    )
+
+
 def _credential_keys() -> str:
-    lines = []
-    for platform, fields in CREDENTIAL_FIELDS.items():
-        if fields:
-            keys = ", ".join(
-                f"{field.key}{'*' if field.required else ''}{' (secret)' if field.secret else ''}"
-                for field in fields
-            )
-            lines.append(f"  {platform}: {keys}")
+    lines = [f"  {platform}: {_keys(fields)}" for platform, fields in CREDENTIAL_FIELDS.items() if fields]
+    lines.append(f"  every platform: {_keys(SHOP_FIELDS)}")
     return "\n".join(lines)
 
 
