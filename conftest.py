@@ -3,7 +3,12 @@ from django.db import connection
 
 from core.roles import Role
 
-pytest_plugins = ["core.tests.real_worker"]  # real_broker: a Celery worker process on Redis
+pytest_plugins = [
+    "core.tests.real_worker",  # real_broker: a Celery worker process on Redis
+    # browser / desk: one Chromium per test process, shared by every app's browser tests (a
+    # second session fixture would start a second Playwright inside the first one's event loop)
+    "core.tests.browser",
+]
 
 
 def pytest_collection_modifyitems(config, items):

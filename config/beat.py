@@ -110,6 +110,11 @@ PERIODIC_TASKS = [
         every_seconds=60,
     ),
     Schedule(
+        name="fulfilment: send new alerts to the staff's SMS and WeCom routes",
+        task="fulfilment.watch_tasks.dispatch_staff_alerts",
+        every_seconds=60,
+    ),
+    Schedule(
         name="carriers: poll tracking not pushed for a while",
         task="integrations.carriers.tasks.poll_tracking",
         every_seconds=900,

@@ -16,7 +16,8 @@ from importlib import import_module
 from celery import signals as celery_signals
 
 from core import outbox
-from fulfilment import notifications, warehouse_port
+from fulfilment import notifications, staff_alerts, warehouse_port
+from fulfilment import waybills as fulfilment_waybills
 from fulfilment.for_orders import OrdersFulfilment
 from fulfilment.models import NotificationMedium
 from integrations import adapters as webhook_adapters
@@ -24,6 +25,7 @@ from integrations import after_sales, stock_sync, writeback
 from integrations import services as inbound
 from integrations.amazon import AmazonAdapter
 from integrations.carriers import services as carriers
+from integrations.carriers import waybills as carrier_waybills
 from integrations.douyin import DouyinAdapter
 from integrations.douyin import push as douyin_push
 from integrations.for_fulfilment import WarehouseIntegrations
@@ -52,10 +54,13 @@ from returns.refunds.lifecycle import OUTBOX_KIND as REFUND_KIND
 # Outbox message kind → the function that delivers it (core.outbox retries and dead-letters).
 OUTBOX_HANDLERS = {
     notifications.KIND: notifications.notification_deliver,  # e-mail, SMS, WeCom to customers
+    staff_alerts.KIND: staff_alerts.staff_alert_deliver,  # alerts to the staff's SMS / WeCom routes
     stock_sync.KIND: stock_sync.stock_push_deliver,  # channel stock to Shopify / WooCommerce / Taobao
     writeback.KIND: writeback.writeback_deliver,  # a parcel's carrier and tracking to its platform
     carriers.SUBSCRIBE: carriers.subscription_deliver,  # Kuaidi100 tracking subscription
-    carriers.WAYBILL: carriers.waybill_deliver,  # Kuaidi100 e-waybill request
+    carriers.WAYBILL: carriers.waybill_deliver,  # Kuaidi100 e-waybill request (the desk button)
+    fulfilment_waybills.KIND: carrier_waybills.waybill_deliver,  # e-waybill at release: Kuaidi100 / platform
+    fulfilment_waybills.CANCEL_KIND: carrier_waybills.waybill_cancel_deliver,  # its number given back
     qimen_outbound.PUSH: qimen_outbound.deliveryorder_create,  # shipment to a Qimen cloud warehouse
     qimen_outbound.CANCEL: qimen_outbound.order_cancel,  # its cancellation
     REFUND_KIND.format(provider=RefundProvider.STRIPE): stripe.refund_via_stripe,

@@ -77,6 +77,15 @@ def http_error(platform: str, status: int) -> PlatformError:
     return error
 
 
+def refusal(message: str) -> PlatformError:
+    """A failure retrying cannot change, said by the protocol rather than by an HTTP status (a
+    platform's error code in a 200 body, a request the client will not send): `is_temporary`
+    reads `temporary`."""
+    error = PlatformError(message)
+    error.temporary = False
+    return error
+
+
 def is_temporary_status(status: int | None) -> bool:
     """The rule: no answer (None), 408, 425, 429 and 5xx may go away by themselves; any other
     4xx is a refusal that retrying cannot change."""

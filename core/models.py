@@ -3,6 +3,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from timezone_field import TimeZoneField
 
+from core.encrypted_fields import EncryptedTextField
+from core.roles import Role
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
@@ -87,6 +90,9 @@ class Alert(TimeStampedModel):
         help_text=_("Who is working on it; empty = anyone with the role."),
     )
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    # When the staff alert routes (SMS, WeCom) were given it; a raise that only bumps an open
+    # alert sends nothing again.
+    routed_at = models.DateTimeField(_("sent to staff at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("alert")
@@ -98,10 +104,62 @@ class Alert(TimeStampedModel):
                 name="alert_one_unresolved_per_key",
             )
         ]
-        indexes = [models.Index(fields=["state", "role", "-created_at"], name="alert_queue_idx")]
+        indexes = [
+            models.Index(fields=["state", "role", "-created_at"], name="alert_queue_idx"),
+            # The staff-alert dispatcher's work: alerts not yet given to their routes.
+            models.Index(
+                fields=["id"], condition=models.Q(routed_at__isnull=True), name="alert_unrouted_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"[{self.kind}] {self.message}"
+
+
+class AlertMedium(models.TextChoices):
+    SMS = "sms", _("SMS")
+    WECOM = "wecom", _("WeCom group robot")
+
+
+SEVERITY_RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
+
+
+class AlertRoute(TimeStampedModel):
+    """Where a role's alerts also go besides the desk's queue (R-F5): an SMS to the person on
+    duty or a WeCom group robot, for some alert kinds (or all) from a severity up. Sent by
+    fulfilment.staff_alerts through the outbox once per alert and route."""
+
+    name = models.CharField(_("name"), max_length=120)
+    role = models.CharField(_("role"), max_length=30, choices=Role.choices)
+    kinds = models.JSONField(
+        _("alert kinds"),
+        default=list,
+        blank=True,
+        help_text=_("E.g. no_first_scan, sla; empty = every kind the role gets."),
+    )
+    min_severity = models.CharField(
+        _("from severity"), max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    medium = models.CharField(_("medium"), max_length=10, choices=AlertMedium.choices)
+    # A phone number (SMS) or a robot address, which carries the robot's key: kept encrypted.
+    target = EncryptedTextField(_("phone or robot address"), max_length=500)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["role", "name"]
+        verbose_name = _("alert route")
+        verbose_name_plural = _("alert routes")
+
+    def __str__(self):
+        return self.name
+
+    def takes(self, alert: Alert) -> bool:
+        return (
+            self.is_active
+            and alert.role == self.role
+            and (not self.kinds or alert.kind in self.kinds)
+            and SEVERITY_RANK.get(alert.severity, 1) >= SEVERITY_RANK.get(self.min_severity, 1)
+        )
 
 
 class OutboxState(models.TextChoices):

@@ -67,6 +67,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.add_stockmovement",
         "inventory.view_cyclecount",
         "inventory.add_cyclecount",
+        "inventory.view_binlocation",  # bins and what the floor recorded in them (waves)
+        "inventory.view_binstock",
+        "inventory.change_binstock",  # put-away
         "orders.view_order",
         "orders.fulfil_order",
         "orders.add_order_note",

@@ -42,6 +42,7 @@ NAV = [
         _("Fulfilment"),
         [
             Link(_("Shipments"), "fulfilment:shipments", "orders.view_shipment"),
+            Link(_("Waves"), "fulfilment:waves", "orders.view_shipment"),
             Link(_("No first scan"), "fulfilment:no-first-scan", "orders.view_shipment"),
             Link(_("Carriers"), "fulfilment:carrier-stats", "orders.view_shipment"),
         ],

@@ -186,6 +186,19 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     waybill = models.JSONField(_("waybill"), default=dict, blank=True)
     external_ref = models.CharField(_("warehouse reference"), max_length=64, blank=True)
     problem = models.CharField(_("problem"), max_length=255, blank=True)
+    # Declared parcel weight. SKUs carry no weight (inventory.SKU), so carrier rules with a weight
+    # range match only shipments whose weight was entered (fulfilment.carrier_rules).
+    weight_grams = models.PositiveIntegerField(_("weight (g)"), null=True, blank=True)
+    # The parcel this one was split off: a cloud warehouse shipped part of it in a box of its
+    # own (several packages, or a partial confirmation); see fulfilment.splitting.
+    split_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="split_parcels",
+        verbose_name=_("split from"),
+    )
 
     sent_at = models.DateTimeField(_("sent to warehouse at"), null=True, blank=True)
     packed_at = models.DateTimeField(_("packed at"), null=True, blank=True)
@@ -284,6 +297,148 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     def cancel(self, *, problem: str = ""):
         self.problem = problem
         self.cancelled_at = timezone.now()
+
+
+class CodCondition(models.TextChoices):
+    ANY = "any", _("Any payment")
+    COD = "cod", _("Cash on delivery only")
+    PREPAID = "prepaid", _("Prepaid only")
+
+
+class CarrierRule(TimeStampedModel):
+    """快递策略 (issue #17): which carrier takes a shipment released to an own warehouse. Rules are
+    tried by ascending priority; the first active rule whose every condition holds wins (an empty
+    condition holds for everything). Its backup carrier is tried once when the first carrier
+    refuses the waybill (fulfilment.carrier_rules, fulfilment.waybills)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    priority = models.PositiveIntegerField(_("priority"), default=100, help_text=_("Lower is tried first."))
+    channel = models.ForeignKey(
+        "integrations.Channel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="carrier_rules",
+        verbose_name=_("channel"),
+        help_text=_("Empty: every channel."),
+    )
+    provinces = models.JSONField(
+        _("provinces"), default=list, blank=True, help_text=_("Destination provinces; empty: any.")
+    )
+    cities = models.JSONField(
+        _("cities"), default=list, blank=True, help_text=_("Destination cities; empty: any.")
+    )
+    min_weight_grams = models.PositiveIntegerField(_("from weight (g)"), null=True, blank=True)
+    max_weight_grams = models.PositiveIntegerField(_("up to weight (g)"), null=True, blank=True)
+    min_amount = MoneyField(_("from order total"), null=True, blank=True, default=None)
+    max_amount = MoneyField(_("up to order total"), null=True, blank=True, default=None)
+    currency = CurrencyField(
+        blank=True, help_text=_("Currency of the amount range; other orders never match.")
+    )
+    sku_codes = models.JSONField(
+        _("SKU codes"), default=list, blank=True, help_text=_("The parcel carries any of these; empty: any.")
+    )
+    order_tags = models.JSONField(
+        _("order tags"), default=list, blank=True, help_text=_("The order has any of these tags; empty: any.")
+    )
+    cod = models.CharField(
+        _("cash on delivery"),
+        max_length=8,
+        choices=CodCondition.choices,
+        default=CodCondition.ANY,
+        help_text=_("Cash-on-delivery orders are those tagged “cod”."),
+    )
+    carrier = models.ForeignKey(
+        Carrier, on_delete=models.PROTECT, related_name="carrier_rules", verbose_name=_("carrier")
+    )
+    backup_carrier = models.ForeignKey(
+        Carrier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="backup_carrier_rules",
+        verbose_name=_("backup carrier"),
+        help_text=_("Tried once when the carrier refuses the waybill or its waybill call fails."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        app_label = "orders"  # see fulfilment/apps.py
+        ordering = ["priority", "id"]
+        verbose_name = _("carrier rule")
+        verbose_name_plural = _("carrier rules")
+        indexes = [models.Index(fields=["is_active", "priority"], name="carrier_rule_order_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        if (
+            None not in (self.min_weight_grams, self.max_weight_grams)
+            and self.min_weight_grams > self.max_weight_grams
+        ):
+            errors["max_weight_grams"] = _("The upper weight is below the lower one.")
+        if None not in (self.min_amount, self.max_amount) and self.min_amount > self.max_amount:
+            errors["max_amount"] = _("The upper amount is below the lower one.")
+        if (self.min_amount is not None or self.max_amount is not None) and not self.currency:
+            errors["currency"] = _("Say which currency the amount range is in.")
+        if self.backup_carrier_id and self.backup_carrier_id == self.carrier_id:
+            errors["backup_carrier"] = _("The backup carrier must differ from the carrier.")
+        for name in ("provinces", "cities", "sku_codes", "order_tags"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors[name] = _("A list of texts is expected.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class WaybillState(models.TextChoices):
+    PENDING = "pending", _("Requested")
+    ISSUED = "issued", _("Issued")
+    FAILED = "failed", _("Failed")
+
+
+class WaybillRequest(TimeStampedModel):
+    """The electronic waybill of one shipment, requested at release (fulfilment.waybills): which
+    source and carrier it is asked of, and the carrier's error when it failed — the "waybill
+    failed" queue is the failed rows. One row per shipment: a retry reuses it."""
+
+    shipment = models.OneToOneField(
+        Shipment, on_delete=models.CASCADE, related_name="waybill_request", verbose_name=_("shipment")
+    )
+    state = models.CharField(
+        _("state"), max_length=8, choices=WaybillState.choices, default=WaybillState.PENDING, db_index=True
+    )
+    source = models.CharField(_("waybill source"), max_length=20)  # kuaidi100, cainiao, pdd, douyin, jd
+    carrier = models.ForeignKey(
+        Carrier, on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier")
+    )
+    backup_carrier = models.ForeignKey(
+        Carrier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("backup carrier"),
+        help_text=_("Still to try when the carrier fails; empty once used."),
+    )
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)  # part of the outbox key
+    error = models.CharField(_("carrier error"), max_length=500, blank=True)
+    # A delivery calling the source holds the request until then (two deliveries at once: one waits).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    history = models.JSONField(_("history"), default=list, blank=True)
+
+    class Meta:
+        app_label = "orders"  # see fulfilment/apps.py
+        ordering = ["-updated_at", "-id"]
+        verbose_name = _("waybill request")
+        verbose_name_plural = _("waybill requests")
+
+    def __str__(self):
+        return f"{self.shipment_id} {self.source} {self.state}"
 
 
 class ShipmentLine(models.Model):
@@ -430,3 +585,7 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.order_id} {self.event} via {self.medium}"
+
+
+# Waves, their rules, members and pick lines live in their own module (issue #17 part 4).
+from fulfilment.wave_models import Wave, WaveKind, WavePick, WaveRule, WaveShipment, WaveState  # noqa: E402, F401

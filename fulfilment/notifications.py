@@ -334,16 +334,18 @@ def _json(response: httpx.Response) -> dict:
 
 
 def send_sms(notification: Notification, key: str) -> None:
+    sms_post(to=notification.recipient, text=notification.body, key=key)
+
+
+def sms_post(*, to: str, text: str, key: str) -> None:
+    """One text through the SMS gateway (SMS_GATEWAY_URL), the key its idempotency reference."""
     if not settings.SMS_GATEWAY_URL:
         raise PermanentFailure("SMS_GATEWAY_URL is not set")
     headers = {"Idempotency-Key": key}
     if settings.SMS_GATEWAY_KEY:
         headers["Authorization"] = f"Bearer {settings.SMS_GATEWAY_KEY}"
     response = _post_json(
-        "SMS gateway",
-        settings.SMS_GATEWAY_URL,
-        {"to": notification.recipient, "text": notification.body, "reference": key},
-        headers,
+        "SMS gateway", settings.SMS_GATEWAY_URL, {"to": to, "text": text, "reference": key}, headers
     )
     answer = _json(response)
     if answer.get("ok") is False:  # a refusal in a 2xx body
@@ -359,9 +361,9 @@ def wecom_robot_url(notification: Notification) -> str:
     return settings.WECOM_ROBOT_URL
 
 
-def _wecom_content(notification: Notification) -> str:
-    content = f"**{notification.subject}**\n{notification.body}"
-    encoded = content.encode("utf-8")[:WECOM_MAX_BYTES]
+def wecom_markdown(subject: str, body: str) -> str:
+    """The robot's markdown content, cut (at a character boundary) to what it accepts."""
+    encoded = f"**{subject}**\n{body}".encode()[:WECOM_MAX_BYTES]
     return encoded.decode("utf-8", errors="ignore")
 
 
@@ -369,9 +371,12 @@ def send_wecom(notification: Notification, key: str) -> None:
     url = wecom_robot_url(notification)
     if not url:
         raise PermanentFailure("no WeCom robot URL for this channel")
-    response = _post_json(
-        "WeCom robot", url, {"msgtype": "markdown", "markdown": {"content": _wecom_content(notification)}}
-    )
+    wecom_post(url=url, content=wecom_markdown(notification.subject, notification.body))
+
+
+def wecom_post(*, url: str, content: str) -> None:
+    """One markdown message to a WeCom group robot; its busy answers are retried."""
+    response = _post_json("WeCom robot", url, {"msgtype": "markdown", "markdown": {"content": content}})
     answer = _json(response)
     errcode = answer.get("errcode")
     if errcode == 0:

@@ -84,7 +84,11 @@ def run_shipment_transition(
 
 def _after_transition(shipment: Shipment, orders: list[Order], name: str) -> None:
     """Outbound work the new state calls for, all through the outbox (same transaction)."""
-    if name == "ship":
+    if name == "send_to_warehouse":
+        warehouses().shipment_released(shipment)
+    elif name == "cancel":
+        warehouses().shipment_cancelled(shipment)
+    elif name == "ship":
         warehouses().subscribe_tracking(shipment)
         warehouses().shipment_shipped(shipment)
         for order in orders:

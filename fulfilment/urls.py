@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from fulfilment import print_views, warehouse_views, watch_views
+from fulfilment import print_views, warehouse_views, watch_views, wave_views, waybill_views
 from orders.desk import views as order_views
 
 app_name = "fulfilment"
@@ -19,7 +19,21 @@ urlpatterns: list = [
     path(
         "shipments/<str:number>/waybill/", warehouse_views.shipment_request_waybill, name="shipment-waybill"
     ),
+    path("waybills/failed/", waybill_views.failed_waybill_list, name="waybills-failed"),
+    path("waybills/retry/", waybill_views.retry_waybills, name="waybills-retry"),
     path("wms-snapshots/", warehouse_views.wms_snapshot_list, name="wms-snapshots"),
+    # waves: pick by bin path, pack with weight, hand over (handheld screens)
+    path("waves/", wave_views.wave_list, name="waves"),
+    path("waves/create/", wave_views.wave_create, name="wave-create"),
+    path("waves/<str:number>/", wave_views.wave_detail, name="wave"),
+    path("waves/<str:number>/start/", wave_views.wave_start, name="wave-start"),
+    path("waves/<str:number>/pick/", wave_views.wave_pick, name="wave-pick"),
+    path("waves/<str:number>/pick/scan/", wave_views.wave_pick_scan, name="wave-pick-scan"),
+    path("waves/<str:number>/pack/", wave_views.wave_pack, name="wave-pack"),
+    path("waves/<str:number>/pack/scan/", wave_views.wave_pack_scan, name="wave-pack-scan"),
+    path("waves/<str:number>/pack/weigh/", wave_views.wave_weigh, name="wave-weigh"),
+    path("waves/<str:number>/hand-over/", wave_views.wave_hand_over, name="wave-hand-over"),
+    path("waves/<str:number>/pickup/", wave_views.wave_pickup, name="wave-pickup"),
     # routing an order (the order page's Shipments panel)
     path("orders/<str:number>/route/", order_views.order_route, name="order-route"),
     # watches over carriers and SLAs

@@ -24,6 +24,14 @@ class WarehousePort(Protocol):
     def cancel_shipment(self, shipment: "Shipment") -> None:
         """Tell the shipment's warehouse it is cancelled."""
 
+    def shipment_released(self, shipment: "Shipment") -> None:
+        """The shipment was just released to its warehouse (send_to_warehouse, same transaction):
+        an own warehouse's parcel gets its carrier and its e-waybill request (issue #17)."""
+
+    def shipment_cancelled(self, shipment: "Shipment") -> None:
+        """The shipment was just cancelled before it left the warehouse (same transaction): an
+        e-waybill number it holds is given back to its source through the outbox (issue #17)."""
+
     def subscribe_tracking(self, shipment: "Shipment") -> None:
         """Ask the carrier integration to report this parcel's tracking events."""
 

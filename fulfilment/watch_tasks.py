@@ -16,3 +16,11 @@ def evaluate_sla() -> dict:
     from fulfilment.sla import sla_evaluate
 
     return sla_evaluate()
+
+
+@shared_task
+def dispatch_staff_alerts() -> int:
+    """Every minute: new alerts to their roles' SMS and WeCom routes (fulfilment.staff_alerts)."""
+    from fulfilment.staff_alerts import staff_alerts_dispatch
+
+    return staff_alerts_dispatch()

@@ -10,9 +10,11 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.models import AlertState
+from core.spreadsheets import xlsx_response
 from core.timezones import business_date, business_zone
 from desk.alerts import visible_alerts
 from fulfilment import sla, watches
@@ -59,6 +61,8 @@ def no_first_scan(request):
     rows = watches.shipments_without_first_scan(
         hours=hours, carrier=data.get("carrier"), warehouse=data.get("warehouse"), now=now
     )
+    if request.GET.get("format") == "xlsx":
+        return _no_first_scan_xlsx(rows.select_related("order__channel"), now)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     for shipment in page:
         shipment.waited_hours = int((now - shipment.shipped_at).total_seconds() // 3600)
@@ -67,6 +71,45 @@ def no_first_scan(request):
         "fulfilment/no_first_scan.html",
         {"form": form, "page": page, "hours": hours, "query": _query_without_page(request)},
     )
+
+
+NO_FIRST_SCAN_EXPORT_MAX = 20000
+
+
+def _no_first_scan_xlsx(rows, now):
+    """The list as Excel for the carrier's account manager: one row per parcel, with the outlet
+    that should have picked it up where the waybill named it."""
+    header = [
+        _("Shipment"),
+        _("Order"),
+        _("Channel"),
+        _("Carrier"),
+        _("Tracking number"),
+        _("Outlet (from the waybill)"),
+        _("Warehouse"),
+        _("Shipped at"),
+        _("Hours without a scan"),
+        _("Province"),
+        _("City"),
+    ]
+    body = (
+        [
+            shipment.number,
+            shipment.order.number,
+            shipment.order.channel.code,
+            shipment.carrier.name if shipment.carrier else "",
+            shipment.tracking_number,
+            str((shipment.waybill or {}).get("origin_outlet") or ""),
+            shipment.warehouse.code,
+            timezone.localtime(shipment.shipped_at).strftime("%Y-%m-%d %H:%M"),
+            int((now - shipment.shipped_at).total_seconds() // 3600),
+            shipment.order.ship_province,
+            shipment.order.ship_city,
+        ]
+        for shipment in rows[:NO_FIRST_SCAN_EXPORT_MAX]
+    )
+    stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
+    return xlsx_response(f"no-first-scan-{stamp}.xlsx", _("No first scan"), header, body)
 
 
 class DateRangeForm(forms.Form):

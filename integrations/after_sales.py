@@ -56,8 +56,8 @@ THE CONTRACT every platform implements (JD, Pinduoduo, Douyin here; Xiaohongshu 
 3. Registration. `AFTER_SALE_MAPPINGS` below: platform → its mapping function. A platform listed
    there is polled for after-sales (its client must have `iter_after_sales`).
 
-The poll (`after_sales_sync`): per channel, its own AfterSaleCursor (lease, overlap, back-off, as
-integrations.sync keeps the order cursor); each record is stored as an InboundMessage (topic
+The poll (`after_sales_sync`): per channel, its own AfterSaleCursor (lease, overlap, back-off:
+integrations.cursor_lease, which the order sync shares); each record is stored as an InboundMessage (topic
 AFTER_SALE_TOPIC, the raw record as body, dedupe id "after_sale:<external_ref>:<updated_at>", so one
 message per record version and the raw record kept for replay) and processed through
 integrations.services, whose topic processor for AFTER_SALE_TOPIC (returns.platform_after_sales,
@@ -68,30 +68,34 @@ the run and leaves the cursor where it was.
 
 import hashlib
 import json
-import logging
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from catalog.models import Channel, Platform
-from core.http import PlatformError, RateLimited
 from integrations.adapters import get_adapter
+from integrations.cursor_lease import LeasedRun, PolledCursor, SyncResult, SyncStatus, leased_run
 from integrations.douyin import after_sales as douyin_after_sales
 from integrations.jd import after_sales as jd_after_sales
 from integrations.models import AfterSaleCursor, InboundMessage, InboundStatus
 from integrations.pdd import after_sales as pdd_after_sales
 from integrations.services import inbound_message_process
-from integrations.sync import LEASE, MAX_BACKOFF, POLL_HEADERS, SETTLE, SyncResult, SyncStatus
+from integrations.sync import POLL_HEADERS
 from integrations.xiaohongshu import after_sales as xiaohongshu_after_sales
 
-logger = logging.getLogger(__name__)
-
 AFTER_SALE_TOPIC = "after_sale"
-FIRST_RUN_LOOKBACK = timedelta(days=1)
+# Kept apart from the order cursor (the two are read by different calls, each at its own pace),
+# leased, overlapped and backed off the same way (integrations.cursor_lease).
+AFTER_SALE_CURSOR = PolledCursor(
+    AfterSaleCursor,
+    seen_field="records_seen",
+    run_name="after-sales sync",
+    stopped_unexpectedly=gettext_lazy("The after-sales sync stopped unexpectedly: %(error)r"),
+)
 
 # Platform → its mapping (raw record → canonical after-sale, or None for one not handled). The
 # platform's client (its adapter's client_class) has `iter_after_sales`.
@@ -135,29 +139,17 @@ def after_sales_sync(*, channel_id: int, now: datetime | None = None) -> SyncRes
         or not hasattr(client_class, "iter_after_sales")
     ):
         return SyncResult(SyncStatus.NOT_POLLED)
-    claimed = _lease_take(channel, clock())
-    if isinstance(claimed, SyncResult):
-        return claimed
-    token, since, until = claimed
-    client, seen, stored = None, 0, 0
-    try:
-        client = client_class(channel)
-        for record in client.iter_after_sales(updated_since=since, updated_until=until):
-            seen += 1
+
+    def read(run: LeasedRun) -> None:
+        run.client = client_class(channel)
+        for record in run.client.iter_after_sales(updated_since=run.since, updated_until=run.until):
+            run.seen += 1
             message, created = after_sale_message_store(channel, record)
-            stored += int(created)
+            run.stored += int(created)
             if message.status == InboundStatus.RECEIVED:
                 inbound_message_process(message.pk)
-    except RateLimited as exc:
-        return _settle(channel, token, clock(), client, seen, stored, since, until, rate_limited=exc)
-    except PlatformError as exc:
-        error = _("The platform refused the request: %(error)s") % {"error": exc}
-        return _settle(channel, token, clock(), client, seen, stored, since, until, error=error)
-    except BaseException as exc:
-        error = _("The after-sales sync stopped unexpectedly: %(error)r") % {"error": exc}
-        _settle(channel, token, clock(), client, seen, stored, since, until, error=error)
-        raise
-    return _settle(channel, token, clock(), client, seen, stored, since, until, complete=True)
+
+    return leased_run(AFTER_SALE_CURSOR, channel, clock, read)
 
 
 def after_sale_message_store(channel: Channel, record: dict) -> tuple[InboundMessage, bool]:
@@ -197,69 +189,3 @@ def _client_class(platform: str):
         return get_adapter(platform).client_class
     except LookupError:
         return None
-
-
-def _lease_take(channel: Channel, now: datetime) -> SyncResult | tuple[uuid.UUID, datetime, datetime]:
-    """Claim the channel's after-sales for one run: (token, since, until), or the result instead."""
-    AfterSaleCursor.objects.get_or_create(channel=channel)
-    with transaction.atomic():
-        state = AfterSaleCursor.objects.select_for_update(skip_locked=True).filter(channel=channel).first()
-        if state is None or (state.lease_until is not None and state.lease_until > now):
-            return SyncResult(SyncStatus.BUSY, cursor=state.cursor if state else None)
-        if state.next_run_at is not None and state.next_run_at > now:
-            return SyncResult(SyncStatus.WAITING, cursor=state.cursor)
-        until = now - SETTLE
-        since = (
-            now - FIRST_RUN_LOOKBACK
-            if state.cursor is None
-            else state.cursor - timedelta(seconds=state.overlap_seconds)
-        )
-        if since >= until:
-            return SyncResult(SyncStatus.OK, since, until, cursor=state.cursor)
-        state.lease_token, state.lease_until, state.last_run_at = uuid.uuid4(), now + LEASE, now
-        state.save(update_fields=["lease_token", "lease_until", "last_run_at"])
-    return state.lease_token, since, until
-
-
-def _settle(
-    channel: Channel,
-    token: uuid.UUID,
-    now: datetime,
-    client,
-    seen: int,
-    stored: int,
-    since: datetime,
-    until: datetime,
-    *,
-    complete: bool = False,
-    rate_limited: RateLimited | None = None,
-    error: str = "",
-) -> SyncResult:
-    """Release the lease and record the run; a complete run moves the cursor to the end of the
-    window it read (the overlap re-reads what the platform shows late)."""
-    status = SyncStatus.OK if complete else SyncStatus.RATE_LIMITED if rate_limited else SyncStatus.FAILED
-    with transaction.atomic():
-        state = AfterSaleCursor.objects.select_for_update().get(channel=channel)
-        if state.lease_token != token:
-            logger.warning("after-sales sync of channel %s outlived its lease", channel.pk)
-            return SyncResult(SyncStatus.BUSY, since, until, cursor=state.cursor)
-        state.lease_token = state.lease_until = None
-        state.pages_fetched = getattr(client, "pages_fetched", 0)
-        state.records_seen = seen
-        if complete:
-            if state.cursor is None or until > state.cursor:
-                state.cursor = until
-            state.last_success_at, state.last_error = now, ""
-            state.next_run_at, state.backoff_level = None, 0
-        elif rate_limited is not None:
-            delay = min(timedelta(seconds=rate_limited.retry_after) * 2**state.backoff_level, MAX_BACKOFF)
-            state.next_run_at = now + delay
-            state.backoff_level = min(state.backoff_level + 1, 16)
-            error = _("Rate limited by the platform; retrying in %(seconds)d s.") % {
-                "seconds": delay.total_seconds()
-            }
-            state.last_error = error
-        else:
-            state.last_error = error
-        state.save()
-    return SyncResult(status, since, until, state.pages_fetched, seen, stored, state.cursor, error)

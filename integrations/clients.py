@@ -18,3 +18,16 @@ class OrderClient(Protocol):
     def iter_orders(self, *, updated_since: datetime, updated_until: datetime) -> Iterator[dict]:
         """Raw order payloads updated in [updated_since, updated_until), following pagination."""
         ...
+
+
+def credentials_write_back(channel, updates: dict) -> dict:
+    """Merge what a platform's token call answered (new access and refresh tokens, their expiry)
+    into the channel's `api_credentials`, on the object the client holds and in the database, so
+    the next client built from the channel starts with them; the other keys are kept. Saved by
+    an UPDATE of that one column (nothing else of the row is written back), and only for a
+    channel that has a row. The merged credentials are returned."""
+    credentials = {**(channel.api_credentials or {}), **updates}
+    channel.api_credentials = credentials
+    if getattr(channel, "pk", None):
+        type(channel).objects.filter(pk=channel.pk).update(api_credentials=credentials)
+    return credentials

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from fulfilment.models import Shipment
 from integrations import carriers, wms, writeback
+from integrations.carriers import waybills
 from orders.models import Order
 
 
@@ -14,6 +15,12 @@ class WarehouseIntegrations:
 
     def cancel_shipment(self, shipment: Shipment) -> None:
         wms.cancel_shipment(shipment)
+
+    def shipment_released(self, shipment: Shipment) -> None:
+        waybills.waybill_on_release(shipment)
+
+    def shipment_cancelled(self, shipment: Shipment) -> None:
+        waybills.waybill_on_cancel(shipment)
 
     def subscribe_tracking(self, shipment: Shipment) -> None:
         carriers.subscribe_tracking(shipment)

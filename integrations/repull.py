@@ -40,6 +40,7 @@ from core.handoff import INFRASTRUCTURE_ERRORS, Swept
 from core.http import PlatformError, RateLimited
 from core.timezones import checked_moment
 from integrations.adapters import get_adapter
+from integrations.cursor_lease import LEASE
 from integrations.models import (
     ChannelRepull,
     InboundMessage,
@@ -48,7 +49,7 @@ from integrations.models import (
     SyncCursor,
 )
 from integrations.services import inbound_message_note_error, inbound_message_process
-from integrations.sync import LEASE, message_store
+from integrations.sync import message_store
 from orders.models import OrderEvent, OrderEventKind
 
 logger = logging.getLogger(__name__)

@@ -5,53 +5,36 @@ one as an InboundMessage exactly like a webhook delivery and processes it throug
 pipeline (integrations.services), so an order arriving by webhook and by polling, any number of
 times, is one order (R-X3). A run never holds a row lock while it talks to the platform: it takes
 a lease on the channel's SyncCursor in one short transaction, fetches and ingests with no
-transaction open, and settles the cursor in another short transaction."""
+transaction open, and settles the cursor in another short transaction (integrations.cursor_lease,
+which the after-sales poll shares)."""
 
 import hashlib
 import json
-import logging
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from catalog.models import Channel
-from core.http import PlatformError, RateLimited
+from core.errors import DomainError
+from core.http import PlatformError, is_temporary
 from integrations.adapters import get_adapter
+from integrations.cursor_lease import LeasedRun, PolledCursor, SyncResult, SyncStatus, leased_run
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.services import inbound_message_process
 
-logger = logging.getLogger(__name__)
-
-SETTLE = timedelta(seconds=5)  # the newest seconds may still be committing on the platform
-FIRST_RUN_LOOKBACK = timedelta(days=1)
-LEASE = timedelta(minutes=15)  # a crashed run blocks its channel at most this long
-MAX_BACKOFF = timedelta(minutes=15)
 POLL_HEADERS = {"X-Conduit-Source": "poll"}
 
-
-class SyncStatus:
-    OK = "ok"
-    BUSY = "busy"  # another run of this channel holds it
-    WAITING = "waiting"  # backing off after a rate limit
-    RATE_LIMITED = "rate_limited"
-    FAILED = "failed"
-    NOT_POLLED = "not_polled"  # inactive channel, or a platform without a client
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    status: str
-    updated_since: datetime | None = None
-    updated_until: datetime | None = None
-    pages_fetched: int = 0
-    orders_seen: int = 0
-    messages_stored: int = 0  # new versions; the rest were duplicates of stored messages
-    cursor: datetime | None = None
-    error: str = ""
+# The order cursor of a channel, leased, overlapped and backed off by integrations.cursor_lease.
+ORDER_CURSOR = PolledCursor(
+    SyncCursor,
+    seen_field="orders_seen",
+    run_name="sync",
+    stopped_unexpectedly=gettext_lazy("The sync stopped unexpectedly: %(error)r"),
+)
 
 
 def pollable_channel_ids() -> list[int]:
@@ -80,103 +63,16 @@ def channel_sync(*, channel_id: int, now: datetime | None = None) -> SyncResult:
     if not channel.is_active or adapter is None or adapter.client_class is None:
         return SyncResult(SyncStatus.NOT_POLLED)
 
-    started = clock()
-    claimed = _lease_take(channel, started)
-    if isinstance(claimed, SyncResult):
-        return claimed
-    token, since, until = claimed
-
-    client = None
-    seen = stored = 0
-    newest = None
-    try:
-        client = adapter.client_class(channel)
-        for payload in client.iter_orders(updated_since=since, updated_until=until):
-            seen += 1
+    def read(run: LeasedRun) -> None:
+        run.client = adapter.client_class(channel)
+        for payload in run.client.iter_orders(updated_since=run.since, updated_until=run.until):
+            run.seen += 1
             updated_at = _updated_at(adapter, payload)
-            if updated_at is not None and (newest is None or updated_at > newest):
-                newest = updated_at
-            stored += _message_store_and_process(channel, adapter, payload)
-    except RateLimited as exc:
-        return _settle(channel, token, clock(), client, seen, stored, since, until, rate_limited=exc)
-    except PlatformError as exc:
-        error = _("The platform refused the request: %(error)s") % {"error": exc}
-        return _settle(channel, token, clock(), client, seen, stored, since, until, error=error)
-    except BaseException as exc:
-        # Unexpected: free the channel for the next run (the cursor stays) and let it surface.
-        error = _("The sync stopped unexpectedly: %(error)r") % {"error": exc}
-        _settle(channel, token, clock(), client, seen, stored, since, until, error=error)
-        raise
-    return _settle(channel, token, clock(), client, seen, stored, since, until, newest=newest, complete=True)
+            if updated_at is not None and (run.newest is None or updated_at > run.newest):
+                run.newest = updated_at
+            run.stored += _message_store_and_process(channel, adapter, payload)
 
-
-def _lease_take(channel: Channel, now: datetime) -> SyncResult | tuple[uuid.UUID, datetime, datetime]:
-    """Claim the channel for one run: (token, since, until), or the result to return instead."""
-    SyncCursor.objects.get_or_create(channel=channel)
-    with transaction.atomic():
-        state = SyncCursor.objects.select_for_update(skip_locked=True).filter(channel=channel).first()
-        if state is None or (state.lease_until is not None and state.lease_until > now):
-            return SyncResult(SyncStatus.BUSY, cursor=state.cursor if state else None)
-        if state.next_run_at is not None and state.next_run_at > now:
-            return SyncResult(SyncStatus.WAITING, cursor=state.cursor)
-        until = now - SETTLE
-        if state.cursor is None:
-            since = now - FIRST_RUN_LOOKBACK
-        else:
-            since = state.cursor - timedelta(seconds=state.overlap_seconds)
-        if since >= until:  # the clock went back behind the cursor: nothing can be read yet
-            return SyncResult(SyncStatus.OK, since, until, cursor=state.cursor)
-        state.lease_token, state.lease_until, state.last_run_at = uuid.uuid4(), now + LEASE, now
-        state.save(update_fields=["lease_token", "lease_until", "last_run_at"])
-    return state.lease_token, since, until
-
-
-def _settle(
-    channel: Channel,
-    token: uuid.UUID,
-    now: datetime,
-    client,
-    seen: int,
-    stored: int,
-    since: datetime,
-    until: datetime,
-    *,
-    newest: datetime | None = None,
-    complete: bool = False,
-    rate_limited: RateLimited | None = None,
-    error: str = "",
-) -> SyncResult:
-    """Release the lease and record the run. Only a complete run moves the cursor, only forwards
-    and never past the end of the window it read."""
-    status = SyncStatus.OK if complete else SyncStatus.RATE_LIMITED if rate_limited else SyncStatus.FAILED
-    with transaction.atomic():
-        state = SyncCursor.objects.select_for_update().get(channel=channel)
-        if state.lease_token != token:
-            # This run outlived its lease and another one took over: leave the row to that one.
-            logger.warning("sync of channel %s outlived its lease; its results are not recorded", channel.pk)
-            return SyncResult(SyncStatus.BUSY, since, until, cursor=state.cursor)
-        state.lease_token = state.lease_until = None
-        state.pages_fetched = getattr(client, "pages_fetched", 0)
-        state.orders_seen = seen
-        if complete:
-            # No order updated in a complete window means the whole window is known complete.
-            reached = min(newest or until, until)
-            if state.cursor is None or reached > state.cursor:
-                state.cursor = reached
-            state.last_success_at, state.last_error = now, ""
-            state.next_run_at, state.backoff_level = None, 0
-        elif rate_limited is not None:
-            delay = min(timedelta(seconds=rate_limited.retry_after) * 2**state.backoff_level, MAX_BACKOFF)
-            state.next_run_at = now + delay
-            state.backoff_level = min(state.backoff_level + 1, 16)
-            error = _("Rate limited by the platform; retrying in %(seconds)d s.") % {
-                "seconds": delay.total_seconds()
-            }
-            state.last_error = error
-        else:
-            state.last_error = error
-        state.save()
-    return SyncResult(status, since, until, state.pages_fetched, seen, stored, state.cursor, error)
+    return leased_run(ORDER_CURSOR, channel, clock, read)
 
 
 def _updated_at(adapter, payload: dict) -> datetime | None:
@@ -227,3 +123,29 @@ def message_store(channel: Channel, adapter, payload: dict) -> tuple[InboundMess
         message = InboundMessage.objects.get(channel=channel, dedupe_id=message.dedupe_id)
         created = False
     return message, created
+
+
+def ingest_platform_order(
+    channel: Channel, platform: str, order_id: str, fetch: Callable[[str], dict]
+) -> InboundMessage:
+    """Read one order (`fetch(order_id)`, the platform client's detail call) and take it the way
+    polling does: stored by `message_store` and processed, so the same version by push and by poll
+    is one stored message and one order. For push messages that only name an order (Douyin,
+    Xiaohongshu, Pinduoduo's message service): the processed poll message. A refusal of the read or
+    a failed ingest is a DomainError naming the order (the push message fails and can be replayed);
+    a rate limit or a temporary failure is raised as it is, leaving the push "received" for the
+    sweeper."""
+    try:
+        detail = fetch(order_id)
+    except PlatformError as exc:
+        if is_temporary(exc):
+            raise
+        raise DomainError(str(exc)) from exc
+    stored, _created = message_store(channel, get_adapter(platform), detail)
+    if stored.status == InboundStatus.RECEIVED:
+        stored = inbound_message_process(stored.pk)
+    if stored.status == InboundStatus.FAILED:
+        raise DomainError(
+            _("Order %(id)s could not be ingested: %(error)s") % {"id": order_id, "error": stored.error}
+        )
+    return stored

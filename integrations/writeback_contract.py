@@ -40,6 +40,19 @@ class ShipmentNotice:
     notify_customer: bool = True
     shipped_at: datetime | None = None  # when the parcel left the warehouse (aware, UTC)
 
+    def units_by_platform_line(self) -> dict[str, tuple[int, int]]:
+        """{platform line id: (units this parcel carries, units the line sold)}, in the order of
+        the notice, for the lines the platform sold under an id (others are left out). A line named
+        by several notice lines (a bundle's components) adds up; the parcel carries the whole line
+        when carried >= sold."""
+        units: dict[str, tuple[int, int]] = {}
+        for line in self.lines:
+            line_id = str(line.platform_line_id or "").strip()
+            if line_id:
+                carried, sold = units.get(line_id, (0, 0))
+                units[line_id] = (carried + line.quantity, max(sold, line.line_quantity))
+        return units
+
 
 @dataclass(frozen=True)
 class WriteBackResult:

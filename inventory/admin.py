@@ -21,6 +21,7 @@ from inventory.models import (
     StockMovement,
     StockPool,
     Warehouse,
+    WarehouseCarrierCode,
 )
 
 
@@ -76,9 +77,18 @@ class WarehouseForm(forms.ModelForm):
         return self.cleaned_data["wms_secret"] or self.instance.wms_secret
 
 
+class WarehouseCarrierCodeInline(admin.TabularInline):
+    """The warehouse's own carrier codes, read from its WMS confirmations (e.g. STO2 → STO)."""
+
+    model = WarehouseCarrierCode
+    extra = 0
+    autocomplete_fields = ["carrier"]
+
+
 @admin.register(Warehouse)
 class WarehouseAdmin(ImportExportModelAdmin):
     form = WarehouseForm
+    inlines = [WarehouseCarrierCodeInline]
     resource_classes = [WarehouseResource]
     list_display = ["code", "name", "kind", "province", "city", "wms_protocol", "is_active"]
     list_filter = ["kind", "is_active", "province"]
@@ -497,3 +507,6 @@ class ItemMappingAdmin(ImportExportModelAdmin):
         return request.user.has_perm("inventory.add_itemmapping") and request.user.has_perm(
             "inventory.change_itemmapping"
         )
+
+
+from inventory import bin_admin  # noqa: E402, F401  (bins and bin stock, issue #17 part 4)

@@ -261,6 +261,10 @@ PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="CN")
 SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
 SMS_GATEWAY_KEY = env("SMS_GATEWAY_KEY", default="")
 WECOM_ROBOT_URL = env("WECOM_ROBOT_URL", default="")
+# Staff alerts by SMS / WeCom (core.AlertRoute): their language, and the desk's address for the
+# link to the alerts queue (no link when empty).
+STAFF_ALERT_LANGUAGE = env("STAFF_ALERT_LANGUAGE", default="zh-hans")
+DESK_BASE_URL = env("DESK_BASE_URL", default="")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -115,7 +115,9 @@ def test_unknown_and_too_many_shipments_are_refused(warehouse_user):
 def test_the_pick_list_prints_labels_as_a_pdf_for_warehouse_staff_only(client, sf, warehouse_user, agent):
     shipment = waybilled(sf, "SF1400000000005")
     client.force_login(agent)
-    assert client.post("/fulfilment/shipments/print/labels/", {"shipment": shipment.number}).status_code == 403
+    assert (
+        client.post("/fulfilment/shipments/print/labels/", {"shipment": shipment.number}).status_code == 403
+    )
 
     client.force_login(warehouse_user)
     pick_list = client.get("/fulfilment/shipments/pick-list/", {"shipment": shipment.number})

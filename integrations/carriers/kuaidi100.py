@@ -88,6 +88,17 @@ WAYBILL_ACCOUNT_FIELDS = (
     "tempId",
     "siid",
 )
+# The cancel call's account fields (its doc's param table): expType only "取消京东和顺丰冷链订单必填".
+CANCEL_ACCOUNT_FIELDS = (
+    "partnerId",
+    "partnerKey",
+    "partnerSecret",
+    "partnerName",
+    "net",
+    "code",
+    "checkMan",
+    "expType",
+)
 
 
 def md5_upper(text: str) -> str:
@@ -214,10 +225,12 @@ class Kuaidi100Adapter(CarrierAdapter):
             raise CarrierRefused(message)
         return parse_result(answer, where="answer")
 
-    def request_waybill(self, shipment, carrier) -> Waybill:
+    def request_waybill(self, shipment, carrier, *, receiver: dict | None = None) -> Waybill:
+        """`receiver`: {"name", "phone", "address"} in plain text for this call only (a protected
+        receiver decrypted by the caller); otherwise the order's stored receiver."""
         if carrier is None or not carrier.tracking_code:
             raise CarrierRefused(f"shipment {shipment.number}: no carrier with a Kuaidi100 company code")
-        param = json.dumps(waybill_param(shipment, carrier), ensure_ascii=False)
+        param = json.dumps(waybill_param(shipment, carrier, receiver=receiver), ensure_ascii=False)
         stamp = str(int(time.time() * 1000))
         form = {
             "method": "order",
@@ -236,12 +249,57 @@ class Kuaidi100Adapter(CarrierAdapter):
             raise CarrierRefused(message)
         details = {
             key: data[source]
-            for key, source in (("task_id", "taskId"), ("bulkpen", "bulkpen"), ("dest_name", "destName"))
+            # orgName 始发地/始发网点名称: the outlet that should pick the parcel up (the
+            # no-first-scan export names it); destName 目的地/到达网点 (Kuaidi100 SDK LabelOrderRespone).
+            for key, source in (
+                ("task_id", "taskId"),
+                ("bulkpen", "bulkpen"),
+                ("origin_outlet", "orgName"),
+                ("dest_name", "destName"),
+                # the carrier's order number: the cancel call needs it when the order returned it
+                ("kd_com_order_num", "kdComOrderNum"),
+            )
             if data.get(source)
         }
         return Waybill(
             tracking_number=str(data["kuaidinum"]), label=str(data.get("label") or ""), details=details
         )
+
+    def cancel_waybill(self, *, carrier, tracking_number: str, order_id: str = "", reason: str = "") -> None:
+        """电子面单取消 (https://api.kuaidi100.com/document/dianzimiandanquxiao): POST
+        {API_URL}/label/order, form `method=cancel`, `key`, `t`, `sign` as for ordering and `param`
+        {kuaidicom, kuaidinum, the account fields sent when ordering ("电子面单下单时有填写，则电子面单
+        取消时必填"), orderId = the kdComOrderNum the order returned, reason}. Answer {success, code,
+        message}: a 5xx code is temporary (as for ordering), any other "no" a CarrierRefused."""
+        if carrier is None or not carrier.tracking_code:
+            raise CarrierRefused(f"waybill {tracking_number}: no carrier with a Kuaidi100 company code")
+        account = carrier.waybill_credentials or {}
+        param = {
+            "kuaidicom": carrier.tracking_code,
+            "kuaidinum": tracking_number,
+            **{name: str(account[name]) for name in CANCEL_ACCOUNT_FIELDS if account.get(name)},
+        }
+        if order_id:
+            param["orderId"] = order_id
+        if reason:
+            param["reason"] = reason
+        text = json.dumps(param, ensure_ascii=False)
+        stamp = str(int(time.time() * 1000))
+        form = {
+            "method": "cancel",
+            "key": self.key,
+            "t": stamp,
+            "sign": md5_upper(text + stamp + self.key + self.secret),
+            "param": text,
+        }
+        answer = self._post(f"{self.api_url}/label/order", form)
+        if answer.get("success") is True:
+            return
+        code = str(answer.get("code", ""))
+        message = f"Kuaidi100 waybill cancel {code}: {answer.get('message', '')}"
+        if code.startswith("5"):
+            raise PlatformError(message)
+        raise CarrierRefused(message)
 
     # --- pushes ----------------------------------------------------------------------------
 
@@ -280,7 +338,7 @@ def _address(*parts: str) -> str:
     return "".join(part for part in parts if part)
 
 
-def waybill_param(shipment, carrier) -> dict:
+def waybill_param(shipment, carrier, *, receiver: dict | None = None) -> dict:
     """The label/order `param`: recipient from the order, sender from the warehouse (name and
     mobile may be set on the carrier's waybill account as senderName / senderMobile)."""
     order, warehouse = shipment.order, shipment.warehouse
@@ -312,4 +370,13 @@ def waybill_param(shipment, carrier) -> dict:
         "remark": order.number,
         "orderId": shipment.number,  # lets Kuaidi100 recognise a retried request
     }
+    if receiver:
+        param["recMan"] = {
+            "name": receiver.get("name") or param["recMan"]["name"],
+            "mobile": phones.domestic(receiver.get("phone") or "") or param["recMan"]["mobile"],
+            "printAddr": _address(
+                order.ship_province, order.ship_city, order.ship_district, receiver.get("address") or ""
+            )
+            or param["recMan"]["printAddr"],
+        }
     return param

@@ -20,7 +20,7 @@ from core.http import PlatformError, RateLimited, outbox_outcome
 from core.models import OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, is_last_attempt, outbox_enqueue, outbox_failure
 from core.refusals import audit_headers, refusal_allowed
-from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus
+from fulfilment.models import IN_WAREHOUSE, Carrier, Shipment, ShipmentStatus, WaybillRequest, WaybillState
 from fulfilment.tracking import record_tracking, shipment_record_problem, shipment_record_waybill
 from integrations.carriers.base import CarrierRefused
 from integrations.carriers.kuaidi100 import Kuaidi100Adapter
@@ -133,6 +133,8 @@ def request_waybill(shipment: Shipment | int) -> None:
             % {"number": shipment.number, "status": shipment.get_status_display()},
             field="status",
         )
+    if WaybillRequest.objects.filter(shipment=shipment, state=WaybillState.PENDING).exists():
+        return  # the waybill asked for at release (fulfilment.waybills) is on its way
     prefix = f"kuaidi100:waybill:{shipment.pk}:"
     with transaction.atomic():
         earlier = list(

@@ -33,7 +33,8 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited, json_object
+from core.http import PlatformError, RateLimited, json_object, refusal
+from integrations.clients import credentials_write_back
 from integrations.douyin import signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
 
@@ -45,6 +46,9 @@ SYNC_STOCK = "sku.syncStock"
 LOGISTICS_ADD = "order.logisticsAdd"
 LOGISTICS_ADD_MULTI_PACK = "order.logisticsAddMultiPack"
 TOKEN_CREATE = "token.create"
+# 电子面单 (notes/platform-waybills.md §C): per-item results in one call.
+WAYBILL_CREATE = "logistics.newCreateOrder"
+WAYBILL_CANCEL = "logistics.cancelOrder"
 TOKEN_REFRESH = "token.refresh"
 TOKEN_METHODS = {TOKEN_CREATE, TOKEN_REFRESH}
 PAGE_SIZE = 100  # order.searchList: size ≤ 100 (afterSale.List too)
@@ -107,7 +111,7 @@ class DouyinClient:
 
     def token_refresh(self) -> dict:
         if not self.refresh_token:
-            raise _refusal(_("The Douyin channel has no refresh token: authorise the shop again."))
+            raise refusal(_("The Douyin channel has no refresh token: authorise the shop again."))
         data = self.call(TOKEN_REFRESH, {"grant_type": "refresh_token", "refresh_token": self.refresh_token})
         self.refreshes += 1
         return self._tokens_keep(data)
@@ -117,16 +121,10 @@ class DouyinClient:
         if not access:
             raise PlatformError(_("Douyin answered the token call without an access token."))
         self.access_token, self.refresh_token = str(access), str(refresh or self.refresh_token)
-        credentials = {
-            **(self.channel.api_credentials or {}),
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-        }
+        tokens = {"access_token": self.access_token, "refresh_token": self.refresh_token}
         if data.get("expires_in") not in (None, ""):
-            credentials["expires_in"] = data["expires_in"]
-        self.channel.api_credentials = credentials
-        if getattr(self.channel, "pk", None):
-            type(self.channel).objects.filter(pk=self.channel.pk).update(api_credentials=credentials)
+            tokens["expires_in"] = data["expires_in"]
+        credentials_write_back(self.channel, tokens)
         return data
 
     # --- orders (polling) -----------------------------------------------------------------------
@@ -163,7 +161,7 @@ class DouyinClient:
     def order_detail(self, shop_order_id: str) -> dict:
         shop_order_id = str(shop_order_id)
         if not shop_order_id.isdigit():
-            raise _refusal(_("Douyin order id %(id)r is not a number.") % {"id": shop_order_id})
+            raise refusal(_("Douyin order id %(id)r is not a number.") % {"id": shop_order_id})
         detail = self.call(ORDER_DETAIL, {"shop_order_id": shop_order_id}).get("shop_order_detail")
         if not isinstance(detail, dict):
             raise PlatformError(_("Douyin answered order %(id)s without its detail.") % {"id": shop_order_id})
@@ -185,7 +183,7 @@ class DouyinClient:
         data = self.call(BATCH_DECRYPT, {"cipher_infos": infos[:MAX_CIPHERS]})
         custom = data.get("custom_err") or {}
         if _int(custom.get("err_code")):
-            raise _refusal(
+            raise refusal(
                 _("Douyin refused to decrypt: %(msg)s")
                 % {"msg": custom.get("err_msg") or custom.get("err_code")}
             )
@@ -194,7 +192,7 @@ class DouyinClient:
         for name, cipher in wanted.items():
             item = by_cipher.get(cipher)
             if item is None or _int(item.get("err_no")):
-                raise _refusal(
+                raise refusal(
                     _("Douyin did not decrypt the receiver's %(field)s: %(error)s")
                     % {"field": name, "error": (item or {}).get("err_msg") or _("no answer for it")}
                 )
@@ -206,9 +204,9 @@ class DouyinClient:
     def sync_stock(self, *, product_id: str, sku_id: str = "", code: str = "", stock_num: int) -> dict:
         """sku.syncStock with the absolute number (incremental false): a repeated push is harmless."""
         if stock_num < 0:
-            raise _refusal(_("A Douyin stock number cannot be negative (%(n)s).") % {"n": stock_num})
+            raise refusal(_("A Douyin stock number cannot be negative (%(n)s).") % {"n": stock_num})
         if not (sku_id or code):
-            raise _refusal(_("A Douyin stock push names no sku_id or code."))
+            raise refusal(_("A Douyin stock push names no sku_id or code."))
         params: dict[str, Any] = {
             "product_id": _wire_id(product_id),
             "stock_num": stock_num,
@@ -234,29 +232,24 @@ class DouyinClient:
         Douyin answers with the first success when repeated."""
         order_id = str(notice.order_external_id)
         if not order_id.isdigit():
-            raise _refusal(_("Douyin order id %(id)r is not a number.") % {"id": order_id})
+            raise refusal(_("Douyin order id %(id)r is not a number.") % {"id": order_id})
         tracking = (notice.tracking_number or "").strip()
         company = (notice.carrier_code or "").strip()
         if not tracking:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s has no tracking number for Douyin.") % {"parcel": notice.shipment_number}
             )
         if not company:
-            raise _refusal(
+            raise refusal(
                 _("Carrier “%(carrier)s” has no Douyin company code (order.logisticsCompanyList).")
                 % {"carrier": notice.carrier_name}
             )
-        lines: dict[str, list[int]] = {}
-        for line in notice.lines:
-            line_id = str(line.platform_line_id or "").strip()
-            if not line_id:
-                continue
+        lines = notice.units_by_platform_line()
+        for line_id in lines:
             if not line_id.isdigit():
-                raise _refusal(_("Douyin sku order id %(id)r is not a number.") % {"id": line_id})
-            units, sold = lines.get(line_id, [0, 0])
-            lines[line_id] = [units + line.quantity, max(sold, line.line_quantity)]
+                raise refusal(_("Douyin sku order id %(id)r is not a number.") % {"id": line_id})
         if not lines:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s carries no line Douyin sold (no sku order id).")
                 % {"parcel": notice.shipment_number}
             )
@@ -265,11 +258,11 @@ class DouyinClient:
         if tracking in shipped:
             return WriteBackResult(reference="", already_done=True)
         if _int(detail.get("order_status")) == CANCELLED_STATUS:
-            raise _refusal(_("Douyin order %(id)s is cancelled: nothing to ship.") % {"id": order_id})
+            raise refusal(_("Douyin order %(id)s is cancelled: nothing to ship.") % {"id": order_id})
         sku_orders = {str(s.get("order_id")) for s in detail.get("sku_order_list") or []}
         unknown = sorted(set(lines) - sku_orders)
         if unknown:
-            raise _refusal(
+            raise refusal(
                 _("Douyin order %(id)s has no sku order %(lines)s.")
                 % {"id": order_id, "lines": ", ".join(unknown)}
             )
@@ -349,13 +342,25 @@ class DouyinClient:
         """One after-sale (afterSale.Detail{after_sale_id}): {process_info, order_info}."""
         after_sale_id = str(after_sale_id or "")
         if not after_sale_id.isdigit():
-            raise _refusal(_("Douyin after-sale id %(id)r is not a number.") % {"id": after_sale_id})
+            raise refusal(_("Douyin after-sale id %(id)r is not a number.") % {"id": after_sale_id})
         data = self.call(AFTER_SALE_DETAIL_METHOD, {"after_sale_id": after_sale_id})
         if not isinstance(data.get("process_info"), dict):
             raise PlatformError(
                 _("Douyin answered after-sale %(id)s without its detail.") % {"id": after_sale_id}
             )
         return data
+
+    # --- electronic waybills (issue #17) -----------------------------------------------------------
+
+    def waybill_create(self, params: dict[str, Any]) -> dict:
+        """logistics.newCreateOrder: `data` with `ebill_infos` (numbers) and `err_infos` (refusals
+        per order, e.g. 10701 电子面单库存不足), matched by order_id and pack_id."""
+        return self.call(WAYBILL_CREATE, params)
+
+    def waybill_cancel(self, *, logistics_code: str, track_no: str) -> bool:
+        """logistics.cancelOrder: whether Douyin says the number was cancelled."""
+        data = self.call(WAYBILL_CANCEL, {"logistics_code": logistics_code, "track_no": track_no})
+        return ((data.get("cancel_result") or {}).get("success")) is True
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict:
         """One signed call; the `data` of a success. An expired access token is refreshed once
@@ -364,12 +369,12 @@ class DouyinClient:
             return self._call(method, params)
         except TokenExpired:
             if method in TOKEN_METHODS:
-                raise _refusal(_("Douyin refused the token call: the token expired.")) from None
+                raise refusal(_("Douyin refused the token call: the token expired.")) from None
             self.token_refresh()
             try:
                 return self._call(method, params)
             except TokenExpired as exc:
-                raise _refusal(str(exc)) from None
+                raise refusal(str(exc)) from None
 
     def _call(self, method: str, params: dict[str, Any] | None) -> dict:
         body = signing.param_json(params)
@@ -432,13 +437,6 @@ def _error(method: str, answer: dict, code: int | None, status: int) -> Exceptio
     error.code, error.msg, error.sub_code = code, msg, sub_code
     error.status_code = None if status == 200 else status
     error.temporary = code == SERVICE_ERROR or status >= 500
-    return error
-
-
-def _refusal(message: str) -> PlatformError:
-    """A failure retrying cannot change (core.http.is_temporary reads `temporary`)."""
-    error = PlatformError(message)
-    error.temporary = False
     return error
 
 

@@ -2,7 +2,7 @@
 `data` a JSON string; official Java SDK DoudianOpMsgRequest / DoudianOpMsgParamRecord) is
 processed here (integrations.services topic processor). Messages are thin: for every order a
 trade or after-sale message names (`p_id`, a number above 2^53, kept exact), the order is read with
-order.orderDetail and ingested through the polling path (integrations.sync.message_store), so the
+order.orderDetail and ingested through the polling path (integrations.sync.ingest_platform_order), so the
 same version by push and by poll is one stored message and one order. Tags (research notes §A6):
 100–126 trade messages, 200–227 after-sale messages; "0" is the probe Douyin sends when the push
 URL is saved; other tags (400 product change …) are stored and ignored."""
@@ -13,12 +13,10 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Platform
 from core.errors import DomainError
-from core.http import PlatformError, is_temporary
-from integrations.adapters import get_adapter, header
+from integrations.adapters import header
 from integrations.douyin.client import DouyinClient
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import inbound_message_process
-from integrations.sync import message_store
+from integrations.sync import ingest_platform_order
 
 PROBE_TAG = "0"
 
@@ -72,22 +70,8 @@ def push_message_process(message: InboundMessage, payload):
     if not ids:
         return None, InboundStatus.IGNORED
     client = DouyinClient(message.channel)
-    adapter = get_adapter(Platform.DOUYIN)
     order = None
     for shop_order_id in ids:
-        try:
-            detail = client.order_detail(shop_order_id)
-        except PlatformError as exc:
-            if is_temporary(exc):
-                raise
-            raise DomainError(str(exc)) from exc
-        stored, _created = message_store(message.channel, adapter, detail)
-        if stored.status == InboundStatus.RECEIVED:
-            stored = inbound_message_process(stored.pk)
-        if stored.status == InboundStatus.FAILED:
-            raise DomainError(
-                _("Order %(id)s could not be ingested: %(error)s")
-                % {"id": shop_order_id, "error": stored.error}
-            )
+        stored = ingest_platform_order(message.channel, Platform.DOUYIN, shop_order_id, client.order_detail)
         order = stored.order or order
     return order, InboundStatus.PROCESSED

@@ -47,7 +47,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited, http_error, json_object
+from core.http import PlatformError, RateLimited, http_error, json_object, refusal
 from core.timezones import BEIJING, format_beijing_time
 from integrations.jd import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
@@ -58,6 +58,9 @@ GET_METHOD = "jingdong.pop.order.enGet"
 SHIPMENT_METHOD = "jingdong.pop.order.shipment"
 STOCK_METHOD = "jingdong.stock.write.updateSkuStock"
 DECRYPT_METHOD = "jingdong.jos.order.oaid.decrypt"
+# 无界电子面单 (notes/platform-waybills.md §D): `360buy_param_json` = {"request": {...}}.
+WAYBILL_CREATE_METHOD = "jingdong.logistics.ewaybill.waybill.create"
+WAYBILL_CANCEL_METHOD = "jingdong.logistics.ewaybill.waybill.cancel"
 PAGE_SIZE = 100  # enSearch's maximum
 REFUND_APPLY_METHOD = "jingdong.pop.afs.soa.refundapply.queryPageList"
 REFUND_APPLY_PAGE_SIZE = 50  # pageSize 1–50 (notes B5)
@@ -209,7 +212,7 @@ class JdClient:
         """Set the SKU's stock to `quantity` (jingdong.stock.write.updateSkuStock, a full set, so a
         repeated push is harmless)."""
         if quantity < 0:
-            raise _refusal(_("A JD stock quantity cannot be negative (%(n)s).") % {"n": quantity})
+            raise refusal(_("A JD stock quantity cannot be negative (%(n)s).") % {"n": quantity})
         answer = _envelope(self.call(STOCK_METHOD, {"skuId": sku_id, "stockNum": quantity}), STOCK_METHOD)
         if not _true(answer.get("success")):
             raise PlatformError(_("JD did not set the stock of SKU %(sku)s.") % {"sku": sku_id})
@@ -230,15 +233,15 @@ class JdClient:
         A `success: false` answer reads the order again: done when it now shows this waybill."""
         order_id = str(notice.order_external_id)
         if not order_id.isdigit():
-            raise _refusal(_("JD order id %(id)r is not a number.") % {"id": order_id})
+            raise refusal(_("JD order id %(id)r is not a number.") % {"id": order_id})
         logi_no = (notice.tracking_number or "").strip()
         carrier = (notice.carrier_code or "").strip()
         if not logi_no:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s has no tracking number for JD.") % {"parcel": notice.shipment_number}
             )
         if not carrier:
-            raise _refusal(
+            raise refusal(
                 _("Carrier “%(carrier)s” has no JD logistics id (logiCoprId).")
                 % {"carrier": notice.carrier_name}
             )
@@ -252,7 +255,7 @@ class JdClient:
             return WriteBackResult(reference="")
         if self._shipped_already(self.get_order(order_id), logi_no, notice):
             return WriteBackResult(reference="", already_done=True)
-        error = _refusal(
+        error = refusal(
             _("JD refused the shipment of order %(id)s: %(code)s %(msg)s")
             % {
                 "id": order_id,
@@ -274,11 +277,11 @@ class JdClient:
             }
             if logi_no in waybills or notice.parcel_count > 1:
                 return True
-            raise _refusal(
+            raise refusal(
                 _("JD order %(id)s is already shipped with waybill %(theirs)s, not %(ours)s.")
                 % {"id": info.get("orderId"), "theirs": info.get("waybill") or "?", "ours": logi_no}
             )
-        raise _refusal(
+        raise refusal(
             _("JD order %(id)s is %(state)s: it cannot be marked shipped.")
             % {"id": info.get("orderId"), "state": state or "?"}
         )
@@ -289,7 +292,7 @@ class JdClient:
         """The receiver in plain text via jingdong.jos.order.oaid.decrypt (integrations.protected_data)."""
         oaid = str((protected.get("oaid") or {}).get("value") or "")
         if not oaid or not str(order_external_id).isdigit():
-            raise _refusal(
+            raise refusal(
                 _("JD order %(id)s has no oaid to decrypt its receiver with.") % {"id": order_external_id}
             )
         request = {
@@ -340,7 +343,7 @@ class JdClient:
                     self.pages_fetched += 1
                     if not isinstance(result, dict) or not _true(result.get("success")):
                         error = result if isinstance(result, dict) else {}
-                        raise _refusal(
+                        raise refusal(
                             _("JD refused %(method)s: %(code)s %(msg)s")
                             % {
                                 "method": REFUND_APPLY_METHOD,
@@ -368,6 +371,22 @@ class JdClient:
                             % {"start": format_beijing_time(start), "end": format_beijing_time(end)}
                         )
                     page += 1
+
+    # --- electronic waybills (issue #17) -----------------------------------------------------------
+
+    def waybill_create(self, request: dict[str, Any]) -> dict:
+        """jingdong.logistics.ewaybill.waybill.create: the `Response` object (capital R, JD Java SDK
+        @JsonProperty("Response")) with statusCode / statusMessage / data.waybillCodeInfoList."""
+        answer = _envelope(self.call(WAYBILL_CREATE_METHOD, {"request": request}), WAYBILL_CREATE_METHOD)
+        response = answer.get("Response")
+        if not isinstance(response, dict):
+            raise PlatformError(_("JD answered the waybill request without its Response."))
+        return response
+
+    def waybill_cancel(self, request: dict[str, Any]) -> dict:
+        """jingdong.logistics.ewaybill.waybill.cancel; its response fields are not published
+        (notes §D6): the envelope is returned as it came."""
+        return _envelope(self.call(WAYBILL_CANCEL_METHOD, request), WAYBILL_CANCEL_METHOD)
 
     def call(self, method: str, business_params: dict[str, Any]) -> dict:
         """One signed JOS call; the decoded JSON body of an answer that is not a gateway error."""
@@ -407,7 +426,7 @@ def _envelope(body: dict, method: str) -> dict:
     if not isinstance(answer, dict):
         raise PlatformError(_("JD answered without %(key)s.") % {"key": response_key(method)})
     if str(answer.get("code", "0")) != "0":
-        raise _refusal(
+        raise refusal(
             _("JD answered %(method)s with code %(code)s.") % {"method": method, "code": answer["code"]}
         )
     return answer
@@ -420,7 +439,7 @@ def _business(body: dict, method: str, key: str) -> dict:
         raise PlatformError(_("JD answered %(method)s without %(key)s.") % {"method": method, "key": key})
     api = result.get("apiResult") if isinstance(result.get("apiResult"), dict) else {}
     if api and not _true(api.get("success")):
-        raise _refusal(
+        raise refusal(
             _("JD refused %(method)s: %(code)s %(msg)s")
             % {
                 "method": method,
@@ -440,13 +459,6 @@ def _int(value) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def _refusal(message: str) -> PlatformError:
-    """A failure retrying cannot change (core.http.is_temporary reads `temporary`)."""
-    error = PlatformError(message)
-    error.temporary = False
-    return error
 
 
 def _error(error: Any) -> Exception:

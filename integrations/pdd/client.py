@@ -47,7 +47,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited, http_error, json_object
+from core.http import PlatformError, RateLimited, http_error, json_object, refusal
 from integrations.pdd import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
 
@@ -63,6 +63,12 @@ QUANTITY_RESPONSE = "goods_quantity_update_response"
 ONLINE_SEND_TYPE = "pdd.logistics.online.send"
 ONLINE_SEND_RESPONSE = "logistics_online_send_response"
 PAGE_SIZE = 100  # the increment API's maximum
+# 电子面单 (notes/platform-waybills.md §B): the request is one JSON parameter (signing.param_text).
+WAYBILL_GET_TYPE = "pdd.waybill.get"
+WAYBILL_GET_RESPONSE = "pdd_waybill_get_response"
+WAYBILL_CANCEL_TYPE = "pdd.waybill.cancel"
+WAYBILL_CANCEL_RESPONSE = "pdd_waybill_cancel_response"
+WAYBILL_REQUEST_PARAM = "param_waybill_cloud_print_apply_new_request"
 REFUND_INCREMENT_TYPE = "pdd.refund.list.increment.get"
 REFUND_INCREMENT_RESPONSE = "refund_increment_get_response"
 REFUND_INFORMATION_TYPE = "pdd.refund.information.get"  # answers unwrapped (notes A1 pitfall 5)
@@ -195,7 +201,7 @@ class PddClient:
                     _("Pinduoduo did not decrypt the receiver's %(field)s.") % {"field": name}
                 )
             if result.get("error_code") not in (0, "0", None):
-                raise _refusal(
+                raise refusal(
                     _("Pinduoduo refused to decrypt the receiver's %(field)s: %(code)s %(msg)s")
                     % {"field": name, "code": result.get("error_code"), "msg": result.get("error_msg") or ""}
                 )
@@ -207,7 +213,7 @@ class PddClient:
     def set_quantity(self, *, goods_id: int, sku_id: int, quantity: int) -> None:
         """Set a SKU's stock to `quantity` (pdd.goods.quantity.update, update_type 1 全量)."""
         if quantity < 0:
-            raise _refusal(_("A Pinduoduo stock quantity cannot be negative (%(n)s).") % {"n": quantity})
+            raise refusal(_("A Pinduoduo stock quantity cannot be negative (%(n)s).") % {"n": quantity})
         answer = self.call(
             QUANTITY_TYPE,
             {"goods_id": goods_id, "sku_id": sku_id, "quantity": quantity, "update_type": FULL_UPDATE},
@@ -233,12 +239,12 @@ class PddClient:
         tracking = (notice.tracking_number or "").strip()
         logistics_id = (notice.carrier_code or "").strip()
         if not tracking:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s has no tracking number for Pinduoduo.")
                 % {"parcel": notice.shipment_number}
             )
         if not logistics_id.isdigit():
-            raise _refusal(
+            raise refusal(
                 _("Carrier “%(carrier)s” has no Pinduoduo logistics id (pdd.logistics.companies.get).")
                 % {"carrier": notice.carrier_name}
             )
@@ -263,9 +269,7 @@ class PddClient:
         if order.get("refund_status") in (mapping.REFUNDED, str(mapping.REFUNDED)) or order.get(
             "confirm_status"
         ) in (mapping.CONFIRM_CANCELLED, str(mapping.CONFIRM_CANCELLED)):
-            raise _refusal(
-                _("Pinduoduo order %(sn)s is refunded or cancelled: nothing to ship.") % {"sn": sn}
-            )
+            raise refusal(_("Pinduoduo order %(sn)s is refunded or cancelled: nothing to ship.") % {"sn": sn})
         if order.get("order_status") in (TO_SHIP, str(TO_SHIP)):
             return False
         waybills = [str(order.get("tracking_number") or "")] + [
@@ -275,7 +279,7 @@ class PddClient:
         ]
         if tracking in waybills or notice.parcel_index > 1:
             return True
-        raise _refusal(
+        raise refusal(
             _("Pinduoduo order %(sn)s is already shipped with waybill %(theirs)s, not %(ours)s.")
             % {"sn": sn, "theirs": waybills[0] or "?", "ours": tracking}
         )
@@ -333,6 +337,23 @@ class PddClient:
             )
         return answer
 
+    # --- electronic waybills (issue #17) -------------------------------------------------------
+
+    def waybill_get(self, request: dict[str, Any]) -> list[dict]:
+        """pdd.waybill.get (拼多多电子面单取号): the `modules` (a plain list), one per
+        `trade_order_info_dtos` entry, matched by `object_id`."""
+        answer = self.call(WAYBILL_GET_TYPE, {WAYBILL_REQUEST_PARAM: request}, WAYBILL_GET_RESPONSE)
+        modules = answer.get("modules") or []
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise PlatformError(_("Pinduoduo answered the waybill request without its modules."))
+        return modules
+
+    def waybill_cancel(self, *, wp_code: str, waybill_code: str) -> bool:
+        """pdd.waybill.cancel: whether the number was cancelled (false = refused)."""
+        params = {"wp_code": wp_code, "waybill_code": waybill_code}
+        answer = self.call(WAYBILL_CANCEL_TYPE, params, WAYBILL_CANCEL_RESPONSE)
+        return answer.get("cancel_result") in (True, "true")
+
     # --- the call -------------------------------------------------------------------------------
 
     def call(self, api_type: str, business_params: dict[str, Any], response_key: str | None) -> dict:
@@ -374,12 +395,6 @@ def _orders_of(page: dict) -> list[dict]:
     if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
         raise PlatformError(_("Pinduoduo answered order_sn_list with something other than a list of orders."))
     return orders
-
-
-def _refusal(message: str) -> PlatformError:
-    error = PlatformError(message)
-    error.temporary = False
-    return error
 
 
 def _error(error: Any) -> Exception:

@@ -24,7 +24,7 @@ pdd_message_*_captured.json.
   acknowledged, the connection is closed and opened again after a back-off.
 - Messages are notifications: trade messages (pdd_trade_*) and refund messages (pdd_refund_*)
   carry `{"mall_id", "tid" (the order_sn), …}`; the order is read with pdd.order.information.get and
-  ingested through the polling path (integrations.sync.message_store), so the same version by
+  ingested through the polling path (integrations.sync.ingest_platform_order), so the same version by
   push and by poll is one stored message and one order. A refund message also asks for an
   after-sales poll of the channel (integrations.after_sales, as a task). Other topics
   (pdd_goods_* …) are stored and ignored. PDD's FAQ says the API can lag a message ("如果是消息推送
@@ -55,12 +55,10 @@ from websockets.sync.client import connect
 from catalog.models import Channel, Platform
 from core import handoff
 from core.errors import DomainError
-from core.http import PlatformError, is_temporary
-from integrations.adapters import get_adapter
+from core.http import PlatformError
 from integrations.models import InboundMessage, InboundStatus
 from integrations.pdd.client import PddClient
-from integrations.services import inbound_message_process
-from integrations.sync import message_store
+from integrations.sync import ingest_platform_order
 from integrations.tasks import process_inbound_message, sync_channel_after_sales
 
 logger = logging.getLogger(__name__)
@@ -217,19 +215,10 @@ def message_process(message: InboundMessage, payload):
     (DomainError); a rate limit or a temporary failure is raised as it is, leaving the message
     "received" for the sweeper."""
     order_sn = message_order_sn(payload)
-    try:
-        info = PddClient(message.channel).order_information(order_sn)
-    except PlatformError as exc:
-        if is_temporary(exc):
-            raise
-        raise DomainError(str(exc)) from exc
-    stored, _created = message_store(message.channel, get_adapter(Platform.PDD), info)
-    if stored.status == InboundStatus.RECEIVED:
-        stored = inbound_message_process(stored.pk)
-    if stored.status == InboundStatus.FAILED:
-        raise DomainError(
-            _("Order %(sn)s could not be ingested: %(error)s") % {"sn": order_sn, "error": stored.error}
-        )
+    # The client is made inside the read (as before), so its credential check fails the way a read does.
+    stored = ingest_platform_order(
+        message.channel, Platform.PDD, order_sn, lambda sn: PddClient(message.channel).order_information(sn)
+    )
     if message.topic in REFUND_TOPICS:
         # The request itself comes with the channel's after-sales poll (integrations.after_sales).
         transaction.on_commit(partial(sync_channel_after_sales.delay, message.channel_id))

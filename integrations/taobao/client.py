@@ -34,6 +34,7 @@ P79N6A/topsdk @ dced2d6a8f5f62cc0fb1f914dc2c090e09f5ebbd, `top/request/*.php` an
   s_message_ids ≤ 200, group_name): app-level calls, made without a session as the doc's example
   does. Message ids exceed 2^53 and are kept as text."""
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited, http_error, json_object
+from core.http import PlatformError, RateLimited, http_error, json_object, refusal
 from core.timezones import BEIJING, format_beijing_time
 from integrations.taobao import mapping, signing
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
@@ -62,6 +63,13 @@ TMC_CONSUME_METHOD = "taobao.tmc.messages.consume"
 TMC_CONSUME_RESPONSE = "tmc_messages_consume_response"
 TMC_CONFIRM_METHOD = "taobao.tmc.messages.confirm"
 TMC_CONFIRM_RESPONSE = "tmc_messages_confirm_response"
+# Cainiao e-waybills through TOP (notes/platform-waybills.md §A): the one business parameter is a
+# JSON text (Java SDK JSONWriter), sent and signed as that text.
+WAYBILL_GET_METHOD = "cainiao.waybill.ii.get"
+WAYBILL_GET_RESPONSE = "cainiao_waybill_ii_get_response"
+WAYBILL_CANCEL_METHOD = "cainiao.waybill.ii.cancel"
+WAYBILL_CANCEL_RESPONSE = "cainiao_waybill_ii_cancel_response"
+WAYBILL_REQUEST_PARAM = "param_waybill_cloud_print_apply_new_request"
 PAGE_SIZE = 100  # the increment API's maximum
 MAX_WINDOW = timedelta(days=1)  # end_modified - start_modified <= 1 day
 MAX_SUB_TIDS = 50  # SDK check: checkMaxListSize($this->subTid, 50, "subTid")
@@ -92,6 +100,7 @@ TRADE_FIELDS = ",".join(
         "receiver_district",
         "receiver_address",
         "receiver_zip",
+        "oaid",  # the receiver's handle for Cainiao e-waybills (notes/platform-waybills.md §A2)
         "orders.oid",
         "orders.num_iid",
         "orders.sku_id",
@@ -223,7 +232,7 @@ class TaobaoClient:
         """One trade with the fields asked for (taobao.trade.fullinfo.get)."""
         tid = str(tid)
         if not tid.isdigit():
-            raise _refusal(_("Taobao trade id %(tid)r is not a number.") % {"tid": tid})
+            raise refusal(_("Taobao trade id %(tid)r is not a number.") % {"tid": tid})
         answer = _answer(self.call(FULLINFO_METHOD, {"fields": fields, "tid": tid}), FULLINFO_RESPONSE)
         trade = answer.get("trade")
         if not isinstance(trade, dict):
@@ -239,7 +248,7 @@ class TaobaoClient:
         """Set the item's (or its SKU's) stock to `quantity` (taobao.item.quantity.update, type 1:
         全量更新). Answers the item as TOP returns it."""
         if quantity < 0:
-            raise _refusal(_("A Taobao stock quantity cannot be negative (%(n)s).") % {"n": quantity})
+            raise refusal(_("A Taobao stock quantity cannot be negative (%(n)s).") % {"n": quantity})
         params = {"num_iid": num_iid, "quantity": quantity, "type": FULL_UPDATE}
         if sku_id:
             params["sku_id"] = sku_id
@@ -276,15 +285,15 @@ class TaobaoClient:
         sub-orders now show this waybill, refused otherwise."""
         tid = str(notice.order_external_id)
         if not tid.isdigit():
-            raise _refusal(_("Taobao trade id %(tid)r is not a number.") % {"tid": tid})
+            raise refusal(_("Taobao trade id %(tid)r is not a number.") % {"tid": tid})
         out_sid = (notice.tracking_number or "").strip()
         company_code = (notice.carrier_code or "").strip()
         if not out_sid:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s has no tracking number for Taobao.") % {"parcel": notice.shipment_number}
             )
         if not company_code:
-            raise _refusal(
+            raise refusal(
                 _("Carrier “%(carrier)s” has no Taobao company code (taobao.logistics.companies.get).")
                 % {"carrier": notice.carrier_name}
             )
@@ -312,6 +321,25 @@ class TaobaoClient:
                 _("Taobao answered the shipment of trade %(tid)s without success.") % {"tid": tid}
             )
         return WriteBackResult(reference="")
+
+    # --- Cainiao electronic waybills (issue #17) --------------------------------------------------
+
+    def waybill_get(self, request: dict[str, Any]) -> list[dict]:
+        """cainiao.waybill.ii.get (菜鸟电子面单取号): the `waybill_cloud_print_response` modules, one
+        per `trade_order_info_dtos` entry, matched by `object_id`. A refusal is TOP's whole-call
+        error_response (PlatformError with `sub_code` / `sub_msg`, notes §A5)."""
+        text = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
+        answer = _answer(self.call(WAYBILL_GET_METHOD, {WAYBILL_REQUEST_PARAM: text}), WAYBILL_GET_RESPONSE)
+        modules = (answer.get("modules") or {}).get("waybill_cloud_print_response") or []
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise PlatformError(_("Cainiao answered the waybill request without its modules."))
+        return modules
+
+    def waybill_cancel(self, *, cp_code: str, waybill_code: str) -> bool:
+        """cainiao.waybill.ii.cancel: whether Cainiao cancelled the number (false = refused)."""
+        params = {"cp_code": cp_code, "waybill_code": waybill_code}
+        answer = _answer(self.call(WAYBILL_CANCEL_METHOD, params), WAYBILL_CANCEL_RESPONSE)
+        return answer.get("cancel_result") in (True, "true")
 
     # --- message service (TMC) -----------------------------------------------------------------
 
@@ -387,22 +415,17 @@ class ShipPlan:
 def _parcel_oids(notice: ShipmentNotice) -> list[ParcelOid]:
     """The parcel's sub-orders, in the notice's order; a sub-order named by several lines is
     whole only when they carry all of it together."""
-    carried: dict[str, list[int]] = {}
-    for line in notice.lines:
-        oid = str(line.platform_line_id or "").strip()
-        if not oid:
-            continue
+    carried = notice.units_by_platform_line()
+    for oid in carried:
         if not oid.isdigit():
-            raise _refusal(_("Taobao sub-order id %(oid)r is not a number.") % {"oid": oid})
-        units, sold = carried.setdefault(oid, [0, 0])
-        carried[oid] = [units + line.quantity, max(sold, line.line_quantity)]
+            raise refusal(_("Taobao sub-order id %(oid)r is not a number.") % {"oid": oid})
     if not carried:
-        raise _refusal(
+        raise refusal(
             _("Parcel %(parcel)s carries no line Taobao sold (no sub-order id).")
             % {"parcel": notice.shipment_number}
         )
     if len(carried) > MAX_SUB_TIDS:
-        raise _refusal(
+        raise refusal(
             _("Parcel %(parcel)s carries %(n)s Taobao sub-orders; Taobao takes at most %(max)s at once.")
             % {"parcel": notice.shipment_number, "n": len(carried), "max": MAX_SUB_TIDS}
         )
@@ -416,7 +439,7 @@ def ship_plan(trade: dict, parcel: list[ParcelOid], out_sid: str) -> ShipPlan:
     sub_orders = {_oid(order): order for order in (trade.get("orders") or {}).get("order") or []}
     unknown = [p.oid for p in parcel if p.oid not in sub_orders]
     if unknown:
-        raise _refusal(
+        raise refusal(
             _("Taobao trade %(tid)s has no sub-order %(oids)s.") % {"tid": tid, "oids": ", ".join(unknown)}
         )
     send, closed = [], []
@@ -428,19 +451,19 @@ def ship_plan(trade: dict, parcel: list[ParcelOid], out_sid: str) -> ShipPlan:
         elif status in SHIPPED_STATUSES:
             waybill = str(order.get("invoice_no") or "").strip()
             if item.whole and waybill and waybill != out_sid:
-                raise _refusal(
+                raise refusal(
                     _("Taobao sub-order %(oid)s is already shipped with waybill %(theirs)s, not %(ours)s.")
                     % {"oid": item.oid, "theirs": waybill, "ours": out_sid}
                 )
         elif status in CLOSED_STATUSES:
             closed.append(item.oid)
         else:
-            raise _refusal(
+            raise refusal(
                 _("Taobao sub-order %(oid)s is %(status)s: it cannot be marked shipped.")
                 % {"oid": item.oid, "status": status or "?"}
             )
     if not send and closed and len(closed) == len(parcel):
-        raise _refusal(
+        raise refusal(
             _(
                 "Taobao trade %(tid)s: sub-orders %(oids)s are closed (refunded or cancelled), "
                 "nothing to ship."
@@ -472,13 +495,6 @@ def _answer(body: dict, key: str) -> dict:
     if not isinstance(answer, dict):
         raise PlatformError(_("Taobao answered without %(key)s.") % {"key": key})
     return answer
-
-
-def _refusal(message: str) -> PlatformError:
-    """A failure retrying cannot change (core.http.is_temporary reads `temporary`)."""
-    error = PlatformError(message)
-    error.temporary = False
-    return error
 
 
 def _logistics_code(sub_code: str) -> str:

@@ -104,6 +104,10 @@ def trade_to_canonical(trade: dict, channel) -> dict | None:
         # none of them: the trade carries no address (not asked for, or nothing to ship); the
         # order waits for one rather than being refused
         canonical["shipping_address"] = _address(trade)
+    if trade.get("oaid"):
+        # Taobao's receiver handle (Open Addressee ID): a Cainiao waybill takes it with the masked
+        # receiver instead of plain text (integrations.carriers.waybills).
+        canonical["protected_receiver"] = {"oaid": {"value": str(trade["oaid"])}}
     if paid and trade.get("pay_time"):
         canonical["paid_at"] = beijing_time(trade["pay_time"])
     if canonical["updated_at"] is None:

@@ -14,6 +14,14 @@ ciphertext → plain text, shipped packs. Methods: token.create / token.refresh
 (douyin_token_refresh_response.json, new tokens each time), order.searchList (update_time window,
 ascending, page from 0, size ≤ 100), order.orderDetail, order.batchDecrypt, sku.syncStock,
 order.logisticsAdd, order.logisticsAddMultiPack (request_id: a repeat answers the first success).
+Electronic waybills (issue #17, SOURCES.md §19, notes/platform-waybills.md §C):
+logistics.newCreateOrder answers per item in the shape of douyin_waybill_new_create_order_response.json
+— a new number per (order_id, pack_id), and the old number when the same order and pack id ask again
+(the doc: "若取号后再来取号，需传相同订单号及不同的包裹id再次来取号，否则返回老号"); an order in
+`waybill_no_stock` gets the err_infos item of douyin_waybill_new_create_order_no_stock_response.json
+(10701 电子面单库存不足); no sender name is the doc's 40004 isv.parameter-invalid:4006.
+logistics.cancelOrder: douyin_waybill_cancel_order_response.json for a number it issued (once); for
+any other number `success: false` (Douyin publishes no error for it).
 Faults are scripted (`faults`: (method or None, fixture name, "http_502" or "lost" — the call
 takes effect and its answer is a 502), used once, in order)."""
 
@@ -23,9 +31,10 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+
+from integrations.tests import fake_server
 
 PAYLOADS = Path(__file__).parent / "payloads"
 APP_KEY, APP_SECRET = "7012345678901234567", "test-app-secret-0001"  # douyin_signing_vectors.json
@@ -75,6 +84,10 @@ class FakeDouyin:
         # after-sales: aftersale_id → afterSale.List item, and → afterSale.Detail data
         self.after_sales: dict[str, dict] = {}
         self.after_sale_details: dict[str, dict] = {}
+        # e-waybills: (order_id, pack_id) → the ebill_infos item issued; numbers cancelled
+        self.ebills: dict[tuple[str, str], dict] = {}
+        self.waybill_no_stock: set[str] = set()
+        self.waybills_cancelled: list[str] = []
 
     def add_order(self, order: dict) -> dict:
         order = copy.deepcopy(order)
@@ -281,39 +294,54 @@ class FakeDouyin:
         self.packs[request_id] = ok({"pack_list": answer_packs})
         return copy.deepcopy(self.packs[request_id])
 
+    # --- electronic waybills ---------------------------------------------------------------------
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        gateway: FakeDouyin = self.server.douyin
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8")
-        split = urlsplit(self.path)
-        status, answer = gateway.handle(
-            split.path, dict(parse_qsl(split.query, keep_blank_values=True)), body
-        )
-        if isinstance(answer, dict):
-            data, kind = json.dumps(answer, ensure_ascii=False).encode("utf-8"), "application/json"
+    @property
+    def waybills_issued(self) -> list[str]:
+        return [item["track_no"] for item in self.ebills.values()]
+
+    def do_logistics_newCreateOrder(self, params):  # noqa: N802
+        infos = params.get("order_infos") or []
+        if not ((params.get("sender_info") or {}).get("contact") or {}).get("name"):
+            return error(40004, "业务处理失败", "isv.parameter-invalid:4006", "寄件人姓名不能为空")
+        if not params.get("logistics_code") or not infos or len(infos) > 50:
+            return error(40004, "业务处理失败", "isv.parameter-invalid:1000", "拼接参数异常")
+        answer = sample("douyin_waybill_new_create_order_response")
+        issued = answer["data"]["ebill_infos"][0]
+        refused = sample("douyin_waybill_new_create_order_no_stock_response")["data"]["err_infos"][0]
+        ebills, errors = [], []
+        for info in infos:
+            key = (str(info.get("order_id")), str(info.get("pack_id") or ""))
+            if key in self.ebills:  # the same order and pack id: the old number
+                ebills.append(copy.deepcopy(self.ebills[key]))
+            elif key[0] in self.waybill_no_stock:
+                errors.append({**refused, "order_id": key[0], "pack_id": key[1]})
+            else:
+                number = f"YT{int(issued['track_no'][2:]) + len(self.ebills)}"
+                self.ebills[key] = {**issued, "order_id": key[0], "pack_id": key[1], "track_no": number}
+                ebills.append(copy.deepcopy(self.ebills[key]))
+        answer["data"] = {"ebill_infos": ebills, "err_infos": errors}
+        return answer
+
+    def do_logistics_cancelOrder(self, params):  # noqa: N802
+        answer = sample("douyin_waybill_cancel_order_response")
+        number = str(params.get("track_no") or "")
+        if number not in self.waybills_issued or number in self.waybills_cancelled:
+            answer["data"]["cancel_result"]["success"] = False
         else:
-            data, kind = answer.encode("utf-8"), "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            self.waybills_cancelled.append(number)
+        return answer
 
-    def log_message(self, *args):
-        pass
+
+class Handler(fake_server.GatewayHandler):
+    def answer(self, gateway: FakeDouyin, path: str, body: str):
+        split = urlsplit(path)
+        return gateway.handle(split.path, dict(parse_qsl(split.query, keep_blank_values=True)), body)
 
 
 def serve():
     """(server, thread) of a fake Douyin gateway on a free port; `server.douyin` is its FakeDouyin."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.douyin = FakeDouyin()
-    host, port = server.server_address
-    server.douyin.base_url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return fake_server.serve(Handler, FakeDouyin(), name="douyin")
 
 
 def credentials(gateway: FakeDouyin, **more) -> dict:

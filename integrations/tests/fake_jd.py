@@ -23,7 +23,13 @@ stock per skuId, and answers in the fixtures' shapes:
   error codes for it are not published);
 - jingdong.stock.write.updateSkuStock: jd_stock_write_update_sku_stock_response.json;
 - jingdong.jos.order.oaid.decrypt: jd_jos_order_oaid_decrypt_response.json for the oaid it
-  names, an empty `data` for another.
+  names, an empty `data` for another;
+- jingdong.logistics.ewaybill.waybill.create (issue #17, SOURCES.md §19): a new number per call
+  (the fixture's, counting up: JD documents no idempotency key) in the shape of
+  jd_waybill_create_response.json; no providerCode or neither settlementCode nor branchCode
+  answers a non-zero statusCode (JD publishes no code table: the values are the fake's own);
+- jingdong.logistics.ewaybill.waybill.cancel: the numbers cancelled are kept; the answer is the
+  bare envelope `{"code": "0"}`, as the response fields are not published (notes §D6).
 
 Faults are scripted (`faults`: (method or None for any, payload name or "http_502"), used once,
 in order): that body is answered and nothing is done."""
@@ -34,10 +40,11 @@ import hmac
 import json
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+from integrations.tests import fake_server
 
 PAYLOADS = Path(__file__).parent / "payloads"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -77,6 +84,8 @@ class FakeJos:
         self.stock: dict[str, int] = {}
         self.refund_applies: dict[str, dict] = {}  # id → RefundApplyVo (refunds before shipment)
         self.after_search = None  # called after each enSearch answer (a change between two pages)
+        self.waybills_issued: list[str] = []
+        self.waybills_cancelled: list[str] = []
 
     def add_order(self, info: dict) -> dict:
         info = copy.deepcopy(info)
@@ -110,6 +119,8 @@ class FakeJos:
                 "jingdong.stock.write.updateSkuStock": self._update_sku_stock,
                 "jingdong.jos.order.oaid.decrypt": self._oaid_decrypt,
                 "jingdong.pop.afs.soa.refundapply.queryPageList": self._refund_apply_page,
+                "jingdong.logistics.ewaybill.waybill.create": self._waybill_create,
+                "jingdong.logistics.ewaybill.waybill.cancel": self._waybill_cancel,
             }.get(method)
             if handler is None:
                 return 200, sample("jd_error_invalid_method")
@@ -210,40 +221,42 @@ class FakeJos:
         returned["data"] = [row for row in returned["data"] if (row["orderId"], row["oaid"]) in wanted]
         return body
 
+    def _waybill_create(self, p: dict) -> dict:
+        body = sample("jd_waybill_create_response")
+        response = body["jingdong_logistics_ewaybill_waybill_create_responce"]["Response"]
+        request = p.get("request") or {}
+        if not request.get("providerCode") or not (
+            request.get("settlementCode") or request.get("branchCode")
+        ):
+            response.update(statusCode=1, statusMessage="providerCode / settlementCode", data=None)
+            return body
+        template = response["data"]["waybillCodeInfoList"][0]
+        number = f"SF{int(template['waybillCode'][2:]) + len(self.waybills_issued)}"
+        self.waybills_issued.append(number)
+        package = {**template["waybillPackageNoList"][0], "packageNo": number}
+        response["data"] = {
+            "platformOrderNo": request.get("platformOrderNo"),
+            "waybillCodeInfoList": [{"waybillCode": number, "waybillPackageNoList": [package]}],
+        }
+        return body
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        jos: FakeJos = self.server.jos
-        length = int(self.headers.get("Content-Length") or 0)
-        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-        params.update(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
-        status, body = jos.handle(params)
-        if isinstance(body, dict):
-            data, kind = (
-                json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                "application/json;charset=UTF-8",
-            )
-        else:
-            data, kind = body.encode("utf-8"), "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def _waybill_cancel(self, p: dict) -> dict:
+        self.waybills_cancelled.append(str(p.get("waybillCode") or ""))
+        return {"jingdong_logistics_ewaybill_waybill_cancel_responce": {"code": "0"}}
 
-    def log_message(self, *args):
-        pass
+
+class Handler(fake_server.GatewayHandler):
+    json_content_type = "application/json;charset=UTF-8"
+
+    def answer(self, gateway: FakeJos, path: str, body: str):
+        params = dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
+        params.update(parse_qsl(body, keep_blank_values=True))
+        return gateway.handle(params)
 
 
 def serve():
     """(server, thread) of a fake JOS gateway on a free port; `server.jos` is its FakeJos."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.jos = FakeJos()
-    host, port = server.server_address
-    server.jos.base_url = f"http://{host}:{port}/routerjson"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return fake_server.serve(Handler, FakeJos(), name="jos", path="/routerjson")
 
 
 def credentials(jos: FakeJos, **more) -> dict:

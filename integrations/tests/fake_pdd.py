@@ -23,6 +23,10 @@ the waybills sent — and answers:
 - pdd.logistics.online.send: pdd_logistics_online_send_response.json after marking the order
   shipped (order_status 2, logistics_id, tracking_number, shipping_time).
 
+- pdd.waybill.get (issue #17, SOURCES.md §19): each `trade_order_info_dtos` entry gets a new
+  number (the fixture's JT5049988959708, counting up; a repeated request is never recognised) in
+  the shape of pdd_waybill_get_response.json; pdd.waybill.cancel: pdd_waybill_cancel_response.json.
+
 Faults are scripted (`faults`: (type or None for any, fault), each used once, in order): a payload
 name (that error body is answered, nothing done), "http_502", or "lost" (the call takes effect,
 then the answer is a 502)."""
@@ -34,10 +38,11 @@ import json
 import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
+
+from integrations.tests import fake_server
 
 PAYLOADS = Path(__file__).parent / "payloads"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -83,6 +88,7 @@ class FakePdd:
         # after-sales: id → refund_list record (yuan) and id → refund.information.get answer (fen)
         self.refunds: dict[str, dict] = {}
         self.refund_details: dict[str, dict] = {}
+        self.waybills_issued: list[str] = []  # pdd.waybill.get numbers taken
 
     def add_order(self, order: dict) -> dict:
         order = copy.deepcopy(order)
@@ -234,39 +240,36 @@ class FakePdd:
         )
         return sample("pdd_logistics_online_send_response")
 
+    def _waybill_get(self, params: dict) -> dict:
+        request = json.loads(params["param_waybill_cloud_print_apply_new_request"])
+        template = sample("pdd_waybill_get_response")
+        module = template["pdd_waybill_get_response"]["modules"][0]
+        answers = []
+        for dto in request["trade_order_info_dtos"]:
+            number = f"JT{int(module['waybill_code'][2:]) + len(self.waybills_issued)}"
+            self.waybills_issued.append(number)
+            answers.append({**module, "object_id": dto["object_id"], "waybill_code": number})
+        template["pdd_waybill_get_response"]["modules"] = answers
+        return template
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        pdd: FakePdd = self.server.pdd
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+    def _waybill_cancel(self, params: dict) -> dict:
+        return sample("pdd_waybill_cancel_response")
+
+
+class Handler(fake_server.GatewayHandler):
+    json_content_type = "application/json;charset=UTF-8"
+
+    def answer(self, gateway: FakePdd, path: str, body: str):
         if "json" in (self.headers.get("Content-Type") or ""):
-            params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(raw).items()}
+            params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(body).items()}
         else:
-            params = dict(parse_qsl(raw, keep_blank_values=True))
-        status, body = pdd.handle(params)
-        if isinstance(body, dict):
-            data, kind = json.dumps(body, ensure_ascii=False).encode(), "application/json;charset=UTF-8"
-        else:
-            data, kind = body.encode(), "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            params = dict(parse_qsl(body, keep_blank_values=True))
+        return gateway.handle(params)
 
 
 def serve():
     """(server, thread) of a fake PDD gateway on a free port; `server.pdd` is its FakePdd."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.pdd = FakePdd()
-    host, port = server.server_address
-    server.pdd.base_url = f"http://{host}:{port}/api/router"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return fake_server.serve(Handler, FakePdd(), name="pdd", path="/api/router")
 
 
 def credentials(pdd: FakePdd, **more) -> dict:

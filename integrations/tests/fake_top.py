@@ -30,6 +30,13 @@ TMC queue, and answers in the shapes of the samples in payloads/ (SOURCES.md §1
   queue answers without `messages`); confirmed ones leave the queue, the others come back after
   `redeliver()`; taobao_tmc_messages_confirm_response.json.
 
+- cainiao.waybill.ii.get (issue #17, SOURCES.md §19): the business parameter must be a JSON text
+  (as the Java SDK sends it); each `trade_order_info_dtos` entry gets a new number (the fixture's,
+  counting up — the fake never recognises a repeated request, so a test sees every number taken)
+  in the shape of taobao_waybill_get_response.json. cainiao.waybill.ii.cancel:
+  taobao_waybill_cancel_response.json. A refusal is scripted with the fault
+  "taobao_waybill_get_error_no_balance_response".
+
 Faults are scripted (`faults`: (method or None for any, fault), each used once, in order): a
 payload name (that error body is answered, nothing done), "http_502" (an HTML 502, nothing done),
 "lost" (the call takes effect, then the answer is a 502: an ambiguous failure), "shipped_meanwhile"
@@ -41,10 +48,11 @@ import hmac
 import json
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
+
+from integrations.tests import fake_server
 
 PAYLOADS = Path(__file__).parent / "payloads"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -112,6 +120,8 @@ class FakeTop:
         self.handed_out: set[str] = set()
         self.confirmed: list[str] = []
         self.waybills: dict[str, str] = {}  # out_sid → tid
+        self.cainiao_issued: list[str] = []  # e-waybill numbers taken (cainiao.waybill.ii.get)
+        self.cainiao_cancelled: list[str] = []
         self.companies = {
             c["code"]: c["name"]
             for c in sample("taobao_logistics_companies_get_response")["logistics_companies_get_response"][
@@ -261,6 +271,29 @@ class FakeTop:
             item["num"] = quantity
         return answer
 
+    def _cainiao_waybill_ii_get(self, params: dict) -> dict:
+        request = json.loads(params["param_waybill_cloud_print_apply_new_request"])  # a JSON text
+        template = sample("taobao_waybill_get_response")
+        module = template["cainiao_waybill_ii_get_response"]["modules"]["waybill_cloud_print_response"][0]
+        answers = []
+        for dto in request["trade_order_info_dtos"]:
+            number = str(int(module["waybill_code"]) + len(self.cainiao_issued))
+            self.cainiao_issued.append(number)
+            answers.append(
+                {
+                    **module,
+                    "object_id": dto["object_id"],
+                    "waybill_code": number,
+                    "cp_code": request["cp_code"],
+                }
+            )
+        template["cainiao_waybill_ii_get_response"]["modules"]["waybill_cloud_print_response"] = answers
+        return template
+
+    def _cainiao_waybill_ii_cancel(self, params: dict) -> dict:
+        self.cainiao_cancelled.append(params["waybill_code"])
+        return sample("taobao_waybill_cancel_response")
+
     def _tmc_messages_consume(self, params: dict) -> dict:
         quantity = int(params.get("quantity", 100))
         batch = [m for m in self.queue if str(m["id"]) not in self.handed_out][:quantity]
@@ -276,38 +309,16 @@ class FakeTop:
         return sample("taobao_tmc_messages_confirm_response")
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        top: FakeTop = self.server.top
-        length = int(self.headers.get("Content-Length") or 0)
-        params = dict(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
-        status, body = top.handle(params)
-        if isinstance(body, dict):
-            data, kind = (
-                json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                "application/json;charset=UTF-8",
-            )
-        else:
-            data, kind = body.encode("utf-8"), "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(fake_server.GatewayHandler):
+    json_content_type = "application/json;charset=UTF-8"
 
-    def log_message(self, *args):
-        pass
+    def answer(self, gateway: FakeTop, path: str, body: str):
+        return gateway.handle(dict(parse_qsl(body, keep_blank_values=True)))
 
 
 def serve():
     """(server, thread) of a fake TOP on a free port; `server.top` is its FakeTop."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.top = FakeTop()
-    host, port = server.server_address
-    server.top.base_url = f"http://{host}:{port}/router/rest"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return fake_server.serve(Handler, FakeTop(), name="top", path="/router/rest")
 
 
 def credentials(top: FakeTop, **more) -> dict:

@@ -24,8 +24,9 @@ import json
 import math
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from integrations.tests import fake_server
 
 PAYLOADS = Path(__file__).parent / "payloads"
 PATH = "/ark/open_api/v3/common_controller"
@@ -330,34 +331,14 @@ class FakeXiaohongshu:
         return sample("xhs_order_order_deliver_response")
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        gateway: FakeXiaohongshu = self.server.xhs
-        length = int(self.headers.get("Content-Length") or 0)
-        status, answer = gateway.handle(self.path, self.rfile.read(length).decode("utf-8"))
-        if isinstance(answer, dict):
-            data, kind = json.dumps(answer, ensure_ascii=False).encode("utf-8"), "application/json"
-        else:
-            data, kind = answer.encode("utf-8"), "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+class Handler(fake_server.GatewayHandler):
+    def answer(self, gateway: FakeXiaohongshu, path: str, body: str):
+        return gateway.handle(path, body)
 
 
 def serve():
     """(server, thread) of a fake XHS gateway on a free port; `server.xhs` is its FakeXiaohongshu."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.xhs = FakeXiaohongshu()
-    host, port = server.server_address
-    server.xhs.base_url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
+    return fake_server.serve(Handler, FakeXiaohongshu(), name="xhs")
 
 
 def credentials(gateway: FakeXiaohongshu, **more) -> dict:

@@ -22,8 +22,9 @@ from integrations.douyin import client as client_module
 from integrations.douyin.client import DouyinClient
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.sync import channel_sync
-from integrations.tests import fake_douyin
+from integrations.tests import fake_douyin, fake_server
 from integrations.tests.fake_douyin import sample
+from integrations.tests.parcels import live_parcels, ship, write_back_of
 from inventory.models import StockBalance
 from orders.models import Order, OrderStatus
 from orders.services import order_transition
@@ -40,13 +41,8 @@ def orders_of(name: str) -> list[dict]:
 
 @pytest.fixture
 def douyin():
-    server, thread = fake_douyin.serve()
-    try:
-        yield server.douyin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_douyin.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -661,33 +657,6 @@ def polled_recent_order(capture, douyin, dispatch) -> Order:
         result = channel_sync(channel_id=dispatch.channel.pk)
     assert (result.status, result.error) == ("ok", "")
     return Order.objects.get(channel=dispatch.channel, external_id=PAID_ID)
-
-
-def live_parcels(order) -> list:
-    from fulfilment import selectors as fulfilment_selectors
-    from fulfilment.models import ShipmentStatus
-
-    return [s for s in fulfilment_selectors.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
-
-
-def ship(capture, shipment, carrier, number: str):
-    from fulfilment.models import ShipmentStatus
-    from fulfilment.services import shipment_transition
-
-    with capture(execute=True):
-        if shipment.status == ShipmentStatus.CREATED:
-            shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")
-        if shipment.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
-            shipment = shipment_transition(shipment=shipment, name="pack")
-        shipment_transition(
-            shipment=shipment, name="ship", args={"carrier": carrier, "tracking_number": number}
-        )
-
-
-def write_back_of(shipment):
-    from integrations.models import ShipmentWriteBack
-
-    return ShipmentWriteBack.objects.get(shipment=shipment)
 
 
 def test_one_parcel_of_the_whole_order_is_written_back_with_logistics_add(dispatch, douyin, capture):

@@ -19,7 +19,6 @@ from core.outbox import outbox_deliver
 from core.timezones import BEIJING, format_beijing_time, parse_beijing_time
 from fulfilment import selectors as fulfilment_selectors
 from fulfilment.models import ShipmentStatus
-from fulfilment.services import shipment_transition
 from integrations.adapters import get_adapter
 from integrations.jd import mapping, signing
 from integrations.jd.client import ORDER_FIELDS, ORDER_STATES, JdClient, windows
@@ -33,9 +32,10 @@ from integrations.models import (
 )
 from integrations.protected_data import DecryptionRefused, receiver_plain
 from integrations.sync import channel_sync
-from integrations.tests import fake_jd
+from integrations.tests import fake_jd, fake_server
 from integrations.tests.conftest import reserved
 from integrations.tests.fake_jd import order_of, orders_of, sample
+from integrations.tests.parcels import ship
 from integrations.writeback_contract import ShipmentNotice
 from inventory.models import ItemMapping
 from inventory.stock_push import push_pending_stock
@@ -60,13 +60,8 @@ SKUS = ("TS-WHT-L", "BAG-BEI", "CUP-BLU-500", "TIS-3")
 
 @pytest.fixture
 def jos():
-    server, thread = fake_jd.serve()
-    try:
-        yield server.jos
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_jd.serve) as gateway:
+        yield gateway
 
 
 def client_for(jos, **more) -> JdClient:
@@ -412,17 +407,6 @@ def jd_shop(db, jos):
     receive(SKUFactory(code="TS-WHT-L"), 10, warehouse=warehouse)
     receive(SKUFactory(code="BAG-BEI"), 10, warehouse=warehouse)
     return SimpleNamespace(channel=channel, sf=sf)
-
-
-def ship(capture, shipment, carrier, number: str):
-    with capture(execute=True):
-        if shipment.status == ShipmentStatus.CREATED:
-            shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")
-        if shipment.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
-            shipment = shipment_transition(shipment=shipment, name="pack")
-        shipment_transition(
-            shipment=shipment, name="ship", args={"carrier": carrier, "tracking_number": number}
-        )
 
 
 def polled_parcel(capture, jos, jd_shop):

@@ -18,9 +18,6 @@ from django.utils import timezone
 
 from core.http import PlatformError, RateLimited, is_temporary
 from core.models import OutboxMessage, OutboxState
-from fulfilment import selectors as fulfilment_selectors
-from fulfilment.models import ShipmentStatus
-from fulfilment.services import shipment_transition
 from integrations import protected_data
 from integrations.models import (
     CarrierCode,
@@ -35,8 +32,9 @@ from integrations.pdd import client as pdd_client
 from integrations.pdd.client import PddClient
 from integrations.protected_data import DecryptionRefused, receiver_plain
 from integrations.sync import channel_sync
-from integrations.tests import fake_pdd
+from integrations.tests import fake_pdd, fake_server
 from integrations.tests.fake_pdd import sample
+from integrations.tests.parcels import live_parcels, ship
 from integrations.writeback_contract import NoticeLine, ShipmentNotice, WriteBackResult
 from inventory.models import ItemMapping, SafetyStock
 from inventory.stock_push import push_pending_stock
@@ -67,13 +65,8 @@ def all_orders() -> dict[str, dict]:
 
 @pytest.fixture
 def pdd():
-    server, thread = fake_pdd.serve()
-    try:
-        yield server.pdd
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_pdd.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -542,18 +535,9 @@ def test_a_polled_order_shipped_here_is_written_back_through_the_outbox(
     with capture(execute=True):
         assert channel_sync(channel_id=shop.pk, now=beijing("2026-05-12 10:40:00")).status == "ok"
     order = Order.objects.get(channel=shop, external_id=SN_102)
-    [parcel] = [
-        s for s in fulfilment_selectors.order_shipments(order) if s.status != ShipmentStatus.CANCELLED
-    ]
+    [parcel] = live_parcels(order)
 
-    with capture(execute=True):
-        if parcel.status == ShipmentStatus.CREATED:
-            parcel = shipment_transition(shipment=parcel, name="send_to_warehouse")
-        if parcel.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
-            parcel = shipment_transition(shipment=parcel, name="pack")
-        shipment_transition(
-            shipment=parcel, name="ship", args={"carrier": sto, "tracking_number": "TEST000000000002"}
-        )
+    ship(capture, parcel, sto, "TEST000000000002")
 
     row = ShipmentWriteBack.objects.get(shipment=parcel)
     assert (row.state, row.attempts) == (WriteBackState.PENDING, 1)  # 52101: retried later

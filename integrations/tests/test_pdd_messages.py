@@ -21,7 +21,7 @@ from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.pdd import messages
 from integrations.services import inbound_message_process
 from integrations.sync import channel_sync
-from integrations.tests import fake_pdd, fake_pdd_messages
+from integrations.tests import fake_pdd, fake_pdd_messages, fake_server
 from integrations.tests.fake_pdd import sample
 from orders.models import Order, OrderStatus
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, receive
@@ -38,13 +38,8 @@ def order_info(name: str = "pdd_order_information_get_response") -> dict:
 
 @pytest.fixture
 def pdd():
-    server, thread = fake_pdd.serve()
-    try:
-        yield server.pdd
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_pdd.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from catalog.models import Channel
 from core.errors import DomainError, NotPermitted
+from integrations.cursor_lease import LEASE
 from integrations.models import ChannelRepull, InboundMessage, InboundStatus, RepullState, SyncCursor
 from integrations.repull import (
     ChannelBusy,
@@ -34,8 +35,8 @@ from integrations.repull import (
     channel_repulls_sweep,
     repull_window,
 )
-from integrations.sync import LEASE, SyncStatus, channel_sync
-from integrations.tests import fake_top
+from integrations.sync import SyncStatus, channel_sync
+from integrations.tests import fake_server, fake_top
 from integrations.tests.test_sync import (  # noqa: F401 - fixtures: the fake Shopify / Woo server
     NOW,
     SHOPIFY_PATH,
@@ -217,13 +218,8 @@ def _trade(tid: str, modified: str) -> dict:
 
 @pytest.fixture
 def top():
-    server, thread = fake_top.serve()
-    try:
-        yield server.top
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_top.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture

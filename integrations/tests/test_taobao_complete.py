@@ -21,9 +21,6 @@ from core.http import PlatformError, RateLimited, outbox_outcome
 from core.models import Alert, OutboxMessage, OutboxState
 from core.outbox import PermanentFailure, RetryLater, outbox_deliver, outbox_sweep
 from core.timezones import format_beijing_time
-from fulfilment import selectors as fulfilment_selectors
-from fulfilment.models import ShipmentStatus
-from fulfilment.services import shipment_transition
 from integrations import writeback
 from integrations.models import (
     CarrierCode,
@@ -39,8 +36,9 @@ from integrations.sync import channel_sync
 from integrations.taobao import mapping, tmc
 from integrations.taobao.client import FULLINFO_FIELDS, TaobaoClient
 from integrations.tasks import sync_taobao_messages
-from integrations.tests import fake_top
+from integrations.tests import fake_server, fake_top
 from integrations.tests.fake_top import SESSION, sample
+from integrations.tests.parcels import live_parcels, ship, write_back_of
 from integrations.writeback_contract import NoticeLine, ShipmentNotice, WriteBackResult
 from inventory.models import ItemMapping, SafetyStock, Warehouse, WarehouseKind
 from inventory.stock_push import push_pending_stock
@@ -69,13 +67,8 @@ def trade_86_03(**changes) -> dict:
 
 @pytest.fixture
 def top():
-    server, thread = fake_top.serve()
-    try:
-        yield server.top
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_top.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -738,27 +731,6 @@ def polled_order(capture, top, shop) -> Order:
         result = channel_sync(channel_id=shop.channel.pk)
     assert (result.status, result.error) == ("ok", "")
     return Order.objects.get(channel=shop.channel, external_id=TID)
-
-
-def live_parcels(order) -> list:
-    return [s for s in fulfilment_selectors.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
-
-
-def ship(capture, shipment, carrier, number: str):
-    """The warehouse hands the parcel to the carrier (the real shipment services); the write-back
-    the shipment enqueues is delivered on commit."""
-    with capture(execute=True):
-        if shipment.status == ShipmentStatus.CREATED:
-            shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")
-        if shipment.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
-            shipment = shipment_transition(shipment=shipment, name="pack")
-        shipment_transition(
-            shipment=shipment, name="ship", args={"carrier": carrier, "tracking_number": number}
-        )
-
-
-def write_back_of(shipment) -> ShipmentWriteBack:
-    return ShipmentWriteBack.objects.get(shipment=shipment)
 
 
 def deliver_again(row: ShipmentWriteBack) -> str:

@@ -398,7 +398,8 @@ def delivery_confirm(
         f"<warehouseCode>WH-HZ</warehouseCode><orderType>JYCK</orderType><status>DELIVERED</status>"
         f"<orderConfirmTime>{confirmed}</orderConfirmTime></deliveryOrder>"
         f"<packages><package><logisticsCode>{logistics}</logisticsCode><expressCode>{express}</expressCode>"
-        f"<items><item><itemCode>SKU-1</itemCode><quantity>2</quantity></item></items></package></packages>"
+        f"<items><item><itemCode>SKU-1</itemCode><quantity>2</quantity></item>"
+        f"<item><itemCode>SKU-2</itemCode><quantity>1</quantity></item></items></package></packages>"
         f"</request>"
     )
 

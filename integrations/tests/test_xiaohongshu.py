@@ -19,8 +19,9 @@ import pytest
 from core.http import PlatformError, RateLimited
 from integrations.models import InboundMessage, InboundStatus, SyncCursor
 from integrations.sync import channel_sync
-from integrations.tests import fake_xiaohongshu
+from integrations.tests import fake_server, fake_xiaohongshu
 from integrations.tests.fake_xiaohongshu import detail, sample, unpaid_detail
+from integrations.tests.parcels import live_parcels, ship, write_back_of
 from integrations.xiaohongshu import XiaohongshuAdapter, mapping, signing
 from integrations.xiaohongshu import client as client_module
 from integrations.xiaohongshu.client import XiaohongshuClient
@@ -38,13 +39,8 @@ NOW = datetime.fromtimestamp(1768443305, tz=UTC)  # the window ends 5 s (SETTLE)
 
 @pytest.fixture
 def xhs():
-    server, thread = fake_xiaohongshu.serve()
-    try:
-        yield server.xhs
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_server.running(fake_xiaohongshu.serve) as gateway:
+        yield gateway
 
 
 @pytest.fixture
@@ -685,33 +681,6 @@ def polled_recent_order(capture, xhs, dispatch, order: dict) -> Order:
         result = channel_sync(channel_id=dispatch.channel.pk)
     assert (result.status, result.error) == ("ok", "")
     return Order.objects.get(channel=dispatch.channel, external_id=order["orderId"])
-
-
-def live_parcels(order) -> list:
-    from fulfilment import selectors as fulfilment_selectors
-    from fulfilment.models import ShipmentStatus
-
-    return [s for s in fulfilment_selectors.order_shipments(order) if s.status != ShipmentStatus.CANCELLED]
-
-
-def ship(capture, shipment, carrier, number: str):
-    from fulfilment.models import ShipmentStatus
-    from fulfilment.services import shipment_transition
-
-    with capture(execute=True):
-        if shipment.status == ShipmentStatus.CREATED:
-            shipment = shipment_transition(shipment=shipment, name="send_to_warehouse")
-        if shipment.status in (ShipmentStatus.SENT_TO_WAREHOUSE, ShipmentStatus.PICKING):
-            shipment = shipment_transition(shipment=shipment, name="pack")
-        shipment_transition(
-            shipment=shipment, name="ship", args={"carrier": carrier, "tracking_number": number}
-        )
-
-
-def write_back_of(shipment):
-    from integrations.models import ShipmentWriteBack
-
-    return ShipmentWriteBack.objects.get(shipment=shipment)
 
 
 def test_a_whole_order_in_one_parcel_is_delivered_once(dispatch, xhs, capture):

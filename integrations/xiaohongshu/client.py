@@ -51,7 +51,8 @@ import httpx
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.http import PlatformError, RateLimited, json_object
+from core.http import PlatformError, RateLimited, json_object, refusal
+from integrations.clients import credentials_write_back
 from integrations.writeback_contract import ShipmentNotice, WriteBackResult
 from integrations.xiaohongshu import signing
 
@@ -126,7 +127,7 @@ class XiaohongshuClient:
 
     def token_refresh(self) -> dict:
         if not self.refresh_token:
-            raise _refusal(_("The Xiaohongshu channel has no refresh token: authorise the shop again."))
+            raise refusal(_("The Xiaohongshu channel has no refresh token: authorise the shop again."))
         data = self.call(REFRESH_TOKEN, {"refreshToken": self.refresh_token})
         self.refreshes += 1
         return self._tokens_keep(data)
@@ -137,18 +138,15 @@ class XiaohongshuClient:
             raise PlatformError(_("Xiaohongshu answered the token call without an access token."))
         self.access_token, self.refresh_token = str(access), str(refresh or self.refresh_token)
         self.expires_at_ms = _int(data.get("accessTokenExpiresAt"))
-        credentials = {
-            **(self.channel.api_credentials or {}),
+        tokens = {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "access_token_expires_at": self.expires_at_ms,
         }
         for key, field in (("refresh_token_expires_at", "refreshTokenExpiresAt"), ("seller_id", "sellerId")):
             if data.get(field) not in (None, ""):
-                credentials[key] = data[field]
-        self.channel.api_credentials = credentials
-        if getattr(self.channel, "pk", None):
-            type(self.channel).objects.filter(pk=self.channel.pk).update(api_credentials=credentials)
+                tokens[key] = data[field]
+        credentials_write_back(self.channel, tokens)
         return data
 
     def _token_due(self) -> bool:
@@ -296,7 +294,7 @@ class XiaohongshuClient:
         for name, cipher in wanted.items():
             item = by_cipher.get(cipher)
             if item is None or _int(item.get("errorCode")):
-                raise _refusal(
+                raise refusal(
                     _("Xiaohongshu did not decrypt the receiver's %(field)s: %(error)s")
                     % {
                         "field": name,
@@ -315,13 +313,13 @@ class XiaohongshuClient:
         for unpaid orders and channel / activity stock); XHS sets sellable = qty − (its total − its
         sellable). See integrations.stock_sync for the figure sent."""
         if qty < 0:
-            raise _refusal(_("A Xiaohongshu stock quantity cannot be negative (%(n)s).") % {"n": qty})
+            raise refusal(_("A Xiaohongshu stock quantity cannot be negative (%(n)s).") % {"n": qty})
         if not sku_id:
-            raise _refusal(_("A Xiaohongshu stock push names no skuId."))
+            raise refusal(_("A Xiaohongshu stock push names no skuId."))
         data = self.call(SYNC_SKU_STOCK, {"skuId": str(sku_id), "qty": qty})
         outcome = data.get("response") or {}
         if isinstance(outcome, dict) and outcome.get("success") is False:
-            raise _refusal(
+            raise refusal(
                 _("Xiaohongshu refused the stock of SKU %(sku)s: %(code)s %(msg)s")
                 % {"sku": sku_id, "code": outcome.get("code"), "msg": outcome.get("message") or ""}
             )
@@ -342,26 +340,21 @@ class XiaohongshuClient:
         tracking = (notice.tracking_number or "").strip()
         company = (notice.carrier_code or "").strip()
         if not tracking:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s has no tracking number for Xiaohongshu.")
                 % {"parcel": notice.shipment_number}
             )
         if not company:
-            raise _refusal(
+            raise refusal(
                 _(
                     "Carrier “%(carrier)s” has no Xiaohongshu express company code "
                     "(common.getExpressCompanyList)."
                 )
                 % {"carrier": notice.carrier_name}
             )
-        units: dict[str, list[int]] = {}
-        for line in notice.lines:
-            sku_id = str(line.platform_line_id or "").strip()
-            if sku_id:
-                carried, sold = units.get(sku_id, [0, 0])
-                units[sku_id] = [carried + line.quantity, max(sold, line.line_quantity)]
+        units = notice.units_by_platform_line()  # by XHS skuId
         if not units:
-            raise _refusal(
+            raise refusal(
                 _("Parcel %(parcel)s carries no SKU Xiaohongshu sold.") % {"parcel": notice.shipment_number}
             )
         detail = self.order_detail(order_id)
@@ -373,11 +366,11 @@ class XiaohongshuClient:
         if tracking in shipped:
             return WriteBackResult(reference="", already_done=True)
         if _int(detail.get("orderStatus")) in CANCELLED_STATUSES:
-            raise _refusal(_("Xiaohongshu order %(id)s is closed: nothing to ship.") % {"id": order_id})
+            raise refusal(_("Xiaohongshu order %(id)s is closed: nothing to ship.") % {"id": order_id})
         sold_skus = {str(s.get("skuId")) for s in detail.get("skuList") or []}
         unknown = sorted(set(units) - sold_skus)
         if unknown:
-            raise _refusal(
+            raise refusal(
                 _("Xiaohongshu order %(id)s has no SKU %(skus)s.")
                 % {"id": order_id, "skus": ", ".join(unknown)}
             )
@@ -461,12 +454,12 @@ class XiaohongshuClient:
             return self._call(method, params)
         except TokenExpired as exc:
             if method in TOKEN_METHODS or refreshed:
-                raise _refusal(str(exc)) from None
+                raise refusal(str(exc)) from None
             self.token_refresh()
             try:
                 return self._call(method, params)
             except TokenExpired as again:
-                raise _refusal(str(again)) from None
+                raise refusal(str(again)) from None
 
     def _call(self, method: str, params: dict[str, Any] | None) -> dict:
         timestamp = str(int(time.time()))
@@ -538,13 +531,6 @@ def _error(method: str, answer: dict, code: int, status: int) -> Exception:
     error.code, error.msg = code, msg
     error.status_code = None if status == 200 else status
     error.temporary = status >= 500
-    return error
-
-
-def _refusal(message: str) -> PlatformError:
-    """A failure retrying cannot change (core.http.is_temporary reads `temporary`)."""
-    error = PlatformError(message)
-    error.temporary = False
     return error
 
 

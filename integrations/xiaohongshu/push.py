@@ -4,7 +4,7 @@ open.xiaohongshu.com/document/developer/file/115 订单状态变更 and /119 发
 processed here (integrations.services topic processor). Messages are thin: for every order an
 order message (msg_fulfillment_*: orderId, orderStatus, updateTime ms) or an after-sale message
 (msg_after_sale_*: returnsId, orderId, …) names, the order is read with order.getOrderDetail (and its
-receiver while 待发货) and ingested through the polling path (integrations.sync.message_store), so
+receiver while 待发货) and ingested through the polling path (integrations.sync.ingest_platform_order), so
 the same version by push and by poll is one stored message and one order; a status XHS pushes twice
 (4 待发货, then 4 已拣选) reads the same version again, which is a no-op. Other tags (item messages)
 are stored and ignored. XHS does not push every after-sale change, nor an order before payment:
@@ -16,11 +16,9 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Platform
 from core.errors import DomainError
-from core.http import PlatformError, is_temporary
-from integrations.adapters import get_adapter, header
+from integrations.adapters import header
 from integrations.models import InboundMessage, InboundStatus
-from integrations.services import inbound_message_process
-from integrations.sync import message_store
+from integrations.sync import ingest_platform_order
 from integrations.xiaohongshu.client import XiaohongshuClient
 
 ORDER_TAG_PREFIXES = ("msg_fulfillment_", "msg_after_sale_")
@@ -77,21 +75,8 @@ def push_message_process(message: InboundMessage, payload):
     if not ids:
         return None, InboundStatus.IGNORED
     client = XiaohongshuClient(message.channel)
-    adapter = get_adapter(Platform.XIAOHONGSHU)
     order = None
     for order_id in ids:
-        try:
-            detail = client.order(order_id)
-        except PlatformError as exc:
-            if is_temporary(exc):
-                raise
-            raise DomainError(str(exc)) from exc
-        stored, _created = message_store(message.channel, adapter, detail)
-        if stored.status == InboundStatus.RECEIVED:
-            stored = inbound_message_process(stored.pk)
-        if stored.status == InboundStatus.FAILED:
-            raise DomainError(
-                _("Order %(id)s could not be ingested: %(error)s") % {"id": order_id, "error": stored.error}
-            )
+        stored = ingest_platform_order(message.channel, Platform.XIAOHONGSHU, order_id, client.order)
         order = stored.order or order
     return order, InboundStatus.PROCESSED

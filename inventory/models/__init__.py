@@ -1,6 +1,7 @@
 """Inventory's models, one module per concern; import them from here (`from inventory.models
 import SKU`). The migrations name `new_fingerprint` and `validate_region_list` through this package."""
 
+from inventory.models.bins import BinLocation, BinStock
 from inventory.models.bundles import BundleComponent
 from inventory.models.channel_stock import SafetyStock, StockPushPending
 from inventory.models.counts import (
@@ -29,12 +30,15 @@ from inventory.models.stock import (
     StockBalance,
     StockPool,
     Warehouse,
+    WarehouseCarrierCode,
     WarehouseKind,
     WmsProtocol,
     validate_region_list,
 )
 
 __all__ = [
+    "BinLocation",
+    "BinStock",
     "HOLDING",
     "RELEASE_KINDS",
     "SKU",
@@ -61,6 +65,7 @@ __all__ = [
     "StockPool",
     "StockPushPending",
     "Warehouse",
+    "WarehouseCarrierCode",
     "WarehouseKind",
     "WmsProtocol",
     "new_fingerprint",

@@ -3,6 +3,7 @@ channel draws from which), and the balance rows holding the quantities."""
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from core.encrypted_fields import EncryptedTextField
@@ -77,6 +78,33 @@ class Warehouse(TimeStampedModel):
         return f"{self.name} ({self.code})"
 
 
+class WarehouseCarrierCode(models.Model):
+    """A warehouse's own name for a carrier: what its WMS reports a parcel left with (a Qimen
+    confirmation's logisticsCode, e.g. "STO2" for the warehouse's second Shentong account). Read
+    before the carriers' own codes (integrations.wms.qimen.callbacks)."""
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.CASCADE, related_name="carrier_codes", verbose_name=_("warehouse")
+    )
+    code = models.CharField(_("warehouse's carrier code"), max_length=50)  # logisticsCode is string(50)
+    carrier = models.ForeignKey(
+        "orders.Carrier", on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier")
+    )
+
+    class Meta:
+        ordering = ["warehouse", "code"]
+        verbose_name = _("warehouse carrier code")
+        verbose_name_plural = _("warehouse carrier codes")
+        constraints = [
+            models.UniqueConstraint(
+                models.F("warehouse"), Upper("code"), name="warehouse_carrier_code_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.warehouse_id}: {self.code} → {self.carrier_id}"
+
+
 class SKU(TimeStampedModel):
     code = models.CharField(_("SKU code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -104,6 +132,8 @@ class SKU(TimeStampedModel):
         db_default=False,
         help_text=_("Sold as one item, made of the components below; it holds no stock of its own."),
     )
+    # One unit, packed: carrier rules estimate a parcel's weight from it until the parcel is weighed.
+    weight_grams = models.PositiveIntegerField(_("weight (g)"), null=True, blank=True)
 
     class Meta:
         ordering = ["code"]

@@ -275,3 +275,47 @@ def reservations_unlink_shipment(*, shipment_id: int) -> int:
     return Reservation.objects.filter(shipment_id=shipment_id, state__in=HOLDING).update(
         shipment_id=None, updated_at=timezone.now()
     )
+
+
+def reservations_follow_split(
+    *, from_shipment_id: int, to_shipment_id: int, order_line_id: int, quantity: int, now=None
+) -> int:
+    """Part of a shipment became a parcel of its own (fulfilment.splitting): `quantity` held
+    units of the order line follow it, so shipping it consumes them. A row holding more is
+    split in two; balances do not change (the units stay reserved where they are). The caller
+    holds the order and shipment rows. Returns the units moved."""
+    now = now or timezone.now()
+    rows = list(
+        Reservation.objects.select_for_update(of=("self",))
+        .filter(shipment_id=from_shipment_id, order_line_id=order_line_id, state__in=HOLDING)
+        .order_by("pk")
+    )
+    left = quantity
+    for row in rows:
+        if left <= 0:
+            break
+        take = min(row.quantity, left)
+        left -= take
+        if take == row.quantity:
+            Reservation.objects.filter(pk=row.pk).update(shipment_id=to_shipment_id, updated_at=now)
+            continue
+        Reservation.objects.filter(pk=row.pk).update(
+            quantity=row.quantity - take,
+            original_quantity=max(row.original_quantity - take, row.quantity - take),
+            updated_at=now,
+        )
+        Reservation.objects.create(
+            order_id=row.order_id,
+            order_line_id=row.order_line_id,
+            channel_id=row.channel_id,
+            reference=row.reference,
+            balance_id=row.balance_id,
+            shipment_id=to_shipment_id,
+            sku_id=row.sku_id,
+            quantity=take,
+            original_quantity=take,
+            state=row.state,
+            expires_at=row.expires_at,
+            created_at=now,
+        )
+    return quantity - left

@@ -42,3 +42,11 @@ document.addEventListener("focusin", function (event) {
     }, 200);
   });
 })();
+// data-select-all="<name>" on a checkbox ticks or clears every checkbox of that name in its form.
+document.addEventListener("change", function (event) {
+  const all = event.target.closest("[data-select-all]");
+  if (!all || !all.form) { return; }
+  all.form.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+    if (box.name === all.dataset.selectAll) { box.checked = all.checked; }
+  });
+});

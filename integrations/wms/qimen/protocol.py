@@ -20,6 +20,11 @@ from core.timezones import format_beijing_time
 from integrations.taobao.signing import string_to_sign
 
 VERSION = "2.0"
+# What we take from a warehouse: v=2.0 is what the SDKs and gateway samples send
+# (integrations/tests/payloads/SOURCES.md, "Qimen deliveryorder.confirm"). A sample with v=3.0 was
+# seen once, in code we could not attribute to a published source: refused until one is found.
+VERSIONS = ("2.0",)
+PREFIX = "taobao.qimen."
 
 DELIVERY_ORDER_CREATE = "taobao.qimen.deliveryorder.create"
 ORDER_CANCEL = "taobao.qimen.order.cancel"
@@ -33,6 +38,15 @@ SALEABLE = "ZP"  # 正品: the inventory type comparable with our on-hand stock
 
 class MalformedXml(ValueError):
     pass
+
+
+def short_method(method: str) -> str:
+    """The name gateways forward without the prefix: deliveryorder.confirm."""
+    return method.removeprefix(PREFIX)
+
+
+def version_supported(version) -> bool:
+    return isinstance(version, str) and version.strip() in VERSIONS
 
 
 def sign(params: Mapping[str, Any], body: bytes, secret: str) -> str:
