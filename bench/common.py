@@ -67,3 +67,9 @@ def timed():
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def load_average() -> str:
+    """The machine's 1/5/15-minute load average and CPU count: figures mean little without it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} CPUs"

@@ -281,12 +281,40 @@ def item_name(channel: Channel, line: dict) -> ItemName:
     )
 
 
+class _BatchItemResolver(ItemResolver):
+    """An ItemResolver whose channels were looked up together, in one query."""
+
+    def __init__(self, channel_codes: set[str]) -> None:
+        super().__init__()
+        self._batch_codes = channel_codes
+        self._batch_channels = {
+            channel.code: channel
+            for channel in Channel.objects.filter(code__in=channel_codes, is_active=True)
+        }
+
+    def channel(self, code: str) -> Channel | None:
+        if code in self._batch_codes:
+            return self._batch_channels.get(code)
+        return super().channel(code)
+
+
 def item_resolver(payloads=()) -> ItemResolver:
-    """A resolver loaded for many raw canonical orders at once (an upload's): pass it to each
-    order's CanonicalOrderInput as `context={"item_resolver": …}`."""
-    resolver = ItemResolver()
+    """A resolver loaded for many raw canonical orders at once (an upload's, a bulk request's): one
+    query for their channels, one for SKUs by code or barcode, one for item mappings, whatever the
+    number of orders. Pass it to each order's CanonicalOrderInput as `context={"item_resolver": …}`."""
+    payloads = [payload for payload in payloads if isinstance(payload, Mapping)]
+    resolver = _BatchItemResolver(
+        {payload["channel"].strip() for payload in payloads if isinstance(payload.get("channel"), str)}
+    )
+    names = []
     for payload in payloads:
-        _OrderItems(resolver, payload)
+        channel = (
+            resolver.channel(payload["channel"].strip()) if isinstance(payload.get("channel"), str) else None
+        )
+        lines = payload.get("lines")
+        if channel is not None and isinstance(lines, list):
+            names.extend(item_name(channel, line) for line in lines if isinstance(line, dict))
+    resolver.load(names)
     return resolver
 
 

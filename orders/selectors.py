@@ -21,18 +21,24 @@ def order_list() -> QuerySet[Order]:
 def order_detail(number: str) -> Order:
     return (
         Order.objects.select_related("channel", "customer")
-        .prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "parent_line")),
-            Prefetch("events", queryset=OrderEvent.objects.select_related("actor")),
-            Prefetch(
-                "reservations",
-                queryset=Reservation.objects.select_related(
-                    "sku", "order_line", "balance__warehouse", "balance__pool", "balance__lot"
-                ).order_by("pk"),
-            ),
-        )
+        .prefetch_related(*order_detail_prefetches())
         .get(number=number)
     )
+
+
+def order_detail_prefetches() -> list[Prefetch]:
+    """What the order's detail shows besides its row: lines, events and reservations (also for
+    an order in hand, with prefetch_related_objects)."""
+    return [
+        Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "parent_line")),
+        Prefetch("events", queryset=OrderEvent.objects.select_related("actor")),
+        Prefetch(
+            "reservations",
+            queryset=Reservation.objects.select_related(
+                "sku", "order_line", "balance__warehouse", "balance__pool", "balance__lot"
+            ).order_by("pk"),
+        ),
+    ]
 
 
 def order_available_actions(order: Order, user) -> list[dict]:

@@ -6,6 +6,9 @@ from fulfilment.models import Shipment, ShipmentLine
 from fulfilment.selectors import order_shipments
 from inventory.models import Reservation
 from orders import amounts
+from orders.api import bulk
+from orders.api.bulk import BULK_MAX
+from orders.canonical import CanonicalOrderInput
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 
@@ -255,3 +258,47 @@ class CancelLineInput(serializers.Serializer):
 class CancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=255)
     lines = CancelLineInput(many=True, required=False, allow_empty=False)
+
+
+class BulkOrdersInput(serializers.Serializer):
+    """Only for the schema: the view validates each order on its own (orders.api.bulk)."""
+
+    orders = CanonicalOrderInput(many=True, allow_empty=False, max_length=BULK_MAX)
+
+
+class BulkItemOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text=_("The order's position in the request, from 0."))
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(
+        choices=bulk.STATUSES,
+        help_text=_(
+            "created; updated (a newer version of a known order, or of one earlier in the request); "
+            "unchanged (not newer); invalid (see errors; nothing stored for it); refused (the known "
+            "order's state refuses the newer version; see errors)."
+        ),
+    )
+    number = serializers.CharField(required=False, help_text=_("Absent when invalid or refused."))
+    errors = serializers.DictField(
+        required=False, help_text=_("As the single POST's 400 body names them: field → messages.")
+    )
+
+
+class BulkOrdersOutput(serializers.Serializer):
+    results = BulkItemOutput(many=True, help_text=_("One per order sent, in the same order."))
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class BulkProblemOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class CreatedOrderOutput(OrderDetailOutput):
+    """An order this request created, as its transaction committed it: it has no parcel yet
+    (routing runs after commit, orders.services.route_on_commit), so no shipment query."""
+
+    def get_shipments(self, order) -> list[dict]:
+        return []

@@ -1,4 +1,8 @@
+import threading
+
+from django.db.models import prefetch_related_objects
 from django.http import Http404
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -8,10 +12,21 @@ from rest_framework.response import Response
 
 from core.api.parsers import JSONBodyParser
 from orders import intake, selectors, services
-from orders.api.serializers import CancelInput, OrderDetailOutput, OrderSummaryOutput
+from orders.api import bulk
+from orders.api.serializers import (
+    BulkOrdersInput,
+    BulkOrdersOutput,
+    BulkProblemOutput,
+    CancelInput,
+    CreatedOrderOutput,
+    OrderDetailOutput,
+    OrderSummaryOutput,
+)
 from orders.canonical import CanonicalOrderInput
 from orders.filters import OrderFilter
 from orders.models import Order
+
+_per_thread = threading.local()  # output serializers, their fields built once per thread
 
 
 class OrderViewSet(
@@ -59,11 +74,44 @@ class OrderViewSet(
         },
     )
     def create(self, request, *args, **kwargs):
-        data = CanonicalOrderInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        order, created = intake.order_submit(data=data.validated_data, actor=request.user)
-        body = OrderDetailOutput(selectors.order_detail(order.number)).data
+        data = bulk.validated_order(request.data)
+        order, created = intake.order_submit(data=data, actor=request.user)
+        if created:  # the order in hand is the row as committed: only what hangs off it is read
+            prefetch_related_objects([order], *selectors.order_detail_prefetches())
+            body = _output(CreatedOrderOutput).to_representation(order)
+        else:  # a known order: a newer version may have changed its lines, holds, parcels
+            body = _output(OrderDetailOutput).to_representation(selectors.order_detail(order.number))
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        request=BulkOrdersInput,
+        responses={
+            200: BulkOrdersOutput,
+            413: OpenApiResponse(
+                BulkProblemOutput, description=_("More than 1,000 orders: nothing was read or stored.")
+            ),
+            503: OpenApiResponse(
+                BulkProblemOutput,
+                description=_("The database failed the batch: nothing of it was stored; send it again."),
+            ),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Up to 1,000 canonical orders: each validated on its own, the valid ones stored together
+        (idempotent on (channel, external_id) as one POST each, in the order given); a result per
+        order, in the same order."""
+        try:
+            results = bulk.orders_bulk_submit(payloads=bulk.bulk_payloads(request.data), actor=request.user)
+        except bulk.BulkTooLarge as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        except bulk.BulkNotStored:
+            message = gettext("The database failed the batch and nothing of it was stored. Send it again.")
+            return Response({"detail": message}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        counts = dict.fromkeys(bulk.STATUSES, 0)
+        for result in results:
+            counts[result.status] += 1
+        return Response({"results": [result.as_dict() for result in results], **counts})
 
     @extend_schema(
         request=CancelInput,
@@ -90,3 +138,12 @@ class OrderViewSet(
             sku_quantities=sku_quantities,
         )
         return Response(OrderDetailOutput(selectors.order_detail(order.number)).data)
+
+
+def _output(serializer_class):
+    """This thread's instance of an output serializer (a ModelSerializer builds its fields from
+    the model on every instance; to_representation keeps no state between calls)."""
+    serializers = _per_thread.__dict__.setdefault("outputs", {})
+    if serializer_class not in serializers:
+        serializers[serializer_class] = serializer_class()
+    return serializers[serializer_class]
