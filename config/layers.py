@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 EDGE_PARTS = frozenset(
     {"api", "desk", "views", "urls", "admin", "management", "templatetags", "filters", "forms"}
 )
-EDGE_SUFFIXES = ("_views", "_urls")  # fulfilment.warehouse_views, returns.self_service_urls
+# fulfilment.warehouse_views, returns.self_service_urls, fulfilment.wave_admin, inventory.bin_admin
+EDGE_SUFFIXES = ("_views", "_urls", "_admin")
 
 
 def layer_of(module: str) -> int | None:
