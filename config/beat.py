@@ -70,6 +70,13 @@ PERIODIC_TASKS = [
         every_seconds=900,
     ),
     Schedule(
+        # wechatpay-java's auto certificate config downloads every 60 minutes; a new certificate
+        # is published before the old one stops signing.
+        name="finance: WeChat Pay platform certificates",
+        task="finance.tasks.refresh_wechatpay_certificates",
+        every_seconds=3600,
+    ),
+    Schedule(
         name="finance: nightly reconciliation of yesterday's month",
         task="finance.tasks.reconcile_nightly",
         crontab={"minute": "0", "hour": "19"},  # 03:00 Asia/Shanghai

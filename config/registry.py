@@ -16,6 +16,7 @@ from importlib import import_module
 from celery import signals as celery_signals
 
 from core import outbox
+from finance import callbacks as payment_callbacks
 from fulfilment import notifications, staff_alerts, warehouse_port
 from fulfilment import waybills as fulfilment_waybills
 from fulfilment.for_orders import OrdersFulfilment
@@ -48,7 +49,7 @@ from orders import fulfilment_port
 from returns import platform as returns_platform
 from returns import platform_after_sales
 from returns.models import RefundProvider
-from returns.refunds import alipay, shopify, stripe
+from returns.refunds import alipay, shopify, stripe, wechatpay
 from returns.refunds.lifecycle import OUTBOX_KIND as REFUND_KIND
 
 # Outbox message kind → the function that delivers it (core.outbox retries and dead-letters).
@@ -66,6 +67,12 @@ OUTBOX_HANDLERS = {
     REFUND_KIND.format(provider=RefundProvider.STRIPE): stripe.refund_via_stripe,
     REFUND_KIND.format(provider=RefundProvider.ALIPAY): alipay.refund_via_alipay,
     REFUND_KIND.format(provider=RefundProvider.SHOPIFY): shopify.refund_via_shopify,
+    REFUND_KIND.format(provider=RefundProvider.WECHAT_PAY): wechatpay.refund_via_wechatpay,
+}
+
+# Payment providers' refund result notifications (finance.callbacks) → what settles the refund.
+REFUND_NOTIFICATION_HANDLERS = {
+    RefundProvider.WECHAT_PAY: wechatpay.refund_notification_apply,  # REFUND.SUCCESS / ABNORMAL / CLOSED
 }
 
 # Sales-platform webhooks (/integrations/webhooks/<platform>/<channel>/) and polling.
@@ -139,6 +146,8 @@ def install() -> None:
     warehouse_port.plug(WarehouseIntegrations())
     for kind, handler in OUTBOX_HANDLERS.items():
         outbox.register_handler(kind)(handler)
+    for provider, handler in REFUND_NOTIFICATION_HANDLERS.items():
+        payment_callbacks.register_refund_handler(provider)(handler)
     for adapter in WEBHOOK_ADAPTERS:
         webhook_adapters.register(adapter)
     for platform, process in MESSAGE_PROCESSORS.items():

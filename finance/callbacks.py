@@ -7,6 +7,7 @@ own retry of that delivery replays it too.
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -23,6 +24,20 @@ logger = logging.getLogger(__name__)
 
 # Request headers never worth keeping (a provider sends neither; a browser might).
 DROPPED_HEADERS = {"cookie", "authorization"}
+
+# Provider → what applies its refund notifications (returns, a layer above: config/registry.py
+# plugs it in). It returns "" when applied, otherwise why the notification was ignored, and raises
+# DomainError when it cannot be applied yet.
+RefundHandler = Callable[..., str]
+_refund_handlers: dict[str, RefundHandler] = {}
+
+
+def register_refund_handler(provider: str) -> Callable[[RefundHandler], RefundHandler]:
+    def register(handler: RefundHandler) -> RefundHandler:
+        _refund_handlers[provider] = handler
+        return handler
+
+    return register
 
 
 class Outcome:
@@ -45,7 +60,7 @@ class CallbackReceipt:
 def payment_callback_receive(
     *, provider: str, headers: dict, raw_body: bytes, now: float | None = None, client_address: str = ""
 ) -> CallbackReceipt:
-    """Take one delivery from a payment provider ("stripe", "alipay")."""
+    """Take one delivery from a payment provider ("stripe", "alipay", "wechat_pay")."""
     handler = get_provider(provider)
     headers = {key: value for key, value in headers.items() if key.lower() not in DROPPED_HEADERS}
     row = {"provider": provider, "headers": headers, "body_sha256": hashlib.sha256(raw_body).hexdigest()}
@@ -118,6 +133,8 @@ def _apply(callback: PaymentCallback) -> CallbackReceipt:
     handler = get_provider(callback.provider)
     try:
         event = handler.parse(callback.headers, callback.body.encode("utf-8"))
+        if event.refund is not None:
+            return _apply_refund(callback, event.refund)
         if event.payment is None:
             callback.status, callback.error = CallbackStatus.IGNORED, event.ignored_because
             return CallbackReceipt(Outcome.IGNORED, callback)
@@ -131,6 +148,20 @@ def _apply(callback: PaymentCallback) -> CallbackReceipt:
         callback.status, callback.error = CallbackStatus.FAILED, text
         return CallbackReceipt(Outcome.FAILED, callback, text, exc.status_code)
     callback.status, callback.error, callback.payment = CallbackStatus.PROCESSED, "", payment
+    return CallbackReceipt(Outcome.PROCESSED, callback)
+
+
+def _apply_refund(callback: PaymentCallback, refund: dict) -> CallbackReceipt:
+    apply = _refund_handlers.get(callback.provider)
+    if apply is None:
+        callback.status, callback.error = CallbackStatus.IGNORED, "no refund handler for this provider"
+        return CallbackReceipt(Outcome.IGNORED, callback)
+    with transaction.atomic():  # a refusal rolls the handler's writes back, the callback row stays
+        ignored_because = apply(**refund)
+    if ignored_because:
+        callback.status, callback.error = CallbackStatus.IGNORED, ignored_because
+        return CallbackReceipt(Outcome.IGNORED, callback)
+    callback.status, callback.error = CallbackStatus.PROCESSED, ""
     return CallbackReceipt(Outcome.PROCESSED, callback)
 
 

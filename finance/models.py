@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
+from core.encrypted_fields import EncryptedTextField
 from core.money import CurrencyField, Money, MoneyField
 from core.timezones import business_zone
 from finance.rates.models import RateField
@@ -309,6 +310,26 @@ class RevenueLine(models.Model):
 
     def __str__(self):
         return f"{self.order_id} {self.kind} {self.currency} {self.amount}"
+
+
+class WechatPayCertificate(models.Model):
+    """A WeChat Pay platform certificate, as GET /v3/certificates gave it (decrypted with the
+    APIv3 key): its key verifies the notifications and answers that name its serial
+    (finance.providers.wechatpay_client). Kept encrypted at rest like the other secrets."""
+
+    serial_no = models.CharField(_("serial number"), max_length=64, unique=True)
+    certificate = EncryptedTextField(_("certificate (PEM)"))
+    effective_at = models.DateTimeField(_("effective from"))
+    expires_at = models.DateTimeField(_("expires at"))
+    fetched_at = models.DateTimeField(_("fetched at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-expires_at"]
+        verbose_name = _("WeChat Pay platform certificate")
+        verbose_name_plural = _("WeChat Pay platform certificates")
+
+    def __str__(self):
+        return self.serial_no
 
 
 # The models of the imports, reconciliation and voucher packages belong to this app too.

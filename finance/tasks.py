@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.handoff import RETRY_ON_INFRASTRUCTURE
+from finance.providers.wechatpay_client import certificates_refresh, configured
 from finance.revenue import revenue_backfill
 
 BACKFILL_LOOKBACK = timedelta(days=3)
@@ -81,3 +82,10 @@ def fill_payment_rates() -> int:
     from finance.rates.services import payment_rates_fill
 
     return payment_rates_fill()
+
+
+@shared_task
+def refresh_wechatpay_certificates() -> int:
+    """Download WeChat Pay's platform certificates (GET /v3/certificates) so a new one is known
+    before it signs anything; idempotent. 0 when WeChat Pay is not configured."""
+    return len(certificates_refresh()) if configured() else 0

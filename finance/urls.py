@@ -42,4 +42,5 @@ urlpatterns = [
     path("vouchers/<int:pk>/download/", vouchers.voucher_download, name="voucher-download"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook-stripe"),
     path("webhooks/alipay/", webhooks.alipay_webhook, name="webhook-alipay"),
+    path("webhooks/wechatpay/", webhooks.wechatpay_webhook, name="webhook-wechatpay"),
 ]

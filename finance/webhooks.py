@@ -42,3 +42,24 @@ def alipay_webhook(request):
     if receipt.outcome in ANSWERED:
         return HttpResponse("success", content_type="text/plain")
     return HttpResponse("failure", content_type="text/plain", status=receipt.status_code)
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_webhook(request):
+    receipt = payment_callback_receive(
+        provider="wechat_pay",
+        headers=dict(request.headers),
+        raw_body=request.body,
+        client_address=client_address(request),
+    )
+    # 回调通知应答: 200 (or 204) stops WeChat Pay's retries; 4xx/5xx with {"code": "FAIL",
+    # "message": at most 64 characters} makes it notify again later.
+    if receipt.outcome in ANSWERED:
+        return JsonResponse({"code": "SUCCESS", "message": "OK"})
+    message = (receipt.error or receipt.outcome)[:64]
+    return JsonResponse(
+        {"code": "FAIL", "message": message},
+        status=receipt.status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )

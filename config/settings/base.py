@@ -202,6 +202,19 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", d
 ALIPAY_APP_ID = env("ALIPAY_APP_ID", default="")
 # Alipay's public key (not the app's own key): bare base64 as Alipay shows it, or PEM.
 ALIPAY_PUBLIC_KEY = env("ALIPAY_PUBLIC_KEY", default="")
+# WeChat Pay API v3 (finance/providers/wechatpay*.py): our merchant id, the serial of our API
+# certificate and its private key (apiclient_key.pem) that sign our requests, and the APIv3 key that
+# decrypts notifications and platform certificates. Empty = not configured: notifications refused.
+WECHATPAY_MCHID = env("WECHATPAY_MCHID", default="")
+WECHATPAY_MERCHANT_SERIAL_NO = env("WECHATPAY_MERCHANT_SERIAL_NO", default="")
+WECHATPAY_MERCHANT_PRIVATE_KEY = env("WECHATPAY_MERCHANT_PRIVATE_KEY", default="")
+WECHATPAY_API_V3_KEY = env("WECHATPAY_API_V3_KEY", default="")
+WECHATPAY_API_URL = env("WECHATPAY_API_URL", default="https://api.mch.weixin.qq.com")
+# Notifications and answers signed further than this from our clock are refused (WeChat Pay's SDKs: 5 min).
+WECHATPAY_TOLERANCE_SECONDS = env.int("WECHATPAY_TOLERANCE_SECONDS", default=300)
+# Where WeChat Pay sends refund results (our /finance/webhooks/wechatpay/); empty = the address set
+# in the merchant platform.
+WECHATPAY_REFUND_NOTIFY_URL = env("WECHATPAY_REFUND_NOTIFY_URL", default="")
 # Finance reports and the dashboard's money panels are in this ISO 4217 currency; other
 # currencies are converted at the daily rates of finance.rates (docs/product.md, "Currencies").
 BUSINESS_CURRENCY = env("BUSINESS_CURRENCY", default="CNY").strip().upper()

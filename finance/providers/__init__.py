@@ -15,6 +15,8 @@ class ProviderEvent:
     event_type: str
     # Keyword arguments for finance.services.payment_record, or None: not a payment (ignored).
     payment: dict[str, Any] | None = None
+    # Keyword arguments for the provider's refund-notification handler (finance.callbacks), or None.
+    refund: dict[str, Any] | None = None
     ignored_because: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -33,9 +35,11 @@ class Provider(Protocol):
 
 
 def get_provider(name: str) -> Provider:
-    from finance.providers import alipay, stripe
+    from finance.providers import alipay, stripe, wechatpay
 
-    providers = {stripe.PROVIDER.name: stripe.PROVIDER, alipay.PROVIDER.name: alipay.PROVIDER}
+    providers = {
+        provider.name: provider for provider in (stripe.PROVIDER, alipay.PROVIDER, wechatpay.PROVIDER)
+    }
     try:
         return providers[name]
     except KeyError:

@@ -13,6 +13,7 @@ from returns.models.rma import ReturnRequest
 class RefundProvider(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     ALIPAY = "alipay", _("Alipay")
+    WECHAT_PAY = "wechat_pay", _("WeChat Pay")
     SHOPIFY = "shopify", "Shopify"
     MANUAL = "manual", _("Paid out by finance")
     # Refunded by the sales platform itself (JD, Pinduoduo, Douyin after-sales): nothing to send.

@@ -120,13 +120,13 @@ def quote_refund(rma: ReturnRequest, policy: ReturnPolicy) -> Quote:
 
 
 def choose_provider(order: Order, amount: Decimal) -> tuple[str, Payment | None]:
-    """Back the way the money came: the latest Stripe or Alipay payment with room for it; the
-    platform when the order was paid there (Shopify); otherwise finance pays out by hand."""
+    """Back the way the money came: the latest Stripe, Alipay or WeChat Pay payment with room for
+    it; the platform when the order was paid there (Shopify); otherwise finance pays out by hand."""
     payments = (
         Payment.objects.filter(
             order=order,
             currency=order.currency,
-            provider__in=[PaymentProvider.STRIPE, PaymentProvider.ALIPAY],
+            provider__in=[PaymentProvider.STRIPE, PaymentProvider.ALIPAY, PaymentProvider.WECHAT_PAY],
         )
         .exclude(status=PaymentStatus.REFUNDED)
         .order_by("-paid_at", "-pk")
