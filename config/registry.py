@@ -99,16 +99,21 @@ TOPIC_PROCESSORS = {
     ("shopify", "refunds/create"): returns_platform.process_shopify_refund,  # after-sales → RMA
     # Taobao TMC trade / refund messages left for the sweeper: the trade read and ingested
     **{("taobao", topic): tmc.tmc_message_process for topic in tmc.TRADE_TOPICS},
-    ("douyin", "douyin.push"): douyin_push.push_message_process,  # each order named: orderDetail, ingested
-    # Xiaohongshu push messages: each order named read with getOrderDetail, ingested
-    ("xiaohongshu", "xiaohongshu.push"): xiaohongshu_push.push_message_process,
-    # Pinduoduo message service (WebSocket, integrations/pdd/messages.py): the order named, ingested
-    **{("pdd", topic): pdd_messages.message_process for topic in pdd_messages.TOPICS},
     # polled after-sales requests (JD, Pinduoduo, Douyin, …) → RMAs (integrations.after_sales)
     **{
         (platform, after_sales.AFTER_SALE_TOPIC): platform_after_sales.process_platform_after_sale
         for platform in after_sales.AFTER_SALE_MAPPINGS
     },
+}
+
+# Push messages that only name orders: each order read from the platform and ingested in its own
+# transaction, the processor itself running outside any (integrations.services).
+NOTIFICATION_PROCESSORS = {
+    ("douyin", "douyin.push"): douyin_push.push_message_process,  # each order named: orderDetail, ingested
+    # Xiaohongshu push messages: each order named read with getOrderDetail, ingested
+    ("xiaohongshu", "xiaohongshu.push"): xiaohongshu_push.push_message_process,
+    # Pinduoduo message service (WebSocket, integrations/pdd/messages.py): the order named, ingested
+    **{("pdd", topic): pdd_messages.message_process for topic in pdd_messages.TOPICS},
 }
 
 # Warehouse systems by Warehouse.wms_protocol.
@@ -154,6 +159,8 @@ def install() -> None:
         inbound.register_message_processor(platform, process)
     for (platform, topic), process in TOPIC_PROCESSORS.items():
         inbound.register_topic_processor(platform, topic, process)
+    for (platform, topic), process in NOTIFICATION_PROCESSORS.items():
+        inbound.register_notification_processor(platform, topic, process)
     for adapter in WMS_ADAPTERS:
         wms.register(adapter)
     for medium, sender in NOTIFICATION_SENDERS.items():

@@ -58,21 +58,34 @@ def shipments_print_labels(*, numbers: list[str], actor: Actor) -> Printed:
     """The labels of the selected shipments that have a waybill, counted as printed."""
     _require_printer(actor)
     shipments = _selected(numbers)
-    ready = [shipment for shipment in shipments if shipment.tracking_number and shipment.cancelled_at is None]
-    skipped = [
-        _("%(number)s: cancelled") % {"number": shipment.number}
-        if shipment.cancelled_at
-        else _("%(number)s: no waybill yet") % {"number": shipment.number}
-        for shipment in shipments
-        if shipment not in ready
-    ]
-    if not ready:
-        raise DomainError(" ".join([_("Nothing to print."), *skipped]), field="shipment")
     now = timezone.now()
     with transaction.atomic():
-        # Locked in id order (the order every path locks shipments in), then counted in SQL.
+        # Locked in id order (the order every path locks shipments in); what may be printed is
+        # read under the lock, so a parcel cancelled a moment ago is not labelled.
+        locked = {
+            pk: (cancelled_at, tracking_number)
+            for pk, cancelled_at, tracking_number in Shipment.objects.filter(
+                pk__in=[shipment.pk for shipment in shipments]
+            )
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", "cancelled_at", "tracking_number")
+        }
+        for shipment in shipments:
+            shipment.cancelled_at, shipment.tracking_number = locked[shipment.pk]
+        ready = [
+            shipment for shipment in shipments if shipment.tracking_number and shipment.cancelled_at is None
+        ]
+        skipped = [
+            _("%(number)s: cancelled") % {"number": shipment.number}
+            if shipment.cancelled_at
+            else _("%(number)s: no waybill yet") % {"number": shipment.number}
+            for shipment in shipments
+            if shipment not in ready
+        ]
+        if not ready:
+            raise DomainError(" ".join([_("Nothing to print."), *skipped]), field="shipment")
         ids = [shipment.pk for shipment in ready]
-        list(Shipment.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
         Shipment.objects.filter(pk__in=ids).update(label_prints=F("label_prints") + 1, label_printed_at=now)
         copies = dict(Shipment.objects.filter(pk__in=ids).values_list("pk", "label_prints"))
         reprints = {pk: copy for pk, copy in copies.items() if copy > 1}

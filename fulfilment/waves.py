@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -131,8 +131,13 @@ def waves_create(*, warehouse: Warehouse, actor: Actor, now: datetime | None = N
     now = now or timezone.now()
     specs = warehouse_rules(warehouse)
     with transaction.atomic():
-        ids = Shipment.objects.filter(warehouse=warehouse, status=SS.SENT_TO_WAREHOUSE).exclude(
-            wave_memberships__active=True
+        # Waiting to be picked, or left out of a handed-over wave after its picking began (no
+        # other pick list is working on those).
+        waiting = Q(status=SS.SENT_TO_WAREHOUSE) | Q(status=SS.PICKING, wave_memberships__left_out__gt="")
+        ids = (
+            Shipment.objects.filter(waiting, warehouse=warehouse)
+            .exclude(wave_memberships__active=True)
+            .distinct()
         )
         locked = lock_rows(Shipment.objects.all(), ids.values_list("pk", flat=True))
         # A fresh look after the locks: another clerk's waves may have taken some meanwhile.
@@ -141,7 +146,9 @@ def waves_create(*, warehouse: Warehouse, actor: Actor, now: datetime | None = N
                 "shipment_id", flat=True
             )
         )
-        shipments = [s for s in locked if s.status == SS.SENT_TO_WAREHOUSE and s.pk not in taken]
+        shipments = [
+            s for s in locked if s.status in (SS.SENT_TO_WAREHOUSE, SS.PICKING) and s.pk not in taken
+        ]
         shipments.sort(key=lambda s: (URGENCY.get(s.priority, 2), s.sent_at or s.created_at, s.pk))
         units = _units([s.pk for s in shipments])
         groups: dict[tuple[int, int | None], list[Shipment]] = defaultdict(list)
@@ -368,6 +375,8 @@ def wave_pick_scan(*, wave: Wave, code: str, at_bin: str = "", actor: Actor) -> 
             message % {"sku": sku.code, "bin": current.code if current else "", "bins": bins}, field="code"
         )
     with transaction.atomic():
+        # Under the wave's lock: a hand-over that just ended the picking wins, the scan is refused.
+        _require_state(lock_one(Wave.objects, wave.pk), WaveState.PICKING)
         # The condition is the rule: a line takes a unit only while it still needs one.
         if not WavePick.objects.filter(pk=line.pk, picked__lt=F("quantity")).update(picked=F("picked") + 1):
             raise DomainError(

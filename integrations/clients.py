@@ -23,11 +23,24 @@ class OrderClient(Protocol):
 def credentials_write_back(channel, updates: dict) -> dict:
     """Merge what a platform's token call answered (new access and refresh tokens, their expiry)
     into the channel's `api_credentials`, on the object the client holds and in the database, so
-    the next client built from the channel starts with them; the other keys are kept. Saved by
-    an UPDATE of that one column (nothing else of the row is written back), and only for a
-    channel that has a row. The merged credentials are returned."""
-    credentials = {**(channel.api_credentials or {}), **updates}
-    channel.api_credentials = credentials
-    if getattr(channel, "pk", None):
+    the next client built from the channel starts with them. Merged into the row as it is now,
+    under its lock: a key someone changed meanwhile (a rotated app secret, another worker's
+    refresh) is kept, not overwritten by the copy this client loaded. Committed at once when
+    called outside a transaction — the platform has rotated the tokens already."""
+    from django.db import transaction
+
+    if not getattr(channel, "pk", None):
+        channel.api_credentials = {**(channel.api_credentials or {}), **updates}
+        return channel.api_credentials
+    with transaction.atomic():
+        current = (
+            type(channel)
+            .objects.select_for_update()
+            .filter(pk=channel.pk)
+            .values_list("api_credentials", flat=True)
+            .first()
+        )
+        credentials = {**(current or {}), **updates}
         type(channel).objects.filter(pk=channel.pk).update(api_credentials=credentials)
+    channel.api_credentials = credentials
     return credentials

@@ -62,6 +62,8 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
         _field("tmc_group", gettext_lazy("TMC group")),
         _field("sign_method", gettext_lazy("Sign method"), help_text="md5 | hmac | hmac-sha256"),
         _field("tmc", gettext_lazy("Consume TMC messages"), advanced=True),
+        # Cainiao's order_channels_type for this shop's waybills: "TM" for Tmall, default "TB".
+        _field("cainiao_order_channel", gettext_lazy("Cainiao order channel (TB / TM)"), advanced=True),
         BASE_URL,
     ),
     Platform.AMAZON: (
@@ -96,6 +98,7 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
                 "Routes the message service's messages when one app serves several shops."
             ),
         ),
+        _field("ws_url", gettext_lazy("Message service address"), advanced=True),
         BASE_URL,
     ),
     Platform.DOUYIN: (

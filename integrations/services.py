@@ -175,12 +175,28 @@ def register_topic_processor(platform: str, topic: str, process: Callable) -> No
     _topic_processors[(platform, topic)] = process
 
 
+# Push messages that only name orders to read from the platform (Douyin, Xiaohongshu, Pinduoduo's
+# message service): process(message, payload) → (order, status), run OUTSIDE any transaction —
+# each order named is read over HTTP and then ingested in its own transaction, so no stock or
+# order lock is held while a platform answers (and a token the platform rotated meanwhile is
+# kept even when a later order of the same push fails).
+_notification_processors: dict[tuple[str, str], Callable] = {}
+
+
+def register_notification_processor(platform: str, topic: str, process: Callable) -> None:
+    _notification_processors[(platform, topic)] = process
+
+
 def inbound_message_process(message_id: int) -> InboundMessage:
     """Map a stored message to the canonical order and ingest it. Idempotent and safe to run twice
     at once: the message row is locked and only a message still "received" is worked on."""
-    platform = InboundMessage.objects.filter(pk=message_id).values_list("platform", flat=True).first()
+    platform, topic = InboundMessage.objects.filter(pk=message_id).values_list(
+        "platform", "topic"
+    ).first() or (None, None)
     if platform in _processors:
         return _processors[platform](message_id)
+    if (platform, topic) in _notification_processors:
+        return _notification_process(message_id, _notification_processors[(platform, topic)])
     inbound_message_started(message_id)
     with transaction.atomic():
         message = (
@@ -198,6 +214,29 @@ def inbound_message_process(message_id: int) -> InboundMessage:
             message.status, message.error = InboundStatus.FAILED, exc.message
         message.processed_at = timezone.now()
         message.save(update_fields=["order", "status", "error", "processed_at"])
+    return message
+
+
+def _notification_process(message_id: int, process: Callable) -> InboundMessage:
+    """A notification push: its processor runs without a transaction (see
+    register_notification_processor); the outcome is written only on a message still
+    "received", so two workers running it at once record it once (each order it names is
+    deduplicated by the polling store anyway)."""
+    inbound_message_started(message_id)
+    message = InboundMessage.objects.select_related("channel").get(pk=message_id)
+    if message.status != InboundStatus.RECEIVED:
+        return message
+    adapter = get_adapter(message.platform)
+    order, error = None, ""
+    try:
+        payload = _json_object(message.body, allow_array=adapter.accepts_json_array)
+        order, status = process(message, payload)
+    except DomainError as exc:
+        status, error = InboundStatus.FAILED, exc.message
+    InboundMessage.objects.filter(pk=message_id, status=InboundStatus.RECEIVED).update(
+        order=order, status=status, error=error, processed_at=timezone.now()
+    )
+    message.refresh_from_db()
     return message
 
 

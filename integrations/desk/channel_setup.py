@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -163,6 +164,8 @@ def _setup(request, *, platform: str, channel: Channel | None):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
+            except IntegrityError:  # created by someone else between the check and the insert
+                form.add_error("code", _("A channel with this code exists already."))
             else:
                 messages.success(
                     request,

@@ -132,9 +132,12 @@ def _yuan(value) -> Decimal | None:
         return None
     try:
         amount = Decimal(str(value))
+        cents = amount.quantize(CENT)
     except InvalidOperation:
         raise ValueError(_("Pinduoduo refund_amount is not an amount: %(v)r") % {"v": value})  # noqa: B904
-    return amount.quantize(CENT)
+    if amount != cents:  # more than cents: refused, never rounded
+        raise ValueError(_("Pinduoduo refund_amount is not an amount: %(v)r") % {"v": value})
+    return cents
 
 
 def _time(value) -> datetime:

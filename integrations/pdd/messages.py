@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
@@ -228,6 +228,14 @@ def message_process(message: InboundMessage, payload):
 # --- the long-lived connection -------------------------------------------------------------------
 
 
+def _drop_dead_connection() -> None:
+    """A long-lived process: a connection the database closed (a restart, a network cut) is
+    dropped before the next frame uses it — Django reconnects on the next query — else one
+    outage would fail every frame after it, for ever."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
 class FrameNotStored(Exception):
     """A Common frame could not be stored: it is not acknowledged and the connection is reopened."""
 
@@ -339,10 +347,12 @@ class PddMessageClient:
             self._send_heartbeat(ws)
             self.counts.heartbeats_answered += 1
             return
+        _drop_dead_connection()
         try:
             stored = frame_store(self.channel, raw)
         except DatabaseError as exc:
             self.counts.not_stored += 1
+            _drop_dead_connection()
             raise FrameNotStored(str(exc)) from exc
         if stored is None:
             if isinstance(frame, dict) and frame.get("commandType") == "Fail":

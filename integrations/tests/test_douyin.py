@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from catalog.models import Channel
 from core.errors import TransitionRefused
 from core.http import PlatformError, RateLimited
 from integrations.douyin import DouyinAdapter, mapping, signing
@@ -463,6 +464,46 @@ def test_the_same_order_by_push_and_by_poll_is_one_order(
     assert result.messages_stored == 0  # the poll read the version the push already stored
     assert Order.objects.filter(channel=pushed_shop, external_id=PAID_ID).count() == 1
     assert InboundMessage.objects.filter(dedupe_id="poll:6921446093102487771:1768442475").count() == 1
+
+
+def test_a_push_reads_its_orders_outside_any_transaction_and_keeps_a_refreshed_token(
+    pushed_shop, douyin, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The platform is called with no transaction open beyond the test's own (no savepoint): no
+    stock or order lock is held while Douyin answers, and tokens it rotated are not rolled back."""
+    from django.db import connection
+
+    douyin.add_order(orders_of("douyin_order_search_list_page0_response")[0])
+    douyin.expire_token()  # the read refreshes the token first
+    depths = []
+    read = DouyinClient.order_detail
+
+    def order_detail(self, order_id):
+        depths.append(len(connection.savepoint_ids))
+        return read(self, order_id)
+
+    monkeypatch.setattr(DouyinClient, "order_detail", order_detail)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_push(client, VECTORS["push"]["body"].encode())
+
+    assert depths == [0]
+    pushed_shop.refresh_from_db()
+    assert pushed_shop.api_credentials["access_token"] == "ACCESS_TOKEN_2"
+    assert Order.objects.filter(channel=pushed_shop, external_id=PAID_ID).count() == 1
+
+
+def test_a_token_kept_by_one_client_never_overwrites_a_key_changed_meanwhile(pushed_shop):
+    from integrations.clients import credentials_write_back
+
+    stale = Channel.objects.get(pk=pushed_shop.pk)  # what a running task loaded earlier
+    rotated = {**pushed_shop.api_credentials, "app_secret": "rotated-in-the-desk"}
+    Channel.objects.filter(pk=pushed_shop.pk).update(api_credentials=rotated)
+
+    credentials_write_back(stale, {"access_token": "new-token"})
+
+    pushed_shop.refresh_from_db()
+    assert pushed_shop.api_credentials["app_secret"] == "rotated-in-the-desk"
+    assert pushed_shop.api_credentials["access_token"] == "new-token"
 
 
 def test_a_cancel_push_cancels_the_order_and_releases_its_stock(

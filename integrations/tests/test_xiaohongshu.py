@@ -8,6 +8,7 @@ order.getOrderReceiverInfo + data.batchDecrypt, stock with inventory.syncSkuStoc
 written back with order.orderDeliver through the outbox."""
 
 import copy
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -410,7 +411,7 @@ def test_a_signed_push_is_stored_raw_answered_success_and_its_order_fetched_and_
     assert (response.status_code, response.json()) == (200, sample("xhs_push_success_response"))
     push = InboundMessage.objects.get(channel=pushed_shop, topic="xiaohongshu.push")
     assert push.body == body.decode() and push.status == InboundStatus.PROCESSED
-    assert push.dedupe_id == f"push:msg_fulfillment_status_change:{PAID_ID}:1768442520000"
+    assert push.dedupe_id == "push:sha256:" + hashlib.sha256(body).hexdigest()  # the body is not signed
     assert [c["params"] for c in xhs.calls(DETAIL)] == [{"orderId": PAID_ID}]
     order = Order.objects.get(channel=pushed_shop, external_id=PAID_ID)
     assert push.order == order and order.paid_amount == Decimal("124.70")
@@ -860,7 +861,10 @@ def test_after_sale_money_is_yuan_to_the_cent_and_states_are_placed_or_refused()
         }
     ]
     assert canonical["updated_at"] == datetime.fromtimestamp(1768446000, UTC)
-    assert after_sales._yuan(0.1 + 0.2) == Decimal("0.30") and after_sales._yuan(19.9) == Decimal("19.90")
+    assert after_sales._yuan(19.9) == Decimal("19.90") and after_sales._yuan(90) == Decimal("90.00")
+    for not_exact in (19.999, 0.1 + 0.2, "1e400"):  # more than cents, float noise: refused, never rounded
+        with pytest.raises(ValueError, match="yuan"):
+            after_sales._yuan(not_exact)
     with pytest.raises(ValueError, match="status"):
         after_sales.after_sale_to_canonical(
             {**record, AFTER_SALE_DETAIL: {"afterSaleInfo": xhs_after_sale(status=77)}}, None

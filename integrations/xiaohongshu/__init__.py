@@ -63,21 +63,11 @@ class XiaohongshuAdapter(WebhookAdapter):
         return body == {"test": True}
 
     def message_keys(self, headers: dict, raw_body: bytes) -> tuple[str, str | None]:
-        """Every push is stored under PUSH_TOPIC. XHS sends no message id: a redelivered body (one
-        retry 5 minutes after a failure) is recognised by its messages' tag, order or after-sale id
-        and updateTime, else by its hash."""
-        try:
-            keys = []
-            for record in json.loads(raw_body):
-                data = json.loads(record["data"]) if isinstance(record["data"], str) else record["data"]
-                subject = data.get("returnsId") or data.get("orderId") or ""
-                keys.append(f"{record['msgTag']}:{subject}:{data.get('updateTime', '')}")
-        except (ValueError, TypeError, KeyError, AttributeError):
-            keys = []
-        key = ",".join(keys)
-        if not key or len(key) > 200:
-            key = "sha256:" + hashlib.sha256(raw_body).hexdigest()
-        return PUSH_TOPIC, f"push:{key}"
+        """Every push is stored under PUSH_TOPIC, recognised by the hash of its body. XHS sends no
+        message id, and its signature covers the URL and headers, not the body: a key read from
+        the body could be claimed by a forged body replayed with genuine headers, making the real
+        push look like a duplicate. A redelivered push (the same bytes) has the same hash."""
+        return PUSH_TOPIC, "push:sha256:" + hashlib.sha256(raw_body).hexdigest()
 
     def answer(self, outcome: str) -> tuple[int, dict] | None:
         """XHS expects {"success": true, "error_code": 0, "error_msg": ""} with HTTP 200."""

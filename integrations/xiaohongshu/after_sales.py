@@ -130,6 +130,10 @@ def _yuan(value) -> Decimal | None:
     if isinstance(value, bool):
         raise ValueError(_("Not an amount in yuan: %(v)r") % {"v": value})
     try:
-        return Decimal(str(value)).quantize(CENT)
+        amount = Decimal(str(value))
+        cents = amount.quantize(CENT)
     except InvalidOperation:
         raise ValueError(_("Not an amount in yuan: %(v)r") % {"v": value})  # noqa: B904
+    if amount != cents:  # more than cents: refused, never rounded
+        raise ValueError(_("Not an amount in yuan: %(v)r") % {"v": value})
+    return cents

@@ -410,6 +410,12 @@ def _allocate(lines: list[ShipmentLine], contents: list[dict[str, int]], number:
                     % {"units": units, "sku": code, "number": number},
                     field="packages.package.items",
                 )
+        if not taken:  # e.g. every actualQty 0: a package carrying nothing is not a parcel
+            raise DomainError(
+                _("A package of shipment %(number)s carries no units (actualQty / items are all 0).")
+                % {"number": number},
+                field="packages.package.items",
+            )
         allocations.append(taken)
     return allocations, left
 
