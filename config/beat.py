@@ -77,6 +77,12 @@ PERIODIC_TASKS = [
         every_seconds=3600,
     ),
     Schedule(
+        # Issuing is asynchronous at the provider (Nuonuo: 开票中 → 开票完成); red-letters too.
+        name="finance: e-invoice results from the provider",
+        task="finance.tasks.poll_invoices",
+        every_seconds=120,
+    ),
+    Schedule(
         name="finance: nightly reconciliation of yesterday's month",
         task="finance.tasks.reconcile_nightly",
         crontab={"minute": "0", "hour": "19"},  # 03:00 Asia/Shanghai

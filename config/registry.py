@@ -17,6 +17,8 @@ from celery import signals as celery_signals
 
 from core import outbox
 from finance import callbacks as payment_callbacks
+from finance.invoices import services as invoices
+from finance.vouchers import push as voucher_push
 from fulfilment import notifications, staff_alerts, warehouse_port
 from fulfilment import waybills as fulfilment_waybills
 from fulfilment.for_orders import OrdersFulfilment
@@ -68,6 +70,9 @@ OUTBOX_HANDLERS = {
     REFUND_KIND.format(provider=RefundProvider.ALIPAY): alipay.refund_via_alipay,
     REFUND_KIND.format(provider=RefundProvider.SHOPIFY): shopify.refund_via_shopify,
     REFUND_KIND.format(provider=RefundProvider.WECHAT_PAY): wechatpay.refund_via_wechatpay,
+    voucher_push.KIND: voucher_push.voucher_push_deliver,  # approved vouchers to Kingdee / Yonyou
+    invoices.ISSUE_KIND: invoices.invoice_issue_deliver,  # e-invoice (数电发票) to Nuonuo
+    invoices.REVERSE_KIND: invoices.invoice_reverse_deliver,  # its red-letter after a refund
 }
 
 # Payment providers' refund result notifications (finance.callbacks) → what settles the refund.

@@ -5,7 +5,10 @@ them through `run_batch` together and hands each caller its own result, then pas
 the next waiting caller. On a hot row this turns one commit per request — each holding the row
 lock across its own WAL flush — into one commit per batch. If a batch fails as a whole, its
 requests are retried one by one so one bad request cannot fail the others. That retry is only
-safe because `run_batch` must be atomic: it commits the whole batch or nothing of it."""
+safe because `run_batch` must be atomic: it commits the whole batch or nothing of it. A
+`run_batch` that commits in parts must not raise once a part committed: it returns an exception
+in the place of each item that failed, and that caller gets it raised. Callers are answered only
+after `run_batch` returned, so never before their work committed."""
 
 import threading
 from collections.abc import Callable
@@ -69,6 +72,8 @@ class GroupCommit:
 
     def _run(self, batch: list[_Slot]) -> None:
         for slot, (result, error) in zip(batch, self.settle([slot.item for slot in batch]), strict=True):
+            if isinstance(result, BaseException):  # run_batch handed this caller its own error
+                result, error = None, result
             slot.result, slot.error = result, error
             slot.lead = False
             slot.done.set()

@@ -92,6 +92,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "finance.change_paymentcallback",  # replay a failed callback
         "finance.view_revenueline",
         "finance.add_revenueline",  # record a refund
+        "finance.view_invoicerequest",
+        "finance.add_invoicerequest",  # request an order's e-invoice
+        "finance.retry_invoicerequest",  # send a failed e-invoice or red-letter again
         "finance.view_accountingperiod",
         "finance.close_accountingperiod",
         "finance.view_importlayout",

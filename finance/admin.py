@@ -109,13 +109,16 @@ class AccountingPeriodAdmin(ReadOnlyAdmin):
 
 # --- imports, reconciliation, vouchers ---------------------------------------------------------
 
+from django import forms  # noqa: E402
 from import_export.admin import ExportMixin, ImportExportMixin  # noqa: E402
 
+from core.forms import WriteOnlyJSONObjectField  # noqa: E402
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine  # noqa: E402
+from finance.invoices import admin as _invoices_admin  # noqa: E402, F401 — registers e-invoice admin
 from finance.rates.models import ExchangeRate  # noqa: E402
 from finance.reconciliation.models import MemoCandidate, ReconciliationItem, ReconciliationRun  # noqa: E402
 from finance.resources import ExchangeRateResource, StatementLineResource  # noqa: E402
-from finance.vouchers.models import VoucherBatch, VoucherLayout  # noqa: E402
+from finance.vouchers.models import AccountingSystem, VoucherBatch, VoucherLayout  # noqa: E402
 
 
 @admin.register(ImportLayout)
@@ -127,9 +130,58 @@ class ImportLayoutAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+class AccountingSystemForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("API address"),
+        assume_scheme="https",
+        help_text=AccountingSystem._meta.get_field("base_url").help_text,
+    )
+    auth_url = forms.URLField(
+        label=_("token address"),
+        assume_scheme="https",
+        required=False,
+        help_text=AccountingSystem._meta.get_field("auth_url").help_text,
+    )
+    credentials_json = WriteOnlyJSONObjectField(
+        label=_("Login (JSON)"),
+        help_text=_(
+            'Write-only. Kingdee: {"acctid", "username", "password"} · Yonyou: {"app_key", '
+            '"app_secret"}; leave empty to keep the current one.'
+        ),
+    )
+
+    class Meta:
+        model = AccountingSystem
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "auth_url",
+            "options",
+            "account_map",
+            "base_currency",
+            "is_active",
+        ]
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("credentials_json") is not None:
+            self.instance.credentials = self.cleaned_data["credentials_json"]
+        return super().save(commit=commit)
+
+
+@admin.register(AccountingSystem)
+class AccountingSystemAdmin(admin.ModelAdmin):
+    """Where approved voucher batches are pushed (finance.vouchers.push); the login is write-only."""
+
+    form = AccountingSystemForm
+    list_display = ("name", "provider", "base_url", "base_currency", "is_active")
+    list_filter = ("provider", "is_active")
+    search_fields = ("name",)
+
+
 @admin.register(VoucherLayout)
 class VoucherLayoutAdmin(admin.ModelAdmin):
-    list_display = ("name", "date_format", "is_active", "updated_at")
+    list_display = ("name", "date_format", "accounting_system", "is_active", "updated_at")
     list_filter = ("is_active",)
     search_fields = ("name",)
 
@@ -197,8 +249,8 @@ class MemoCandidateAdmin(ReadOnlyAdmin):
 
 @admin.register(VoucherBatch)
 class VoucherBatchAdmin(ReadOnlyAdmin):
-    list_display = ("id", "period", "layout", "state", "prepared_by", "decided_by")
-    list_filter = ("state",)
+    list_display = ("id", "period", "layout", "state", "prepared_by", "decided_by", "push_state")
+    list_filter = ("state", "push_state")
 
     def has_change_permission(self, request, obj=None):
         return False

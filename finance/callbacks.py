@@ -60,7 +60,7 @@ class CallbackReceipt:
 def payment_callback_receive(
     *, provider: str, headers: dict, raw_body: bytes, now: float | None = None, client_address: str = ""
 ) -> CallbackReceipt:
-    """Take one delivery from a payment provider ("stripe", "alipay", "wechat_pay")."""
+    """Take one delivery from a payment provider ("stripe", "alipay", "wechat_pay", "unionpay")."""
     handler = get_provider(provider)
     headers = {key: value for key, value in headers.items() if key.lower() not in DROPPED_HEADERS}
     row = {"provider": provider, "headers": headers, "body_sha256": hashlib.sha256(raw_body).hexdigest()}

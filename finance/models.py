@@ -90,6 +90,7 @@ class PaymentProvider(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     ALIPAY = "alipay", _("Alipay")
     WECHAT_PAY = "wechat_pay", _("WeChat Pay")
+    UNIONPAY = "unionpay", _("UnionPay")
     BANK_TRANSFER = "bank_transfer", _("Bank transfer")
     POS = "pos", _("POS")
     PLATFORM = "platform", _("Sales platform")
@@ -334,6 +335,7 @@ class WechatPayCertificate(models.Model):
 
 # The models of the imports, reconciliation and voucher packages belong to this app too.
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine  # noqa: E402, F401
+from finance.invoices.models import InvoiceLine, InvoiceRefund, InvoiceRequest, InvoiceReversal  # noqa: E402, F401
 from finance.rates.models import ExchangeRate  # noqa: E402, F401
 from finance.reconciliation.models import MemoCandidate, ReconciliationItem, ReconciliationRun  # noqa: E402, F401
-from finance.vouchers.models import VoucherBatch, VoucherEntry, VoucherLayout  # noqa: E402, F401
+from finance.vouchers.models import AccountingSystem, VoucherBatch, VoucherEntry, VoucherLayout  # noqa: E402, F401

@@ -89,3 +89,11 @@ def refresh_wechatpay_certificates() -> int:
     """Download WeChat Pay's platform certificates (GET /v3/certificates) so a new one is known
     before it signs anything; idempotent. 0 when WeChat Pay is not configured."""
     return len(certificates_refresh()) if configured() else 0
+
+
+@shared_task
+def poll_invoices() -> int:
+    """E-invoices issuing and red-letters sent: their results from the provider; idempotent."""
+    from finance.invoices.services import invoices_poll
+
+    return invoices_poll()

@@ -2,7 +2,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from finance import webhooks
-from finance.desk import imports, reconciliation, reports, views, vouchers
+from finance.desk import imports, invoices, reconciliation, reports, views, vouchers
 
 app_name = "finance"
 
@@ -40,7 +40,13 @@ urlpatterns = [
     ),
     path("vouchers/<int:pk>/reject/", vouchers.voucher_decide, {"decision": "reject"}, name="voucher-reject"),
     path("vouchers/<int:pk>/download/", vouchers.voucher_download, name="voucher-download"),
+    path("vouchers/<int:pk>/push/", vouchers.voucher_push_view, name="voucher-push"),
+    path("invoices/", invoices.invoice_queue, name="invoices"),
+    path("invoices/order/<int:order_pk>/", invoices.invoice_request_view, name="invoice-request"),
+    path("invoices/<int:pk>/retry/", invoices.invoice_retry_view, name="invoice-retry"),
+    path("invoices/red/<int:pk>/retry/", invoices.reversal_retry_view, name="reversal-retry"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="webhook-stripe"),
     path("webhooks/alipay/", webhooks.alipay_webhook, name="webhook-alipay"),
     path("webhooks/wechatpay/", webhooks.wechatpay_webhook, name="webhook-wechatpay"),
+    path("webhooks/unionpay/", webhooks.unionpay_webhook, name="webhook-unionpay"),
 ]

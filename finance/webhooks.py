@@ -63,3 +63,19 @@ def wechatpay_webhook(request):
         status=receipt.status_code,
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+@csrf_exempt
+@require_POST
+def unionpay_webhook(request):
+    receipt = payment_callback_receive(
+        provider="unionpay",
+        headers=dict(request.headers),
+        raw_body=request.body,
+        client_address=client_address(request),
+    )
+    # UnionPay's back notification: HTTP 200 stops its retries (the SDK demos answer "ok"); any other
+    # status makes it notify again later, which replays a failed callback.
+    if receipt.outcome in ANSWERED:
+        return HttpResponse("ok", content_type="text/plain")
+    return HttpResponse(receipt.outcome, content_type="text/plain", status=receipt.status_code)

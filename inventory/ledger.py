@@ -4,15 +4,17 @@ on_hand, reserved and qc_hold never go negative and available (on_hand − reser
 never drops below zero — so a change that would break it is refused as a whole."""
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from inventory.models import PoolKind, StockBalance, StockMovement, StockPool, StockPushPending
+from inventory.models import MovementKind, PoolKind, StockBalance, StockMovement, StockPool, StockPushPending
 
 
 class InsufficientStock(DomainError):
@@ -209,3 +211,265 @@ def queue_stock_push(sku_ids) -> None:
     from inventory.tasks import schedule_stock_push
 
     transaction.on_commit(schedule_stock_push)
+
+
+_push_window_seen = [float("-inf")]  # monotonic time this process last saw a push scheduled
+
+
+def _schedule_push_at_most_once_per_window() -> None:
+    """On commit of a reservation batch: the debounced push, without the cache round trip when
+    this process saw a push scheduled less than a window ago — that push runs a window after it
+    was scheduled, so it has not run yet and will read the pending rows written meanwhile. When
+    scheduling fails (cache or broker down) nothing is remembered and the next batch tries again;
+    whatever slips through is sent by the periodic push_stock job."""
+    if time.monotonic() - _push_window_seen[0] < settings.STOCK_PUSH_DEBOUNCE_SECONDS:
+        return
+    from inventory.tasks import schedule_stock_push
+
+    seen = time.monotonic()
+    if schedule_stock_push():
+        _push_window_seen[0] = seen
+
+
+@dataclass
+class NewReservation:
+    """One reservation row to insert with its `reserve` movement (reserve_in_one_statement)."""
+
+    fingerprint: str
+    balance_id: int
+    sku_id: int
+    quantity: int
+    state: str
+    expires_at: object = None  # datetime | None
+    order_id: int | None = None
+    order_line_id: int | None = None
+    channel_id: int | None = None
+    reference: str = ""
+
+
+_RESERVE_SQL = """
+WITH d AS (
+    SELECT * FROM unnest(%(fingerprint)s::text[], %(balance)s::bigint[], %(sku)s::bigint[],
+                         %(quantity)s::int[], %(state)s::text[], %(expires)s::timestamptz[],
+                         %(order)s::bigint[], %(line)s::bigint[], %(channel)s::bigint[],
+                         %(reference)s::text[])
+             AS t(fingerprint, balance_id, sku_id, quantity, state, expires_at, order_id, order_line_id,
+                  channel_id, reference)
+), v AS (
+    SELECT balance_id AS id, SUM(quantity)::int AS dr FROM d GROUP BY balance_id
+), applied AS (
+    UPDATE inventory_stockbalance b
+       SET reserved = b.reserved + v.dr, updated_at = %(now)s
+      FROM v
+     WHERE b.id = v.id AND b.on_hand - (b.reserved + v.dr) - b.qc_hold >= 0
+    RETURNING b.id
+), inserted AS (
+    INSERT INTO inventory_reservation (fingerprint, balance_id, sku_id, quantity, original_quantity, state,
+                                       expires_at, order_id, order_line_id, channel_id, reference, created_at,
+                                       updated_at)
+    SELECT fingerprint, balance_id, sku_id, quantity, quantity, state, expires_at, order_id, order_line_id,
+           channel_id, reference, %(now)s, %(now)s
+      FROM d
+    RETURNING id, fingerprint, balance_id, sku_id, quantity, order_id, reference
+), moved AS (
+    INSERT INTO inventory_stockmovement (balance_id, sku_id, kind, on_hand_delta, reserved_delta,
+                                         qc_hold_delta, reference, note, payload, idempotency_key, order_id,
+                                         reservation_id, actor_id, created_at)
+    SELECT balance_id, sku_id, %(kind)s, 0, quantity, 0, reference, '', '{}'::jsonb, NULL, order_id, id, NULL,
+           %(now)s
+      FROM inserted
+), pushed AS (
+    INSERT INTO inventory_stockpushpending (sku_id, queued_at)
+    SELECT DISTINCT sku_id, %(now)s FROM d
+    ON CONFLICT (sku_id) DO NOTHING
+)
+SELECT 'r', id, fingerprint FROM inserted
+UNION ALL
+SELECT 'b', id, NULL FROM applied
+"""
+
+
+def reserve_in_one_statement(rows: list[NewReservation], *, now) -> dict[str, int]:
+    """PostgreSQL: raise `reserved` on the rows' balances under the invariant, insert the
+    reservations and their `reserve` movements, and mark the SKUs for a stock push — one statement
+    (one round trip) for a whole batch. Refuses as a whole (InsufficientStock; the caller's
+    transaction must roll back, as post() would) when a balance cannot take its units. Callers
+    hold the balance rows' locks. Returns {fingerprint: reservation id}."""
+    if not rows:
+        return {}
+    if not connection.in_atomic_block:
+        raise RuntimeError("stock changes must run inside transaction.atomic()")
+    params = {
+        "fingerprint": [r.fingerprint for r in rows],
+        "balance": [r.balance_id for r in rows],
+        "sku": [r.sku_id for r in rows],
+        "quantity": [r.quantity for r in rows],
+        "state": [str(r.state) for r in rows],
+        "expires": [r.expires_at for r in rows],
+        "order": [r.order_id for r in rows],
+        "line": [r.order_line_id for r in rows],
+        "channel": [r.channel_id for r in rows],
+        "reference": [r.reference for r in rows],
+        "kind": str(MovementKind.RESERVE),
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SQL, params)
+        returned = cursor.fetchall()
+    ids = {fingerprint: pk for tag, pk, fingerprint in returned if tag == "r"}
+    applied = {pk for tag, pk, _fingerprint in returned if tag == "b"}
+    refused = sorted({r.balance_id for r in rows} - applied)
+    if refused:
+        raise InsufficientStock(_("Not enough stock for this change."), balance_ids=refused)
+    transaction.on_commit(_schedule_push_at_most_once_per_window)
+    return ids
+
+
+_RESERVE_UNAMBIGUOUS_SQL = """
+WITH d AS (
+    SELECT * FROM unnest(%(key)s::int[], %(fingerprint)s::text[], %(sku)s::bigint[], %(quantity)s::int[],
+                         %(state)s::text[], %(expires)s::timestamptz[], %(channel)s::bigint[],
+                         %(reference)s::text[])
+             AS t(k, fingerprint, sku_id, quantity, state, expires_at, channel_id, reference)
+), dp AS (
+    SELECT * FROM unnest(%(pool_key)s::int[], %(pool)s::bigint[]) AS t(k, pool_id)
+), candidates AS (
+    SELECT dp.k, b.id
+      FROM dp JOIN d ON d.k = dp.k
+      JOIN inventory_stockbalance b ON b.sku_id = d.sku_id AND b.pool_id = dp.pool_id
+      JOIN inventory_warehouse w ON w.id = b.warehouse_id AND w.is_active
+      LEFT JOIN inventory_lot l ON l.id = b.lot_id
+     WHERE l.expires_on IS NULL OR l.expires_on >= %(today)s
+), one AS (
+    SELECT k, MIN(id) AS balance_id FROM candidates GROUP BY k HAVING COUNT(*) = 1
+), v AS (
+    SELECT one.balance_id AS id, SUM(d.quantity)::int AS dr
+      FROM one JOIN d ON d.k = one.k
+     GROUP BY one.balance_id
+), locked AS (  -- row locks in ascending id, the one order every writer uses
+    SELECT b.id FROM inventory_stockbalance b WHERE b.id IN (SELECT id FROM v) ORDER BY b.id FOR UPDATE
+), applied AS (
+    UPDATE inventory_stockbalance b
+       SET reserved = b.reserved + v.dr, updated_at = %(now)s
+      FROM v JOIN locked ON locked.id = v.id
+     WHERE b.id = v.id AND b.on_hand - (b.reserved + v.dr) - b.qc_hold >= 0
+    RETURNING b.id
+), inserted AS (
+    INSERT INTO inventory_reservation (fingerprint, balance_id, sku_id, quantity, original_quantity, state,
+                                       expires_at, channel_id, reference, created_at, updated_at)
+    SELECT d.fingerprint, one.balance_id, d.sku_id, d.quantity, d.quantity, d.state, d.expires_at,
+           d.channel_id, d.reference, %(now)s, %(now)s
+      FROM d JOIN one ON one.k = d.k JOIN applied ON applied.id = one.balance_id
+    RETURNING id, fingerprint, balance_id, sku_id, quantity, reference
+), moved AS (
+    INSERT INTO inventory_stockmovement (balance_id, sku_id, kind, on_hand_delta, reserved_delta,
+                                         qc_hold_delta, reference, note, payload, idempotency_key,
+                                         reservation_id, created_at)
+    SELECT balance_id, sku_id, %(kind)s, 0, quantity, 0, reference, '', '{}'::jsonb, NULL, id, %(now)s
+      FROM inserted
+), pushed AS (
+    INSERT INTO inventory_stockpushpending (sku_id, queued_at)
+    SELECT DISTINCT sku_id, %(now)s FROM inserted
+    ON CONFLICT (sku_id) DO NOTHING
+)
+SELECT fingerprint, id, balance_id FROM inserted
+"""
+
+
+def reserve_unambiguous(
+    rows: list[NewReservation], pools: list[list[int]], *, today, now
+) -> dict[str, tuple[int, int]]:
+    """PostgreSQL, outside any transaction: one statement, committed on its own, for single-line
+    checkout locks whose SKU has exactly one sellable balance in their channel's `pools` (active
+    warehouse, lot not expired). Per balance, all of its rows or none (the conditional UPDATE
+    takes their sum under the invariant); each row is one whole lock, so a balance that cannot take
+    them all only leaves them to the caller's careful path. Returns {fingerprint: (reservation
+    id, balance id)} for the rows stored; rows missing from it were not stored at all."""
+    if not rows:
+        return {}
+    if connection.in_atomic_block:
+        raise RuntimeError("reserve_unambiguous commits on its own: call it outside transaction.atomic()")
+    params = {
+        "key": list(range(len(rows))),
+        "fingerprint": [r.fingerprint for r in rows],
+        "sku": [r.sku_id for r in rows],
+        "quantity": [r.quantity for r in rows],
+        "state": [str(r.state) for r in rows],
+        "expires": [r.expires_at for r in rows],
+        "channel": [r.channel_id for r in rows],
+        "reference": [r.reference for r in rows],
+        "pool_key": [k for k, ids in enumerate(pools) for _pool in ids],
+        "pool": [pool for ids in pools for pool in ids],
+        "kind": str(MovementKind.RESERVE),
+        "today": today,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_UNAMBIGUOUS_SQL, params)
+        stored = {fingerprint: (pk, balance_id) for fingerprint, pk, balance_id in cursor.fetchall()}
+    if stored:
+        _schedule_push_at_most_once_per_window()  # committed already: nothing to wait for
+    return stored
+
+
+_EXPIRE_SQL = """
+WITH e AS (
+    SELECT * FROM unnest(%(pk)s::bigint[], %(balance)s::bigint[], %(sku)s::bigint[], %(quantity)s::int[],
+                         %(order)s::bigint[])
+             AS t(id, balance_id, sku_id, quantity, order_id)
+), expired AS (
+    UPDATE inventory_reservation r SET state = %(state)s, quantity = 0, updated_at = %(now)s
+      FROM e WHERE r.id = e.id
+), v AS (
+    SELECT balance_id AS id, SUM(quantity)::int AS q FROM e GROUP BY balance_id
+), locked AS (  -- row locks in ascending id, the one order every writer uses
+    SELECT b.id FROM inventory_stockbalance b WHERE b.id IN (SELECT id FROM v) ORDER BY b.id FOR UPDATE
+), applied AS (
+    UPDATE inventory_stockbalance b
+       SET reserved = b.reserved - v.q, updated_at = %(now)s
+      FROM v JOIN locked ON locked.id = v.id
+     WHERE b.id = v.id AND b.reserved - v.q >= 0
+    RETURNING b.id
+), moved AS (
+    INSERT INTO inventory_stockmovement (balance_id, sku_id, kind, on_hand_delta, reserved_delta,
+                                         qc_hold_delta, reference, note, payload, idempotency_key,
+                                         reservation_id, order_id, created_at)
+    SELECT balance_id, sku_id, %(kind)s, 0, -quantity, 0, '', '', '{}'::jsonb, NULL, id, order_id, %(now)s
+      FROM e
+), pushed AS (
+    INSERT INTO inventory_stockpushpending (sku_id, queued_at)
+    SELECT DISTINCT sku_id, %(now)s FROM e
+    ON CONFLICT (sku_id) DO NOTHING
+)
+SELECT id FROM applied
+"""
+
+
+def expire_in_one_statement(
+    rows: list[tuple[int, int, int, int, int | None]], *, state: str, kind: str, now
+) -> None:
+    """PostgreSQL: give back the units of (reservation id, balance id, SKU id, quantity, order id)
+    rows the caller holds locked — the reservations marked `state` with nothing held, `reserved`
+    lowered under the invariant, the ledger rows and the SKUs' stock-push marks written — in one
+    statement. Refuses as a whole (InsufficientStock; the caller's transaction rolls back)."""
+    if not rows:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("stock changes must run inside transaction.atomic()")
+    params = {
+        "pk": [r[0] for r in rows],
+        "balance": [r[1] for r in rows],
+        "sku": [r[2] for r in rows],
+        "quantity": [r[3] for r in rows],
+        "order": [r[4] for r in rows],
+        "state": str(state),
+        "kind": str(kind),
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPIRE_SQL, params)
+        applied = {row[0] for row in cursor.fetchall()}
+    refused = sorted({r[1] for r in rows} - applied)
+    if refused:
+        raise InsufficientStock(_("Not enough stock for this change."), balance_ids=refused)
+    transaction.on_commit(_schedule_push_at_most_once_per_window)

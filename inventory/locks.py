@@ -3,13 +3,14 @@
 reservation without an order: it holds stock under the same no-oversell rules, expires after its
 TTL like an unpaid order, is released only by whoever presents its fingerprint, and is bound to
 the order line that lands later naming it. Concurrent lock requests share transactions through a
-group commit, so a hot SKU takes one commit per batch instead of one per request."""
+group commit, so a hot SKU takes one commit per batch instead of one per request — usually one
+self-committing statement per batch (reservations.reserve_locks_at_once)."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,8 +36,10 @@ class LockResult:
     short: list[int]  # SKU ids that were short
 
 
-def stock_lock_batch(requests: list[LockRequest], *, now=None) -> list[LockResult]:
-    """All lines of a request or none of them; every request of the batch in one transaction."""
+def stock_lock_batch(requests: list[LockRequest], *, now=None) -> list[LockResult | Exception]:
+    """All lines of a request or none of them. Single-line locks on a SKU with one sellable
+    balance are stored by one self-committing statement; the rest (and those near sell-out) in one
+    transaction through reserve_orders. Each caller is answered only after its lock committed."""
     now = now or timezone.now()
     demands = [
         reservations.OrderDemand(
@@ -49,14 +52,45 @@ def stock_lock_batch(requests: list[LockRequest], *, now=None) -> list[LockResul
         )
         for index, request in enumerate(requests)
     ]
+    result, errors = reservations.ReserveResult(), {}
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        result, demands = reservations.reserve_locks_at_once(demands, now=now)
+    committed_some = bool(result.reserved)
+    try:
+        _reserve_carefully(demands, result, now=now)
+    except Exception:
+        if not committed_some:
+            raise  # nothing committed: the group commit retries each request on its own
+        # Part of the batch is committed and answered below, so this must not raise (the group
+        # commit would retry those requests too): the rest go one by one, each with its own error.
+        for demand in demands:
+            try:
+                _reserve_carefully([demand], result, now=now)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
+                errors[demand.key] = exc
+    return [
+        errors.get(i) or LockResult(result.reservations.get(i, []), result.short.get(i, []))
+        for i in range(len(requests))
+    ]
+
+
+def _reserve_carefully(demands, result, *, now) -> None:
+    if not demands:
+        return
     with transaction.atomic():
-        result = reservations.reserve_orders(demands, now=now)
-    return [LockResult(result.reservations.get(i, []), result.short.get(i, [])) for i in range(len(requests))]
+        careful = reservations.reserve_orders(demands, now=now)
+    result.reservations.update(careful.reservations)
+    result.short.update(careful.short)
 
 
-_group_commit = GroupCommit(
-    run_batch=stock_lock_batch, run_one=lambda request: stock_lock_batch([request])[0], max_batch=256
-)
+def _lock_one(request: LockRequest) -> LockResult:
+    [result] = stock_lock_batch([request])
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+_group_commit = GroupCommit(run_batch=stock_lock_batch, run_one=_lock_one, max_batch=256)
 
 
 def stock_lock(request: LockRequest) -> LockResult:

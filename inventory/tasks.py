@@ -12,20 +12,23 @@ logger = logging.getLogger(__name__)
 PUSH_SCHEDULED = "inventory:stock-push-scheduled"
 
 
-def schedule_stock_push() -> None:
+def schedule_stock_push() -> bool:
     """Called on commit after stock changes: one push per debounce window, however many changes.
     It runs after the change committed, so it never raises: with the broker down the failure is
     logged and the window released for the next change to try again; the SKUs stay pending and
-    the periodic push_stock job sends them meanwhile."""
+    the periodic push_stock job sends them meanwhile. True when a push is scheduled for this
+    window (by this call or an earlier one)."""
     try:
         first_in_window = cache.add(PUSH_SCHEDULED, 1, timeout=settings.STOCK_PUSH_DEBOUNCE_SECONDS)
     except Exception as exc:  # noqa: BLE001 — a cache outage must not fail a committed change either
         logger.warning(
             "stock push not scheduled, the cache is unavailable (%r): the periodic push sends it", exc
         )
-        return
+        return False
     if first_in_window and not publish(push_stock, countdown=settings.STOCK_PUSH_DEBOUNCE_SECONDS):
         cache.delete(PUSH_SCHEDULED)
+        return False
+    return True
 
 
 @shared_task(acks_late=True)

@@ -16,9 +16,10 @@ cancelled. `order_submit` adds a group commit (core.group_commit) that lets conc
 callers in one process share such a transaction."""
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from core.array_insert import insert_instances
 from core.errors import NotPermitted
 from core.group_commit import GroupCommit
 from core.transitions import Actor, apply
@@ -101,11 +102,11 @@ def _insert_new(
 ) -> list[tuple[int, Order]]:
     if not items:
         return []
-    customers = _customers(items)
+    identities = [building.customer_identity(data) for data in items]
+    customers = _customers(identities)
     numbers = building.allocate_order_numbers(len(items))
     orders = []
-    for data, number in zip(items, numbers, strict=True):
-        identity = building.customer_identity(data)
+    for data, number, identity in zip(items, numbers, identities, strict=True):
         order = building.build_order(
             data, number=number, customer=customers[identity[0]] if identity else None
         )
@@ -114,8 +115,7 @@ def _insert_new(
             apply(order, "mark_paid", None, args={"paid_at": data.get("paid_at") or data["placed_at"]})
         orders.append(order)
     # A conflict on (channel, external_id) inserts nothing for that row: the order exists already.
-    Order.objects.bulk_create(orders, ignore_conflicts=True)
-    ids = dict(Order.objects.filter(number__in=numbers).values_list("number", "pk"))
+    ids = _insert_orders(orders, numbers)
     inserted = []
     for position, data, order in zip(positions, items, orders, strict=True):
         if order.number in ids:
@@ -124,20 +124,18 @@ def _insert_new(
             order._update_initial_state()  # the row now holds this status
             inserted.append((position, data, order))
 
-    lines = OrderLine.objects.bulk_create(
-        [line for _p, data, order in inserted for line in building.build_lines(order, data)]
-    )
+    lines = _insert([line for _p, data, order in inserted for line in building.build_lines(order, data)])
     map_late_lines(lines, {order.pk: order.channel_id for _p, _data, order in inserted})
-    OrderEvent.objects.bulk_create(_creation_events(inserted, actor))
+    _insert(_creation_events(inserted, actor), returning=False)
     sold_by_order = _by_order(lines)
     bound = {
         order.pk: building.bind_checkout_locks(order, sold_by_order[order.pk], data)
         for _p, data, order in inserted
     }
     # Bundle lines get their component lines (what is reserved and shipped), set-based.
-    lines_by_order = _by_order(lines + OrderLine.objects.bulk_create(bundles.component_lines(lines)))
+    lines_by_order = _by_order(lines + _insert(bundles.component_lines(lines)))
     live = [order for _p, data, order in inserted if not data.get("cancelled")]
-    gift_lines = OrderLine.objects.bulk_create(gifts.gift_lines(live, lines_by_order))
+    gift_lines = _insert(gifts.gift_lines(live, lines_by_order))
     demands = [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
     # Gifts are reserved in the same pass, each on its own and after every order's goods.
     outcome = reservations.reserve_orders(demands + gifts.gift_demands(live, gift_lines, demands))
@@ -153,6 +151,26 @@ def _insert_new(
         services.route_on_commit(*(order for order in live if order.status == OrderStatus.PAID))
         services.refresh_customer_stats_on_commit(*(order.customer_id for _p, _d, order in inserted))
     return [(position, order) for position, _data, order in inserted]
+
+
+def _insert_orders(orders: list[Order], numbers: list[str]) -> dict[str, int]:
+    """{number: id} of the orders inserted; a conflict on (channel, external_id) skips that row."""
+    if connection.vendor == "postgresql":
+        return dict(insert_instances(orders, conflict_nothing=True, returning=("number", "id")))
+    Order.objects.bulk_create(orders, ignore_conflicts=True)
+    return dict(Order.objects.filter(number__in=numbers).values_list("number", "pk"))
+
+
+def _insert(objs: list, *, returning: bool = True) -> list:
+    """bulk_create's rows as one array statement on PostgreSQL (core.array_insert: most of an
+    ingest batch's time went into bulk_create's per-value work); bulk_create elsewhere."""
+    objs = list(objs)
+    if not objs:
+        return objs
+    if connection.vendor == "postgresql":
+        insert_instances(objs, returning=("id",) if returning else ())
+        return objs
+    return type(objs[0]).objects.bulk_create(objs)
 
 
 def _by_order(lines: list[OrderLine]) -> dict[int, list[OrderLine]]:
@@ -218,7 +236,7 @@ def _hold_new(
             )
         )
     Order.objects.bulk_update(waiting, ["status", "held_from", "hold_reason"])
-    OrderEvent.objects.bulk_create(events)
+    _insert(events, returning=False)
 
 
 def _creation_events(inserted, actor: Actor) -> list[OrderEvent]:
@@ -239,16 +257,18 @@ def _creation_events(inserted, actor: Actor) -> list[OrderEvent]:
     return events
 
 
-def _customers(items: list[CanonicalOrder]) -> dict[str, Customer]:
-    """Get or create every customer of the batch in two statements (the unique key dedupes)."""
+def _customers(identities: list[tuple[str, dict] | None]) -> dict[str, Customer]:
+    """Get or create every customer of the batch (building.customer_identity of each order) in two
+    statements (the unique key dedupes)."""
     wanted = {}
-    for data in items:
-        identity = building.customer_identity(data)
+    for identity in identities:
         if identity:
             wanted.setdefault(identity[0], identity[1])
-    Customer.objects.bulk_create(
-        [Customer(identity_key=key, **values) for key, values in wanted.items()], ignore_conflicts=True
-    )
+    new = [Customer(identity_key=key, **values) for key, values in wanted.items()]
+    if connection.vendor == "postgresql":
+        insert_instances(new, conflict_nothing=True, returning=("id",))
+    else:
+        Customer.objects.bulk_create(new, ignore_conflicts=True)
     return {c.identity_key: c for c in Customer.objects.filter(identity_key__in=wanted)}
 
 

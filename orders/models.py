@@ -59,13 +59,17 @@ class Priority(models.TextChoices):
 
 class Order(ConcurrentTransitionMixin, TimeStampedModel):
     number = models.CharField(_("order number"), max_length=24, unique=True)
+    # No index of its own: (channel, external_id) and (channel, placed_at) lead with it.
     channel = models.ForeignKey(
-        "integrations.Channel", on_delete=models.PROTECT, related_name="orders", verbose_name=_("channel")
+        "integrations.Channel",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("channel"),
+        db_index=False,
     )
     external_id = models.CharField(_("external id"), max_length=64)
-    status = FSMField(
-        _("status"), default=S.PENDING_PAYMENT, choices=S.choices, protected=True, db_index=True
-    )
+    # Indexed by (status, placed_at) in Meta: a lookup by status alone uses its prefix.
+    status = FSMField(_("status"), default=S.PENDING_PAYMENT, choices=S.choices, protected=True)
     held_from = models.CharField(_("held from"), max_length=20, choices=S.choices, blank=True)
     hold_reason = models.CharField(_("hold reason"), max_length=255, blank=True)
     cancel_reason = models.CharField(_("cancel reason"), max_length=255, blank=True)
@@ -78,7 +82,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
     customer_name = models.CharField(_("customer name"), max_length=120, blank=True)
-    customer_phone = models.CharField(_("customer phone"), max_length=32, blank=True, db_index=True)
+    customer_phone = models.CharField(_("customer phone"), max_length=32, blank=True)  # indexed in Meta
     customer_email = models.EmailField(_("customer email"), blank=True)  # indexed in Meta (search)
     buyer_ip = models.GenericIPAddressField(_("buyer IP"), null=True, blank=True)
     buyer_note = models.TextField(_("buyer note"), blank=True)
@@ -87,7 +91,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     # needed and the order is never routed; it stays paid until the platform completes it.
     requires_shipping = models.BooleanField(_("requires shipping"), default=True, db_default=True)
     ship_name = models.CharField(_("recipient"), max_length=120, blank=True)
-    ship_phone = models.CharField(_("recipient phone"), max_length=32, blank=True, db_index=True)
+    ship_phone = models.CharField(_("recipient phone"), max_length=32, blank=True)  # indexed in Meta
     ship_country = models.CharField(_("country"), max_length=2)
     ship_province = models.CharField(_("province"), max_length=60, blank=True)
     ship_city = models.CharField(_("city"), max_length=60)
@@ -151,7 +155,12 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
                 fields=["channel", "external_id"], name="order_unique_channel_external_id"
             )
         ]
+        # Only what a query uses (issue #18 audit; every index costs each ingested order): the
+        # phones are matched by equality only (desk search, review rules, blacklist), so no
+        # LIKE (varchar_pattern_ops) twin; status and channel lead composite indexes below.
         indexes = [
+            models.Index(fields=["customer_phone"], name="order_customer_phone_idx"),
+            models.Index(fields=["ship_phone"], name="order_ship_phone_idx"),
             models.Index(fields=["external_id"], name="order_external_id_idx"),
             models.Index(fields=["customer_email"], name="order_customer_email_idx"),
             models.Index(fields=["-placed_at"], name="order_placed_at_idx"),

@@ -1,13 +1,18 @@
 """Photos and documents that come with a return request: JPEG, PNG, WebP or PDF, checked by
 their first bytes as well as their name (a renamed executable is not a photo), and capped in
-size and number (settings.RETURN_ATTACHMENT_MAX_MB / RETURN_ATTACHMENT_MAX_COUNT)."""
+size and number (settings.RETURN_ATTACHMENT_MAX_MB / RETURN_ATTACHMENT_MAX_COUNT). Images are
+read by OCR once the RMA is committed (returns.evidence)."""
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.transitions import Actor
+from returns import evidence, tasks
+from returns.models import AttachmentReading, ReturnAttachment, ReturnRequest
 
 # extension → content type, and the signatures a file of that type starts with.
 TYPES = {
@@ -77,3 +82,33 @@ def check_attachments(files) -> list[CheckedFile]:
             )
         checked.append(CheckedFile(upload=upload, name=name, content_type=TYPES[extension], size=size))
     return checked
+
+
+def attach_files(*, rma: ReturnRequest, files: list[CheckedFile], actor: Actor) -> list[ReturnAttachment]:
+    """Store checked files on the RMA, inside the caller's transaction. Each image gets a pending
+    reading and its OCR task once the transaction commits; the task's queue being down does not
+    undo or fail the RMA (robust: logged, and the reading stays "reading…")."""
+    attachments = []
+    for checked in files:
+        attachment = ReturnAttachment.objects.create(
+            rma=rma,
+            file=checked.upload,
+            original_name=checked.name,
+            content_type=checked.content_type,
+            size=checked.size,
+            uploaded_by=actor,
+        )
+        attachments.append(attachment)
+        if evidence.wants_reading(attachment):
+            AttachmentReading.objects.create(attachment=attachment)
+            transaction.on_commit(_read_later(attachment.pk), robust=True)
+    return attachments
+
+
+def _read_later(attachment_id: int):
+    # A named function, not functools.partial: Django's robust on_commit logs a failing
+    # callback by its __qualname__, which a partial does not have (the log call itself fails).
+    def read_attachment() -> None:
+        tasks.read_attachment.delay(attachment_id)
+
+    return read_attachment

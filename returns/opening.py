@@ -20,9 +20,9 @@ from core.transitions import Actor, require_perm
 from inventory.models import SKU
 from orders.models import Order
 from returns import policy as policies
-from returns.attachments import check_attachments
+from returns.attachments import attach_files, check_attachments
 from returns.decisions import approve_locked_rma
-from returns.models import ReturnAttachment, ReturnKind, ReturnLine, ReturnReason, ReturnRequest, ReturnSource
+from returns.models import ReturnKind, ReturnLine, ReturnReason, ReturnRequest, ReturnSource
 from returns.transitions import lock_order, record_rma_event
 
 MAX_LINES = 200  # one request names at most this many order lines
@@ -171,15 +171,7 @@ def rma_create(
             )
             for w in wanted
         )
-        for checked in files:
-            ReturnAttachment.objects.create(
-                rma=rma,
-                file=checked.upload,
-                original_name=checked.name,
-                content_type=checked.content_type,
-                size=checked.size,
-                uploaded_by=actor,
-            )
+        attach_files(rma=rma, files=files, actor=actor)
         text = _("Return %(rma)s requested (%(kind)s, %(reason)s) by %(source)s.") % {
             "rma": rma.number,
             "kind": rma.get_kind_display(),

@@ -20,7 +20,17 @@ from core.timezones import business_date
 from inventory.models import Warehouse
 from orders import selectors as order_selectors
 from orders.models import Order
-from returns import decisions, disposition, inspection, logistics, opening, policy, selectors, tokens
+from returns import (
+    decisions,
+    disposition,
+    evidence,
+    inspection,
+    logistics,
+    opening,
+    policy,
+    selectors,
+    tokens,
+)
 from returns.forms import (
     ACCEPT,
     DecisionForm,
@@ -91,7 +101,7 @@ def rma_detail(request, number):
         {
             "rma": rma,
             "lines": lines,
-            "attachments": list(rma.attachments.all()),
+            "attachments": evidence.rma_attachments(rma, refund),
             "refund": refund,
             "events": selectors.rma_events(rma),
             "exchange_shipments": selectors.exchange_shipments(rma),

@@ -215,6 +215,35 @@ WECHATPAY_TOLERANCE_SECONDS = env.int("WECHATPAY_TOLERANCE_SECONDS", default=300
 # Where WeChat Pay sends refund results (our /finance/webhooks/wechatpay/); empty = the address set
 # in the merchant platform.
 WECHATPAY_REFUND_NOTIFY_URL = env("WECHATPAY_REFUND_NOTIFY_URL", default="")
+# UnionPay 全渠道 acp 5.1.0 back notifications (finance/providers/unionpay.py): our merchant code
+# (merId), and UnionPay's verification root and middle certificates (acp_prod_root.cer,
+# acp_prod_middle.cer from the SDK package, PEM; the middle may hold more than one certificate).
+# Empty = not configured: notifications refused.
+UNIONPAY_MER_ID = env("UNIONPAY_MER_ID", default="")
+UNIONPAY_ROOT_CERT = env("UNIONPAY_ROOT_CERT", default="")
+UNIONPAY_MIDDLE_CERT = env("UNIONPAY_MIDDLE_CERT", default="")
+# E-invoices (数电发票, finance/invoices): the provider (finance.invoices.services.PROVIDERS), the
+# goods name on the invoice, and the rate for order lines whose platform stated none (empty: such
+# orders cannot be invoiced until a rate is set).
+INVOICE_PROVIDER = env("INVOICE_PROVIDER", default="nuonuo")
+INVOICE_GOODS_NAME = env("INVOICE_GOODS_NAME", default="商品")
+INVOICE_DEFAULT_TAX_RATE = env("INVOICE_DEFAULT_TAX_RATE", default="")
+# Nuonuo open platform (finance/invoices/nuonuo.py): app key and secret (X-Nuonuo-Sign), the access
+# token, the seller's tax id (salerTaxNum and the userTax header), name, phone, address, the clerk
+# (开票员) and the goods' tax classification code (商品编码, needed for a partial red-letter).
+NUONUO_API_URL = env("NUONUO_API_URL", default="https://sdk.nuonuo.com/open/v1/services")
+NUONUO_APP_KEY = env("NUONUO_APP_KEY", default="")
+NUONUO_APP_SECRET = env("NUONUO_APP_SECRET", default="")
+NUONUO_ACCESS_TOKEN = env("NUONUO_ACCESS_TOKEN", default="")
+NUONUO_SELLER_TAX_ID = env("NUONUO_SELLER_TAX_ID", default="")
+NUONUO_SELLER_NAME = env("NUONUO_SELLER_NAME", default="")
+NUONUO_SELLER_PHONE = env("NUONUO_SELLER_PHONE", default="")
+NUONUO_SELLER_ADDRESS = env("NUONUO_SELLER_ADDRESS", default="")
+NUONUO_CLERK = env("NUONUO_CLERK", default="")
+NUONUO_GOODS_CODE = env("NUONUO_GOODS_CODE", default="")
+# invoiceLine (票种) of 数电 e-invoices: pc 电子发票(普通发票), bs 电子发票(增值税专用发票).
+NUONUO_INVOICE_LINE_NORMAL = env("NUONUO_INVOICE_LINE_NORMAL", default="pc")
+NUONUO_INVOICE_LINE_SPECIAL = env("NUONUO_INVOICE_LINE_SPECIAL", default="bs")
 # Finance reports and the dashboard's money panels are in this ISO 4217 currency; other
 # currencies are converted at the daily rates of finance.rates (docs/product.md, "Currencies").
 BUSINESS_CURRENCY = env("BUSINESS_CURRENCY", default="CNY").strip().upper()
@@ -237,6 +266,17 @@ QC_RECHECK_HOURS = env.float("QC_RECHECK_HOURS", default=2.0)
 # Photos a customer or operator attaches to a return: size of each file and how many.
 RETURN_ATTACHMENT_MAX_MB = env.float("RETURN_ATTACHMENT_MAX_MB", default=5.0)
 RETURN_ATTACHMENT_MAX_COUNT = env.int("RETURN_ATTACHMENT_MAX_COUNT", default=6)
+# Invoice and receipt images attached to a return are read by OCR on the imports queue
+# (returns.evidence): bigger files fail the read, bigger images are scaled down first, and a read
+# that takes longer than the limit fails (the worker kills it RETURN_OCR_TIME_LIMIT + 15 s in).
+RETURN_OCR_ENABLED = env.bool("RETURN_OCR_ENABLED", default=True)
+RETURN_OCR_MAX_MB = env.float("RETURN_OCR_MAX_MB", default=8.0)
+RETURN_OCR_MAX_PIXELS = env.int("RETURN_OCR_MAX_PIXELS", default=40_000_000)
+RETURN_OCR_MAX_SIDE = env.int("RETURN_OCR_MAX_SIDE", default=2000)
+RETURN_OCR_TIME_LIMIT = env.int("RETURN_OCR_TIME_LIMIT", default=60)
+# The company's legal names as they appear on its invoices (销售方名称); a seller that matches
+# neither one of them nor the channel's shop name is flagged on the RMA.
+RETURN_EVIDENCE_SELLER_NAMES = env.list("RETURN_EVIDENCE_SELLER_NAMES", default=[])
 # Self-service return links are signed and expire after this many days.
 RETURN_LINK_MAX_AGE_DAYS = env.int("RETURN_LINK_MAX_AGE_DAYS", default=30)
 # Refunds to the payment providers (empty key = not configured: the refund waits, dead-lettered).
@@ -487,6 +527,7 @@ CELERY_TASK_ROUTES = {
     "*upload*": {"queue": "imports"},
     "*cycle_count*": {"queue": "imports"},
     "*sheet*": {"queue": "imports"},
+    "returns.tasks.read_*": {"queue": "imports"},  # OCR of return evidence: CPU-bound, seconds each
     # sync: polling platforms, carriers and warehouses; pushing stock to the channels
     "integrations.tasks.sync_*": {"queue": "sync"},
     "integrations.carriers.tasks.poll_*": {"queue": "sync"},

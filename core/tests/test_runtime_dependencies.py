@@ -111,12 +111,14 @@ def test_production_processes_start_with_requirements_txt_alone():
 
 
 def test_a_dependency_missing_from_requirements_txt_is_caught(tmp_path):
-    """The defect once shipped: without `packaging`, kombu's Redis transport cannot be imported."""
+    """The defect once shipped was a missing `packaging` (kombu's Redis transport needs it); other
+    pins (onnxruntime) now pull it in, so the check drops a pin nothing else needs and that the
+    processes import as they start: `phonenumbers` (customer identity)."""
     requirements = tmp_path / "requirements.txt"
     pins = (ROOT / "requirements.txt").read_text().splitlines()
-    requirements.write_text("\n".join(line for line in pins if not line.startswith("packaging")))
+    requirements.write_text("\n".join(line for line in pins if not line.startswith("phonenumbers")))
 
     result = start_without(not_installed_by(requirements))
 
     assert result.returncode != 0
-    assert "No module named 'packaging'" in result.stderr
+    assert "No module named 'phonenumbers'" in result.stderr

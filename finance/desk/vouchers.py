@@ -1,4 +1,5 @@
-"""Voucher screens: prepare a period's vouchers, approve (a second finance user), download."""
+"""Voucher screens: prepare a period's vouchers, approve (a second finance user), download, push
+to the accounting system."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -11,7 +12,8 @@ from core.desk_messages import form_errors, run_service
 from core.errors import DomainError
 from finance.desk.exports import export_response, wants_export
 from finance.desk.forms import DecisionNoteForm, VoucherPrepareForm
-from finance.vouchers.models import VoucherBatch
+from finance.vouchers.models import PushState, VoucherBatch
+from finance.vouchers.push import voucher_push
 from finance.vouchers.services import voucher_approve, voucher_export, voucher_prepare, voucher_reject
 
 PAGE_SIZE = 100
@@ -53,7 +55,10 @@ def voucher_prepare_view(request):
 @permission_required("finance.view_voucherbatch", raise_exception=True)
 def voucher_detail(request, pk):
     batch = get_object_or_404(
-        VoucherBatch.objects.select_related("period", "layout", "prepared_by", "decided_by"), pk=pk
+        VoucherBatch.objects.select_related(
+            "period", "layout__accounting_system", "prepared_by", "decided_by", "push_system"
+        ),
+        pk=pk,
     )
     page = Paginator(batch.entries.order_by("voucher_no", "line_no"), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -63,10 +68,28 @@ def voucher_detail(request, pk):
         and request.user.has_perm("finance.approve_voucherbatch")
         and batch.prepared_by_id != request.user.pk
     )
+    system = batch.layout.accounting_system
+    can_push = (
+        batch.is_released
+        and system is not None
+        and system.is_active
+        and batch.push_state in (PushState.NOT_PUSHED, PushState.FAILED)
+        and request.user.has_perm("finance.add_voucherbatch")
+    )
+    pushed = sorted(batch.push_results.items(), key=lambda item: int(item[0]))
     return render(
         request,
         "finance/voucher_detail.html",
-        {"batch": batch, "page": page, "query": "", "can_decide": can_decide, "form": DecisionNoteForm()},
+        {
+            "batch": batch,
+            "page": page,
+            "query": "",
+            "can_decide": can_decide,
+            "form": DecisionNoteForm(),
+            "push_to": system,
+            "can_push": can_push,
+            "pushed": pushed,
+        },
     )
 
 
@@ -106,3 +129,15 @@ def voucher_download(request, pk):
     return export_response(
         wants_export(request) or "xlsx", f"vouchers-{batch.period}-{batch.pk}", _("Vouchers"), header, rows
     )
+
+
+@login_required
+@require_POST
+@permission_required("finance.add_voucherbatch", raise_exception=True)
+def voucher_push_view(request, pk):
+    run_service(
+        request,
+        lambda: voucher_push(batch_id=pk, actor=request.user),
+        _("Pushing the vouchers to the accounting system: the state below shows when they are in."),
+    )
+    return redirect("finance:voucher-detail", pk)

@@ -35,10 +35,11 @@ class Provider(Protocol):
 
 
 def get_provider(name: str) -> Provider:
-    from finance.providers import alipay, stripe, wechatpay
+    from finance.providers import alipay, stripe, unionpay, wechatpay
 
     providers = {
-        provider.name: provider for provider in (stripe.PROVIDER, alipay.PROVIDER, wechatpay.PROVIDER)
+        provider.name: provider
+        for provider in (stripe.PROVIDER, alipay.PROVIDER, wechatpay.PROVIDER, unionpay.PROVIDER)
     }
     try:
         return providers[name]

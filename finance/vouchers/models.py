@@ -1,5 +1,6 @@
 """Voucher layouts (how an accounting system wants the file) and voucher batches (a period's
-entries, prepared by one finance user and approved by another before anyone can download them)."""
+entries, prepared by one finance user and approved by another before anyone can download them or
+push them to an accounting system by API)."""
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -7,8 +8,66 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.encrypted_fields import EncryptedJSONField
 from core.errors import DomainError
 from core.money import CurrencyField, MoneyField
+
+
+class AccountingProvider(models.TextChoices):
+    KINGDEE = "kingdee", _("Kingdee K3 Cloud (金蝶云星空) WebAPI")
+    YONYOU = "yonyou", _("Yonyou YonBIP (用友) open API")
+
+
+class AccountingSystem(models.Model):
+    """An accounting system approved voucher batches are pushed to (finance.vouchers.accounting).
+    `options` holds the customer's own codes the adapter needs (account book, voucher group…);
+    `credentials` the login, encrypted and write-only in the admin."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    provider = models.CharField(_("system"), max_length=20, choices=AccountingProvider.choices)
+    base_url = models.URLField(
+        _("API address"),
+        help_text=_("Kingdee: the site, e.g. https://host/k3cloud/ · Yonyou: the API gateway address."),
+    )
+    auth_url = models.URLField(
+        _("token address"),
+        blank=True,
+        help_text=_("Yonyou only: the address of iuap-api-auth, e.g. https://host/iuap-api-auth."),
+    )
+    credentials = EncryptedJSONField(_("login"), default=dict, blank=True)
+    options = models.JSONField(
+        _("options"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Kingdee: account_book, voucher_group, currency (default PRE001), rate_type (default "
+            "HLTX01_SYS), lcid (default 2052). Yonyou: accbook_code, voucher_type_code, maker_mobile "
+            "or maker_email."
+        ),
+    )
+    account_map = models.JSONField(
+        _("account codes"),
+        default=dict,
+        blank=True,
+        help_text=_("Our account code → the accounting system's, where they differ."),
+    )
+    base_currency = CurrencyField(_("book currency"), default="CNY")
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("accounting system")
+        verbose_name_plural = _("accounting systems")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from finance.vouchers.accounting.base import options_problem
+
+        problem = options_problem(self)
+        if problem:
+            raise ValidationError({"options": problem})
 
 
 class VoucherLayout(models.Model):
@@ -32,6 +91,15 @@ class VoucherLayout(models.Model):
         max_length=200,
         default="{channel} {date} {kind}",
         help_text=_("Placeholders: {channel}, {date}, {kind}, {period}."),
+    )
+    accounting_system = models.ForeignKey(
+        AccountingSystem,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="layouts",
+        verbose_name=_("push to"),
+        help_text=_("Approved batches of this layout can be pushed to it by API; the file stays."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -58,6 +126,13 @@ class VoucherState(models.TextChoices):
     PREPARED = "prepared", _("Waiting for approval")
     APPROVED = "approved", _("Approved: released")
     REJECTED = "rejected", _("Rejected")
+
+
+class PushState(models.TextChoices):
+    NOT_PUSHED = "", _("Not pushed")
+    PENDING = "pending", _("Pushing")
+    PUSHED = "pushed", _("Pushed")
+    FAILED = "failed", _("Push failed")
 
 
 class VoucherBatch(ConcurrentTransitionMixin, models.Model):
@@ -90,6 +165,32 @@ class VoucherBatch(ConcurrentTransitionMixin, models.Model):
     voucher_count = models.PositiveIntegerField(_("vouchers"), default=0)
     entry_count = models.PositiveIntegerField(_("entries"), default=0)
     totals = models.JSONField(_("totals"), default=dict, blank=True)  # currency → {"debit", "credit"}
+    # Push to the accounting system (finance.vouchers.push), set only by its services. Each push
+    # request is one outbox message keyed by the batch and `push_attempt`; vouchers already in
+    # `push_results` (voucher_no → {"id", "number"} the system gave) are never sent again.
+    push_state = models.CharField(
+        _("push"), max_length=10, choices=PushState.choices, default=PushState.NOT_PUSHED, blank=True
+    )
+    push_system = models.ForeignKey(
+        AccountingSystem,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="batches",
+        verbose_name=_("pushed to"),
+    )
+    push_attempt = models.PositiveIntegerField(_("push attempts"), default=0)
+    push_results = models.JSONField(_("vouchers in the accounting system"), default=dict, blank=True)
+    push_error = models.CharField(_("push error"), max_length=1000, blank=True)
+    push_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("push requested by"),
+    )
+    pushed_at = models.DateTimeField(_("pushed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-prepared_at", "-id"]

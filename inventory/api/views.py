@@ -155,8 +155,10 @@ class LockCreateView(APIView):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        locked = Reservation.objects.filter(pk__in=[r.pk for r in result.locks]).select_related("sku")
-        return Response({"locks": LockOutput(locked, many=True).data}, status=status.HTTP_201_CREATED)
+        skus = {line["sku"].pk: line["sku"] for line in values["lines"]}
+        for lock in result.locks:  # answered from the committed batch's own rows, not read back
+            lock.sku = skus[lock.sku_id]
+        return Response({"locks": LockOutput(result.locks, many=True).data}, status=status.HTTP_201_CREATED)
 
 
 class LockReleaseView(APIView):

@@ -38,6 +38,7 @@ from inventory.reservations.reserve import (
     OrderDemand,
     ReserveResult,
     channel_pool_ids,
+    reserve_locks_at_once,
     reserve_orders,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "reservations_release",
     "reservations_route",
     "reservations_unlink_shipment",
+    "reserve_locks_at_once",
     "reserve_orders",
     "routable_stock",
 ]

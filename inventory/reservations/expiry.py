@@ -9,7 +9,7 @@ balance rows in ascending id inside ledger.post (already held when the caller sa
 
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory import ledger
@@ -46,6 +46,21 @@ def expire_due(
             expiring.append(row)
         else:
             tripped.add(row[2])
+    if connection.vendor == "postgresql":  # reservations, balances, ledger and push marks: one statement
+        ledger.expire_in_one_statement(
+            expiring, state=ReservationState.EXPIRED, kind=MovementKind.EXPIRE, now=now
+        )
+    else:
+        _expire_portably(expiring, locked=locked, now=now)
+    if tripped:
+        trip_breakers(tripped, now=now)
+    freed: dict[int, int] = defaultdict(int)
+    for _pk, balance_id, _sku, quantity, _order in expiring:
+        freed[balance_id] += quantity
+    return len(expiring), dict(freed)
+
+
+def _expire_portably(expiring, *, locked: bool, now) -> None:
     Reservation.objects.filter(pk__in=[row[0] for row in expiring]).update(
         state=ReservationState.EXPIRED, quantity=0, updated_at=now
     )
@@ -65,12 +80,6 @@ def expire_due(
         now=now,
         returning=False,
     )
-    if tripped:
-        trip_breakers(tripped, now=now)
-    freed: dict[int, int] = defaultdict(int)
-    for _pk, balance_id, _sku, quantity, _order in expiring:
-        freed[balance_id] += quantity
-    return len(expiring), dict(freed)
 
 
 def reservations_expire_sweep(*, now=None, batch_size: int = 1000) -> int:

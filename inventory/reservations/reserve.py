@@ -1,22 +1,31 @@
 """Reserving: stock held for new orders and checkout locks, all or nothing per order, from the
 channel's pools in priority order and the first-expiring lot first.
 
-Lock order: balance rows in ascending id, after any order rows the caller holds. The due
+Lock order: balance rows in ascending id, after any order rows the caller holds. Due
 reservations on those balances are expired on the way with SKIP LOCKED (expiry.expire_due),
-never waited for.
+never waited for — only when a line comes up short, so overdue stock is sellable at its deadline
+before any sweep while a batch that finds enough stock pays nothing for it.
+
+A batch costs two statements on PostgreSQL: the balance rows locked and read, then one statement
+that raises `reserved` under the invariant and inserts the reservations, their ledger rows and
+the SKUs' stock-push marks (ledger.reserve_in_one_statement). Which pools a channel draws from is
+cached per process (`channel_pool_ids`, see POOL_CACHE_SECONDS for the invalidation rule).
 """
 
+import time
 from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from core.timezones import business_date
 from inventory import ledger
 from inventory.models import SKU, ChannelPool, MovementKind, Reservation, ReservationState, StockBalance
+from inventory.models.reservations import new_fingerprint
 from inventory.reservations.expiry import expire_due
 
 
@@ -49,27 +58,54 @@ class ReserveResult:
     reservations: dict = field(default_factory=dict)  # demand key → its new Reservation rows
 
 
+# Which pools each channel draws from, cached per process: {channel id: (read at, pool ids)}.
+# Invalidation rule: a ChannelPool or StockPool saved or deleted through the ORM clears the cache
+# of the process that wrote it at once (inventory.apps connects the signals); other processes
+# re-read it within POOL_CACHE_SECONDS. A stale entry can only send a lock to a pool the channel
+# no longer maps (or miss a newly mapped one) for those seconds: stock itself is always read
+# under its row lock, so it can never oversell.
+POOL_CACHE_SECONDS = 10.0
+_pool_cache: dict[int, tuple[float, list[int]]] = {}
+
+
+def forget_channel_pools(**_signal_kwargs) -> None:
+    _pool_cache.clear()
+
+
 def channel_pool_ids(channel_ids) -> dict[int, list[int]]:
     """Pools each channel draws from, in priority order; the default pool when none is mapped."""
+    now = time.monotonic()
     pools: dict[int, list[int]] = defaultdict(list)
+    missing = set()
+    for channel_id in channel_ids:
+        cached = _pool_cache.get(channel_id)
+        if cached is not None and now - cached[0] < POOL_CACHE_SECONDS:
+            pools[channel_id] = list(cached[1])
+        else:
+            missing.add(channel_id)
+    if not missing:
+        return pools
     for channel_id, pool_id in (
-        ChannelPool.objects.filter(channel_id__in=channel_ids)
+        ChannelPool.objects.filter(channel_id__in=missing)
         .order_by("channel_id", "priority", "pool_id")
         .values_list("channel_id", "pool_id")
     ):
         pools[channel_id].append(pool_id)
     default = None
-    for channel_id in channel_ids:
+    for channel_id in missing:
         if not pools[channel_id]:
             default = default or ledger.default_pool_id()
             pools[channel_id] = [default]
+        _pool_cache[channel_id] = (now, list(pools[channel_id]))
     return pools
 
 
 def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
     """Reserve every line of every order, all or nothing per order, in one pass: lock the
     candidate balance rows (ascending id), plan first-expiring-first within each channel's pools,
-    then apply the whole batch in one conditional UPDATE and insert reservations and movements."""
+    then apply the whole batch in one conditional UPDATE and insert reservations and movements.
+    Orders that come up short are planned once more after the due reservations on their
+    balances expired."""
     now = now or timezone.now()
     result = ReserveResult()
     demands = [d for d in demands if d.lines]
@@ -99,15 +135,37 @@ def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
             "qc_hold",
         )
     )
-    _count, freed = expire_due(now=now, balance_ids=[row["pk"] for row in rows], locked=True)
-    available = {
-        row["pk"]: row["on_hand"] - row["reserved"] - row["qc_hold"] + freed.get(row["pk"], 0) for row in rows
-    }
+    available = {row["pk"]: row["on_hand"] - row["reserved"] - row["qc_hold"] for row in rows}
     candidates: dict[tuple[int, int], list[dict]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: (r["lot__expires_on"] or date.max, r["warehouse_id"], r["pk"])):
         candidates[(row["sku_id"], row["pool_id"])].append(row)  # first-expiring first (FEFO)
 
+    planned, short = _plan(demands, pools, candidates, available, result)
+    if short:  # overdue reservations on the short SKUs' balances stop holding stock now
+        short_skus = {line.sku_id for demand in short for line in demand.lines}
+        _count, freed = expire_due(
+            now=now, balance_ids=[row["pk"] for row in rows if row["sku_id"] in short_skus], locked=True
+        )
+        if freed:
+            for pk, units in freed.items():
+                available[pk] += units
+            for demand in short:
+                del result.short[demand.key]
+            more, _short = _plan(short, pools, candidates, available, result)
+            planned.extend(more)
+
+    if planned:
+        for demand, reservation in _create_reservations(planned, now=now):
+            result.reservations.setdefault(demand.key, []).append(reservation)
+        result.near_expiry = _near_expiry(planned, today)
+    return result
+
+
+def _plan(demands, pools, candidates, available, result) -> tuple[list, list[OrderDemand]]:
+    """Take units for each demand in turn from `available` (changed in place): all of its lines or
+    none. Returns the planned (demand, line, balance row, units) and the demands that were short."""
     planned: list[tuple[OrderDemand, LineDemand, dict, int]] = []
+    short_demands = []
     for demand in demands:
         taken, short = [], []
         for line in demand.lines:
@@ -129,18 +187,16 @@ def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
             for _demand, _line, row, take in taken:  # all or nothing for this order
                 available[row["pk"]] += take
             result.short[demand.key] = short
+            short_demands.append(demand)
         else:
             planned.extend(taken)
             result.reserved.add(demand.key)
-
-    if planned:
-        for demand, reservation in _create_reservations(planned, now=now):
-            result.reservations.setdefault(demand.key, []).append(reservation)
-        result.near_expiry = _near_expiry(planned, today)
-    return result
+    return planned, short_demands
 
 
 def _create_reservations(planned, *, now) -> list[tuple[OrderDemand, Reservation]]:
+    if connection.vendor == "postgresql":
+        return _create_reservations_in_one_statement(planned, now=now)
     reservations = Reservation.objects.bulk_create(
         Reservation(
             order_id=demand.order_id,
@@ -176,6 +232,90 @@ def _create_reservations(planned, *, now) -> list[tuple[OrderDemand, Reservation
     return [
         (demand, reservation) for (demand, *_rest), reservation in zip(planned, reservations, strict=True)
     ]
+
+
+def _create_reservations_in_one_statement(planned, *, now) -> list[tuple[OrderDemand, Reservation]]:
+    rows = [
+        ledger.NewReservation(
+            fingerprint=new_fingerprint(),
+            balance_id=row["pk"],
+            sku_id=line.sku_id,
+            quantity=take,
+            state=ReservationState.ACTIVE if demand.expires_at else ReservationState.COMMITTED,
+            expires_at=demand.expires_at,
+            order_id=demand.order_id,
+            order_line_id=line.order_line_id,
+            channel_id=demand.channel_id,
+            reference=demand.reference,
+        )
+        for demand, line, row, take in planned
+    ]
+    ids = ledger.reserve_in_one_statement(rows, now=now)
+    return [
+        (demand, _stored(row, ids[row.fingerprint], now))
+        for (demand, *_rest), row in zip(planned, rows, strict=True)
+    ]
+
+
+def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveResult, list[OrderDemand]]:
+    """The hot path of checkout locks (PostgreSQL, outside any transaction): single-line locks
+    whose SKU has one sellable balance in the channel's pools are reserved by one statement that
+    commits on its own (ledger.reserve_unambiguous) — the balance row is locked only for that
+    statement. Returns what it reserved and the demands it left for reserve_orders: those with
+    several lines or several candidate balances, and those on a balance that could not take the
+    whole batch (near sell-out; reserve_orders then serves them one by one, expiring overdue
+    reservations if that frees units)."""
+    result = ReserveResult()
+    fast = [d for d in demands if len(d.lines) == 1 and d.order_id is None and d.expires_at is not None]
+    if not fast:
+        return result, demands
+    pools = channel_pool_ids({d.channel_id for d in fast})
+    rows = [
+        ledger.NewReservation(
+            fingerprint=new_fingerprint(),
+            balance_id=0,  # chosen by the statement
+            sku_id=d.lines[0].sku_id,
+            quantity=d.lines[0].quantity,
+            state=ReservationState.ACTIVE,
+            expires_at=d.expires_at,
+            channel_id=d.channel_id,
+            reference=d.reference,
+        )
+        for d in fast
+    ]
+    stored = ledger.reserve_unambiguous(
+        rows, [pools[d.channel_id] for d in fast], today=business_date(now), now=now
+    )
+    for demand, row in zip(fast, rows, strict=True):
+        if row.fingerprint not in stored:
+            continue
+        row.balance_id = stored[row.fingerprint][1]
+        result.reserved.add(demand.key)
+        result.reservations[demand.key] = [_stored(row, stored[row.fingerprint][0], now)]
+    return result, [d for d in demands if d.key not in result.reserved]
+
+
+def _stored(row: ledger.NewReservation, pk: int, now) -> Reservation:
+    """The Reservation a statement just stored, built from what was sent (as if read back)."""
+    reservation = Reservation(
+        pk=pk,
+        fingerprint=row.fingerprint,
+        order_id=row.order_id,
+        order_line_id=row.order_line_id,
+        channel_id=row.channel_id,
+        reference=row.reference,
+        balance_id=row.balance_id,
+        sku_id=row.sku_id,
+        quantity=row.quantity,
+        original_quantity=row.quantity,
+        state=row.state,
+        expires_at=row.expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return reservation
 
 
 def _near_expiry(planned, today: date) -> dict[int, list[dict]]:

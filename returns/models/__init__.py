@@ -3,6 +3,7 @@
 - policy: the return policy per channel and the items that cannot be returned;
 - rma: the return authorisation (RMA), its states and its lines with what inspection found;
 - attachment: files attached to an RMA;
+- reading: what OCR read from an attached invoice or receipt image;
 - refund: the refund an RMA triggered.
 
 Everything is re-exported here, so `from returns.models import ReturnRequest` is the one way in.
@@ -12,6 +13,7 @@ which this re-export keeps importable.
 
 from returns.models.attachment import ReturnAttachment, attachment_path
 from returns.models.policy import ReturnExclusion, ReturnPolicy, default_window_days
+from returns.models.reading import AttachmentReading, ReadingState
 from returns.models.refund import RefundProvider, RefundState, ReturnRefund
 from returns.models.rma import (
     OPEN,
@@ -32,7 +34,9 @@ __all__ = [
     "RECEIVABLE",
     "SELLER_AT_FAULT",
     "VOID",
+    "AttachmentReading",
     "R",
+    "ReadingState",
     "RefundProvider",
     "RefundState",
     "ReturnAttachment",

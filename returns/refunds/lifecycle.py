@@ -15,6 +15,7 @@ from core.transitions import Actor, lock_one, require_perm
 from finance.revenue import revenue_record_refund
 from returns.models import R, RefundProvider, RefundState, ReturnPolicy, ReturnRefund, ReturnRequest
 from returns.refunds.amounts import choose_provider, quote_refund
+from returns.refunds.invoicing import refund_tell_invoicing
 from returns.transitions import lock_rma, record_rma_event, run_rma_transition
 
 OUTBOX_KIND = "finance.refund.{provider}"
@@ -112,6 +113,8 @@ def refund_record_outcome(
         if state == RefundState.SUCCEEDED:
             refund.completed_at = timezone.now()
         refund.save(update_fields=["state", "provider_reference", "error", "completed_at"])
+        if state == RefundState.SUCCEEDED:
+            refund_tell_invoicing(refund)  # the order's e-invoice: red-letter what was given back
         text = {
             RefundState.SUCCEEDED: _("Refund for %(rma)s completed by %(provider)s (%(ref)s)."),
             RefundState.SENT: _("Refund for %(rma)s accepted by %(provider)s (%(ref)s), not settled yet."),
