@@ -73,3 +73,19 @@ def load_average() -> str:
     """The machine's 1/5/15-minute load average and CPU count: figures mean little without it."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+# --- same-run rounds and the one-line summary (issue #18's table) ------------------------------
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+
+
+def load_one() -> str:
+    """The 1-minute load average alone, for the summary line."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def summary(
+    path: str, *, target: str, figure: str, baseline: str, floor: str, ratios: str, load: str
+) -> None:
+    """The benchmark's result as one line: path | target | figure | baseline | floor | ratios | load."""
+    print(f"SUMMARY | {path} | {target} | {figure} | {baseline} | {floor} | {ratios} | load {load}")

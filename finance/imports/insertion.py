@@ -116,17 +116,26 @@ class _OutOfBandProgress:
     def __init__(self, batch_id: int):
         self.batch_id = batch_id
         self.connection = None
+        self.given_up = False
 
     def __call__(self, rows: int) -> None:
+        if self.given_up:
+            return
         try:
             if self.connection is None:
                 self.connection = connections.create_connection("default")
+                if self.connection.vendor == "postgresql":
+                    with self.connection.cursor() as cursor:
+                        # The import's own transaction may hold the batch row (import_commit locks
+                        # it): waiting for that lock would be waiting for ourselves, for ever.
+                        cursor.execute("SET lock_timeout = '200ms'")
             with self.connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE {ImportBatch._meta.db_table} SET processed_rows = %s WHERE id = %s",  # noqa: S608
                     [rows, self.batch_id],
                 )
         except DatabaseError:  # progress is a nicety; the import goes on without it
+            self.given_up = True
             logger.warning("import %s: progress not recorded", self.batch_id)
 
     def close(self) -> None:
