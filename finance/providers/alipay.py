@@ -10,7 +10,6 @@ import base64
 import binascii
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import parse_qsl
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -23,36 +22,15 @@ from core.money import CENT
 from core.timezones import parse_beijing_time
 from finance.models import PaymentProvider
 from finance.providers import MalformedCallback, ProviderEvent
+from finance.providers.form_bodies import FormError, form_params
 
 PAID_STATUSES = ("TRADE_SUCCESS", "TRADE_FINISHED")
 UNSIGNED = ("sign", "sign_type")
 
 
-class FormError(ValueError):
-    pass
-
-
 def parse_form(raw_body: bytes) -> dict[str, str]:
     """The notification's parameters, decoded with the charset it declares (utf-8 or gbk)."""
-    try:
-        text = raw_body.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise FormError("the body is not URL-encoded form data") from exc
-    # The charset parameter is ASCII: read it first, then decode every value with it.
-    declared = dict(parse_qsl(text, keep_blank_values=True, encoding="latin-1")).get("charset", "")
-    charset = declared.strip().lower() or "utf-8"
-    try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), encoding=charset, errors="strict"
-        )
-    except (ValueError, LookupError) as exc:
-        raise FormError(f"the form cannot be decoded as {charset}: {exc}") from exc
-    params: dict[str, str] = {}
-    for key, value in pairs:
-        if key in params:
-            raise FormError(f"{key}: given twice")
-        params[key] = value
-    return params
+    return form_params(raw_body, charset_field="charset")
 
 
 def sign_content(params: dict[str, str], *, skip_empty: bool = False) -> str:

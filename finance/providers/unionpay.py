@@ -40,7 +40,6 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -53,6 +52,7 @@ from django.utils.translation import gettext as _
 from core.timezones import BEIJING
 from finance.models import PaymentProvider
 from finance.providers import MalformedCallback, ProviderEvent
+from finance.providers.form_bodies import FormError, form_params
 from finance.providers.stripe import from_minor_units
 
 VERSION = "5.1.0"
@@ -69,10 +69,6 @@ AMOUNT = re.compile(r"[0-9]{1,12}")
 TXN_TIME = "%Y%m%d%H%M%S"
 
 
-class FormError(ValueError):
-    pass
-
-
 class CertificateProblem(ValueError):
     pass
 
@@ -85,24 +81,7 @@ class TrustAnchors:
 
 def parse_form(raw_body: bytes) -> dict[str, str]:
     """The notification's fields, decoded with the encoding it declares (UTF-8 unless it says GBK)."""
-    try:
-        text = raw_body.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise FormError("the body is not URL-encoded form data") from exc
-    declared = dict(parse_qsl(text, keep_blank_values=True, encoding="latin-1")).get("encoding", "")
-    charset = declared.strip().lower() or "utf-8"
-    try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), encoding=charset, errors="strict"
-        )
-    except (ValueError, LookupError) as exc:
-        raise FormError(f"the form cannot be decoded as {charset}: {exc}") from exc
-    params: dict[str, str] = {}
-    for key, value in pairs:
-        if key in params:
-            raise FormError(f"{key}: given twice")
-        params[key] = value
-    return params
+    return form_params(raw_body, charset_field="encoding")
 
 
 def sign_content(params: dict[str, str], *, skip_empty: bool = False) -> str:
