@@ -35,14 +35,12 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
-from bench.common import ROOT, SERVER, load_average, percentile, setup_django, teardown, verdict
+from bench.common import SERVER, load_average, percentile, setup_django, teardown, verdict
+from bench.gunicorn import flush_redis, gunicorn, request_once
 
 DB = "conduit_bench_hot_h_sku"
 ROUNDS = int(os.environ.get("HOT_ROUNDS", 3))
@@ -256,35 +254,10 @@ def main() -> None:
     http_skus = [new_sku(f"HOT-H{n}", int(CALLERS * HTTP_PER_CLIENT * SOLD))[0] for n in range(ROUNDS)]
     warm_sku, _ = new_sku("HOT-WARM", 10_000)
     connection.close()
-    flush_redis()
-    port = free_port()
-    log = open(f"/tmp/{DB}-gunicorn.log", "w")  # noqa: SIM115 - closed at the end
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(WORKERS),
-            "--threads",
-            str(THREADS),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--access-logfile",
-            "-",
-        ],
-        cwd=ROOT,
-        env=server_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    flush_redis(REDIS)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     web = []
-    try:
-        wait_until_up(port, server)
+    with gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS) as port:
         trivial = request_once(port, "GET", "/api/v1/", None, headers)
         anonymous = request_once(port, "GET", "/api/v1/", None, {})
         assert trivial[0] == 200 and anonymous[0] in (401, 403), (trivial, anonymous)
@@ -309,14 +282,7 @@ def main() -> None:
                 f"T {plain['requests']:5,.0f}/s (p50 {plain['p50']:.0f} ms) | {load_average()}"
             )
             connection.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        flush_redis()
+    flush_redis(REDIS)
 
     med = statistics.median
     ours_rate = med(r[0]["rate"] for r in service)
@@ -438,59 +404,6 @@ def run_http(port: int, headers: dict, method: str, path: str, bodies: list, exp
         "answers": answers,
         "failures": failures[0],
     }
-
-
-def request_once(port: int, method: str, path: str, body, headers: dict) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def server_env() -> dict:
-    from cryptography.fernet import Fernet
-
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.base",
-        "DATABASE_URL": f"{SERVER}/{DB}",
-        "CELERY_BROKER_URL": REDIS,
-        "CACHE_URL": REDIS,
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited ({server.returncode}); see /tmp/{DB}-gunicorn.log")
-        try:
-            if request_once(port, "GET", "/health/live/", None, {})[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    sys.exit("gunicorn did not answer within 60 s")
-
-
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS).flushdb()
 
 
 if __name__ == "__main__":

@@ -23,15 +23,13 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
 
-from bench.common import ROOT, SERVER, load_average, percentile, setup_django, teardown, verdict
+from bench.common import load_average, percentile, setup_django, teardown, verdict
+from bench.gunicorn import flush_redis, gunicorn
 
 DB = "conduit_bench_http_ingest"
 ROUNDS = int(os.environ.get("HTTP_ROUNDS", 3))
@@ -120,38 +118,13 @@ def main() -> None:
         batches = [orders[i : i + BULK_BATCH] for i in range(0, len(orders), BULK_BATCH)]
         return [encode({"orders": batch}) for batch in batches], len(repeats)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(f"/tmp/{DB}-gunicorn.log", "w")  # noqa: SIM115 - closed at the end
     if BROKER.startswith("redis://"):
         flush_redis(BROKER)
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(WORKERS),
-            "--threads",
-            str(THREADS),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--access-logfile",
-            "-",
-        ],
-        cwd=ROOT,
-        env=server_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     import httpx
 
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-    try:
-        wait_until_up(base, server)
+    with gunicorn(DB, workers=WORKERS, threads=THREADS, broker=BROKER) as port:
+        base = f"http://127.0.0.1:{port}"
         # Warm-up: every worker imports the app and opens its connection before the clock runs.
         run_singles(base, headers, [encode(p) for p in new_orders("W", 4 * WORKERS * 2)], CLIENTS)
         with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
@@ -191,13 +164,6 @@ def main() -> None:
         for bulk, _singles in rounds:
             for key, value in bulk["statuses"].items():
                 statuses[key] = statuses.get(key, 0) + value
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
     print("  medians over the rounds:")
     print("  | path | orders/s | latency p50 | latency p99 | target | |")
@@ -338,50 +304,6 @@ def run_singles(base: str, headers: dict, bodies: list[bytes], clients: int) -> 
         "p99": percentile(ms, 99),
         "failures": failures[0],
     }
-
-
-def server_env() -> dict:
-    from cryptography.fernet import Fernet
-
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.base",
-        "DATABASE_URL": f"{SERVER}/{DB}",
-        "CELERY_BROKER_URL": BROKER,
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(base: str, server: subprocess.Popen) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited ({server.returncode}); see /tmp/{DB}-gunicorn.log")
-        try:
-            if httpx.get(f"{base}/health/live/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    sys.exit("gunicorn did not answer within 60 s")
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
 
 
 if __name__ == "__main__":

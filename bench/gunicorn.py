@@ -1,0 +1,105 @@
+"""Gunicorn as the README's production section runs it (gthread workers), for the HTTP benchmarks:
+started on a free local port against the benchmark's database, waited for, and stopped."""
+
+import http.client
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from bench.common import ROOT, SERVER
+
+
+def request_once(port: int, method: str, path: str, body, headers: dict) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def _env(db: str, broker: str, cache: str | None) -> dict:
+    from cryptography.fernet import Fernet
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DATABASE_URL": f"{SERVER}/{db}",
+        "CELERY_BROKER_URL": broker,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    if cache:
+        env["CACHE_URL"] = cache
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(db: str, *, workers: int, threads: int, broker: str, cache: str | None = None):
+    """Yields the port of a running `gunicorn config.wsgi --worker-class gthread`; its log is
+    /tmp/<db>-gunicorn.log. Stopped (terminate, then kill) when the block ends."""
+    port = _free_port()
+    log_path = f"/tmp/{db}-gunicorn.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "config.wsgi",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "60",
+                "--access-logfile",
+                "-",
+            ],
+            cwd=ROOT,
+            env=_env(db, broker, cache),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None:
+                    sys.exit(f"gunicorn exited ({server.returncode}); see {log_path}")
+                try:
+                    if request_once(port, "GET", "/health/live/", None, {})[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    sys.exit("gunicorn did not answer within 60 s")
+                time.sleep(0.3)
+            yield port
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
