@@ -12,8 +12,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("core",)),  # users, roles, money, time, errors, alerts, outbox, the transition helper
     ("catalog", ("catalog",)),  # sales channels
     ("inventory", ("inventory",)),  # warehouses, SKUs, the stock ledger, reservations
+    ("purchasing", ("purchasing",)),  # suppliers, purchase orders, shipment notices, receiving
     ("orders", ("orders",)),  # the order domain: orders, intake, order stock, review
     ("fulfilment", ("fulfilment",)),  # shipments, routing, packing, tracking, SLA, notifications
+    ("b2b", ("b2b",)),  # business accounts, contracts with approval, scheduled deliveries
     ("integrations", ("integrations",)),  # platforms, WMS, carriers: adapters over the domain
     ("finance", ("finance",)),  # payments, revenue, periods, imports, reconciliation, vouchers
     ("returns", ("returns",)),  # RMAs, refunds, exchanges

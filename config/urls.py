@@ -29,6 +29,9 @@ urlpatterns = [
     path("stock/", include("inventory.desk.urls")),
     path("fulfilment/", include("fulfilment.urls")),
     path("returns/", include("returns.urls")),
+    path("purchasing/", include("purchasing.urls")),
+    path("supplier/", include("purchasing.portal_urls")),  # suppliers see their own purchase orders
+    path("b2b/", include("b2b.urls")),
     path("r/", include("returns.self_service_urls")),  # the customer's signed return link
     path("dashboard/", include("dashboard.urls")),
     path("alerts/", include("desk.alert_urls")),

@@ -1,0 +1,2 @@
+app_name = "b2b"
+urlpatterns: list = []

@@ -1,0 +1,2 @@
+app_name = "supplier_portal"
+urlpatterns: list = []
