@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.auth import ThrottledAdminAuthenticationForm
@@ -10,6 +11,10 @@ from ops import views as ops_views
 
 # The admin signs in through the same throttle as the desk, and says so when it refuses.
 admin.site.login_form = ThrottledAdminAuthenticationForm
+# The admin is Conduit's master-data screen, not "Django administration".
+admin.site.site_header = _("Conduit administration")
+admin.site.site_title = _("Conduit")
+admin.site.index_title = _("Master data")
 
 desk_patterns = ([path("", home, name="home")], "desk")
 saved_view_patterns = (

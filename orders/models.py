@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
@@ -161,6 +162,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         indexes = [
             models.Index(fields=["customer_phone"], name="order_customer_phone_idx"),
             models.Index(fields=["ship_phone"], name="order_ship_phone_idx"),
+            # "尾号": agents find an order by the last four digits of the recipient's phone, which
+            # masked platform numbers (138****0001) keep too.
+            models.Index(Right("ship_phone", 4), name="order_ship_phone_last4_idx"),
             models.Index(fields=["external_id"], name="order_external_id_idx"),
             models.Index(fields=["customer_email"], name="order_customer_email_idx"),
             models.Index(fields=["-placed_at"], name="order_placed_at_idx"),
@@ -442,6 +446,23 @@ TRANSITION_LABELS = {
 }
 # Actions whose form must carry a reason.
 TRANSITIONS_NEEDING_REASON = {"hold", "cancel"}
+# What the desk says once an action is done: each names what happened, not just "updated".
+TRANSITION_DONE = {
+    "mark_paid": _("Order %(number)s marked paid."),
+    "allocate": _("Order %(number)s routed."),
+    "mark_partially_shipped": _("Order %(number)s marked partially shipped."),
+    "mark_shipped": _("Order %(number)s marked shipped."),
+    "mark_delivered": _("Order %(number)s marked delivered."),
+    "complete": _("Order %(number)s completed."),
+    "hold": _("Order %(number)s put on hold: it will not be routed or shipped until released."),
+    "release": _("Order %(number)s released from hold."),
+    "cancel": _("Order %(number)s cancelled: its reserved stock is free again."),
+}
+# Actions the desk asks to confirm first: they cannot be undone from the desk.
+TRANSITION_CONFIRM = {
+    "cancel": _("Cancel this order? Its reserved stock is released and it cannot be reopened."),
+    "complete": _("Complete this order? It cannot be changed afterwards."),
+}
 
 
 class ReviewRuleKind(models.TextChoices):

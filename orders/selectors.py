@@ -5,6 +5,7 @@ from django_fsm import has_transition_perm
 
 from inventory.models import SKU, Reservation
 from orders.models import (
+    TRANSITION_CONFIRM,
     TRANSITION_LABELS,
     TRANSITIONS_NEEDING_REASON,
     Order,
@@ -48,6 +49,7 @@ def order_available_actions(order: Order, user) -> list[dict]:
             "name": name,
             "label": TRANSITION_LABELS[name],
             "needs_reason": name in TRANSITIONS_NEEDING_REASON,
+            "confirm": TRANSITION_CONFIRM.get(name, ""),
         }
         for name in TRANSITIONS
         if has_transition_perm(getattr(order, name), user)

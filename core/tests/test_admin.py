@@ -86,3 +86,12 @@ def test_carrier_waybill_account_is_write_only(admin_client):
     )
     carrier.refresh_from_db()
     assert carrier.name == "SF Express" and carrier.waybill_credentials["partnerKey"] == "k-secret"  # kept
+
+
+def test_the_admin_is_branded_conduit_in_both_languages(admin_client):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Conduit administration" in page and "Django administration" not in page
+
+    admin_client.cookies["django_language"] = "zh-hans"
+    page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "Conduit 管理后台" in page and "Django 管理" not in page

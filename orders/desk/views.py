@@ -26,7 +26,7 @@ from orders.desk.forms import (
     TransitionForm,
 )
 from orders.filters import OrderFilter
-from orders.models import Order, OrderStatus
+from orders.models import TRANSITION_DONE, Order, OrderStatus
 
 PAGE_SIZE = 50
 
@@ -108,8 +108,9 @@ def _shipments_panel(order: Order, user) -> dict:
     }
 
 
-def _run(request, order: Order, call) -> None:
-    run_service(request, call, _("Order %(number)s updated.") % {"number": order.number})
+def _run(request, order: Order, call, done: str | None = None) -> None:
+    """Run the service and say what was done to the order (`done` takes %(number)s)."""
+    run_service(request, call, (done or _("Order %(number)s updated.")) % {"number": order.number})
 
 
 def _order_post(view):
@@ -142,6 +143,7 @@ def order_action(request, order):
             reason=data["reason"],
             expected_status=data["expected_status"],
         ),
+        str(TRANSITION_DONE.get(data["action"], "")) or None,
     )
 
 
@@ -154,6 +156,7 @@ def order_note(request, order):
         request,
         order,
         lambda: services.order_add_note(order=order, text=form.cleaned_data["text"], actor=request.user),
+        _("Note added to order %(number)s."),
     )
 
 
@@ -166,6 +169,7 @@ def order_priority(request, order):
         request,
         order,
         lambda: services.order_change_priority(order=order, actor=request.user, **form.cleaned_data),
+        _("Priority of order %(number)s changed."),
     )
 
 
@@ -181,6 +185,7 @@ def order_address(request, order):
         lambda: services.order_change_address(
             order=order, address=form.cleaned_data, actor=request.user, reason=reason
         ),
+        _("Delivery address of order %(number)s changed."),
     )
 
 

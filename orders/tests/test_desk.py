@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from orders.models import OrderStatus
+from orders.models import Order, OrderStatus
 from orders.tests.factories import order_in_state
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +26,24 @@ def test_list_searches_by_phone_and_filters_by_status(signed_in, agent):
 
     held = client.get(reverse("orders:list"), {"status": "on_hold"}).content.decode()
     assert other.number in held and wanted.number not in held
+
+
+def test_search_by_the_last_four_digits_and_any_form_of_a_mainland_number(signed_in, agent):
+    address = {"country": "CN", "province": "浙江省", "city": "杭州市", "line1": "文三路 90 号"}
+    wanted = order_in_state("paid", shipping_address={**address, "phone": "13711112222"})
+    masked = order_in_state("paid", shipping_address={**address, "phone": "137****2222"})
+    other = order_in_state("paid", shipping_address={**address, "phone": "13711113333"})
+    Order.objects.filter(pk=wanted.pk).update(customer_phone="13711112222")  # an older row, as typed
+    client = signed_in(agent)
+
+    def found(term):
+        page = client.get(reverse("orders:list"), {"search": term}).content.decode()
+        return {o.number for o in (wanted, masked, other) if o.number in page}
+
+    assert found("2222") == {wanted.number, masked.number}  # 尾号: masked numbers keep theirs
+    assert found("+86 137 1111 2222") == {wanted.number}
+    assert found("0086-13711112222") == {wanted.number}
+    assert found("222") == set()  # three digits are too few to mean a phone
 
 
 def test_an_unusable_time_filter_is_a_400_naming_the_filter_not_a_server_error(signed_in, agent):
@@ -68,6 +86,32 @@ def test_hold_from_the_desk_lands_on_the_timeline(signed_in, agent):
     order.refresh_from_db()
     assert order.status == OrderStatus.ON_HOLD
     assert "地址含临时" in response.content.decode()
+    assert f"Order {order.number} put on hold" in response.content.decode()  # not just "updated"
+
+
+def test_each_action_says_what_it_did_and_cancelling_asks_first(signed_in, agent):
+    order = order_in_state("on_hold")
+    client = signed_in(agent)
+
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert 'class="action-cancel" data-confirm="Cancel this order?' in page
+    assert 'class="action-release">' in page  # releasing asks nothing
+
+    released = client.post(
+        reverse("orders:action", args=[order.number]),
+        {"action": "release", "expected_status": "on_hold"},
+        follow=True,
+    ).content.decode()
+    assert f"Order {order.number} released from hold." in released
+
+    order.refresh_from_db()
+    cancelled = client.post(
+        reverse("orders:action", args=[order.number]),
+        {"action": "cancel", "expected_status": order.status, "reason": "顾客取消"},
+        follow=True,
+    ).content.decode()
+    assert f"Order {order.number} cancelled: its reserved stock is free again." in cancelled
+    assert "updated." not in cancelled
 
 
 def test_a_stale_click_is_refused_with_a_message(signed_in, agent):
@@ -159,3 +203,18 @@ def test_timeline_details_show_shipment_moves_and_released_stock():
         "#1 A ×2",
         "Stock released: 2 units",
     ]
+
+
+@pytest.mark.postgres
+def test_the_last_four_search_uses_its_index():
+    from django.db import connection
+
+    from desk.search import order_search
+
+    queryset = order_search(Order.objects.all(), "2222").only("pk")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "order_ship_phone_last4_idx" in plan, plan
