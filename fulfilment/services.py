@@ -194,5 +194,9 @@ def follow_shipments(order: Order) -> None:
         args: dict[str, Any] = {"delivered_at": timezone.now()} if step == "mark_delivered" else {}
         # The system moves the order; the person who moved the shipment is on the shipment event.
         run_order_transition(
-            order, step, None, reason=_("Shipments: %(state)s") % {"state": target}, args=args
+            order,
+            step,
+            None,
+            reason=_("Shipments: %(state)s") % {"state": OrderStatus(target).label},
+            args=args,
         )

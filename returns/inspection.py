@@ -113,11 +113,15 @@ def rma_inspect(
             _("Inspected %(rma)s: %(summary)s")
             % {
                 "rma": rma.number,
+                # One whole sentence per line, so the timeline can say each again in the
+                # reader's language (core.stored_text).
                 "summary": "; ".join(
-                    f"#{g['line']} {g['sku']} "
-                    + _("intact %(i)s, damaged %(d)s, wrong item %(w)s")
-                    % {"i": g["intact"], "d": g["damaged"], "w": g["wrong_item"]}
-                    + (f" ({g['note']})" if g["note"] else "")
+                    (
+                        _("#%(line)s %(sku)s: intact %(i)s, damaged %(d)s, wrong item %(w)s (%(note)s)")
+                        if g["note"]
+                        else _("#%(line)s %(sku)s: intact %(i)s, damaged %(d)s, wrong item %(w)s")
+                    )
+                    % {**g, "i": g["intact"], "d": g["damaged"], "w": g["wrong_item"]}
                     for g in graded
                 ),
             },
