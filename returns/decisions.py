@@ -93,7 +93,7 @@ def rmas_close_settled(*, limit: int = 500) -> int:
     Each RMA is re-read under its lock, so two runs at once close it once."""
     candidates = list(
         ReturnRequest.objects.filter(
-            Q(status=R.REFUNDED, refund__state=RefundState.SUCCEEDED)
+            Q(status__in=[R.REFUNDING, R.REFUNDED], refund__state=RefundState.SUCCEEDED)
             | Q(status=R.EXCHANGED, exchange_order__status__in=[OrderStatus.DELIVERED, OrderStatus.COMPLETED])
         )
         .order_by("pk")
@@ -103,8 +103,10 @@ def rmas_close_settled(*, limit: int = 500) -> int:
     for rma_id in candidates:
         with transaction.atomic():
             rma = lock_rma(rma_id)
-            if rma.status not in (R.REFUNDED, R.EXCHANGED):
+            if rma.status not in (R.REFUNDING, R.REFUNDED, R.EXCHANGED):
                 continue
+            if rma.status == R.REFUNDING:  # paid out, its step missed (an older release)
+                run_rma_transition(rma, "mark_refunded", None, reason=_("Refund paid out"))
             run_rma_transition(rma, "close", None, reason=_("Settled"))
             closed += 1
     return closed

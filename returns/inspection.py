@@ -14,7 +14,7 @@ from core.roles import Role
 from core.transitions import Actor, require_state
 from returns import policy as policies
 from returns.disposition import dispose_line
-from returns.models import ReturnKind, ReturnRequest
+from returns.models import RefundState, ReturnKind, ReturnRequest
 from returns.refunds.lifecycle import refund_create
 from returns.transitions import lock_rma, record_rma_event, run_rma_transition
 
@@ -150,6 +150,9 @@ def _settle(rma: ReturnRequest) -> None:
         return
     refund = refund_create(rma=rma, policy=policies.policy_for(rma.order.channel_id))
     if refund is not None:
-        run_rma_transition(rma, "mark_refunded", None)
+        # The RMA follows the money: refunded only once paid out (the platform may have paid
+        # before the goods came back); otherwise requested, and refunds.lifecycle finishes it.
+        paid_out = refund.state == RefundState.SUCCEEDED
+        run_rma_transition(rma, "mark_refunded" if paid_out else "start_refund", None)
     else:
         record_rma_event(rma, None, _("Nothing to refund for %(rma)s.") % {"rma": rma.number})

@@ -29,7 +29,7 @@ ROLE_QUEUES = {
         [R.REQUESTED, R.APPROVED, R.AWAITING_RETURN, R.INSPECTED],
         _("returns to handle"),
     ),
-    Role.FINANCE: ([R.INSPECTED, R.REFUNDED], _("returns with money to settle")),
+    Role.FINANCE: ([R.INSPECTED, R.REFUNDING], _("returns with money to settle")),
 }
 
 

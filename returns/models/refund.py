@@ -23,7 +23,7 @@ class RefundProvider(models.TextChoices):
 class RefundState(models.TextChoices):
     PENDING = "pending", _("Waiting for the provider")
     SENT = "sent", _("Accepted by the provider")
-    SUCCEEDED = "succeeded", _("Refunded")
+    SUCCEEDED = "succeeded", _("Paid out")
     FAILED = "failed", _("Failed")
     MANUAL = "manual", _("To be paid out by finance")
 

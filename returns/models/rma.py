@@ -18,6 +18,8 @@ class ReturnStatus(models.TextChoices):
     AWAITING_RETURN = "awaiting_return", _("Awaiting return")
     RECEIVED = "received", _("Received")
     INSPECTED = "inspected", _("Inspected")
+    # Money is owed and on its way (the provider, or finance paying out by hand): not yet refunded.
+    REFUNDING = "refunding", _("Refund in progress")
     REFUNDED = "refunded", _("Refunded")
     EXCHANGED = "exchanged", _("Exchanged")
     CLOSED = "closed", _("Closed")
@@ -29,7 +31,7 @@ R = ReturnStatus
 VOID = (R.REJECTED, R.CANCELLED)
 # States in which the goods may still arrive at a warehouse.
 RECEIVABLE = [R.APPROVED, R.AWAITING_RETURN]
-OPEN = [R.REQUESTED, R.APPROVED, R.AWAITING_RETURN, R.RECEIVED, R.INSPECTED]
+OPEN = [R.REQUESTED, R.APPROVED, R.AWAITING_RETURN, R.RECEIVED, R.INSPECTED, R.REFUNDING]
 
 
 class ReturnReason(models.TextChoices):
@@ -213,12 +215,19 @@ class ReturnRequest(ConcurrentTransitionMixin, TimeStampedModel):
         self.inspected_by = by
         self.inspected_at = timezone.now()
 
-    # Run by the system after inspection (or at once for a platform's refund-only request).
+    # Run by the system after inspection: a refund is owed and was requested; the RMA says
+    # "Refunded" only once the money went out (mark_refunded).
+    @transition(field=status, source=R.INSPECTED, target=R.REFUNDING)
+    def start_refund(self):
+        pass
+
+    # Run by the system when the refund is paid out (the provider said so, finance confirmed a
+    # manual payout, or the platform refunded: at once for its refund-only request).
     @transition(
         field=status,
-        source=[R.INSPECTED, R.APPROVED],
+        source=[R.REFUNDING, R.INSPECTED, R.APPROVED],
         target=R.REFUNDED,
-        conditions=[lambda rma: rma.status == R.INSPECTED or rma.kind == ReturnKind.REFUND_ONLY],
+        conditions=[lambda rma: rma.status != R.APPROVED or rma.kind == ReturnKind.REFUND_ONLY],
     )
     def mark_refunded(self):
         pass

@@ -141,6 +141,8 @@ def refund_record_outcome(
                 % {"rma": rma.number, "error": error[:300]},
                 payload={"rma": rma.number, "refund": refund.pk},
             )
+        if state == RefundState.SUCCEEDED and rma.status == R.REFUNDING:
+            run_rma_transition(rma, "mark_refunded", None, reason=_("Refund paid out"))
         if state == RefundState.SUCCEEDED and rma.status == R.REFUNDED:
             run_rma_transition(rma, "close", None, reason=_("Refund completed"))
 

@@ -21,6 +21,7 @@ from orders.tests.factories import WarehouseFactory
 from returns import inspection, logistics
 from returns.models import RefundProvider, RefundState, ReturnPolicy, ReturnRefund, ReturnStatus
 from returns.refunds.alipay import alipay_request_content
+from returns.refunds.lifecycle import refund_record_outcome
 from returns.tests.conftest import delivered_order, movements, receive_and_inspect, request_return
 
 pytestmark = pytest.mark.django_db
@@ -49,8 +50,25 @@ def test_an_intact_no_reason_return_refunds_the_paid_unit_price(order):
 
     refund = ReturnRefund.objects.get(rma=rma)
     assert (refund.goods_amount, refund.shipping_amount, refund.amount) == (D("54.73"), D("0.00"), D("54.73"))
-    assert rma.status == ReturnStatus.REFUNDED
+    assert rma.status == ReturnStatus.REFUNDING  # requested: the money has not gone out yet
     assert refunded(order) == [D("-54.73")]
+
+
+def test_the_rma_says_refunded_only_once_the_money_went_out(order):
+    rma = receive_and_inspect(request_return(order, (1, 1)), {1: {"intact": 1}})
+    refund = ReturnRefund.objects.get(rma=rma)
+    assert rma.status == ReturnStatus.REFUNDING and refund.state != RefundState.SUCCEEDED
+
+    refund_record_outcome(refund_id=refund.pk, state=RefundState.FAILED, error="card expired")
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.REFUNDING  # a failed attempt is still money owed
+
+    refund_record_outcome(refund_id=refund.pk, state=RefundState.SUCCEEDED, reference="re_1")
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.CLOSED
+    moves = OrderEvent.objects.filter(payload__rma=rma.number, payload__has_key="rma_to").order_by("pk")
+    steps = [event.payload["rma_to"] for event in moves]
+    assert steps[-3:] == [ReturnStatus.REFUNDING, ReturnStatus.REFUNDED, ReturnStatus.CLOSED]
 
 
 def test_damaged_on_arrival_refunds_in_full_with_shipping(order):
