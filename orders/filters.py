@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.filters import AwareDateTimeFilter, FilterSet
@@ -13,7 +14,10 @@ class OrderFilter(FilterSet):
         method="filter_search", label=_("Order no., external id, phone, email, tracking or RMA no.")
     )
     channel = django_filters.CharFilter(field_name="channel__code", label=_("Channel"))
-    status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices, label=_("Status"))
+    # Tick boxes, not a list box that needs Ctrl-click to pick two states.
+    status = django_filters.MultipleChoiceFilter(
+        choices=OrderStatus.choices, label=_("Status"), widget=forms.CheckboxSelectMultiple
+    )
     priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
     external_id = django_filters.CharFilter(label=_("External id"))
     placed_from = AwareDateTimeFilter(field_name="placed_at", lookup_expr="gte", label=_("Placed from"))

@@ -26,6 +26,11 @@ def test_list_searches_by_phone_and_filters_by_status(signed_in, agent):
 
     held = client.get(reverse("orders:list"), {"status": "on_hold"}).content.decode()
     assert other.number in held and wanted.number not in held
+    assert 'type="checkbox" name="status" value="on_hold"' in held and "checked" in held  # tick boxes
+    assert 'class="hold-reason"' in held  # why it is held, at a glance
+
+    both = client.get(reverse("orders:list"), {"status": ["on_hold", "paid"]}).content.decode()
+    assert other.number in both and wanted.number in both
 
 
 def test_search_by_the_last_four_digits_and_any_form_of_a_mainland_number(signed_in, agent):
