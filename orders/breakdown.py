@@ -69,6 +69,9 @@ class Breakdown:
     difference: Money | None  # paid − total; None when the platform did not say or it matches
     commission: Money | None = None
     warning: str = ""
+    # Units cancelled after the sale: what they were paid, and what is owed back for them.
+    cancelled: Money | None = None
+    refund_due: Money | None = None
 
 
 def _pct(rate: Decimal | None) -> str:
@@ -164,6 +167,23 @@ def order_breakdown(order: Order) -> Breakdown:
         OrderRow(_("Tax"), money(order.tax_amount), note=tax_note, key="money-tax"),
         OrderRow(_("Total"), money(order.total), strong=True, key="money-total"),
     ]
+    cancelled = cancelled_value(order)
+    if cancelled:
+        rows += [
+            OrderRow(
+                _("Cancelled units"),
+                money(cancelled),
+                sign="−",
+                note=_("what they were paid"),
+                key="money-cancelled",
+            ),
+            OrderRow(
+                _("Total for the units still ordered"),
+                money(order.total - cancelled),
+                strong=True,
+                key="money-live-total",
+            ),
+        ]
     difference = amounts.paid_difference(order)
     warning = ""
     if difference:
@@ -181,4 +201,24 @@ def order_breakdown(order: Order) -> Breakdown:
         difference=money(difference) if difference else None,
         commission=money(order.platform_commission),
         warning=warning,
+        cancelled=money(cancelled) if cancelled else None,
+        refund_due=money(cancelled) if cancelled and is_paid(order) else None,
     )
+
+
+def cancelled_value(order: Order) -> Decimal:
+    """What the buyer paid for the units cancelled after the sale: each line's paid amount less
+    what its live units were paid (orders.amounts.units_paid, to the cent). Component lines share
+    their bundle line's money and are left out, as in every sum over an order's lines."""
+    return sum(
+        (
+            line.paid_amount - amounts.units_paid(line)
+            for line in order.lines.all()
+            if line.cancelled_quantity and line.kind != LineKind.COMPONENT
+        ),
+        ZERO,
+    )
+
+
+def is_paid(order: Order) -> bool:
+    return order.paid_at is not None

@@ -194,16 +194,21 @@ def order_cancel_lines(request, order):
     form = CancelLinesForm(request.POST, order=order)
     if not form.is_valid():
         return form_errors(request, form)
-    _run(
-        request,
-        order,
-        lambda: services.order_cancel_lines(
-            order=order,
-            quantities=form.quantities(),
-            actor=request.user,
-            reason=form.cleaned_data["reason"],
-        ),
-    )
+    try:
+        services.order_cancel_lines(
+            order=order, quantities=form.quantities(), actor=request.user, reason=form.cleaned_data["reason"]
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return
+    money = order_breakdown(Order.objects.get(pk=order.pk))
+    message = _("Units cancelled on order %(number)s. Total for the units still ordered: %(total)s.") % {
+        "number": order.number,
+        "total": {row.key: row.amount for row in money.rows}.get("money-live-total", money.rows[-1].amount),
+    }
+    if money.refund_due:
+        message += " " + _("To refund for cancelled units: %(amount)s.") % {"amount": money.refund_due}
+    messages.success(request, message)
 
 
 @_order_post

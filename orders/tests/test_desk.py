@@ -1,3 +1,6 @@
+import re
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -181,6 +184,36 @@ def test_cancel_one_line_address_priority_and_note(signed_in, agent):
     timeline = client.get(order.get_absolute_url()).content.decode()
     assert "address line 1: 文三路 90 号 → 新地址 2 号" in timeline
     assert "#1 SKU-1 ×1" in timeline
+
+
+def test_a_partial_cancellation_shows_the_new_total_and_what_to_refund(signed_in, agent):
+    # SKU-1: 2 × 59.90 − 5.00 = 114.80, less 5.34 of the order discount = 109.46 paid: 54.73 a unit.
+    order = order_in_state("paid")
+    assert order.total == Decimal("212.80") and order.paid_at is not None
+    first = order.lines.get(line_no=1)
+    client = signed_in(agent)
+
+    done = client.post(
+        reverse("orders:cancel-lines", args=[order.number]),
+        {f"line_{first.pk}": 1, "reason": "size"},
+        follow=True,
+    ).content.decode()
+
+    assert (
+        f"Units cancelled on order {order.number}. Total for the units still ordered: CNY 158.07. "
+        "To refund for cancelled units: CNY 54.73." in done
+    )
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert re.search(r'<dd class="money-cancelled">−CNY 54.73</dd>', page)
+    assert re.search(r'<dd class="money-live-total"><strong>CNY 158.07</strong></dd>', page)
+    assert re.search(r'<dd class="money-refund-due"><strong>CNY 54.73</strong></dd>', page)
+
+    unpaid = order_in_state("pending_payment")  # SKU-2: 100.00 less 4.66 of the order discount
+    line = unpaid.lines.get(line_no=2)
+    client.post(reverse("orders:cancel-lines", args=[unpaid.number]), {f"line_{line.pk}": 1, "reason": "x"})
+    page = client.get(unpaid.get_absolute_url()).content.decode()
+    assert re.search(r'<dd class="money-live-total"><strong>CNY 117.46</strong></dd>', page)
+    assert "money-refund-due" not in page  # nothing was paid: nothing to give back
 
 
 def test_pages_need_sign_in_and_the_view_permission(client, make_user):
