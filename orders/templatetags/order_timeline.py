@@ -19,6 +19,17 @@ def _label(field: str) -> str:
         return field
 
 
+def _shown(field: str, value) -> str:
+    """A stored value as a person reads it: a choice's label ("Expedite"), not its code."""
+    if not value:
+        return "—"
+    try:
+        choices = dict(Order._meta.get_field(field).choices or ())
+    except FieldDoesNotExist:
+        choices = {}
+    return str(choices.get(value, value))
+
+
 @register.filter
 def event_details(payload: dict) -> list[str]:
     """Readable lines for an event payload: changed fields as "field: old → new", cancelled
@@ -27,7 +38,7 @@ def event_details(payload: dict) -> list[str]:
     changes = payload.get("changes", payload)
     for field, value in changes.items():
         if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], dict):
-            details.append(f"{_label(field)}: {value[0] or '—'} → {value[1] or '—'}")
+            details.append(f"{_label(field)}: {_shown(field, value[0])} → {_shown(field, value[1])}")
     for line in payload.get("lines", []) if isinstance(payload.get("lines"), list) else []:
         details.append(f"#{line['line']} {line['sku']} ×{line['quantity']}")
     if payload.get("shipment") and payload.get("to"):  # a shipment moved: "SO…-1: packed → shipped"

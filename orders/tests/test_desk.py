@@ -184,6 +184,8 @@ def test_cancel_one_line_address_priority_and_note(signed_in, agent):
     timeline = client.get(order.get_absolute_url()).content.decode()
     assert "address line 1: 文三路 90 号 → 新地址 2 号" in timeline
     assert "#1 SKU-1 ×1" in timeline
+    assert "priority: Normal → Expedite" in timeline  # labels, not the codes "normal", "expedite"
+    assert "· Customer service" in timeline and "customer_service</span>" not in timeline  # role label
 
 
 def test_a_partial_cancellation_shows_the_new_total_and_what_to_refund(signed_in, agent):
