@@ -45,6 +45,11 @@ PERIODIC_TASKS = [
         every_seconds=900,
     ),
     Schedule(
+        name="b2b: release scheduled deliveries that are due",
+        task="b2b.tasks.release_due_deliveries",
+        every_seconds=600,
+    ),
+    Schedule(
         name="integrations: poll channels for updated orders",
         task="integrations.tasks.sync_channels",
         every_seconds=60,

@@ -42,10 +42,13 @@ from integrations.wms.own import OwnWarehouse
 from integrations.wms.qimen import QimenWarehouse
 from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound as qimen_outbound
+from integrations.wms.qimen import transfers as qimen_transfers
 from integrations.woocommerce import WooCommerceAdapter
 from integrations.xiaohongshu import XiaohongshuAdapter
 from integrations.xiaohongshu import push as xiaohongshu_push
 from inventory import stock_push
+from inventory import transfers as stock_transfers
+from inventory.models import WmsProtocol
 from ops import task_outcomes
 from orders import fulfilment_port
 from returns import platform as returns_platform
@@ -66,6 +69,8 @@ OUTBOX_HANDLERS = {
     fulfilment_waybills.CANCEL_KIND: carrier_waybills.waybill_cancel_deliver,  # its number given back
     qimen_outbound.PUSH: qimen_outbound.deliveryorder_create,  # shipment to a Qimen cloud warehouse
     qimen_outbound.CANCEL: qimen_outbound.order_cancel,  # its cancellation
+    qimen_transfers.STOCKOUT: qimen_transfers.stockout_create,  # transfer out of a Qimen warehouse (DBCK)
+    qimen_transfers.ENTRYORDER: qimen_transfers.entryorder_create,  # transfer into one (DBRK)
     REFUND_KIND.format(provider=RefundProvider.STRIPE): stripe.refund_via_stripe,
     REFUND_KIND.format(provider=RefundProvider.ALIPAY): alipay.refund_via_alipay,
     REFUND_KIND.format(provider=RefundProvider.SHOPIFY): shopify.refund_via_shopify,
@@ -123,6 +128,8 @@ NOTIFICATION_PROCESSORS = {
 
 # Warehouse systems by Warehouse.wms_protocol.
 WMS_ADAPTERS = [OwnWarehouse, QimenWarehouse]
+# Warehouse systems that work their side of transfers between warehouses (inventory.transfers).
+TRANSFER_SYSTEMS = {WmsProtocol.QIMEN: qimen_transfers.QimenTransfers()}
 
 # Customer notification media → sender.
 NOTIFICATION_SENDERS = {
@@ -168,6 +175,8 @@ def install() -> None:
         inbound.register_notification_processor(platform, topic, process)
     for adapter in WMS_ADAPTERS:
         wms.register(adapter)
+    for protocol, system in TRANSFER_SYSTEMS.items():
+        stock_transfers.register_transfer_system(protocol, system)
     for medium, sender in NOTIFICATION_SENDERS.items():
         notifications.register_sender(medium)(sender)
     for listener in STOCK_LISTENERS:

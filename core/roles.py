@@ -11,6 +11,7 @@ class Role(models.TextChoices):
     WAREHOUSE = "warehouse", _("Warehouse")
     FINANCE = "finance", _("Finance")
     MANAGER = "manager", _("Manager")
+    BUYER = "buyer", _("Buyer")  # 采购
     ADMIN = "admin", _("Administrator")
 
 
@@ -28,6 +29,39 @@ STOCK_VIEW = [
     "inventory.view_reservation",
     "inventory.view_stockpool",
     "inventory.view_lot",
+]
+
+# B2B sales (customer service): accounts, quotations, submitting them, changing the schedule.
+B2B_SALES = [
+    "b2b.view_b2baccount",
+    "b2b.view_pricelist",
+    "b2b.view_pricelistitem",
+    "b2b.view_approvalrule",
+    "b2b.view_contract",
+    "b2b.add_contract",
+    "b2b.change_contract",
+    "b2b.submit_contract",
+    "b2b.cancel_contract",
+    "b2b.change_schedule",
+]
+
+# Purchasing (the buyer): suppliers and their items, purchase orders, answers to proposals.
+# Buyers also approve, but at or above PURCHASE_APPROVAL_THRESHOLD never their own orders.
+PURCHASING = [
+    "purchasing.view_supplier",
+    "purchasing.add_supplier",
+    "purchasing.change_supplier",
+    "purchasing.view_supplieritem",
+    "purchasing.add_supplieritem",
+    "purchasing.change_supplieritem",
+    "purchasing.delete_supplieritem",
+    "purchasing.view_purchaseorder",
+    "purchasing.add_purchaseorder",
+    "purchasing.change_purchaseorder",
+    "purchasing.approve_purchaseorder",
+    "purchasing.view_shipmentnotice",
+    "purchasing.view_goodsreceipt",
+    "purchasing.view_purchaseevent",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -59,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "returns.view_returnrefund",
         "returns.view_returnpolicy",
         "returns.view_returnexclusion",
+        *B2B_SALES,
     ],
     Role.WAREHOUSE: [
         "inventory.view_warehouse",
@@ -70,6 +105,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.view_binlocation",  # bins and what the floor recorded in them (waves)
         "inventory.view_binstock",
         "inventory.change_binstock",  # put-away
+        "inventory.view_stocktransfer",  # transfers between warehouses
+        "inventory.add_stocktransfer",
+        "inventory.ship_stocktransfer",  # ship and receive them
         "orders.view_order",
         "orders.fulfil_order",
         "orders.add_order_note",
@@ -80,6 +118,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.view_wmsstocksnapshot",
         "returns.view_returnrequest",
         "returns.receive_returnrequest",
+        "purchasing.view_purchaseorder",  # receiving against purchase orders
+        "purchasing.view_shipmentnotice",
+        "purchasing.view_goodsreceipt",
+        "purchasing.receive_purchaseorder",
     ],
     Role.FINANCE: [
         *MASTER_DATA_VIEW,
@@ -118,13 +160,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "returns.view_returnrefund",
         "returns.change_returnrefund",  # confirm a manual payout
         "returns.view_return_metrics",
+        "b2b.view_b2baccount",
+        "b2b.view_contract",
+        "b2b.settle_contract",  # paid in full: off the account's credit line
     ],
 }
+ROLE_PERMISSIONS[Role.BUYER] = [
+    *MASTER_DATA_VIEW,
+    *STOCK_VIEW,
+    "inventory.view_replenishmentsuggestion",
+    *PURCHASING,
+]
 ROLE_PERMISSIONS[Role.MANAGER] = sorted(
     {
         *ROLE_PERMISSIONS[Role.CUSTOMER_SERVICE],
         *ROLE_PERMISSIONS[Role.WAREHOUSE],
         *ROLE_PERMISSIONS[Role.FINANCE],
+        *ROLE_PERMISSIONS[Role.BUYER],  # approves purchase orders, accepts over-deliveries
         "orders.complete_order",
         "orders.change_order_price",  # a line's unit price, during review
         "orders.decrypt_receiver",  # the platform decrypts a protected receiver, audited
@@ -160,6 +212,7 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "inventory.view_channelpool",
         "inventory.add_reservation",
         "inventory.approve_cyclecount",
+        "inventory.close_stocktransfer",  # accept a transfer's shortage (written off)
         "integrations.view_inboundmessage",
         "integrations.change_inboundmessage",
         "integrations.view_shipmentwriteback",
@@ -176,6 +229,14 @@ ROLE_PERMISSIONS[Role.MANAGER] = sorted(
         "returns.add_returnexclusion",
         "returns.change_returnexclusion",
         "returns.delete_returnexclusion",
+        "b2b.approve_contract",  # B2B contracts up to the senior thresholds, never one's own
+        "b2b.add_b2baccount",
+        "b2b.change_b2baccount",
+        "b2b.add_pricelist",
+        "b2b.change_pricelist",
+        "b2b.add_pricelistitem",
+        "b2b.change_pricelistitem",
+        "b2b.delete_pricelistitem",
     }
 )
 ALL_PERMISSIONS = "__all__"

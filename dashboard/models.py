@@ -73,3 +73,22 @@ class RollupWatermark(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.value}"
+
+
+class HeldOrdersSnapshot(models.Model):
+    """Orders on hold by reason code and the open orders, as of `computed_at`. Counting them reads
+    every held order's newest hold event, too slow for each page view at a million orders: the
+    rollup task (dashboard.tasks, every minute) takes the count, the page reads this one row."""
+
+    name = models.CharField(max_length=40, unique=True)
+    computed_at = models.DateTimeField(_("computed at"))
+    open_orders = models.PositiveIntegerField(_("open orders"), default=0)
+    held = models.PositiveIntegerField(_("on hold"), default=0)
+    by_reason = models.JSONField(_("held by reason code"), default=dict, blank=True)  # {code: orders}
+
+    class Meta:
+        verbose_name = _("held orders snapshot")
+        verbose_name_plural = _("held orders snapshots")
+
+    def __str__(self):
+        return f"{self.name} @ {self.computed_at}: {self.held} held"

@@ -30,10 +30,22 @@ class Sales:
     converted_orders: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # day → currency → [in the business currency (None: no rate), in the original currency]
     by_day: dict[date, dict[str, list]] = field(default_factory=lambda: defaultdict(dict))
+    # day → the day's converted part: [amount in the business currency, live orders converted]
+    day_converted: dict[date, list] = field(default_factory=lambda: defaultdict(lambda: [ZERO, 0]))
+    day_missing: dict[date, int] = field(default_factory=lambda: defaultdict(int))  # orders, no rate
 
     @property
     def total(self) -> Converted:
         return grand_total(self.by_currency.values())
+
+    @property
+    def converted_count(self) -> int:
+        return sum(self.converted_orders.values())
+
+    def day_amount(self, day: date) -> Decimal | None:
+        """The day's sales in the business currency; None when nothing of it could be converted."""
+        amount, orders = self.day_converted.get(day, (ZERO, 0))
+        return amount if orders or amount else None
 
     @property
     def currencies(self) -> list[str]:
@@ -49,6 +61,10 @@ def sales(orders: list[dict], rates: RateTable) -> Sales:
         result.orders[currency] += live
         if converted is not None:
             result.converted_orders[currency] += live
+            result.day_converted[row["day"]][0] += converted
+            result.day_converted[row["day"]][1] += live
+        else:
+            result.day_missing[row["day"]] += live
         cell = result.by_day[row["day"]].setdefault(currency, [ZERO, ZERO])
         cell[0] = None if converted is None or cell[0] is None else cell[0] + converted
         cell[1] += gross

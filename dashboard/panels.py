@@ -1,18 +1,22 @@
 """The manager dashboard's panels (R-D3), computed from day rows. The rows come from the rollup
 tables (`from_rollups`) or, for the benchmark baseline, straight from the raw tables (`from_raw`);
 both give the same shape, so every panel is computed one way. Panels read from the reporting
-database (the read replica when there is one, core/replica.py)."""
+database (the read replica when there is one, core/replica.py).
+
+Each chart has one unit on its axis (orders, the business currency, percent 0–100, minutes); a
+rate whose day has nothing to measure is None (no point), never 0; days whose figures are not
+final (today, or any day after the rollups' last refresh) are marked partial."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.replica import reporting_database
-from dashboard import money, rollups
+from dashboard import money, problems, ranges, rollups
 from dashboard.models import CarrierDayRollup, OrderDayRollup
 from finance.rates.reporting import summary
 from finance.rates.selectors import RateTable, business_currency
@@ -41,6 +45,11 @@ class DayRows:
     orders: list[dict] = field(default_factory=list)  # day, channel_id, currency, ORDER_FIELDS, gross
     carriers: list[dict] = field(default_factory=list)  # day, carrier_id, CARRIER_FIELDS, latency_total
     rates: RateTable | None = None  # exchange rates of the orders' currencies over the days
+    complete_until: datetime | None = None  # the figures are final before this moment
+
+    @property
+    def partial(self) -> set[date]:
+        return ranges.partial_days(self.first, self.last, self.complete_until or timezone.now())
 
     def exchange_rates(self) -> RateTable:
         if self.rates is None:
@@ -61,6 +70,7 @@ def from_rollups(first: date, last: date, channel_id: int | None = None) -> DayR
         order_rows,
         list(carriers.values("day", "carrier_id", "latency_total", *CARRIER_FIELDS)),
         money.rates_for(order_rows, first, last),
+        ranges.rollups_complete_until(),
     )
 
 
@@ -86,7 +96,7 @@ def from_raw(first: date, last: date, channel_id: int | None = None) -> DayRows:
         {carrier_names.get(key, key): value for key, value in row.items()}
         for row in rollups.carrier_day_aggregates(start, end)
     ]
-    return DayRows(first, last, orders, carriers, money.rates_for(orders, first, last))
+    return DayRows(first, last, orders, carriers, money.rates_for(orders, first, last), timezone.now())
 
 
 def _days(rows: DayRows) -> list[date]:
@@ -101,24 +111,64 @@ def _by_day(rows: DayRows, *names: str) -> dict[date, dict[str, int]]:
     return totals
 
 
-def _percent(part, whole) -> float | None:
+def percent(part, whole) -> float | None:
+    """part / whole in percent to one decimal; None (nothing to measure), never 0, without a whole."""
     return round(100 * part / whole, 1) if whole else None
+
+
+def fulfilment_percent(on_time: int, late: int) -> float | None:
+    """Shipped on time among the orders whose shipping was due: shipped (on time or late) or past
+    their deadline unshipped. Orders still inside their window are not due yet, so a day of fresh
+    orders has no rate rather than 0 %."""
+    return percent(on_time, on_time + late)
+
+
+def percent_axis(title) -> dict:
+    return {"title": title, "min": 0, "max": 100, "percent": True}
+
+
+def count_axis(title) -> dict:
+    return {"title": title, "min": 0, "integer": True}
+
+
+def money_axis() -> dict:
+    return {"title": business_currency(), "min": 0}
 
 
 @dataclass
 class Panel:
     key: str
     title: str
-    kind: str  # chart type: line, bar, number
+    kind: str  # chart type: line, bar; number; table
     labels: list
-    series: list[dict]  # {"label": …, "data": […]}
+    series: list[dict]  # {"label": …, "data": […], "original": […] (tooltip, download)}
     unit: str = ""
     note: str = ""
     stacked: bool = False
+    axis: dict = field(default_factory=dict)  # the one y axis: title, min, max
+    partial: list[bool] = field(default_factory=list)  # per label: a day whose figures are not final
+    columns: list[tuple] = field(default_factory=list)  # extra download columns: (header, values)
+
+    @property
+    def has_data(self) -> bool:
+        """Whether there is anything to draw: a rate at all (0 % is a figure), a count above 0."""
+        if self.kind == "table":
+            return bool(self.labels)
+        values = [v for s in self.series for v in s["data"] if v is not None]
+        return any(values) if self.unit != "%" else bool(values)
+
+    @property
+    def has_partial(self) -> bool:
+        return any(self.partial)
+
+    @property
+    def display_rows(self) -> list[tuple]:
+        """(label, [value per series]) for a table panel on the page."""
+        return [(label, [s["data"][i] for s in self.series]) for i, label in enumerate(self.labels)]
 
     def table(self) -> tuple[list, list[list]]:
         """Header and rows for the CSV / Excel download; a series' original amounts (shown in the
-        chart's tooltip) get a column of their own."""
+        chart's tooltip) get a column of their own, and so do the panel's extra columns."""
         columns = []
         for s in self.series:
             columns.append((str(s["label"]), s["data"]))
@@ -126,124 +176,159 @@ class Panel:
                 columns.append(
                     (str(_("%(label)s, original currency") % {"label": s["label"]}), s["original"])
                 )
+        columns += [(str(name), values) for name, values in self.columns]
+        if self.partial:
+            partial = str(_("partial day"))
+            columns.append((str(_("Partial")), [partial if flag else "" for flag in self.partial]))
         header = [str(_("Label")), *[name for name, _data in columns]]
         rows = [[label, *[data[i] for _name, data in columns]] for i, label in enumerate(self.labels)]
         return header, rows
 
 
+def _day_panel(rows: DayRows, key, title, kind, series, **options) -> Panel:
+    days = _days(rows)
+    partial = rows.partial
+    return Panel(
+        key,
+        title,
+        kind,
+        [d.isoformat() for d in days],
+        series,
+        partial=[d in partial for d in days],
+        **options,
+    )
+
+
 def orders_per_day(rows: DayRows) -> Panel:
     totals = _by_day(rows, "orders", "cancelled")
     days = _days(rows)
-    return Panel(
+    return _day_panel(
+        rows,
         "orders_per_day",
         _("Orders per day"),
         "bar",
-        [d.isoformat() for d in days],
         [
             {"label": _("Orders"), "data": [totals[d]["orders"] for d in days]},
             {"label": _("Cancelled"), "data": [totals[d]["cancelled"] for d in days]},
         ],
+        axis=count_axis(_("Orders")),
     )
 
 
 def fulfilment_rate(rows: DayRows) -> Panel:
-    totals = _by_day(rows, "paid", "shipped_on_time")
+    totals = _by_day(rows, "shipped_on_time", "late")
     days = _days(rows)
-    return Panel(
+    hours = int(rollups.ship_within().total_seconds() // 3600)
+    return _day_panel(
+        rows,
         "fulfilment_rate",
-        _("Fulfilment rate (shipped on time / paid)"),
+        _("Fulfilment rate (shipped on time / due)"),
         "line",
-        [d.isoformat() for d in days],
         [
             {
                 "label": _("On time %"),
-                "data": [_percent(totals[d]["shipped_on_time"], totals[d]["paid"]) for d in days],
+                "data": [fulfilment_percent(totals[d]["shipped_on_time"], totals[d]["late"]) for d in days],
             }
         ],
         unit="%",
-        note=_("On time: every parcel handed to the carrier within %(hours)s h of payment.")
-        % {"hours": int(rollups.ship_within().total_seconds() // 3600)},
+        axis=percent_axis(_("Per cent of orders due")),
+        note=_(
+            "On time: every parcel handed to the carrier within %(hours)s h of payment. Due: shipped, or "
+            "unshipped past that deadline; a day with nothing due has no point."
+        )
+        % {"hours": hours},
     )
 
 
+def _originals(sold: money.Sales, day: date) -> str:
+    cells = sold.by_day.get(day, {})
+    return " + ".join(f"{cells[c][1]:,} {c}" for c in sorted(cells))
+
+
+def _original_columns(sold: money.Sales, days: list[date]) -> list[tuple]:
+    """Per original currency, the day's amount in it; then the orders left out for want of a rate."""
+    columns = [
+        (
+            _("%(currency)s, original currency") % {"currency": currency},
+            [sold.by_day.get(d, {}).get(currency, [None, None])[1] for d in days],
+        )
+        for currency in sold.currencies
+    ]
+    columns.append((_("Orders not converted (no rate)"), [sold.day_missing.get(d, 0) for d in days]))
+    return columns
+
+
 def average_order_value(rows: DayRows) -> Panel:
-    """In the business currency: all orders, then those of each original currency (their average
-    in their own currency in the tooltip); orders without a rate are left out and counted."""
+    """Per day in the business currency: the converted sales over the orders converted (orders
+    without a rate are left out and counted); the original currencies in the tooltip and download."""
     sold = money.sales(rows.orders, rows.exchange_rates())
-    currencies = sold.currencies
-    total = sold.total
-    counted = sum(sold.converted_orders.values())
-    return Panel(
+    days = _days(rows)
+    currency = business_currency()
+    return _day_panel(
+        rows,
         "average_order_value",
-        _("Average order value (%(currency)s)") % {"currency": business_currency()},
-        "bar",
-        [str(_("All")), *currencies],
+        _("Average order value (%(currency)s)") % {"currency": currency},
+        "line",
         [
             {
-                "label": _("Average order value (%(currency)s)") % {"currency": business_currency()},
+                "label": _("Average order value (%(currency)s)") % {"currency": currency},
                 "data": [
-                    money.average(total.amount, counted),
-                    *(
-                        money.average(sold.by_currency[c].amount, sold.converted_orders[c])
-                        for c in currencies
-                    ),
+                    money.average(*sold.day_converted[d]) if d in sold.day_converted else None for d in days
                 ],
-                "original": [
-                    total.originals(),
-                    *(
-                        f"{money.average(sold.by_currency[c].original[c], sold.orders[c])} {c}"
-                        for c in currencies
-                    ),
-                ],
+                "original": [_originals(sold, d) for d in days],
             }
         ],
+        unit=currency,
+        axis=money_axis(),
+        columns=_original_columns(sold, days),
         note=_("Orders not cancelled, converted at the rate of the day they were placed.")
         + " "
-        + summary(_("Sales"), total),
+        + summary(_("Sales"), sold.total),
     )
 
 
 def sales_per_day(rows: DayRows) -> Panel:
-    """Gross sales (orders not cancelled) per day in the business currency, one stacked series per
-    original currency; the original amount is in the tooltip and the download."""
+    """Gross sales (orders not cancelled) per day in the business currency, one series; what each
+    original currency contributed is in the tooltip and in the download's columns."""
     sold = money.sales(rows.orders, rows.exchange_rates())
     days = _days(rows)
-    series = []
-    for currency in sold.currencies:
-        cells = [sold.by_day.get(d, {}).get(currency) for d in days]
-        series.append(
-            {
-                "label": currency,
-                "data": [cell[0] if cell else None for cell in cells],
-                "original": [f"{cell[1]:,} {currency}" if cell else "" for cell in cells],
-            }
-        )
-    return Panel(
+    currency = business_currency()
+    return _day_panel(
+        rows,
         "sales_per_day",
-        _("Sales per day (%(currency)s)") % {"currency": business_currency()},
+        _("Sales per day (%(currency)s)") % {"currency": currency},
         "bar",
-        [d.isoformat() for d in days],
-        series,
+        [
+            {
+                "label": _("Sales (%(currency)s)") % {"currency": currency},
+                "data": [sold.day_amount(d) for d in days],
+                "original": [_originals(sold, d) for d in days],
+            }
+        ],
+        unit=currency,
+        axis=money_axis(),
+        columns=_original_columns(sold, days),
         note=summary(_("Sales"), sold.total),
-        stacked=True,
     )
 
 
 def refund_rate(rows: DayRows) -> Panel:
     totals = _by_day(rows, "paid", "refunded")
     days = _days(rows)
-    return Panel(
+    return _day_panel(
+        rows,
         "refund_rate",
         _("Refund rate"),
         "line",
-        [d.isoformat() for d in days],
         [
             {
                 "label": _("Refunded %"),
-                "data": [_percent(totals[d]["refunded"], totals[d]["paid"]) for d in days],
+                "data": [percent(totals[d]["refunded"], totals[d]["paid"]) for d in days],
             }
         ],
         unit="%",
+        axis=percent_axis(_("Per cent of paid orders")),
+        note=_("Paid orders of the day with a refund so far; recent days still gain refunds."),
     )
 
 
@@ -278,20 +363,40 @@ def _carrier_names(ids) -> dict[int, str]:
     return dict(Carrier.objects.using(reporting_database()).filter(pk__in=ids).values_list("pk", "name"))
 
 
-def logistics_sync(rows: DayRows) -> Panel:
+def _carriers_by_name(rows: DayRows) -> tuple[dict, dict, list[int]]:
     totals = _carrier_totals(rows)
     names = _carrier_names(totals)
-    ids = sorted(totals, key=lambda pk: names.get(pk, ""))
+    return totals, names, sorted(totals, key=lambda pk: names.get(pk, ""))
+
+
+def logistics_sync(rows: DayRows) -> Panel:
+    totals, names, ids = _carriers_by_name(rows)
+    hours = int(rollups.sync_window().total_seconds() // 3600)
     return Panel(
         "logistics_sync",
-        _("Logistics sync: success and latency"),
+        _("Logistics sync success"),
         "bar",
         [names.get(pk, str(pk)) for pk in ids],
         [
             {
                 "label": _("Synced within the window %"),
-                "data": [_percent(totals[pk]["synced_in_window"], totals[pk]["shipped"]) for pk in ids],
-            },
+                "data": [percent(totals[pk]["synced_in_window"], totals[pk]["shipped"]) for pk in ids],
+            }
+        ],
+        unit="%",
+        axis=percent_axis(_("Per cent of parcels shipped")),
+        note=_("Parcels with a first carrier event within %(hours)s h of handover.") % {"hours": hours},
+    )
+
+
+def logistics_latency(rows: DayRows) -> Panel:
+    totals, names, ids = _carriers_by_name(rows)
+    return Panel(
+        "logistics_latency",
+        _("Logistics sync latency (minutes)"),
+        "bar",
+        [names.get(pk, str(pk)) for pk in ids],
+        [
             {
                 "label": _("Average minutes to first event"),
                 "data": [
@@ -300,30 +405,65 @@ def logistics_sync(rows: DayRows) -> Panel:
                     else None
                     for pk in ids
                 ],
-            },
+            }
         ],
+        unit="min",
+        axis={"title": _("minutes"), "min": 0},
     )
 
 
-def exception_carriers(rows: DayRows, limit: int = 5) -> Panel:
+def problem_carriers(rows: DayRows, limit: int = 5) -> Panel:
+    """The carriers with the most trouble in the range: parcels with a delivery exception, and
+    parcels without a first carrier event within the window (late to show up), most first."""
     totals = _carrier_totals(rows)
     names = _carrier_names(totals)
-    worst = sorted(
-        (pk for pk in totals if totals[pk]["exceptions"]), key=lambda pk: -totals[pk]["exceptions"]
-    )
+
+    def trouble(pk):
+        return totals[pk]["exceptions"] + totals[pk]["shipped"] - totals[pk]["synced_in_window"]
+
+    worst = sorted((pk for pk in totals if trouble(pk)), key=lambda pk: (-trouble(pk), names.get(pk, "")))
     worst = worst[:limit]
     return Panel(
-        "exception_carriers",
-        _("Top exception carriers"),
-        "bar",
+        "problem_carriers",
+        _("Top problem carriers"),
+        "table",
         [names.get(pk, str(pk)) for pk in worst],
         [
+            {"label": _("Parcels"), "data": [totals[pk]["shipped"] for pk in worst]},
             {"label": _("Exceptions"), "data": [totals[pk]["exceptions"] for pk in worst]},
             {
                 "label": _("Exception %"),
-                "data": [_percent(totals[pk]["exceptions"], totals[pk]["shipped"]) for pk in worst],
+                "data": [percent(totals[pk]["exceptions"], totals[pk]["shipped"]) for pk in worst],
+            },
+            {
+                "label": _("No first event in time"),
+                "data": [totals[pk]["shipped"] - totals[pk]["synced_in_window"] for pk in worst],
             },
         ],
+        note=_(
+            "Parcels handed over in the range. No first event in time: no carrier scan within the window."
+        ),
+    )
+
+
+def problem_skus(rows: DayRows, limit: int = 10) -> Panel:
+    """The SKUs that caused the most trouble in the range: orders held short of them, units
+    returned (dashboard.problems)."""
+    found = problems.problem_skus(rows.first, rows.last, limit=limit)
+    return Panel(
+        "problem_skus",
+        _("Top problem SKUs"),
+        "table",
+        [row.code for row in found],
+        [
+            {"label": _("Name"), "data": [row.name for row in found]},
+            {"label": _("Orders held short of it"), "data": [row.short_holds for row in found]},
+            {"label": _("Units returned"), "data": [row.returned_units for row in found]},
+        ],
+        note=_(
+            "Holds put on and returns requested in the range. Orders waiting for an unmapped platform "
+            "item are in the order health view."
+        ),
     )
 
 
@@ -340,13 +480,18 @@ def health_index(rows: DayRows) -> Panel:
         problems = totals[day]["held"] + totals[day]["late"] + totals[day]["exceptions"]
         return max(0.0, round(100 * (1 - problems / live), 1))
 
-    return Panel(
+    return _day_panel(
+        rows,
         "health_index",
         _("Order health index"),
         "line",
-        [d.isoformat() for d in days],
         [{"label": _("Health (0–100)"), "data": [index(d) for d in days]}],
-        note=_("100 × share of live orders not held, not late and without a delivery exception."),
+        unit="%",
+        axis=percent_axis(_("score")),
+        note=_(
+            "Per day of placing: 100 × share of live orders not held, not late and without a delivery "
+            "exception."
+        ),
     )
 
 
@@ -355,13 +500,15 @@ PANELS = {
     for panel in (
         orders_per_day,
         sales_per_day,
-        fulfilment_rate,
         average_order_value,
+        fulfilment_rate,
         refund_rate,
-        stock_turnover,
-        logistics_sync,
-        exception_carriers,
         health_index,
+        logistics_sync,
+        logistics_latency,
+        stock_turnover,
+        problem_carriers,
+        problem_skus,
     )
 }
 

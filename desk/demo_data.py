@@ -14,6 +14,7 @@ DEMO_USERS = {
     "warehouse": Role.WAREHOUSE,
     "finance": Role.FINANCE,
     "manager": Role.MANAGER,
+    "buyer": Role.BUYER,
     "admin": Role.ADMIN,
 }
 

@@ -39,12 +39,27 @@ NAV = [
         ],
     ),
     (
+        _("B2B"),
+        [
+            Link(_("Contracts"), "b2b:contracts", "b2b.view_contract"),
+            Link(_("Accounts"), "b2b:accounts", "b2b.view_b2baccount"),
+        ],
+    ),
+    (
         _("Fulfilment"),
         [
             Link(_("Shipments"), "fulfilment:shipments", "orders.view_shipment"),
             Link(_("Waves"), "fulfilment:waves", "orders.view_shipment"),
             Link(_("No first scan"), "fulfilment:no-first-scan", "orders.view_shipment"),
             Link(_("Carriers"), "fulfilment:carrier-stats", "orders.view_shipment"),
+            Link(_("Receive purchases"), "purchasing:receiving", "purchasing.receive_purchaseorder"),
+        ],
+    ),
+    (
+        _("Purchasing"),
+        [
+            Link(_("Purchase orders"), "purchasing:orders", "purchasing.view_purchaseorder"),
+            Link(_("Suppliers"), "purchasing:suppliers", "purchasing.view_supplier"),
         ],
     ),
     (
@@ -52,6 +67,7 @@ NAV = [
         [
             Link(_("Stock"), "inventory:stock", "inventory.view_stockbalance"),
             Link(_("Pools"), "inventory:pools", "inventory.view_stockpool"),
+            Link(_("Transfers"), "inventory:transfer-list", "inventory.view_stocktransfer"),
             Link(_("Replenishment"), "inventory:replenishment", "inventory.view_replenishmentsuggestion"),
             Link(_("Breakers"), "inventory:breakers", "inventory.view_releasebreaker"),
             Link(_("Counts"), "inventory:cyclecount-list", "inventory.view_cyclecount"),

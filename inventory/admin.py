@@ -20,6 +20,8 @@ from inventory.models import (
     StockBalance,
     StockMovement,
     StockPool,
+    StockTransfer,
+    StockTransferLine,
     Warehouse,
     WarehouseCarrierCode,
 )
@@ -273,6 +275,27 @@ class CycleCountAdmin(ReadOnlyAdmin):
     list_display = ["pk", "warehouse", "state", "created_by", "created_at", "approved_by"]
     list_filter = ["state", "warehouse"]
     inlines = [CycleCountLineInline]
+
+
+class StockTransferLineInline(admin.TabularInline):
+    model = StockTransferLine
+    fields = ["sku", "pool", "lot", "quantity", "shipped_quantity", "received_quantity", "short_quantity"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockTransfer)
+class StockTransferAdmin(ReadOnlyAdmin):
+    """Read only: transfers move through the desk (inventory.transfers), never a generic form."""
+
+    list_display = ["number", "from_warehouse", "to_warehouse", "status", "has_overage", "created_at"]
+    list_filter = ["status", "from_warehouse", "to_warehouse"]
+    search_fields = ["number", "reference"]
+    inlines = [StockTransferLineInline]
 
 
 # --- item mappings: platform items ↔ SKUs (import and export with Excel) ---------------------------

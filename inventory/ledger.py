@@ -48,6 +48,7 @@ STANDARD_POOLS = {  # created by migration 0003; recreated on demand (e.g. after
     PoolKind.PROMOTION: "Promotion / 大促专用池",
     PoolKind.OFFLINE: "Offline stores / 线下门店预留池",
     PoolKind.LIVE: "Live-stream virtual warehouse / 直播虚拟仓",
+    PoolKind.IN_TRANSIT: "In transit / 调拨在途",  # never sellable: inventory.transfers
 }
 
 

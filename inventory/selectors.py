@@ -2,19 +2,20 @@
 
 from collections import defaultdict
 
-from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.timezones import business_date
 from inventory.bundles import bundle_components, bundle_sellable
-from inventory.models import Reservation, ReservationState, SafetyStock, StockBalance
+from inventory.models import PoolKind, Reservation, ReservationState, SafetyStock, StockBalance
 from inventory.reservations import channel_pool_ids
 
 
 def balances_with_available(now=None) -> QuerySet[StockBalance]:
     """Balances annotated with `available`: on_hand − reserved − qc_hold, plus what unpaid
-    reservations past their deadline still hold — they no longer count, even before the sweep."""
+    reservations past their deadline still hold — they no longer count, even before the sweep.
+    Units in transit between warehouses (the in-transit pool) are available nowhere."""
     now = now or timezone.now()
     overdue = (
         Reservation.objects.filter(
@@ -26,7 +27,11 @@ def balances_with_available(now=None) -> QuerySet[StockBalance]:
     )
     return StockBalance.objects.annotate(
         overdue=Coalesce(Subquery(overdue, output_field=IntegerField()), Value(0)),
-        effective_available=F("on_hand") - F("reserved") - F("qc_hold") + F("overdue"),
+        effective_available=Case(
+            When(pool__kind=PoolKind.IN_TRANSIT, then=Value(0)),
+            default=F("on_hand") - F("reserved") - F("qc_hold") + F("overdue"),
+            output_field=IntegerField(),
+        ),
     )
 
 

@@ -7,7 +7,16 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted
 from inventory import ledger
-from inventory.models import SKU, Lot, MovementKind, StockBalance, StockMovement, StockPool, Warehouse
+from inventory.models import (
+    SKU,
+    Lot,
+    MovementKind,
+    PoolKind,
+    StockBalance,
+    StockMovement,
+    StockPool,
+    Warehouse,
+)
 
 
 def _require(actor, perm: str) -> None:
@@ -70,6 +79,10 @@ def stock_change(
         raise DomainError(_("Unknown movement kind."), field="kind")
     if not signs[kind]:
         raise DomainError(_("Quantity has the wrong sign or is zero for this kind."), field="quantity")
+    if pool is not None and pool.kind == PoolKind.IN_TRANSIT:
+        raise DomainError(
+            _("Units in transit move only by receiving or closing their transfer."), field="pool"
+        )
     with transaction.atomic():
         lot = _lot_for(sku, lot_code, expires_on)
         balance = ledger.balance_for(
@@ -140,10 +153,24 @@ def stock_transfer(
     reference: str = "",
     actor=None,
 ) -> list[StockMovement]:
-    """Move available units to another warehouse and/or pool (e.g. carve out a live-stream pool)."""
+    """Move available units to another pool or lot position inside their warehouse, at once (e.g.
+    carve out a live-stream pool). Stock that physically travels to another warehouse moves on a
+    transfer document (inventory.transfers), with its time in transit."""
     _require(actor, "inventory.add_stockmovement")
     if quantity < 1:
         raise DomainError(_("Quantity must be at least 1."), field="quantity")
+    if to_warehouse is not None and to_warehouse.pk != balance.warehouse_id:
+        raise DomainError(
+            _(
+                "Stock moves to another warehouse on a transfer (Stock → Transfers), which keeps it in "
+                "transit until it is received; the instant move is only for pools inside one warehouse."
+            ),
+            field="to_warehouse",
+        )
+    if PoolKind.IN_TRANSIT in (balance.pool.kind, to_pool.kind if to_pool else None):
+        raise DomainError(
+            _("Units in transit move only by receiving or closing their transfer."), field="to_pool"
+        )
     with transaction.atomic():
         target = ledger.balance_for(
             sku_id=balance.sku_id,

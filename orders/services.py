@@ -526,6 +526,16 @@ def _hold_for_platform(order: Order, hold: tuple[str, dict]) -> None:
         record_order_event(order, OrderEventKind.NOTE, None, reason=reason, payload=payload)
 
 
+def order_lift_platform_hold(*, order: Order | int) -> Order:
+    """The order's source lifts its own hold without sending a whole new version (the B2B
+    schedule releasing a delivery that is due): as when a later version no longer holds it."""
+    with transaction.atomic():
+        order = lock_order(order)
+        if order.status == OrderStatus.ON_HOLD and platform_holding(order):
+            _lift_platform_hold(order)
+    return order
+
+
 def _lift_platform_hold(order: Order) -> None:
     """The platform released the order. Held for nothing else, it is released (with its stock) and
     routed; held for other reasons too, only the platform's is struck and the others stay."""

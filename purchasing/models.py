@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from core.models import TimeStampedModel
+from core.models import AppendOnlyModel, TimeStampedModel
 from core.money import CurrencyField, MoneyField
 from inventory.models import SKU, Warehouse
 
@@ -223,6 +223,9 @@ class PurchaseOrderLine(models.Model):
     purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
     sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
     quantity = models.PositiveIntegerField(_("ordered"))
+    # What the buyer (or the suggestion) asked for, before rounding up to the supplier's minimum
+    # quantity and pack size; shown next to the ordered quantity when they differ.
+    requested_quantity = models.PositiveIntegerField(_("requested"), null=True, blank=True)
     unit_price = MoneyField(_("unit price"))
     line_amount = MoneyField(_("amount"))
     expected_on = models.DateField(_("expected on"), null=True, blank=True)
@@ -255,6 +258,10 @@ class PurchaseOrderLine(models.Model):
     @property
     def open_quantity(self) -> int:
         return max(0, self.quantity - self.received_quantity)
+
+    @property
+    def over_received(self) -> int:
+        return max(0, self.received_quantity - self.quantity)
 
 
 class ShipmentNoticeState(models.TextChoices):
@@ -357,7 +364,7 @@ class GoodsReceipt(TimeStampedModel):
 class GoodsReceiptLine(models.Model):
     receipt = models.ForeignKey(GoodsReceipt, on_delete=models.CASCADE, related_name="lines")
     purchase_order_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="+")
-    quantity = models.PositiveIntegerField(_("received"))
+    quantity = models.PositiveIntegerField(_("received"), default=0)
     # Beyond what was still open on the order line when this receipt was posted.
     over_quantity = models.PositiveIntegerField(_("over-delivered"), default=0)
     lot_code = models.CharField(_("lot"), max_length=100, blank=True)
@@ -370,6 +377,11 @@ class GoodsReceiptLine(models.Model):
         ordering = ["receipt", "id"]
         verbose_name = _("goods receipt line")
         verbose_name_plural = _("goods receipt lines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt", "purchase_order_line"], name="receipt_line_one_per_po_line"
+            )
+        ]
 
     def __str__(self):
         return f"{self.receipt_id}: {self.purchase_order_line_id} × {self.quantity}"
@@ -380,6 +392,7 @@ class PurchaseEventKind(models.TextChoices):
     reader's language (purchasing.events)."""
 
     CREATED = "created", _("Created")
+    EDITED = "edited", _("Lines changed")
     SUBMITTED = "submitted", _("Submitted for approval")
     APPROVED = "approved", _("Approved and sent")
     REJECTED = "rejected", _("Rejected")
@@ -388,12 +401,14 @@ class PurchaseEventKind(models.TextChoices):
     PROPOSAL_ACCEPTED = "proposal_accepted", _("Proposal accepted")
     PROPOSAL_REJECTED = "proposal_rejected", _("Proposal rejected")
     ANNOUNCED = "announced", _("Shipment announced")
+    NOTICE_CANCELLED = "notice_cancelled", _("Shipment notice withdrawn")
     RECEIVED = "received", _("Goods received")
+    OVER_RECEIVED = "over_received", _("More delivered than ordered")
     CLOSED = "closed", _("Closed short")
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class PurchaseEvent(models.Model):
+class PurchaseEvent(AppendOnlyModel):
     purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("kind"), max_length=20, choices=PurchaseEventKind.choices)
     params = models.JSONField(_("details"), default=dict, blank=True)

@@ -1,6 +1,7 @@
 """Settings come from the environment only (12-factor); defaults are the embedded demo shape."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "purchasing.portal_guard.SupplierPortalGuardMiddleware",  # supplier logins reach the portal only
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into core.auth.lockout_response
 ]
@@ -194,6 +196,13 @@ STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
 # Replenishment suggests a SKU whose available stock covers fewer days of sales than this.
 REPLENISHMENT_COVER_DAYS = env.int("REPLENISHMENT_COVER_DAYS", default=7)
+# Purchase orders at or above this total (BUSINESS_CURRENCY) need an approver other than their
+# creator; a PO in another currency always does (no exchange rate below finance). docs/product.md.
+PURCHASE_APPROVAL_THRESHOLD = Decimal(env("PURCHASE_APPROVAL_THRESHOLD", default="10000.00"))
+# Receiving more than ordered is accepted up to this share of the line; beyond, a manager accepts.
+PURCHASE_OVER_RECEIPT_TOLERANCE_PERCENT = Decimal(
+    env("PURCHASE_OVER_RECEIPT_TOLERANCE_PERCENT", default="10")
+)
 
 # --- Finance --------------------------------------------------------------------------------
 # Payment-provider callbacks are refused until their secret / key is set (no secrets in the repo).

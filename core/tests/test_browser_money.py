@@ -1,5 +1,5 @@
-"""The dashboard's sales chart in a real browser (Chromium via Playwright): currencies stacked in CNY, the
-tooltip naming each bar's original amount."""
+"""The dashboard's sales chart in a real browser (Chromium via Playwright): one series in CNY (one unit
+on the axis), the tooltip naming each bar's original amounts."""
 
 import pytest
 
@@ -12,7 +12,7 @@ from finance.tests.currencies import order_in, rate
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_sales_chart_stacks_currencies_in_cny_and_shows_the_original_amount(desk, make_user):
+def test_the_sales_chart_is_in_cny_and_shows_the_original_amounts(desk, make_user):
     rate(business_date(), "USD", "7.25")
     order_in("USD", "10.01")
     order_in("CNY", "212.80")
@@ -25,15 +25,20 @@ def test_the_sales_chart_stacks_currencies_in_cny_and_shows_the_original_amount(
     drawn = desk.evaluate(
         """() => {
           const chart = Chart.getChart(document.querySelector("canvas[data-panel=sales_per_day]"));
-          const usd = chart.data.datasets.findIndex((d) => d.label === "USD");
-          const day = chart.data.datasets[usd].data.findIndex((v) => v !== null);
+          const day = chart.data.datasets[0].data.findIndex((v) => v !== null);
           return {
-            stacked: chart.options.scales.y.stacked,
             labels: chart.data.datasets.map((d) => d.label),
-            usd: chart.data.datasets[usd].data[day],
-            footer: chart.options.plugins.tooltip.callbacks.footer([{ datasetIndex: usd, dataIndex: day }]),
+            axis: chart.options.scales.y.title.text,
+            today: chart.data.datasets[0].data[day],
+            footer: chart.options.plugins.tooltip.callbacks.footer([{ datasetIndex: 0, dataIndex: day }]),
           };
         }"""
     )
-    assert drawn == {"stacked": True, "labels": ["CNY", "USD"], "usd": 72.57, "footer": "10.01 USD"}
+    # 10.01 USD × 7.25 = 72.5725 → 72.57, plus 212.80 CNY; today is a partial day
+    assert drawn == {
+        "labels": ["Sales (CNY)"],
+        "axis": "CNY",
+        "today": 285.37,
+        "footer": "212.80 CNY + 10.01 USD\nPartial day: figures not final.",
+    }
     assert "Sales per day (CNY)" in desk.locator("#panel-sales_per_day").inner_text()

@@ -85,6 +85,7 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
         "pdd",
         "douyin",
         "xiaohongshu",
+        "generic",  # the B2B account's scheduled deliveries (b2b.demo)
     }
     masked = Order.objects.filter(channel__code="xhs-shop").first()
     assert masked.receiver_protected["phone"]["masked"] == masked.customer_phone
@@ -95,7 +96,7 @@ def test_seed_demo_builds_every_state_and_demo_users(client):
 
     out = StringIO()
     call_command("seed_demo", stdout=out)  # a second run adds nothing
-    assert Order.objects.count() == 120
+    assert Order.objects.count() == 120 + 3  # and the three deliveries of the B2B contract
     assert "already exist" in out.getvalue()
 
 

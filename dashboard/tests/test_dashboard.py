@@ -154,7 +154,8 @@ def test_health_index_counts_late_held_and_exceptions():
     )
     assert panels.health_index(rows).series[0]["data"] == [75.0]
     assert panels.refund_rate(rows).series[0]["data"] == [12.5]
-    assert panels.fulfilment_rate(rows).series[0]["data"] == [62.5]
+    # on time among the orders due (5 on time + 1 late), not among all 8 paid
+    assert panels.fulfilment_rate(rows).series[0]["data"] == [83.3]
 
 
 def test_dashboard_page_for_managers_only(client, make_user, planted):
@@ -183,4 +184,4 @@ def test_panel_downloads_neutralise_formulas(client, make_user, planted):
     xlsx = client.get(reverse("dashboard:download", args=["orders_per_day", "xlsx"]), query)
     sheet = load_workbook(BytesIO(xlsx.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][0] == "Label" and (DAY.isoformat(), 3, 1) in rows
+    assert rows[0] == ("Label", "Orders", "Cancelled", "Partial") and (DAY.isoformat(), 3, 1, None) in rows

@@ -35,33 +35,30 @@ def sold():
     return panels.from_rollups(THURSDAY, FRIDAY)
 
 
-def test_sales_per_day_are_in_cny_per_original_currency_exact_to_the_cent(sold):
+def test_sales_per_day_are_one_cny_series_exact_to_the_cent(sold):
     panel = panels.sales_per_day(sold)
 
-    assert panel.title == "Sales per day (CNY)" and panel.stacked
+    assert panel.title == "Sales per day (CNY)" and panel.axis["title"] == "CNY"
     assert panel.labels == [THURSDAY.isoformat(), FRIDAY.isoformat()]
-    series = {s["label"]: s for s in panel.series}
-    assert list(series) == ["CNY", "EUR", "JPY", "USD"]
-    # Friday's USD: 20.02 × 7.25 = 145.145 → 145.15, converted once for the day
-    assert series["USD"]["data"] == [Decimal("72.00"), Decimal("145.15")]
-    assert series["USD"]["original"] == ["10.00 USD", "20.02 USD"]
-    assert series["EUR"]["data"] == [None, Decimal("777.40")]  # 99.99 × 7.7748 = 777.402252
-    assert series["CNY"]["data"] == [None, Decimal("212.80")]
-    assert series["JPY"]["data"] == [None, None] and series["JPY"]["original"] == ["", "1,000.00 JPY"]
+    (series,) = panel.series  # one unit on the axis: the business currency only
+    # Thursday: 10.00 USD × 7.20. Friday: USD 20.02 × 7.25 = 145.145 → 145.15 (converted once for
+    # the day) + EUR 99.99 × 7.7748 = 777.402252 → 777.40 + CNY 212.80; JPY has no rate
+    assert series["data"] == [Decimal("72.00"), Decimal("1135.35")]
+    assert series["original"] == ["10.00 USD", "212.80 CNY + 99.99 EUR + 1,000.00 JPY + 20.02 USD"]
     assert panel.note == (
         "Sales: 1,207.35 CNY (212.80 CNY + 99.99 EUR + 1,000.00 JPY + 30.02 USD); "
         "not converted, no rate: 1 order, 1,000.00 JPY"
     )
 
 
-def test_average_order_value_compares_currencies_in_cny_and_leaves_out_orders_without_a_rate(sold):
+def test_average_order_value_per_day_in_cny_leaves_out_orders_without_a_rate(sold):
     panel = panels.average_order_value(sold)
 
-    assert panel.labels == ["All", "CNY", "EUR", "JPY", "USD"]
+    assert panel.labels == [THURSDAY.isoformat(), FRIDAY.isoformat()]
     (series,) = panel.series
-    # all: 1,207.35 CNY over the 5 orders with a rate = 241.47; USD: 217.15 / 3 = 72.383…
-    assert series["data"] == [Decimal("241.47"), Decimal("212.80"), Decimal("777.40"), None, Decimal("72.38")]
-    assert series["original"][1:] == ["212.80 CNY", "99.99 EUR", "1000.00 JPY", "10.01 USD"]
+    # Friday: 1,135.35 CNY over the 4 orders with a rate (the JPY one is left out) = 283.8375
+    assert series["data"] == [Decimal("72.00"), Decimal("283.84")]
+    assert panel.axis == {"title": "CNY", "min": 0}
     assert "not converted, no rate: 1 order, 1,000.00 JPY" in panel.note
 
 
@@ -77,7 +74,7 @@ def test_panels_on_rollups_equal_panels_on_raw_tables(sold):
         )
 
 
-def test_the_page_and_download_keep_the_original_currency(client, make_user, sold):
+def test_the_page_draws_cny_and_the_download_keeps_the_original_currencies(client, make_user, sold):
     client.force_login(make_user(Role.MANAGER))
     query = {"date_from": THURSDAY.isoformat(), "date_to": FRIDAY.isoformat()}
 
@@ -85,31 +82,31 @@ def test_the_page_and_download_keep_the_original_currency(client, make_user, sol
     download = client.get(reverse("dashboard:download", args=["sales_per_day", "csv"]), query)
 
     charts = page.context["chart_data"]
-    usd = next(s for s in charts["sales_per_day"]["series"] if s["label"] == "USD")
-    assert charts["sales_per_day"]["stacked"] and usd["data"] == [72.0, 145.15]
-    assert all(type(value) is float for value in usd["data"])  # numbers for Chart.js, not strings
+    (sales,) = charts["sales_per_day"]["series"]
+    assert sales["label"] == "Sales (CNY)" and sales["data"] == [72.0, 1135.35]
+    assert all(type(value) is float for value in sales["data"])  # numbers for Chart.js, not strings
     assert "20.02 USD" in page.content.decode()  # the tooltip's original amounts
     assert "not converted, no rate: 1 order, 1,000.00 JPY" in page.content.decode()
     rows = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
     assert rows[0] == [
         "Label",
-        "CNY",
+        "Sales (CNY)",
+        "Sales (CNY), original currency",
         "CNY, original currency",
-        "EUR",
         "EUR, original currency",
-        "JPY",
         "JPY, original currency",
-        "USD",
         "USD, original currency",
+        "Orders not converted (no rate)",
+        "Partial",
     ]
     assert rows[2] == [
         FRIDAY.isoformat(),
+        "1135.35",
+        "212.80 CNY + 99.99 EUR + 1,000.00 JPY + 20.02 USD",
         "212.80",
-        "212.80 CNY",
-        "777.40",
-        "99.99 EUR",
+        "99.99",
+        "1000.00",
+        "20.02",
+        "1",
         "",
-        "1,000.00 JPY",
-        "145.15",
-        "20.02 USD",
     ]

@@ -13,7 +13,7 @@ from core.alerts import alert_raise, alert_resolve
 from core.roles import Role
 from integrations.models import WmsStockDifference, WmsStockSnapshot
 from integrations.wms.base import WmsError, get_adapter
-from inventory.models import SKU, StockBalance
+from inventory.models import SKU, PoolKind, StockBalance
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,11 @@ def failure_alert_key(warehouse) -> str:
 
 
 def our_on_hand(warehouse) -> dict[str, int]:
-    """On hand per SKU code at the warehouse, over every pool and lot."""
+    """On hand per SKU code at the warehouse, over every pool and lot but units of transfers still
+    on their way (the in-transit pool: not on its shelves)."""
     rows = (
         StockBalance.objects.filter(warehouse=warehouse)
+        .exclude(pool__kind=PoolKind.IN_TRANSIT)
         .values("sku__code")
         .annotate(total=Sum("on_hand"))
         .order_by()

@@ -35,6 +35,9 @@ class LotStock(serializers.Serializer):
 class WarehouseStock(StockFigures):
     warehouse = serializers.CharField()
     name = serializers.CharField()
+    in_transit = serializers.IntegerField(
+        help_text=_("Units shipped here by transfers, not yet received: neither on hand nor available.")
+    )
     pools = serializers.DictField(child=StockFigures(), help_text=_("By pool code."))
     lots = LotStock(many=True, required=False, help_text=_("Only for lot-tracked stock."))
 

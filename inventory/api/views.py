@@ -22,7 +22,7 @@ from inventory.api.serializers import (
     StockOutput,
     StockQuery,
 )
-from inventory.models import SKU, Reservation, StockBalance, StockMovement
+from inventory.models import SKU, PoolKind, Reservation, StockBalance, StockMovement
 
 
 class StockView(APIView):
@@ -47,17 +47,22 @@ class StockView(APIView):
                     "reserved": 0,
                     "qc_hold": 0,
                     "available": 0,
+                    "in_transit": 0,
                     "pools": defaultdict(dict),
                 },
             )
             available = max(0, balance.effective_available)
+            in_transit = balance.pool.kind == PoolKind.IN_TRANSIT
+            if in_transit:  # on its way here: shown on its own, in neither on_hand nor available
+                entry["in_transit"] += balance.on_hand
             for key, value in (
                 ("on_hand", balance.on_hand),
                 ("reserved", balance.reserved - balance.overdue),
                 ("qc_hold", balance.qc_hold),
                 ("available", available),
             ):
-                entry[key] += value
+                if not in_transit:
+                    entry[key] += value
                 entry["pools"][balance.pool.code][key] = entry["pools"][balance.pool.code].get(key, 0) + value
             if balance.lot_id:
                 entry.setdefault("lots", []).append(

@@ -18,7 +18,7 @@ from import_export.formats import base_formats
 from core.errors import DomainError
 from core.sheets import SheetRefused, read_rows
 from inventory import ledger
-from inventory.models import SKU, Lot, StockPool
+from inventory.models import SKU, Lot, PoolKind, StockPool
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,9 @@ class CycleCountResource(resources.Resource):
         codes = {_text(value) for value in dataset["sku"]}
         skus = {sku.code: sku for sku in SKU.objects.filter(code__in=codes).only("pk", "code", "lot_tracked")}
         self.fields["sku"].widget.table = skus
-        self.fields["pool"].widget.table = {pool.code: pool for pool in StockPool.objects.all()}
+        # Units in transit are on no shelf to count: their transfer receives or writes them off.
+        counted = StockPool.objects.exclude(kind=PoolKind.IN_TRANSIT)
+        self.fields["pool"].widget.table = {pool.code: pool for pool in counted}
         self.default_pool = StockPool.objects.get(pk=ledger.default_pool_id())
         self.lots = {(lot.sku_id, lot.code): lot for lot in Lot.objects.filter(sku__in=skus.values())}
         self.seen = {}

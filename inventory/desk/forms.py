@@ -3,7 +3,7 @@ import secrets
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inventory.models import MovementKind, StockBalance, StockPool, Warehouse
+from inventory.models import MovementKind, PoolKind, StockBalance, StockPool, Warehouse
 
 # The kinds a person may post by hand from the ledger; returns come from returns/, write-offs
 # from inspection, everything else from reservations.
@@ -42,7 +42,7 @@ class StockChangeForm(forms.Form):
     )
     pool = forms.ModelChoiceField(
         label=_("Pool"),
-        queryset=StockPool.objects.all(),
+        queryset=StockPool.objects.exclude(kind=PoolKind.IN_TRANSIT),
         required=False,
         to_field_name="code",
         empty_label=_("Default pool"),
@@ -89,7 +89,8 @@ def balance_label(balance: StockBalance) -> str:
 
 
 class TransferForm(forms.Form):
-    """Move available units of one stock position (SKU × warehouse × pool × lot) elsewhere."""
+    """Move available units of one stock position (SKU × warehouse × pool × lot) to another pool of
+    the same warehouse, at once."""
 
     sku = forms.CharField(label=_("SKU"), max_length=64)
     from_warehouse = forms.ModelChoiceField(
@@ -99,19 +100,11 @@ class TransferForm(forms.Form):
         label=_("From pool"), queryset=StockPool.objects.all(), to_field_name="code"
     )
     lot = forms.CharField(label=_("Lot"), max_length=64, required=False)
-    to_warehouse = forms.ModelChoiceField(
-        label=_("To warehouse"),
-        queryset=Warehouse.objects.filter(is_active=True),
-        to_field_name="code",
-        required=False,
-        empty_label=_("Same warehouse"),
-    )
+    # Another warehouse is a transfer document (inventory.transfers): stock travels, in transit.
     to_pool = forms.ModelChoiceField(
         label=_("To pool"),
-        queryset=StockPool.objects.all(),
+        queryset=StockPool.objects.exclude(kind=PoolKind.IN_TRANSIT),
         to_field_name="code",
-        required=False,
-        empty_label=_("Same pool"),
     )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1)
     reference = forms.CharField(label=_("Reference"), max_length=100, required=False)
@@ -120,8 +113,6 @@ class TransferForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
-        if not data.get("to_warehouse") and not data.get("to_pool"):
-            raise forms.ValidationError(_("Choose another warehouse or pool."))
         balance = (
             StockBalance.objects.filter(
                 sku__code=data["sku"].strip(), warehouse=data["from_warehouse"], pool=data["from_pool"]

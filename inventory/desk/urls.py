@@ -2,7 +2,7 @@ from importlib.util import find_spec
 
 from django.urls import include, path
 
-from inventory.desk import unmapped, views
+from inventory.desk import transfers, unmapped, views
 
 try:
     from inventory.desk import cycle_count_urls
@@ -21,6 +21,14 @@ urlpatterns = [
     path("sku/<path:code>/qc-release/", views.sku_qc_release, name="qc-release"),
     path("pools/", views.pool_list, name="pools"),
     path("pools/transfer/", views.stock_transfer, name="transfer"),
+    path("transfers/", transfers.transfer_list, name="transfer-list"),
+    path("transfers/new/", transfers.transfer_create, name="transfer-create"),
+    path("transfers/<str:number>/", transfers.transfer_detail, name="transfer-detail"),
+    path("transfers/<str:number>/ship/", transfers.transfer_ship, name="transfer-ship"),
+    path("transfers/<str:number>/cancel/", transfers.transfer_cancel, name="transfer-cancel"),
+    path("transfers/<str:number>/receive/", transfers.transfer_receive, name="transfer-receive"),
+    path("transfers/<str:number>/scan/", transfers.transfer_scan, name="transfer-scan"),
+    path("transfers/<str:number>/close/", transfers.transfer_close, name="transfer-close"),
     path("breakers/", views.breaker_list, name="breakers"),
     path("breakers/<path:code>/resume/", views.breaker_resume_view, name="breaker-resume"),
     path("replenishment/", views.replenishment_list, name="replenishment"),

@@ -234,14 +234,13 @@ def stock_transfer(request):
     else:
         data = form.cleaned_data
         balance = data["balance"]
-        target_pool = data["to_pool"] or balance.pool
-        target_warehouse = data["to_warehouse"] or balance.warehouse
+        target_pool = data["to_pool"]
+        target_warehouse = balance.warehouse
         run_service(
             request,
             lambda: services.stock_transfer(
                 balance=balance,
                 quantity=data["quantity"],
-                to_warehouse=data["to_warehouse"],
                 to_pool=data["to_pool"],
                 reference=data["reference"],
                 actor=request.user,

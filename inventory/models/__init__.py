@@ -35,6 +35,15 @@ from inventory.models.stock import (
     WmsProtocol,
     validate_region_list,
 )
+from inventory.models.transfers import (
+    ShortageReason,
+    StockTransfer,
+    StockTransferEvent,
+    StockTransferLine,
+    StockTransferReceipt,
+    TransferEventKind,
+    TransferStatus,
+)
 
 __all__ = [
     "BinLocation",
@@ -60,10 +69,17 @@ __all__ = [
     "Reservation",
     "ReservationState",
     "SafetyStock",
+    "ShortageReason",
     "StockBalance",
     "StockMovement",
     "StockPool",
     "StockPushPending",
+    "StockTransfer",
+    "StockTransferEvent",
+    "StockTransferLine",
+    "StockTransferReceipt",
+    "TransferEventKind",
+    "TransferStatus",
     "Warehouse",
     "WarehouseCarrierCode",
     "WarehouseKind",

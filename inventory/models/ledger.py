@@ -19,6 +19,8 @@ class MovementKind(models.TextChoices):
     QC_RELEASE = "qc_release", _("QC passed")
     WRITE_OFF = "write_off", _("Write-off")
     TRANSFER = "transfer", _("Transfer")
+    TRANSFER_OUT = "transfer_out", _("Transfer shipped")
+    TRANSFER_IN = "transfer_in", _("Transfer received")
     COUNT = "count", _("Cycle count")
     RECONCILE = "reconcile", _("Reconciliation repair")
 

@@ -153,6 +153,9 @@ class PoolKind(models.TextChoices):
     PROMOTION = "promotion", _("Promotion")
     OFFLINE = "offline", _("Offline stores")
     LIVE = "live", _("Live-stream virtual warehouse")
+    # Units shipped by a transfer and not yet received, held at the destination: never sellable,
+    # never a channel's pool or the default (inventory.transfers).
+    IN_TRANSIT = "in_transit", _("In transit (transfers)")
 
 
 class StockPool(models.Model):
@@ -171,7 +174,10 @@ class StockPool(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=models.Q(is_default=True), name="stock_pool_one_default"
-            )
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(is_default=True, kind="in_transit"), name="stock_pool_transit_not_default"
+            ),
         ]
 
     def __str__(self):
@@ -180,7 +186,12 @@ class StockPool(models.Model):
 
 class ChannelPool(models.Model):
     channel = models.ForeignKey("integrations.Channel", on_delete=models.CASCADE, related_name="pools")
-    pool = models.ForeignKey(StockPool, on_delete=models.PROTECT, related_name="channels")
+    pool = models.ForeignKey(
+        StockPool,
+        on_delete=models.PROTECT,
+        related_name="channels",
+        limit_choices_to=~models.Q(kind="in_transit"),  # units on the way are nobody's to sell
+    )
     priority = models.PositiveSmallIntegerField(_("priority"), default=1, help_text=_("Lower draws first."))
 
     class Meta:

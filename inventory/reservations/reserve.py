@@ -24,7 +24,15 @@ from django.utils import timezone
 
 from core.timezones import business_date
 from inventory import ledger
-from inventory.models import SKU, ChannelPool, MovementKind, Reservation, ReservationState, StockBalance
+from inventory.models import (
+    SKU,
+    ChannelPool,
+    MovementKind,
+    PoolKind,
+    Reservation,
+    ReservationState,
+    StockBalance,
+)
 from inventory.models.reservations import new_fingerprint
 from inventory.reservations.expiry import expire_due
 
@@ -87,6 +95,7 @@ def channel_pool_ids(channel_ids) -> dict[int, list[int]]:
         return pools
     for channel_id, pool_id in (
         ChannelPool.objects.filter(channel_id__in=missing)
+        .exclude(pool__kind=PoolKind.IN_TRANSIT)  # units on the way are nobody's to sell
         .order_by("channel_id", "priority", "pool_id")
         .values_list("channel_id", "pool_id")
     ):

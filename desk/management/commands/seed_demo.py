@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from b2b.demo import seed_b2b_demo
 from catalog.models import Channel, WriteBackMoment
 from core.errors import DomainError, TransitionRefused
 from core.roles import Role, sync_roles
@@ -65,6 +66,7 @@ from orders import intake, services
 from orders.jobs import customer_refresh_stats
 from orders.models import Customer, Order, OrderStatus
 from orders.replenishment import replenishment_refresh
+from purchasing.demo import seed_purchasing_demo
 from returns.inspection import rma_inspect
 from returns.logistics import rma_receive
 from returns.opening import rma_create
@@ -120,10 +122,12 @@ class Command(BaseCommand):
                 if created:
                     self._advance(rng, order, state, data)
             self.stdout.write(f"  {first + len(states)} orders…")
+        seed_b2b_demo()  # one wholesale account with a contract in delivery
         customer_refresh_stats(customer_ids=list(Customer.objects.values_list("pk", flat=True)))
         replenishment_refresh()
         sla_default_rules()
         self._returns(rng)
+        seed_purchasing_demo()  # suppliers with their items, purchase orders in several states
         revenue_backfill()
         rollup_refresh(full=True)  # the dashboard has its numbers before beat's first refresh
         took = (timezone.now() - start).total_seconds()

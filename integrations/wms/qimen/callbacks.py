@@ -1,8 +1,9 @@
 """What a Qimen cloud warehouse tells us: verify the signature → keep the raw message
 (integrations.InboundMessage, platform "qimen") → apply it to the shipment → answer with a Qimen
-<response>. Processing is idempotent and never moves a shipment backwards, so repeated and late
-callbacks are recorded and change nothing. Methods come with or without the "taobao.qimen."
-prefix; a version other than protocol.VERSIONS is kept and refused (invalid-version)."""
+<response> (transfers' stockout.confirm and entryorder.confirm: integrations.wms.qimen.transfers).
+Processing is idempotent and never moves a shipment backwards, so repeated and late callbacks
+are recorded and change nothing. Methods come with or without the "taobao.qimen." prefix; a
+version other than protocol.VERSIONS is kept and refused (invalid-version)."""
 
 import hashlib
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from core.alerts import alert_raise
 from core.errors import DomainError
 from core.refusals import audit_headers, refusal_allowed
 from core.roles import Role
-from core.timezones import parse_beijing_time
 from fulfilment.models import IN_WAREHOUSE, LEFT_WAREHOUSE, Carrier, Shipment, ShipmentLine, ShipmentStatus
 from fulfilment.routing import reroute_rejected
 from fulfilment.services import lock_shipment, run_shipment_transition, shipment_orders
@@ -25,6 +25,10 @@ from fulfilment.splitting import shipment_split_off
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, inbound_message_started
 from integrations.wms.qimen import protocol
+from integrations.wms.qimen import transfers as transfer_confirms
+from integrations.wms.qimen.reading import text as _text
+from integrations.wms.qimen.reading import time as _time
+from integrations.wms.qimen.reading import units as _units
 from inventory.models import Warehouse, WarehouseCarrierCode, WmsProtocol
 from orders.models import OrderEventKind
 from orders.transitions import record_order_event
@@ -48,7 +52,7 @@ PROCESS_TARGETS = {
     "READY": SS.PACKED,
 }
 REJECTED = {"REJECT", "EXCEPTION"}
-HANDLED = {protocol.DELIVERY_ORDER_CONFIRM, protocol.ORDER_PROCESS_REPORT}
+HANDLED = {protocol.DELIVERY_ORDER_CONFIRM, protocol.ORDER_PROCESS_REPORT, *transfer_confirms.HANDLED}
 # Gateways forward the method with or without the "taobao.qimen." prefix
 # (deliveryorder.confirm, as in the SOURCES.md notes); both are stored as the full name.
 METHOD_NAMES = {name: name for name in HANDLED} | {protocol.short_method(name): name for name in HANDLED}
@@ -140,6 +144,7 @@ def _apply(message: InboundMessage) -> tuple[str, str]:
     handler = {
         protocol.DELIVERY_ORDER_CONFIRM: _delivery_confirmed,
         protocol.ORDER_PROCESS_REPORT: _process_reported,
+        **transfer_confirms.CONFIRM_HANDLERS,  # stockout.confirm, entryorder.confirm of transfers
     }.get(message.topic)
     if handler is None:  # HANDLED lists the same methods
         return InboundStatus.IGNORED, _("method: %(method)s is not supported.") % {
@@ -162,33 +167,6 @@ def _apply(message: InboundMessage) -> tuple[str, str]:
     if warehouse is None:
         raise DomainError(_("The warehouse this message came for no longer exists."), field="warehouse")
     return handler(message, warehouse, root)
-
-
-def _text(
-    element: ET.Element | None, path: str, field: str, *, required: bool = True, max_length: int = 0
-) -> str:
-    value = (element.findtext(path) or "").strip() if element is not None else ""
-    if required and not value:
-        raise DomainError(_("%(field)s: required.") % {"field": field}, field=field)
-    if max_length and len(value) > max_length:
-        raise DomainError(
-            _("%(field)s: at most %(max)s characters.") % {"field": field, "max": max_length}, field=field
-        )
-    return value
-
-
-def _time(element: ET.Element | None, path: str, field: str):
-    text = _text(element, path, field, required=False)
-    if not text:
-        return None
-    try:
-        return parse_beijing_time(text)
-    except ValueError as exc:
-        raise DomainError(
-            _("%(field)s: expected YYYY-MM-DD HH:MM:SS (Beijing time), got %(value)s.")
-            % {"field": field, "value": text},
-            field=field,
-        ) from exc
 
 
 def _shipment_for(message: InboundMessage, warehouse: Warehouse, number: str, field: str) -> Shipment:
@@ -258,17 +236,6 @@ def _carrier_for(warehouse: Warehouse, code: str) -> Carrier | None:
     if own_row := own.first():
         return own_row.carrier
     return Carrier.objects.filter(Q(code__iexact=code) | Q(tracking_code__iexact=code)).order_by("pk").first()
-
-
-def _units(text: str | None, field: str) -> int:
-    value = (text or "").strip()
-    if not value.isdigit():
-        raise DomainError(
-            _("%(field)s: expected a whole number of units, got %(value)s.")
-            % {"field": field, "value": value or "-"},
-            field=field,
-        )
-    return int(value)
 
 
 def _package_items(element: ET.Element) -> dict[str, int]:

@@ -31,8 +31,14 @@ ORDER_CANCEL = "taobao.qimen.order.cancel"
 INVENTORY_QUERY = "taobao.qimen.inventory.query"
 DELIVERY_ORDER_CONFIRM = "taobao.qimen.deliveryorder.confirm"
 ORDER_PROCESS_REPORT = "taobao.qimen.orderprocess.report"
+STOCKOUT_CREATE = "taobao.qimen.stockout.create"  # transfers (integrations.wms.qimen.transfers)
+ENTRYORDER_CREATE = "taobao.qimen.entryorder.create"
+STOCKOUT_CONFIRM = "taobao.qimen.stockout.confirm"
+ENTRYORDER_CONFIRM = "taobao.qimen.entryorder.confirm"
 
 ORDER_TYPE = "JYCK"  # 一般交易出库单: an ordinary sales shipment
+TRANSFER_OUT_TYPE = "DBCK"  # 调拨出库
+TRANSFER_IN_TYPE = "DBRK"  # 调拨入库
 SALEABLE = "ZP"  # 正品: the inventory type comparable with our on-hand stock
 
 
