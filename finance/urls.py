@@ -14,6 +14,7 @@ urlpatterns = [
     path("periods/", views.period_list, name="periods"),
     path("periods/close/", views.period_close_view, name="period-close"),
     path("imports/", imports.import_list, name="imports"),
+    path("imports/sample/<slug:layout>/", imports.import_sample, name="import-sample"),
     path("imports/<int:pk>/", imports.import_detail, name="import-detail"),
     path("imports/<int:pk>/progress/", imports.import_progress, name="import-progress"),
     path("imports/<int:pk>/confirm/", imports.import_confirm_view, name="import-confirm"),

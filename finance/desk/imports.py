@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -15,6 +15,7 @@ from finance.desk.forms import StatementUploadForm
 from finance.imports.layouts import BUILTIN, layout_choices
 from finance.imports.models import ImportBatch, ImportState
 from finance.imports.recovery import import_is_stuck, import_retry
+from finance.imports.samples import SAMPLES
 from finance.imports.services import PAGE_ERRORS, import_confirm, import_error_rows, import_upload
 
 PAGE_SIZE = 30
@@ -46,7 +47,7 @@ def import_list(request):
     return render(
         request,
         "finance/import_list.html",
-        {"form": form, "page": page, "layouts": BUILTIN.values(), "query": ""},
+        {"form": form, "page": page, "layouts": BUILTIN.values(), "samples": SAMPLES, "query": ""},
     )
 
 
@@ -121,3 +122,15 @@ def import_errors(request, pk):
         header,
         import_error_rows(batch),
     )
+
+
+@login_required
+@permission_required("finance.view_importbatch", raise_exception=True)
+def import_sample(request, layout):
+    """A sample statement in a built-in layout, to try the import with."""
+    sample = SAMPLES.get(layout)
+    if sample is None:
+        raise Http404(_("No sample for this layout."))
+    response = HttpResponse(sample.build(), content_type=f"text/csv; charset={sample.encoding}")
+    response["Content-Disposition"] = f'attachment; filename="{sample.file_name}"'
+    return response

@@ -46,6 +46,7 @@ from desk.demo_data import (
     WAREHOUSES,
     WESTERN,
 )
+from finance.demo import seed_finance_demo
 from finance.revenue import revenue_backfill
 from fulfilment import routing
 from fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
@@ -129,6 +130,7 @@ class Command(BaseCommand):
         self._returns(rng)
         seed_purchasing_demo()  # suppliers with their items, purchase orders in several states
         revenue_backfill()
+        seed_finance_demo()  # payments, the last month's Alipay statement imported and reconciled
         rollup_refresh(full=True)  # the dashboard has its numbers before beat's first refresh
         took = (timezone.now() - start).total_seconds()
         self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
