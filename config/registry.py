@@ -42,6 +42,7 @@ from integrations.wms.own import OwnWarehouse
 from integrations.wms.qimen import QimenWarehouse
 from integrations.wms.qimen import callbacks as qimen_callbacks
 from integrations.wms.qimen import outbound as qimen_outbound
+from integrations.wms.qimen import purchases as qimen_purchases
 from integrations.wms.qimen import transfers as qimen_transfers
 from integrations.woocommerce import WooCommerceAdapter
 from integrations.xiaohongshu import XiaohongshuAdapter
@@ -51,6 +52,7 @@ from inventory import transfers as stock_transfers
 from inventory.models import WmsProtocol
 from ops import task_outcomes
 from orders import fulfilment_port
+from purchasing import warehouse_systems as purchase_receiving
 from returns import platform as returns_platform
 from returns import platform_after_sales
 from returns.models import RefundProvider
@@ -71,6 +73,8 @@ OUTBOX_HANDLERS = {
     qimen_outbound.CANCEL: qimen_outbound.order_cancel,  # its cancellation
     qimen_transfers.STOCKOUT: qimen_transfers.stockout_create,  # transfer out of a Qimen warehouse (DBCK)
     qimen_transfers.ENTRYORDER: qimen_transfers.entryorder_create,  # transfer into one (DBRK)
+    qimen_purchases.ENTRYORDER: qimen_purchases.entryorder_create,  # purchase order to one (CGRK)
+    qimen_purchases.CANCEL: qimen_purchases.order_cancel,  # its cancellation
     REFUND_KIND.format(provider=RefundProvider.STRIPE): stripe.refund_via_stripe,
     REFUND_KIND.format(provider=RefundProvider.ALIPAY): alipay.refund_via_alipay,
     REFUND_KIND.format(provider=RefundProvider.SHOPIFY): shopify.refund_via_shopify,
@@ -130,6 +134,8 @@ NOTIFICATION_PROCESSORS = {
 WMS_ADAPTERS = [OwnWarehouse, QimenWarehouse]
 # Warehouse systems that work their side of transfers between warehouses (inventory.transfers).
 TRANSFER_SYSTEMS = {WmsProtocol.QIMEN: qimen_transfers.QimenTransfers()}
+# Warehouse systems told about purchase orders and confirming their receipts (purchasing.warehouse_systems).
+RECEIVING_SYSTEMS = {WmsProtocol.QIMEN: qimen_purchases.QimenPurchases()}
 
 # Customer notification media → sender.
 NOTIFICATION_SENDERS = {
@@ -177,6 +183,8 @@ def install() -> None:
         wms.register(adapter)
     for protocol, system in TRANSFER_SYSTEMS.items():
         stock_transfers.register_transfer_system(protocol, system)
+    for protocol, system in RECEIVING_SYSTEMS.items():
+        purchase_receiving.register_receiving_system(protocol, system)
     for medium, sender in NOTIFICATION_SENDERS.items():
         notifications.register_sender(medium)(sender)
     for listener in STOCK_LISTENERS:

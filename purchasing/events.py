@@ -22,6 +22,11 @@ are ignored, so an old row never breaks the page):
                         "accepted_by_manager": bool}
     closed             {"short": [{"sku": "CODE", "quantity": n}], "reason": "…"}
     cancelled          {"reason": "…"}
+    wms_accepted       {"warehouse": "WH", "reference": "the warehouse's own number"}
+    wms_short          {"warehouse": "WH", "short": [{"sku": "CODE", "quantity": n}]}
+
+`received` and `over_received` posted from a cloud warehouse's confirmation also carry
+{"warehouse": "WH"}; `over_received` then {"beyond_tolerance": bool} (booked as counted there).
 
 `reason` is the only free text: what a person typed, shown as they typed it.
 """
@@ -67,9 +72,11 @@ def render_event(event: PurchaseEvent) -> RenderedEvent:
     details = [line for line in render(params) if line]
     if params.get("reason"):
         details.append(_("Reason: %(reason)s") % {"reason": params["reason"]})
-    warning = event.kind in (PurchaseEventKind.OVER_RECEIVED, PurchaseEventKind.REJECTED) or bool(
-        params.get("over")
-    )
+    warning = event.kind in (
+        PurchaseEventKind.OVER_RECEIVED,
+        PurchaseEventKind.REJECTED,
+        PurchaseEventKind.WMS_SHORT,
+    ) or bool(params.get("over"))
     return RenderedEvent(event=event, title=title, details=details, is_warning=warning)
 
 
@@ -183,6 +190,8 @@ def _received(params: dict) -> list[str]:
     if params.get("units") is not None:
         lines.append(_("%(n)s units received") % {"n": params["units"]})
     lines.extend(_sku_lines(params.get("lines")))
+    if params.get("warehouse"):
+        lines.append(_("Confirmed by cloud warehouse %(warehouse)s") % {"warehouse": params["warehouse"]})
     for item in params.get("over") or []:
         if isinstance(item, dict):
             lines.append(
@@ -208,7 +217,27 @@ def _over_received(params: dict) -> list[str]:
             )
     if params.get("accepted_by_manager"):
         lines.append(_("Accepted by a manager beyond the tolerance."))
+    if params.get("beyond_tolerance"):
+        lines.append(
+            _("Beyond the tolerance: booked as cloud warehouse %(warehouse)s counted it; managers alerted.")
+            % {"warehouse": params.get("warehouse", "?")}
+        )
     return lines
+
+
+def _wms_accepted(params: dict) -> list[str]:
+    return [
+        _("Cloud warehouse %(warehouse)s: %(reference)s")
+        % {"warehouse": params.get("warehouse", "?"), "reference": params.get("reference") or "—"}
+    ]
+
+
+def _wms_short(params: dict) -> list[str]:
+    return [
+        _("Cloud warehouse %(warehouse)s finished receiving; still open:")
+        % {"warehouse": params.get("warehouse", "?")},
+        *_sku_lines(params.get("short")),
+    ]
 
 
 def _closed(params: dict) -> list[str]:
@@ -232,4 +261,6 @@ _RENDERERS = {
     PurchaseEventKind.RECEIVED: _received,
     PurchaseEventKind.OVER_RECEIVED: _over_received,
     PurchaseEventKind.CLOSED: _closed,
+    PurchaseEventKind.WMS_ACCEPTED: _wms_accepted,
+    PurchaseEventKind.WMS_SHORT: _wms_short,
 }

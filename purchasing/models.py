@@ -126,6 +126,10 @@ class PurchaseOrder(ConcurrentTransitionMixin, TimeStampedModel):
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     # The supplier proposed other dates or quantities: the buyer accepts or rejects them.
     has_open_proposal = models.BooleanField(_("proposal waiting"), default=False)
+    # A cloud warehouse (purchasing.warehouse_systems): the outbox message that announced the order
+    # to it (its state says sent / delivered / failed) and the warehouse's own reference once accepted.
+    wms_outbox_key = models.CharField(_("cloud warehouse message"), max_length=200, blank=True)
+    wms_ref = models.CharField(_("cloud warehouse reference"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -351,11 +355,21 @@ class GoodsReceipt(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    # A receipt a cloud warehouse confirmed: its confirmation's key. Unique, so the same
+    # confirmation again finds this receipt and changes nothing.
+    external_key = models.CharField(_("confirmation key"), max_length=120, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("goods receipt")
         verbose_name_plural = _("goods receipts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_key"],
+                condition=~models.Q(external_key=""),
+                name="receipt_external_key_unique",
+            )
+        ]
 
     def __str__(self):
         return self.number
@@ -406,6 +420,8 @@ class PurchaseEventKind(models.TextChoices):
     OVER_RECEIVED = "over_received", _("More delivered than ordered")
     CLOSED = "closed", _("Closed short")
     CANCELLED = "cancelled", _("Cancelled")
+    WMS_ACCEPTED = "wms_accepted", _("Accepted by the cloud warehouse")
+    WMS_SHORT = "wms_short", _("Cloud warehouse finished short")
 
 
 class PurchaseEvent(AppendOnlyModel):

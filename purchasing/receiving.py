@@ -6,6 +6,11 @@ double click or a retry posts once) → the order lines in ascending id, each ra
 conditional UPDATE whose condition is the over-delivery tolerance → one `receipt` movement per
 line through inventory.services.stock_change with a key per receipt line → the notice and its
 lines → the order's and the notice's state, with an event.
+
+A cloud warehouse's confirmation (purchasing.warehouse_systems) takes the same posting path through
+receipt_from_warehouse: one receipt per confirmation, found again by its key (a repeat changes
+nothing); what the warehouse counted is booked, beyond the tolerance too (flagged, managers
+alerted), and a final confirmation that leaves units open alerts the buyers.
 """
 
 from dataclasses import dataclass
@@ -18,7 +23,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.alerts import alert_raise
 from core.errors import DomainError, TransitionRefused
+from core.roles import Role
 from core.transitions import Actor, lock_one, lock_rows, require_perm, transition
 from inventory.models import SKU, MovementKind
 from inventory.services import stock_change
@@ -37,6 +44,7 @@ from purchasing.models import (
     ShipmentNoticeState,
 )
 from purchasing.services import lock_purchase_order
+from purchasing.warehouse_systems import receiving_system
 
 RECEIVE = "purchasing.receive_purchaseorder"
 ACCEPT_OVER = "purchasing.approve_purchaseorder"  # a manager accepts beyond the tolerance
@@ -69,6 +77,12 @@ def receipt_start(
     require_perm(actor, RECEIVE, _("You are not allowed to receive purchase orders."))
     po = lock_purchase_order(po)
     _require_open(po)
+    if receiving_system(po.warehouse) is not None:
+        raise DomainError(
+            _("%(warehouse)s is a cloud warehouse: what arrives there is confirmed by its system.")
+            % {"warehouse": po.warehouse.code},
+            field="code",
+        )
     if notice is not None:
         if notice.purchase_order_id != po.pk:
             raise DomainError(_("Notice %(n)s is not for this order.") % {"n": notice.number}, field="notice")
@@ -216,7 +230,11 @@ def receipt_post(*, receipt: GoodsReceipt | int, actor: Actor, accept_over: bool
     require_perm(actor, RECEIVE, _("You are not allowed to receive purchase orders."))
     if accept_over:
         require_perm(actor, ACCEPT_OVER, _("Only a manager may accept more than the tolerance."))
-    pk = receipt.pk if isinstance(receipt, GoodsReceipt) else receipt
+    return _post(receipt.pk if isinstance(receipt, GoodsReceipt) else receipt, actor, accept_over)
+
+
+def _post(pk: int, actor: Actor, accept_over: bool, *, warehouse: str = "") -> Posted:
+    """receipt_post's work; `warehouse`: posted from that cloud warehouse's confirmation."""
     po_id = GoodsReceipt.objects.filter(pk=pk).values_list("purchase_order_id", flat=True).first()
     if po_id is None:
         raise DomainError(_("No such goods receipt."), field="receipt")
@@ -274,14 +292,20 @@ def receipt_post(*, receipt: GoodsReceipt | int, actor: Actor, accept_over: bool
                 "units": units,
                 "lines": [{"sku": c.purchase_order_line.sku.code, "quantity": c.quantity} for c in counted],
                 "over": [{"sku": o["sku"], "quantity": o["quantity"]} for o in over],
+                **({"warehouse": warehouse} if warehouse else {}),
             },
             actor,
         )
         if over:
+            from_warehouse = (
+                {"warehouse": warehouse, "beyond_tolerance": _beyond_tolerance(counted)}
+                if warehouse
+                else {"accepted_by_manager": accept_over}
+            )
             record_event(
                 po,
                 PurchaseEventKind.OVER_RECEIVED,
-                {"receipt": receipt.number, "lines": over, "accepted_by_manager": accept_over},
+                {"receipt": receipt.number, "lines": over, **from_warehouse},
                 actor,
             )
         _move_order(po, actor)
@@ -323,6 +347,16 @@ def _raise_received(
     return [{"sku": sku, "quantity": line.over_quantity, "open": max(0, po_line.quantity - received_before)}]
 
 
+def _beyond_tolerance(counted: list[GoodsReceiptLine]) -> list[str]:
+    """SKU codes of the posted lines now received beyond ordered + tolerance."""
+    rows = PurchaseOrderLine.objects.filter(pk__in=[c.purchase_order_line_id for c in counted]).order_by("pk")
+    return [
+        code
+        for code, quantity, received in rows.values_list("sku__code", "quantity", "received_quantity")
+        if received > over_limit(quantity)
+    ]
+
+
 def _receive_on_notice(receipt: GoodsReceipt, counted: list[GoodsReceiptLine]) -> ShipmentNotice:
     notice = lock_one(ShipmentNotice.objects, receipt.notice_id)
     by_po_line = {c.purchase_order_line_id: c.quantity for c in counted}
@@ -354,3 +388,115 @@ def _move_order(po: PurchaseOrder, actor: Actor) -> None:
         transition(po, "receive_all", None)
     elif po.state != PurchaseOrderState.PARTIALLY_RECEIVED:
         transition(po, "receive_part", None)
+
+
+# --- from a cloud warehouse's confirmation ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarehouseReceipt:
+    receipt: GoodsReceipt
+    posted: Posted | None  # None: the confirmation carried no units
+    repeated: bool = False  # this confirmation was recorded before: nothing changed now
+    short: list[dict] | None = None  # a final confirmation: [{"sku", "quantity"}] still open
+
+
+def receipt_from_warehouse(
+    *, po: PurchaseOrder | int, counts: list[CountInput], key: str, final: bool, warehouse: str
+) -> WarehouseReceipt:
+    """Post what a cloud warehouse confirmed (per order line: units, each confirmation the
+    increment, and the lot of a lot-tracked SKU) as a goods receipt through the desk's posting
+    path, as the system. `key` identifies the confirmation: the same key again returns its
+    receipt and changes nothing. Beyond the tolerance is booked (the goods are in that
+    warehouse) and flagged to the managers; `final` with units still open leaves them open and
+    alerts the buyers, who close the order short."""
+    key = (key or "").strip()[:120]
+    if not key:
+        raise DomainError(_("A confirmation needs its key."), field="key")
+    if any(not isinstance(count.quantity, int) or count.quantity < 0 for count in counts):
+        raise DomainError(_("Quantities are whole numbers of units, 0 or more."), field="quantity")
+    with transaction.atomic():
+        po = lock_purchase_order(po)
+        seen = GoodsReceipt.objects.filter(external_key=key).first()
+        if seen is not None:
+            if seen.purchase_order_id != po.pk:
+                raise DomainError(_("This confirmation was recorded on another purchase order."), field="key")
+            return WarehouseReceipt(receipt=seen, posted=None, repeated=True)
+        _require_open(po)
+        lines = {line.pk: line for line in po.lines.select_related("sku")}
+        if any(count.line_id not in lines for count in counts):
+            raise DomainError(
+                _("That line is not on purchase order %(number)s.") % {"number": po.number}, field="line"
+            )
+        counted = sorted((count for count in counts if count.quantity), key=lambda count: count.line_id)
+        if not counted and not final:
+            raise DomainError(_("Receive at least one unit."), field="quantity")
+        receipt = GoodsReceipt.objects.create(
+            number=numbers.next_number(numbers.GOODS_RECEIPT), purchase_order=po, external_key=key
+        )
+        posted = None
+        if counted:
+            GoodsReceiptLine.objects.bulk_create(
+                GoodsReceiptLine(
+                    receipt=receipt,
+                    purchase_order_line_id=count.line_id,
+                    quantity=count.quantity,
+                    lot_code=count.lot_code[:100],
+                    expires_on=count.expires_on,
+                )
+                for count in counted
+            )
+            posted = _post(receipt.pk, None, True, warehouse=warehouse)
+            receipt = posted.receipt
+            _alert_beyond_tolerance(po, receipt, warehouse)
+        else:  # a final confirmation with nothing more: kept, so its repeat is recognised
+            receipt.posted_at = timezone.now()
+            receipt.save(update_fields=["posted_at", "updated_at"])
+        short = _finished_short(po, warehouse) if final else None
+    return WarehouseReceipt(receipt=receipt, posted=posted, short=short)
+
+
+def _alert_beyond_tolerance(po: PurchaseOrder, receipt: GoodsReceipt, warehouse: str) -> None:
+    codes = _beyond_tolerance(list(receipt.lines.filter(over_quantity__gt=0)))
+    if not codes:
+        return
+    alert_raise(
+        kind="purchase_over_tolerance",
+        key=f"purchase_over_tolerance:{po.pk}",
+        role=Role.MANAGER,
+        message=_(
+            "Purchase order %(number)s: cloud warehouse %(warehouse)s received more than ordered plus "
+            "the tolerance (%(skus)s); booked as counted there."
+        )
+        % {"number": po.number, "warehouse": warehouse, "skus": ", ".join(codes)},
+        payload={"purchase_order": po.number, "receipt": receipt.number, "skus": codes},
+    )
+
+
+def _finished_short(po: PurchaseOrder, warehouse: str) -> list[dict]:
+    """The warehouse says it is done: what is still open stays open (the buyer closes short)."""
+    short = [
+        {"sku": code, "quantity": quantity - received}
+        for code, quantity, received in po.lines.filter(received_quantity__lt=F("quantity"))
+        .order_by("pk")
+        .values_list("sku__code", "quantity", "received_quantity")
+    ]
+    if not short:
+        return []
+    record_event(po, PurchaseEventKind.WMS_SHORT, {"warehouse": warehouse, "short": short}, None)
+    alert_raise(
+        kind="purchase_short",
+        key=f"purchase_short:{po.pk}",
+        role=Role.BUYER,
+        message=_(
+            "Purchase order %(number)s: cloud warehouse %(warehouse)s finished receiving with %(lines)s "
+            "still open; close it short or chase the supplier."
+        )
+        % {
+            "number": po.number,
+            "warehouse": warehouse,
+            "lines": ", ".join(f"{row['sku']} ×{row['quantity']}" for row in short),
+        },
+        payload={"purchase_order": po.number, "short": short},
+    )
+    return short

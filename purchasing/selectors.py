@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, Q, QuerySet, Sum
 
+from core.models import OutboxMessage, OutboxState
 from inventory.models import ReplenishmentSuggestion
 from purchasing.events import RenderedEvent, render_events
 from purchasing.models import (
@@ -12,12 +13,14 @@ from purchasing.models import (
     GoodsReceipt,
     PurchaseOrder,
     PurchaseOrderLine,
+    PurchaseOrderState,
     ShipmentNotice,
     ShipmentNoticeState,
     Supplier,
 )
 from purchasing.receiving import over_limit
 from purchasing.services import OPEN_STATES
+from purchasing.warehouse_systems import cloud_protocols
 
 
 def is_supplier_user(user) -> bool:
@@ -70,6 +73,9 @@ def expected_receipts(*, warehouse=None):
         state__in=[ShipmentNoticeState.ANNOUNCED, ShipmentNoticeState.PARTIALLY_RECEIVED],
         purchase_order__state__in=OPEN_FOR_RECEIPT,
     ).select_related("purchase_order__supplier", "purchase_order__warehouse")
+    # A cloud warehouse's own system confirms what arrives there: nothing to scan at our dock.
+    orders = orders.exclude(warehouse__wms_protocol__in=cloud_protocols())
+    notices = notices.exclude(purchase_order__warehouse__wms_protocol__in=cloud_protocols())
     if warehouse is not None:
         orders = orders.filter(warehouse=warehouse)
         notices = notices.filter(purchase_order__warehouse=warehouse)
@@ -77,6 +83,37 @@ def expected_receipts(*, warehouse=None):
     return (
         list(orders.order_by(F("expected_on").asc(nulls_last=True), "number")[:100]),
         list(notices.order_by("expected_on", "number")[:100]),
+    )
+
+
+@dataclass(frozen=True)
+class CloudWarehouseStatus:
+    """Where the announcement of a purchase order to its cloud warehouse stands."""
+
+    state: str  # "sent" (waiting or retrying), "accepted", "failed", "cancelled"
+    reference: str  # the warehouse's own number, once accepted
+    error: str  # the last error: why it failed, or why it is being retried
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state == "failed"
+
+
+def cloud_warehouse_status(po: PurchaseOrder) -> CloudWarehouseStatus | None:
+    """None when the order was never announced to a cloud warehouse."""
+    if not po.wms_outbox_key:
+        return None
+    message = OutboxMessage.objects.filter(idempotency_key=po.wms_outbox_key).first()
+    if po.state == PurchaseOrderState.CANCELLED:
+        state = "cancelled"  # withdrawn from the warehouse if it had accepted it
+    elif po.wms_ref:
+        state = "accepted"
+    elif message is not None and message.state == OutboxState.DEAD:
+        state = "failed"
+    else:
+        state = "sent"
+    return CloudWarehouseStatus(
+        state=state, reference=po.wms_ref, error=message.last_error[:500] if message is not None else ""
     )
 
 

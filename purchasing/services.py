@@ -19,7 +19,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
+from core.models import OutboxMessage, OutboxState
 from core.money import quantize
+from core.outbox import outbox_replay
 from core.timezones import business_date
 from core.transitions import Actor, Moved, lock_rows, require_perm, require_state, transition
 from inventory.models import SKU, ReplenishmentSuggestion, Warehouse
@@ -35,6 +37,7 @@ from purchasing.models import (
     Supplier,
     SupplierItem,
 )
+from purchasing.warehouse_systems import receiving_system
 
 # A purchase order still expecting goods (or about to): a suggestion on one is not ordered twice.
 OPEN_STATES = [
@@ -416,6 +419,7 @@ def purchase_order_submit(*, po: PurchaseOrder | int, actor: Actor, expected_sta
             args={"by": actor},
             event=_event(po, PurchaseEventKind.APPROVED, actor, {"self_approved": True}),
         )
+        _announce_to_warehouse(po)
     return po
 
 
@@ -443,7 +447,17 @@ def purchase_order_approve(*, po: PurchaseOrder | int, actor: Actor, expected_st
             % {"number": po.number, "total": po.total_amount, "currency": po.currency}
         )
     transition(po, "approve", actor, args={"by": actor}, event=_event(po, PurchaseEventKind.APPROVED, actor))
+    _announce_to_warehouse(po)
     return po
+
+
+def _announce_to_warehouse(po: PurchaseOrder) -> None:
+    """A cloud warehouse is told what is coming once the order is approved (purchasing.warehouse_systems)."""
+    system = receiving_system(po.warehouse)
+    if system is None:
+        return
+    po.wms_outbox_key = system.announce(po)[:200]
+    PurchaseOrder.objects.filter(pk=po.pk).update(wms_outbox_key=po.wms_outbox_key)
 
 
 @transaction.atomic
@@ -475,6 +489,9 @@ def purchase_order_cancel(
         )
     params = {"reason": reason.strip()[:500]} if reason and reason.strip() else {}
     transition(po, "cancel", actor, event=_event(po, PurchaseEventKind.CANCELLED, actor, params))
+    system = receiving_system(po.warehouse)
+    if system is not None and po.wms_outbox_key:
+        system.withdraw(po)
     notice_ids = po.notices.values_list("pk", flat=True)
     for notice in lock_rows(ShipmentNotice.objects.filter(purchase_order=po), notice_ids):
         if notice.state == ShipmentNoticeState.ANNOUNCED:
@@ -603,4 +620,40 @@ def proposal_reject(*, po: PurchaseOrder | int, actor: Actor, reason: str = "") 
     po.has_open_proposal = False
     po.save(update_fields=["has_open_proposal", "updated_at"])
     record_event(po, PurchaseEventKind.PROPOSAL_REJECTED, params, actor)
+    return po
+
+
+# --- the cloud warehouse's side (purchasing.warehouse_systems) ---------------------------------
+
+
+def purchase_order_record_wms_ref(*, po_id: int, reference: str, warehouse_code: str) -> None:
+    """The cloud warehouse accepted the order under its own reference: kept once, with an event."""
+    with transaction.atomic():
+        po = lock_purchase_order(po_id)
+        if not reference or po.wms_ref:
+            return
+        po.wms_ref = reference[:64]
+        PurchaseOrder.objects.filter(pk=po.pk).update(wms_ref=po.wms_ref)
+        record_event(
+            po, PurchaseEventKind.WMS_ACCEPTED, {"warehouse": warehouse_code, "reference": po.wms_ref}, None
+        )
+
+
+@transaction.atomic
+def purchase_order_wms_retry(*, po: PurchaseOrder | int, actor: Actor) -> PurchaseOrder:
+    """Send the announcement the cloud warehouse refused (or never answered) again."""
+    require_perm(
+        actor, "purchasing.change_purchaseorder", _("You are not allowed to change purchase orders.")
+    )
+    po = lock_purchase_order(po)
+    message = (
+        OutboxMessage.objects.filter(idempotency_key=po.wms_outbox_key).first() if po.wms_outbox_key else None
+    )
+    if message is None or message.state != OutboxState.DEAD:
+        raise DomainError(
+            _("%(number)s has no failed message to the cloud warehouse to send again.")
+            % {"number": po.number},
+            field="state",
+        )
+    outbox_replay(message.pk, actor=actor)
     return po

@@ -27,6 +27,7 @@ from purchasing.desk.forms import (
     PurchaseOrderForm,
 )
 from purchasing.models import PurchaseOrder, PurchaseOrderState, Supplier
+from purchasing.warehouse_systems import receiving_system
 
 PAGE_SIZE = 50
 
@@ -107,6 +108,7 @@ def order_detail(request, number: str):
         PurchaseOrderState.CONFIRMED,
         PurchaseOrderState.PARTIALLY_RECEIVED,
     }
+    cloud = selectors.cloud_warehouse_status(po)
     return render(
         request,
         "purchasing/order_detail.html",
@@ -117,6 +119,7 @@ def order_detail(request, number: str):
             "receipts": po.receipts.filter(posted_at__isnull=False).select_related("received_by", "notice"),
             "notices": po.notices.all(),
             "needs_second_approver": services.needs_second_approver(po),
+            "cloud": cloud,
             "can": {
                 "submit": po.state == PurchaseOrderState.DRAFT
                 and user.has_perm("purchasing.add_purchaseorder"),
@@ -133,7 +136,12 @@ def order_detail(request, number: str):
                 "close": po.state == PurchaseOrderState.PARTIALLY_RECEIVED
                 and user.has_perm("purchasing.approve_purchaseorder"),
                 "proposal": po.has_open_proposal and user.has_perm("purchasing.change_purchaseorder"),
-                "receive": po.state in open_states and user.has_perm("purchasing.receive_purchaseorder"),
+                "receive": po.state in open_states
+                and user.has_perm("purchasing.receive_purchaseorder")
+                and receiving_system(po.warehouse) is None,  # its own system confirms what arrives
+                "wms_retry": cloud is not None
+                and cloud.can_retry
+                and user.has_perm("purchasing.change_purchaseorder"),
             },
         },
     )
@@ -305,6 +313,11 @@ ACTIONS = {
             po=po, actor=user, reason=data["reason"], expected_state=data["expected_state"]
         ),
         _lazy("Purchase order %(number)s closed short: the rest is no longer expected."),
+    ),
+    "wms-retry": (
+        "purchasing.change_purchaseorder",
+        lambda po, user, data: services.purchase_order_wms_retry(po=po, actor=user),
+        _lazy("Purchase order %(number)s is sent to the cloud warehouse again."),
     ),
     "accept-proposal": (
         "purchasing.change_purchaseorder",

@@ -1,6 +1,7 @@
 """What a Qimen cloud warehouse tells us: verify the signature → keep the raw message
 (integrations.InboundMessage, platform "qimen") → apply it to the shipment → answer with a Qimen
-<response> (transfers' stockout.confirm and entryorder.confirm: integrations.wms.qimen.transfers).
+<response> (transfers' stockout.confirm and entryorder.confirm: integrations.wms.qimen.transfers;
+entryorder.confirm of a purchase order, CGRK: integrations.wms.qimen.purchases).
 Processing is idempotent and never moves a shipment backwards, so repeated and late callbacks
 are recorded and change nothing. Methods come with or without the "taobao.qimen." prefix; a
 version other than protocol.VERSIONS is kept and refused (invalid-version)."""
@@ -25,6 +26,7 @@ from fulfilment.splitting import shipment_split_off
 from integrations.models import InboundMessage, InboundStatus
 from integrations.services import DROPPED_HEADERS, inbound_message_started
 from integrations.wms.qimen import protocol
+from integrations.wms.qimen import purchases as purchase_confirms
 from integrations.wms.qimen import transfers as transfer_confirms
 from integrations.wms.qimen.reading import text as _text
 from integrations.wms.qimen.reading import time as _time
@@ -145,6 +147,7 @@ def _apply(message: InboundMessage) -> tuple[str, str]:
         protocol.DELIVERY_ORDER_CONFIRM: _delivery_confirmed,
         protocol.ORDER_PROCESS_REPORT: _process_reported,
         **transfer_confirms.CONFIRM_HANDLERS,  # stockout.confirm, entryorder.confirm of transfers
+        protocol.ENTRYORDER_CONFIRM: _entry_confirmed,  # of a transfer (DBRK) or a purchase (CGRK)
     }.get(message.topic)
     if handler is None:  # HANDLED lists the same methods
         return InboundStatus.IGNORED, _("method: %(method)s is not supported.") % {
@@ -167,6 +170,14 @@ def _apply(message: InboundMessage) -> tuple[str, str]:
     if warehouse is None:
         raise DomainError(_("The warehouse this message came for no longer exists."), field="warehouse")
     return handler(message, warehouse, root)
+
+
+def _entry_confirmed(message: InboundMessage, warehouse: Warehouse, root: ET.Element) -> tuple[str, str]:
+    """entryorder.confirm: a purchase receipt (CGRK) or a transfer receipt (anything else, which
+    the transfers refuse unless it is DBRK)."""
+    if purchase_confirms.is_purchase_receipt(warehouse, root.find("entryOrder")):
+        return purchase_confirms.entryorder_confirmed(message, warehouse, root)
+    return transfer_confirms.entryorder_confirmed(message, warehouse, root)
 
 
 def _shipment_for(message: InboundMessage, warehouse: Warehouse, number: str, field: str) -> Shipment:

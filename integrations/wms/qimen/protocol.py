@@ -39,6 +39,7 @@ ENTRYORDER_CONFIRM = "taobao.qimen.entryorder.confirm"
 ORDER_TYPE = "JYCK"  # 一般交易出库单: an ordinary sales shipment
 TRANSFER_OUT_TYPE = "DBCK"  # 调拨出库
 TRANSFER_IN_TYPE = "DBRK"  # 调拨入库
+PURCHASE_IN_TYPE = "CGRK"  # 采购入库 (integrations.wms.qimen.purchases)
 SALEABLE = "ZP"  # 正品: the inventory type comparable with our on-hand stock
 
 
