@@ -68,9 +68,12 @@ from orders.jobs import customer_refresh_stats
 from orders.models import Customer, Order, OrderStatus
 from orders.replenishment import replenishment_refresh
 from purchasing.demo import seed_purchasing_demo
+from returns.decisions import rma_cancel, rma_reject
 from returns.inspection import rma_inspect
-from returns.logistics import rma_receive
+from returns.logistics import rma_receive, rma_set_tracking
+from returns.models import RefundState, ReturnPolicy, ReturnRefund, ReturnStatus
 from returns.opening import rma_create
+from returns.refunds.lifecycle import refund_confirm_manual
 
 BATCH = 250  # orders per intake transaction (one set-based reservation pass each)
 
@@ -135,16 +138,25 @@ class Command(BaseCommand):
         took = (timezone.now() - start).total_seconds()
         self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
 
-    def _returns(self, rng, count: int = 25):
-        """A few RMAs on recently delivered orders, some received and inspected (restock, refund)."""
+    def _returns(self, rng, count: int = 30):
+        """RMAs on recently delivered orders in every state a return passes through, so each role
+        has returns to work: WooCommerce EU approves by hand (requested, one rejected); the others
+        are approved at once, then some wait for the parcel, arrive, are inspected, wait for their
+        refund, are refunded and closed, or are cancelled."""
         recent = timezone.now() - timedelta(days=6)
         delivered = list(
             Order.objects.filter(status=OrderStatus.DELIVERED, delivered_at__gte=recent).order_by("pk")[
                 : count * 2
             ]
         )
+        ReturnPolicy.objects.update_or_create(
+            channel=Channel.objects.get(code="woo-eu"),
+            defaults={"auto_approve": False, "manual_approval": True},
+        )
+        finance = get_user_model().objects.filter(username="finance").first()
         receiving = Warehouse.objects.filter(is_active=True).order_by("pk").first()
-        for order in rng.sample(delivered, min(count, len(delivered))):
+        stages = ["approved", "awaiting_return", "received", "inspected", "paid_out", "cancelled"]
+        for index, order in enumerate(rng.sample(delivered, min(count, len(delivered)))):
             line = order.lines.order_by("line_no").first()
             reason = rng.choice(["no_reason", "damaged", "not_as_described"])
             try:
@@ -155,13 +167,31 @@ class Command(BaseCommand):
                     lines=[{"order_line": line.pk, "quantity": 1}],
                     description="演示退货 / demo return",
                 )
-                if rng.random() < 0.5:
-                    rma = rma_receive(rma=rma, warehouse=receiving)
-                    grade = "damaged" if reason == "damaged" else "intact"
-                    grades = {rl.pk: {grade: rl.quantity} for rl in rma.lines.all()}
-                    rma_inspect(rma=rma, grades=grades)
+                if rma.status == ReturnStatus.REQUESTED:  # the hand-approved channel
+                    if index % 3 == 0:
+                        rma_reject(rma=rma, reason="超出质保范围 / outside the warranty")
+                    continue
+                self._return_to_stage(rma, stages[index % len(stages)], reason, receiving, finance)
             except DomainError as exc:  # outside the policy (e.g. an excluded item): skip it
                 self.stdout.write(f"  RMA for {order.number} skipped: {exc.message}")
+
+    def _return_to_stage(self, rma, stage, reason, receiving, finance):
+        if stage == "approved":
+            return
+        if stage == "cancelled":
+            rma_cancel(rma=rma, reason="顾客撤销 / the customer withdrew")
+            return
+        rma = rma_set_tracking(rma=rma, tracking_number=f"SF{rma.pk:010d}")
+        if stage == "awaiting_return":
+            return
+        rma = rma_receive(rma=rma, warehouse=receiving)
+        if stage == "received":
+            return
+        grade = "damaged" if reason == "damaged" else "intact"
+        rma = rma_inspect(rma=rma, grades={rl.pk: {grade: rl.quantity} for rl in rma.lines.all()})
+        refund = ReturnRefund.objects.filter(rma=rma).first()
+        if stage == "paid_out" and refund is not None and refund.state == RefundState.MANUAL:
+            refund_confirm_manual(refund=refund, reference=f"BANK-{rma.pk:06d}", actor=finance)
 
     def _users(self):
         User = get_user_model()
