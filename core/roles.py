@@ -82,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_reviewrule",  # to see which rule held an order
         "orders.view_giftrule",  # to see which rule added a gift
         "orders.view_shipment",
+        "orders.change_shipment",  # merge and split parcels by hand (fulfilment.manual_grouping)
         "orders.view_trackingevent",
         "orders.view_notification",
         "orders.add_notification",  # resend a notification

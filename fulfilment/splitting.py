@@ -16,11 +16,22 @@ from orders.transitions import record_order_event
 
 
 def shipment_split_off(
-    *, shipment: Shipment, orders: list[Order], quantities: dict[int, int], reason: str, payload: dict
+    *,
+    shipment: Shipment,
+    orders: list[Order],
+    quantities: dict[int, int],
+    reason: str,
+    payload: dict,
+    actor=None,
+    to_warehouse=None,
 ) -> Shipment:
     """Move `quantities` ({shipment line id: units}) of the locked shipment (and its locked
     orders, fulfilment.services.lock_shipment) into a new parcel from the same warehouse. Some
-    units must stay behind: a shipment is never emptied."""
+    units must stay behind: a shipment is never emptied.
+
+    With `to_warehouse` (another warehouse, chosen by hand) the parcel starts there as a new,
+    unsent shipment and its units' reservations are only unlinked here: the caller moves them
+    the way routing does (fulfilment.manual_grouping)."""
     lines = {
         line.pk: line
         for line in ShipmentLine.objects.select_for_update(of=("self",))
@@ -41,19 +52,23 @@ def shipment_split_off(
     if sum(taken.values()) >= sum(line.quantity for line in lines.values()):
         raise ValueError(f"splitting {quantities} off would empty shipment {shipment.number}")
 
+    moving = to_warehouse is not None and to_warehouse.pk != shipment.warehouse_id
+    same_place = {
+        "warehouse": shipment.warehouse,
+        "status": shipment.status,
+        "external_ref": shipment.external_ref,
+        "sent_at": shipment.sent_at,
+        "packed_at": shipment.packed_at,
+    }
     parcel = Shipment.objects.create(
         # Numbered like routing numbers parcels; the order row is locked, so the count holds.
         number=f"{shipment.order.number}-{Shipment.objects.filter(order=shipment.order).count() + 1}",
         order=shipment.order,
-        warehouse=shipment.warehouse,
-        status=shipment.status,
         presale=shipment.presale,
         priority=shipment.priority,
         routing={"split_from": shipment.number},
-        external_ref=shipment.external_ref,
-        sent_at=shipment.sent_at,
-        packed_at=shipment.packed_at,
         split_from=shipment,
+        **({"warehouse": to_warehouse} if moving else same_place),
     )
     moved = []
     for line_id, units in sorted(taken.items()):
@@ -73,7 +88,7 @@ def shipment_split_off(
             )
         reservations.reservations_follow_split(
             from_shipment_id=shipment.pk,
-            to_shipment_id=parcel.pk,
+            to_shipment_id=None if moving else parcel.pk,
             order_line_id=line.order_line_id,
             quantity=units,
         )
@@ -82,7 +97,7 @@ def shipment_split_off(
         record_order_event(
             order,
             OrderEventKind.SHIPMENT,
-            None,
+            actor,
             reason=reason,
             payload={
                 **payload,

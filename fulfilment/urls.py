@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from fulfilment import print_views, warehouse_views, watch_views, wave_views, waybill_views
+from fulfilment import grouping_views, print_views, warehouse_views, watch_views, wave_views, waybill_views
 from orders.desk import views as order_views
 
 app_name = "fulfilment"
@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("shipments/print/labels/", print_views.print_labels, name="print-labels"),
     path("shipments/print/slips/", print_views.print_packing_slips, name="print-slips"),
     path("shipments/<str:number>/", warehouse_views.shipment_detail, name="shipment"),
+    path("shipments/<str:number>/split/", grouping_views.shipment_split, name="shipment-split"),
     path("shipments/<str:number>/scan/", warehouse_views.shipment_scan, name="shipment-scan"),
     path("shipments/<str:number>/ship/", warehouse_views.shipment_ship, name="shipment-ship"),
     path(
@@ -36,6 +37,7 @@ urlpatterns: list = [
     path("waves/<str:number>/pickup/", wave_views.wave_pickup, name="wave-pickup"),
     # routing an order (the order page's Shipments panel)
     path("orders/<str:number>/route/", order_views.order_route, name="order-route"),
+    path("orders/<str:number>/merge/", grouping_views.order_merge, name="order-merge"),
     # watches over carriers and SLAs
     path("watches/no-first-scan/", watch_views.no_first_scan, name="no-first-scan"),
     path("watches/carriers/", watch_views.carrier_stats, name="carrier-stats"),
