@@ -132,3 +132,23 @@ def test_manager_dashboard_draws_its_charts_with_data(desk, make_user):
     )
     assert shipped.shipments.get().carrier.name in carriers
     screenshot(desk, "manager-dashboard")
+
+
+def test_the_order_and_return_pages_read_wholly_in_chinese(desk, make_user):
+    """In a real browser, in Chinese: the order page (timeline, routing reasons, amounts) and the
+    RMA page carry no English catalogue text (core/tests/untranslated.py)."""
+    from core.tests.untranslated import english_on_chinese_page
+    from returns.tests.conftest import delivered_order, receive_and_inspect, request_return
+
+    with transaction.atomic():
+        shipped = order_in_state("shipped")
+    rma = receive_and_inspect(request_return(delivered_order(), (1, 1)), {1: {"intact": 1}})
+
+    sign_in(desk, make_user(Role.MANAGER))
+    desk.select_option("form.lang select[name=language]", "zh-hans")
+    desk.wait_for_selector("html[lang=zh-hans]")
+    for name, url in (("order", shipped.get_absolute_url()), ("rma", rma.get_absolute_url())):
+        desk.goto(f"{desk.base_url}{url}")
+        desk.wait_for_selector("ol.timeline")
+        screenshot(desk, f"{name}-detail-zh-hans")
+        assert english_on_chinese_page(desk.content()) == [], name
