@@ -6,6 +6,7 @@ Run a benchmark from the repository root, e.g. `.venv/bin/python -m bench.hot_sk
 import os
 import statistics
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,3 +90,18 @@ def summary(
 ) -> None:
     """The benchmark's result as one line: path | target | figure | baseline | floor | ratios | load."""
     print(f"SUMMARY | {path} | {target} | {figure} | {baseline} | {floor} | {ratios} | load {load}")
+
+
+def run_together(count: int, target) -> float:
+    """Start `count` threads running target(barrier, index); each waits at the barrier once its
+    set-up is done, so the clock covers only the measured work. Seconds from the start to the last
+    thread's end."""
+    barrier = threading.Barrier(count + 1)
+    threads = [threading.Thread(target=target, args=(barrier, i)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start

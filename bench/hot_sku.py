@@ -39,7 +39,7 @@ import statistics
 import threading
 import time
 
-from bench.common import SERVER, load_average, percentile, setup_django, teardown, verdict
+from bench.common import SERVER, load_average, percentile, run_together, setup_django, teardown, verdict
 from bench.gunicorn import flush_redis, gunicorn, request_once
 
 DB = "conduit_bench_hot_h_sku"
@@ -62,10 +62,9 @@ def run_callers(work) -> dict:
     latencies: list[float] = []
     acks: list = []
     errors: list[Exception] = []
-    barrier = threading.Barrier(CALLERS + 1)
     lock = threading.Lock()
 
-    def caller(index):
+    def caller(barrier, index):
         local, mine = [], []
         try:
             requests = list(work(index))
@@ -84,14 +83,7 @@ def run_callers(work) -> dict:
                 acks.extend(mine)
             connection.close()
 
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(CALLERS)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
+    wall = run_together(CALLERS, caller)
     ms = [v * 1000 for v in latencies]
     return {
         "rate": len(acks) / wall,
@@ -358,9 +350,8 @@ def run_http(port: int, headers: dict, method: str, path: str, bodies: list, exp
     lock = threading.Lock()
     encoded = [None if body is None else json.dumps(body).encode() for body in bodies]
     pending = list(reversed(encoded))
-    barrier = threading.Barrier(CALLERS + 1)
 
-    def client_loop():
+    def client_loop(barrier, _index):
         local, mine = [], []
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         barrier.wait()
@@ -387,14 +378,7 @@ def run_http(port: int, headers: dict, method: str, path: str, bodies: list, exp
             latencies.extend(local)
             answers.extend(mine)
 
-    threads = [threading.Thread(target=client_loop) for _ in range(CALLERS)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
+    wall = run_together(CALLERS, client_loop)
     ms = [v * 1000 for v in latencies]
     return {
         "rate": len(answers) / wall,

@@ -28,7 +28,7 @@ import threading
 import time
 from datetime import timedelta
 
-from bench.common import load_average, percentile, setup_django, teardown, verdict
+from bench.common import load_average, percentile, run_together, setup_django, teardown, verdict
 from bench.gunicorn import flush_redis, gunicorn
 
 DB = "conduit_bench_http_ingest"
@@ -267,9 +267,8 @@ def run_singles(base: str, headers: dict, bodies: list[bytes], clients: int) -> 
     latencies, failures = [], [0]
     lock = threading.Lock()
     pending = list(reversed(bodies))
-    barrier = threading.Barrier(clients + 1)
 
-    def client_loop():
+    def client_loop(barrier, _index):
         local = []
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             barrier.wait()
@@ -289,14 +288,7 @@ def run_singles(base: str, headers: dict, bodies: list[bytes], clients: int) -> 
         with lock:
             latencies.extend(local)
 
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
+    wall = run_together(clients, client_loop)
     ms = [v * 1000 for v in latencies]
     return {
         "rate": len(bodies) / wall,

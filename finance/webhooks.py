@@ -11,15 +11,20 @@ from finance.callbacks import Outcome, payment_callback_receive
 ANSWERED = (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE)
 
 
-@csrf_exempt  # providers cannot send a CSRF token; the signature authenticates them
-@require_POST
-def stripe_webhook(request):
-    receipt = payment_callback_receive(
-        provider="stripe",
+def _receive(request, provider: str):
+    """Hand the raw callback to the service: what every provider's webhook does before it answers."""
+    return payment_callback_receive(
+        provider=provider,
         headers=dict(request.headers),
         raw_body=request.body,
         client_address=client_address(request),
     )
+
+
+@csrf_exempt  # providers cannot send a CSRF token; the signature authenticates them
+@require_POST
+def stripe_webhook(request):
+    receipt = _receive(request, "stripe")
     body = {"status": receipt.outcome}
     if receipt.error:
         body["error"] = receipt.error
@@ -32,12 +37,7 @@ def stripe_webhook(request):
 @csrf_exempt
 @require_POST
 def alipay_webhook(request):
-    receipt = payment_callback_receive(
-        provider="alipay",
-        headers=dict(request.headers),
-        raw_body=request.body,
-        client_address=client_address(request),
-    )
+    receipt = _receive(request, "alipay")
     # Alipay reads the body: "success" stops its retries, anything else makes it try again later.
     if receipt.outcome in ANSWERED:
         return HttpResponse("success", content_type="text/plain")
@@ -47,12 +47,7 @@ def alipay_webhook(request):
 @csrf_exempt
 @require_POST
 def wechatpay_webhook(request):
-    receipt = payment_callback_receive(
-        provider="wechat_pay",
-        headers=dict(request.headers),
-        raw_body=request.body,
-        client_address=client_address(request),
-    )
+    receipt = _receive(request, "wechat_pay")
     # 回调通知应答: 200 (or 204) stops WeChat Pay's retries; 4xx/5xx with {"code": "FAIL",
     # "message": at most 64 characters} makes it notify again later.
     if receipt.outcome in ANSWERED:
@@ -68,12 +63,7 @@ def wechatpay_webhook(request):
 @csrf_exempt
 @require_POST
 def unionpay_webhook(request):
-    receipt = payment_callback_receive(
-        provider="unionpay",
-        headers=dict(request.headers),
-        raw_body=request.body,
-        client_address=client_address(request),
-    )
+    receipt = _receive(request, "unionpay")
     # UnionPay's back notification: HTTP 200 stops its retries (the SDK demos answer "ok"); any other
     # status makes it notify again later, which replays a failed callback.
     if receipt.outcome in ANSWERED:
