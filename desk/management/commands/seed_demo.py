@@ -6,6 +6,11 @@ transaction that takes its locks in the order every other path does (the orders 
 through the intake's one set-based pass; each is then held, routed and shipped alone), and it
 does the follow-up work itself instead of queuing a task per order — it routes inline, refreshes
 the customers' statistics once at the end, and its shops do not notify their (invented) customers.
+
+`make run` serves the desk before all of it is done: `--ready-first N` takes every order in, takes
+the N most recent to their states with everything else the demo holds (returns, purchasing,
+finance), and leaves the older orders in `desk.DemoBacklog`; `--resume`, started beside the web
+server, routes and ships them in the background while the desk shows how many remain.
 """
 
 import random
@@ -46,6 +51,7 @@ from desk.demo_data import (
     WAREHOUSES,
     WESTERN,
 )
+from desk.models import DemoBacklog
 from finance.demo import seed_finance_demo
 from finance.revenue import revenue_backfill
 from fulfilment import routing
@@ -65,7 +71,7 @@ from inventory.models import (
 from inventory.services import stock_change, stock_transfer
 from orders import intake, services
 from orders.jobs import customer_refresh_stats
-from orders.models import Customer, Order, OrderStatus
+from orders.models import Customer, LineKind, Order, OrderStatus
 from orders.replenishment import replenishment_refresh
 from purchasing.demo import seed_purchasing_demo
 from returns.decisions import rma_cancel, rma_reject
@@ -97,8 +103,21 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=5000)
         parser.add_argument("--force", action="store_true")
         parser.add_argument("--seed", type=int, default=20260216)
+        parser.add_argument(
+            "--ready-first",
+            type=int,
+            metavar="N",
+            help="take all orders in but route and ship only the N most recent now; "
+            "`--resume` does the rest (make run serves the desk meanwhile)",
+        )
+        parser.add_argument(
+            "--resume", action="store_true", help="take the orders a --ready-first run left to their states"
+        )
 
-    def handle(self, *args, orders, force, seed, **options):
+    def handle(self, *args, orders, force, seed, ready_first, resume, **options):
+        if resume:
+            self._resume()
+            return
         sync_roles()
         self._users()
         if Order.objects.exists() and not force:
@@ -113,8 +132,39 @@ class Command(BaseCommand):
         skus = self._skus()
         self._stock(rng, warehouses, skus, channels)
         customers = self._customer_pool(rng)
+        taken = self._take_in(rng, orders, channels, skus, customers)
+        # The most recent first: they are what the desk opens on, and the returns below need them.
+        taken.sort(key=lambda item: item[0].placed_at, reverse=True)
+        now = taken if ready_first is None else taken[:ready_first]
+        later = taken[len(now) :]
+        if later:  # and, once they are done, the step that needs them all (see _finish)
+            DemoBacklog.objects.bulk_create(
+                [DemoBacklog(order=order, target_status=state) for order, state in later] + [DemoBacklog()]
+            )
+        self._advance_all(now)
+        seed_b2b_demo()  # one wholesale account with a contract in delivery
+        self._refresh()
+        sla_default_rules()
+        self._returns(rng)
+        seed_purchasing_demo()  # suppliers with their items, purchase orders in several states
+        if not later:
+            self._finish()
+        else:
+            rollup_refresh(full=True)  # the ready orders' figures until --resume finishes
+        took = (timezone.now() - start).total_seconds()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {orders} orders in {took:.1f}s"
+                + (f"; {len(later)} older ones wait for `seed_demo --resume`." if later else ".")
+            )
+        )
+
+    def _take_in(self, rng, orders, channels, skus, customers) -> list[tuple[Order, str]]:
+        """Every order through the intake's set-based batches (paid ones reserve their stock);
+        returns the new orders with the state each is to reach."""
         mix = [state for state, weight in STATE_MIX for _ in range(weight)]
         numbered = Order.objects.filter(channel__in=channels).count()  # --force: new external ids
+        taken = []
         for first in range(0, orders, BATCH):
             states = [rng.choice(mix) for _ in range(first, min(first + BATCH, orders))]
             items = [
@@ -122,21 +172,51 @@ class Command(BaseCommand):
                 for i, state in enumerate(states)
             ]
             results = intake.order_ingest_batch(items=items, follow_up=False)
-            for state, data, (order, created) in zip(states, items, results, strict=True):
-                if created:
-                    self._advance(rng, order, state, data)
-            self.stdout.write(f"  {first + len(states)} orders…")
-        seed_b2b_demo()  # one wholesale account with a contract in delivery
+            taken += [
+                (order, state) for state, (order, created) in zip(states, results, strict=True) if created
+            ]
+            self.stdout.write(f"  {first + len(states)} orders taken in…")
+        return taken
+
+    def _advance_all(self, orders: list[tuple[Order, str]]) -> None:
+        for index, (order, state) in enumerate(orders, start=1):
+            self._advance(order, state)
+            if index % BATCH == 0 or index == len(orders):
+                self.stdout.write(f"  {index} of {len(orders)} orders routed and shipped…")
+
+    def _refresh(self) -> None:
+        """What a worker's per-order tasks would have kept current, done once for all orders."""
         customer_refresh_stats(customer_ids=list(Customer.objects.values_list("pk", flat=True)))
         replenishment_refresh()
-        sla_default_rules()
-        self._returns(rng)
-        seed_purchasing_demo()  # suppliers with their items, purchase orders in several states
+
+    def _finish(self) -> None:
+        """What needs every order in its state: revenue lines, then the finance demo (payments
+        and a reconciled statement, which compare against those lines) and the dashboard."""
         revenue_backfill()
         seed_finance_demo()  # payments, the last month's Alipay statement imported and reconciled
         rollup_refresh(full=True)  # the dashboard has its numbers before beat's first refresh
-        took = (timezone.now() - start).total_seconds()
-        self.stdout.write(self.style.SUCCESS(f"Seeded {orders} orders in {took:.1f}s."))
+
+    def _resume(self) -> None:
+        """Take the orders a `--ready-first` run left to their states, the most recent first,
+        then finish the demo. Each row goes once its step is done, so a stopped run picks up
+        where it stopped (the finance demo records what is missing only)."""
+        _commit_without_waiting_for_disk()
+        steps = DemoBacklog.objects.order_by("-order__placed_at", "pk")
+        pending = list(steps.filter(order__isnull=False).values_list("pk", "order_id", "target_status"))
+        if not pending and not steps.exists():
+            return
+        started = timezone.now()
+        orders = Order.objects.in_bulk([order_id for _pk, order_id, _state in pending])
+        for index, (pk, order_id, state) in enumerate(pending, start=1):
+            self._advance(orders[order_id], state)
+            DemoBacklog.objects.filter(pk=pk).delete()
+            if index % BATCH == 0 or index == len(pending):
+                self.stdout.write(f"  {index} of {len(pending)} older orders routed and shipped…")
+        self._refresh()
+        self._finish()
+        DemoBacklog.objects.all().delete()
+        took = (timezone.now() - started).total_seconds()
+        self.stdout.write(self.style.SUCCESS(f"Loaded the other {len(pending)} demo orders in {took:.1f}s."))
 
     def _returns(self, rng, count: int = 30):
         """RMAs on recently delivered orders in every state a return passes through, so each role
@@ -418,21 +498,24 @@ class Command(BaseCommand):
             _mask_receiver(data)
         return data
 
-    def _advance(self, rng, order, state, data):
+    def _advance(self, order, state):
         """Take a new order on to its target state, one short transaction per step. A step the
-        order's state no longer allows (a worker beside us routed it first) is skipped."""
+        order's state no longer allows (a worker beside us routed it first) is skipped. Its own
+        random draws (seeded by the order) make a resumed run choose as a single run would."""
         if order.status in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED):  # held on arrival, or cancelled
             return
+        rng = random.Random(order.pk)
         try:
             if state == OrderStatus.ON_HOLD:
                 services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
             if state in ROUTED_STATES and order.status == OrderStatus.PAID:
-                self._fulfil(order, state, data["placed_at"])
-            if state == OrderStatus.PAID and len(data["lines"]) > 1 and rng.random() < 0.3:
-                first_line = order.lines.order_by("line_no").first()
-                services.order_cancel_lines(
-                    order=order, quantities={first_line.pk: 1}, reason=rng.choice(CANCEL_REASONS)
-                )
+                self._fulfil(order, state, order.placed_at)
+            if state == OrderStatus.PAID and rng.random() < 0.3:
+                lines = list(order.lines.filter(kind=LineKind.GOODS).order_by("line_no"))
+                if len(lines) > 1:
+                    services.order_cancel_lines(
+                        order=order, quantities={lines[0].pk: 1}, reason=rng.choice(CANCEL_REASONS)
+                    )
             if rng.random() < 0.05:
                 services.order_add_note(
                     order=order, text="客户来电确认收货地址 / customer confirmed the address"
