@@ -14,7 +14,6 @@ from itertools import chain
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
 
 # A cell starting with one of these runs as a formula in Excel / LibreOffice (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -150,30 +149,59 @@ def _xml_text(value: str) -> str:
     return value.replace("\r", "&#13;") if "\r" in value else value  # XML readers turn a bare CR into LF
 
 
-def _xlsx_cell(ref: str, value) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, bool):
-        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, int | Decimal) or (isinstance(value, float) and math.isfinite(value)):
-        number = format(value, "f") if isinstance(value, Decimal) else repr(value)
-        return f'<c r="{ref}"><v>{number}</v></c>'
-    if isinstance(value, datetime):
-        if timezone.is_aware(value):
-            value = timezone.make_naive(value)
-        serial = (value - _EXCEL_EPOCH).total_seconds() / 86400
-        return f'<c r="{ref}" s="1"><v>{serial!r}</v></c>'
-    if isinstance(value, date):
-        return f'<c r="{ref}" s="2"><v>{(value - _EXCEL_EPOCH.date()).days}</v></c>'
-    text = _xml_text(str(spreadsheet_safe(str(value))))
-    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+# Cells carry no r="B7": a reader takes the next column (OOXML leaves r optional; calamine,
+# openpyxl, Excel and LibreOffice all read it so, and so does core.sheets' guard). Every position
+# is therefore written, an empty one as <c/>. Most exports are 100k rows × 15 cells: cells are
+# written by a function per value type, and text is escaped only when it holds something to escape.
+_EMPTY_CELL = "<c/>"
+_NEEDS_ESCAPE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text_cell(value: str) -> str:
+    if not value:
+        return _EMPTY_CELL
+    if value.startswith(FORMULA_PREFIXES) and not PLAIN_NUMBER.fullmatch(value):
+        value = "'" + value
+    if _NEEDS_ESCAPE.search(value):
+        value = _xml_text(value)
+    return f'<c t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>'
+
+
+def _datetime_cell(value: datetime) -> str:
+    if timezone.is_aware(value):
+        value = timezone.make_naive(value)
+    return f'<c s="1"><v>{(value - _EXCEL_EPOCH).total_seconds() / 86400!r}</v></c>'
+
+
+def _float_cell(value: float) -> str:
+    return f"<c><v>{value!r}</v></c>" if math.isfinite(value) else _text_cell(str(value))
+
+
+_CELL_BY_TYPE = {
+    str: _text_cell,
+    type(None): lambda value: _EMPTY_CELL,
+    int: lambda value: f"<c><v>{value}</v></c>",
+    Decimal: lambda value: f"<c><v>{value:f}</v></c>",
+    float: _float_cell,
+    bool: lambda value: f'<c t="b"><v>{int(value)}</v></c>',
+    datetime: _datetime_cell,
+    date: lambda value: f'<c s="2"><v>{(value - _EXCEL_EPOCH.date()).days}</v></c>',
+}
+
+
+def _xlsx_cell(value) -> str:
+    """A value whose exact type has no writer of its own: a subclass (a str enum, an int enum), a
+    lazy translation, anything else as its text."""
+    for kind in (bool, int, Decimal, float, datetime, date):  # bool before int, datetime before date
+        if isinstance(value, kind):
+            return _CELL_BY_TYPE[kind](value)
+    return _text_cell(str(value))
 
 
 def xlsx_stream(title: str, header: Sequence, rows: Iterable[Sequence], *, rows_per_chunk: int = 2000):
     """The workbook's bytes, chunk by chunk, as rows are consumed."""
     sink = _Sink()
     name = _xml_text(_SHEET_NAME_ILLEGAL.sub(" ", str(title)).strip()[:31] or "Sheet1").replace('"', "&quot;")
-    letters: list[str] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as book:
         for part, content in _XLSX_STATIC.items():
             book.writestr(part, content)
@@ -188,11 +216,9 @@ def xlsx_stream(title: str, header: Sequence, rows: Iterable[Sequence], *, rows_
         with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write(_SHEET_HEAD)
             pending: list[str] = []
+            writers = _CELL_BY_TYPE
             for number, row in enumerate(chain([header], rows), start=1):
-                row = list(row)
-                while len(letters) < len(row):
-                    letters.append(get_column_letter(len(letters) + 1))
-                cells = "".join(_xlsx_cell(f"{letters[i]}{number}", value) for i, value in enumerate(row))
+                cells = "".join([writers.get(type(value), _xlsx_cell)(value) for value in row])
                 pending.append(f'<row r="{number}">{cells}</row>')
                 if len(pending) >= rows_per_chunk:
                     sheet.write("".join(pending).encode())

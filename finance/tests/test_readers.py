@@ -243,3 +243,25 @@ def test_an_xlsx_part_holding_a_nul_byte_is_refused():
 
     with pytest.raises(FileRejected, match="not a readable Excel"):
         list(read_sheet(data, "statement.xlsx").rows)
+
+
+def test_streamed_cells_without_references_keep_their_columns_through_both_readers():
+    """The writer leaves out each cell's r="B2" (a reader takes the next column): an empty cell in
+    the middle must still hold its place, and subclasses of the written types keep their kind."""
+    from django.db.models import TextChoices
+    from django.utils.translation import gettext_lazy
+
+    class Kind(TextChoices):
+        SALE = "sale", "Sale"
+
+    header = ["a", gettext_lazy("Amount"), "c", "d", "e", "f", "g"]
+    row = [Kind.SALE, Decimal("-6.50"), None, "", "=1+1", float("nan"), "tail & <end>\r"]
+    data = b"".join(xlsx_stream("Cells", header, [row]))
+
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert list(book.active.iter_rows(min_row=1, max_row=2, values_only=True)) == [
+        ("a", "Amount", "c", "d", "e", "f", "g"),
+        ("sale", -6.5, None, None, "'=1+1", "nan", "tail & <end>\r"),
+    ]
+    ours = read(data)
+    assert ours[1] == ["sale", Decimal("-6.5"), None, None, "'=1+1", "nan", "tail & <end>\r"]
