@@ -8,9 +8,10 @@ does the follow-up work itself instead of queuing a task per order — it routes
 the customers' statistics once at the end, and its shops do not notify their (invented) customers.
 
 `make run` serves the desk before all of it is done: `--ready-first N` takes every order in, takes
-the N most recent to their states with everything else the demo holds (returns, purchasing,
-finance), and leaves the older orders in `desk.DemoBacklog`; `--resume`, started beside the web
-server, routes and ships them in the background while the desk shows how many remain.
+the N most recent to their states with the returns, purchasing and B2B demo, and leaves the older
+orders in `desk.DemoBacklog`; `--resume`, started beside the web server, routes and ships them in
+the background, then books revenue and loads the finance demo (which reconciles against every
+order), while the desk shows how many orders remain.
 """
 
 import random
