@@ -29,7 +29,7 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def _env(db: str, broker: str, cache: str | None) -> dict:
+def _env(db: str, broker: str, cache: str | None, extra: dict | None = None) -> dict:
     from cryptography.fernet import Fernet
 
     env = {
@@ -45,7 +45,7 @@ def _env(db: str, broker: str, cache: str | None) -> dict:
     }
     if cache:
         env["CACHE_URL"] = cache
-    return env
+    return {**env, **(extra or {})}
 
 
 def _free_port() -> int:
@@ -55,7 +55,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(db: str, *, workers: int, threads: int, broker: str, cache: str | None = None):
+def gunicorn(
+    db: str,
+    *,
+    workers: int,
+    threads: int,
+    broker: str,
+    cache: str | None = None,
+    extra_env: dict | None = None,
+):
     """Yields the port of a running `gunicorn config.wsgi --worker-class gthread`; its log is
     /tmp/<db>-gunicorn.log. Stopped (terminate, then kill) when the block ends."""
     port = _free_port()
@@ -79,7 +87,7 @@ def gunicorn(db: str, *, workers: int, threads: int, broker: str, cache: str | N
                 "-",
             ],
             cwd=ROOT,
-            env=_env(db, broker, cache),
+            env=_env(db, broker, cache, extra_env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -103,3 +111,29 @@ def gunicorn(db: str, *, workers: int, threads: int, broker: str, cache: str | N
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+@contextmanager
+def manage_process(db: str, *args: str, broker: str, cache: str | None = None, extra_env: dict | None = None):
+    """A long-running `manage.py` command beside the server (e.g. stock_lock_writer), with the
+    same environment; its log is /tmp/<db>-<command>.log. Stopped (SIGTERM, then kill) at the end."""
+    log_path = f"/tmp/{db}-{args[0]}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/python"), "manage.py", *args],
+            cwd=ROOT,
+            env=_env(db, broker, cache, extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            time.sleep(2)  # imports Django and connects before the first request
+            if process.poll() is not None:
+                sys.exit(f"{args[0]} exited ({process.returncode}); see {log_path}")
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

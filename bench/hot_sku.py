@@ -15,7 +15,9 @@ Each round uses fresh SKUs; A and B get stock for 90 % of their requests, so the
 find them sold out (the oversell check means something).
 
 HTTP, gunicorn as the README's production section runs it (config.wsgi, gthread 4 × 8, timeout 60,
-access log; production settings, Redis cache and broker on HTTP_REDIS_URL), 64 client threads
+access log; production settings, Redis cache and broker on HTTP_REDIS_URL) with its one
+`stock_lock_writer` process taking every web process's locks (HOT_WRITER=0: none, each process
+batches its own callers), 64 client threads
 with keep-alive connections, token authentication as a manager, rounds interleaved:
 H, POST /api/v1/stock/locks/ (one unit of a hot SKU), and
 T, GET /api/v1/ — the API root: authentication and permission checks and a tiny JSON answer.
@@ -28,9 +30,10 @@ acknowledged, balances equal the ledger (find_drift).
 
 Knobs: HOT_ROUNDS (3), HOT_CALLERS (64), HOT_REQUESTS per caller (ours, 60), HOT_BASELINE_REQUESTS
 (15), HOT_FLOOR_BATCHES (100), HOT_HTTP_REQUESTS per client (25), HTTP_WORKERS (4), HTTP_THREADS
-(8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13; flushed before and after). Run:
+(8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13; flushed before and after), HOT_WRITER (1). Run:
 `.venv/bin/python -m bench.hot_sku`."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -40,7 +43,7 @@ import threading
 import time
 
 from bench.common import SERVER, load_average, percentile, run_together, setup_django, teardown, verdict
-from bench.gunicorn import flush_redis, gunicorn, request_once
+from bench.gunicorn import flush_redis, gunicorn, manage_process, request_once
 
 DB = "conduit_bench_hot_h_sku"
 ROUNDS = int(os.environ.get("HOT_ROUNDS", 3))
@@ -52,6 +55,7 @@ HTTP_PER_CLIENT = int(os.environ.get("HOT_HTTP_REQUESTS", 25))
 WORKERS = int(os.environ.get("HTTP_WORKERS", 4))
 THREADS = int(os.environ.get("HTTP_THREADS", 8))
 REDIS = os.environ.get("HTTP_REDIS_URL", "redis://127.0.0.1:6379/13")
+WRITER = os.environ.get("HOT_WRITER", "1") == "1"  # the README's production shape: one lock writer
 SOLD = 0.9  # share of requests the stock covers
 
 
@@ -249,7 +253,13 @@ def main() -> None:
     flush_redis(REDIS)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     web = []
-    with gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS) as port:
+    shape = {"STOCK_LOCK_WRITER_URL": REDIS if WRITER else ""}
+    with (
+        gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS, extra_env=shape) as port,
+        manage_process(DB, "stock_lock_writer", broker=REDIS, cache=REDIS, extra_env=shape)
+        if WRITER
+        else contextlib.nullcontext(),
+    ):
         trivial = request_once(port, "GET", "/api/v1/", None, headers)
         anonymous = request_once(port, "GET", "/api/v1/", None, {})
         assert trivial[0] == 200 and anonymous[0] in (401, 403), (trivial, anonymous)
@@ -257,8 +267,9 @@ def main() -> None:
         run_http(port, headers, "POST", "/api/v1/stock/locks/", warm, 201)
         run_http(port, headers, "GET", "/api/v1/", [None] * CALLERS * 4, 200)
         print(
-            f"  HTTP, gunicorn gthread {WORKERS}×{THREADS}, {CALLERS} clients × {HTTP_PER_CLIENT} requests, "
-            f"{ROUNDS} rounds H T"
+            f"  HTTP, gunicorn gthread {WORKERS}×{THREADS}"
+            f"{', one stock_lock_writer process' if WRITER else ', each process batching its own callers'}, "
+            f"{CALLERS} clients × {HTTP_PER_CLIENT} requests, {ROUNDS} rounds H T"
         )
         for number, sku in enumerate(http_skus):
             bodies = [lock_body(sku.code, f"h{number}-{n}") for n in range(CALLERS * HTTP_PER_CLIENT)]

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.group_commit import GroupCommit
-from inventory import reservations
+from inventory import lock_writer, reservations
 from inventory.models import HOLDING, Reservation, ReservationState
 
 R = ReservationState
@@ -94,8 +94,17 @@ _group_commit = GroupCommit(run_batch=stock_lock_batch, run_one=_lock_one, max_b
 
 
 def stock_lock(request: LockRequest) -> LockResult:
-    """One caller's lock, batched with whoever else asks at the same moment."""
+    """One caller's lock, batched with whoever else asks at the same moment: in every web process
+    through the one writer process when STOCK_LOCK_WRITER_URL is set, else in this process."""
+    if settings.STOCK_LOCK_WRITER_URL:
+        return lock_writer.remote_stock_lock(request)
     return _group_commit.submit(request)
+
+
+def settle_locks(requests: list[LockRequest]) -> list[tuple[LockResult | None, BaseException | None]]:
+    """(result, error) per request, all in one batch (or one by one if the batch fails as a whole):
+    what the writer process runs for the requests it took."""
+    return _group_commit.settle(requests)
 
 
 def stock_lock_release(

@@ -192,6 +192,11 @@ INVENTORY_NEAR_EXPIRY_DAYS = env.int("INVENTORY_NEAR_EXPIRY_DAYS", default=90)
 INVENTORY_RELEASE_BREAKER_LIMIT = env.int("INVENTORY_RELEASE_BREAKER_LIMIT", default=20)
 # How long a stock lock (a hold without an order yet) lives unless the request sets its own TTL.
 STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
+# Checkout locks from every web process through one writer process (`manage.py stock_lock_writer`),
+# so a hot SKU's locks form real batches (inventory.lock_writer): a Redis URL, or empty to batch
+# within each process. A caller waits at most the timeout for its answer (then 503, retry).
+STOCK_LOCK_WRITER_URL = env("STOCK_LOCK_WRITER_URL", default="")
+STOCK_LOCK_WRITER_TIMEOUT_SECONDS = env.float("STOCK_LOCK_WRITER_TIMEOUT_SECONDS", default=5.0)
 # Stock changes are gathered this long before one push to the channels (R-I10).
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
 # Replenishment suggests a SKU whose available stock covers fewer days of sales than this.

@@ -1,0 +1,73 @@
+"""One writer process for requests that batch well across every web process (issue #18: a hot SKU's
+checkout locks). The in-process group commit (core.group_commit) batches only the callers of one
+process; behind gunicorn's 4 processes × 8 threads that makes batches of about two. Here every web
+process hands its request to one writer over a Redis list and waits for the answer on a key of its
+own; the writer takes everything waiting (up to `max_batch`), settles it in one transaction and
+answers each caller.
+
+Nothing acknowledged is lost: a caller is answered only after its work committed. What can happen
+is the reverse — a caller that gave up (the writer was down or slow) is answered with an error
+although the writer, coming back, might still have done its work. The writer therefore serves only
+requests whose caller will still be waiting for at least `SERVE_MARGIN` seconds; a request popped
+by a writer that then dies is lost with the writer and its caller times out (never acknowledged).
+
+Wire format (ours, internal): the queue holds JSON {"reply": key, "deadline": unix time, "item": …};
+the reply key holds the JSON answer, kept a minute in case its caller reads it late."""
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+
+import redis
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError
+
+SERVE_MARGIN = 1.0  # seconds a caller must still be waiting for its request to be served
+REPLY_KEPT = 60
+
+
+class WriterUnavailable(DomainError):
+    """The writer did not answer in time: nothing was acknowledged; the caller may ask again."""
+
+    status_code = 503
+
+
+class BatchWriterQueue:
+    def __init__(self, url: str, name: str):
+        # One client per process: redis-py's pool gives each waiting thread its own connection.
+        self.client = redis.Redis.from_url(url)
+        self.queue = f"conduit:{name}:requests"
+
+    def call(self, item: dict, *, timeout: float) -> dict:
+        """Hand `item` to the writer and wait for its answer (a caller in a web process)."""
+        reply = f"{self.queue}:reply:{uuid.uuid4().hex}"
+        request = {"reply": reply, "deadline": time.time() + timeout, "item": item}
+        try:
+            self.client.rpush(self.queue, json.dumps(request))
+            answer = self.client.blpop([reply], timeout=timeout)
+        except redis.RedisError as exc:
+            raise WriterUnavailable(_("The stock service is unavailable; try again.")) from exc
+        if answer is None:
+            raise WriterUnavailable(_("The stock service did not answer in time; try again."))
+        return json.loads(answer[1])
+
+    def serve_once(self, settle: Callable[[list[dict]], list[dict]], *, max_batch: int, wait: float) -> int:
+        """Take what is waiting (blocking up to `wait` seconds for the first), settle the requests
+        whose callers still wait, answer each. Returns how many requests were taken."""
+        first = self.client.blpop([self.queue], timeout=wait)
+        if first is None:
+            return 0
+        more = (self.client.lpop(self.queue, max_batch - 1) or []) if max_batch > 1 else []
+        requests = [json.loads(raw) for raw in (first[1], *more)]
+        now = time.time()
+        waiting = [request for request in requests if request["deadline"] - now >= SERVE_MARGIN]
+        if waiting:
+            answers = settle([request["item"] for request in waiting])
+            pipe = self.client.pipeline(transaction=False)
+            for request, answer in zip(waiting, answers, strict=True):
+                pipe.rpush(request["reply"], json.dumps(answer))
+                pipe.expire(request["reply"], REPLY_KEPT)
+            pipe.execute()
+        return len(requests)
