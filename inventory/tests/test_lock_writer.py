@@ -15,6 +15,7 @@ from core.tests.real_worker import redis_url
 from inventory import lock_writer
 from inventory.models import Reservation, StockBalance
 from inventory.reconciliation import find_drift
+from inventory.tests.test_concurrency import run_parallel
 from orders.tests.factories import SKUFactory, ensure_master_data, receive
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -65,21 +66,9 @@ def _lock(client, sku="HOT"):
 def test_callers_at_once_are_batched_by_the_writer_and_never_oversold(writer, manager):
     ensure_master_data(stock=0)
     receive(SKUFactory(code="HOT"), 20)
-    barrier, answers = threading.Barrier(32), []
+    clients, answers = [_client(manager) for _ in range(32)], []
 
-    def caller():
-        try:
-            client = _client(manager)
-            barrier.wait()
-            answers.append(_lock(client))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=caller) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_parallel(32, lambda index: answers.append(_lock(clients[index]))) == []
 
     statuses = Counter(answer.status_code for answer in answers)
     assert statuses == {201: 20, 409: 12}
