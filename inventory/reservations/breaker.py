@@ -10,7 +10,8 @@ breaker is tripped with a conditional UPDATE, so only the first tripper raises t
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Exists, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
 from core.alerts import alert_raise
@@ -37,38 +38,38 @@ def pending_release_quantities(reservation_ids) -> dict[int, int]:
 
 
 def release_allowance(sku_ids, *, now) -> dict[int, int]:
-    """How many more releases each SKU may have now before its breaker trips (0 when paused)."""
+    """How many more releases each SKU may have now before its breaker trips (0 when paused):
+    its limit less the releases counted since the window start, or since a manager resumed it if
+    that is later. One statement for all the SKUs (the expiry sweep asks for ~100 per batch)."""
     sku_ids = set(sku_ids)
     if not sku_ids:
         return {}
-    limits = dict(SKU.objects.filter(pk__in=sku_ids).values_list("pk", "release_breaker_limit"))
-    breakers = {b.sku_id: b for b in ReleaseBreaker.objects.filter(sku_id__in=sku_ids)}
     since = now - BREAKER_WINDOW
-    counts = dict(
-        StockMovement.objects.filter(sku_id__in=sku_ids, kind__in=RELEASE_KINDS, created_at__gte=since)
+    breaker = ReleaseBreaker.objects.filter(sku_id=OuterRef("pk"))
+    released = (
+        StockMovement.objects.filter(
+            sku_id=OuterRef("pk"),
+            kind__in=RELEASE_KINDS,
+            created_at__gte=Greatest(Value(since), Coalesce(OuterRef("resumed_at"), Value(since))),
+        )
         .exclude(payload__has_key=ROUTED_KEY)
+        .order_by()
         .values("sku_id")
         .annotate(n=Count("pk"))
-        .values_list("sku_id", "n")
+        .values("n")[:1]
     )
-    allowance = {}
-    for sku_id in sku_ids:
-        breaker = breakers.get(sku_id)
-        if breaker and breaker.is_open:
-            allowance[sku_id] = 0
-            continue
-        count = counts.get(sku_id, 0)
-        if breaker and breaker.resumed_at and breaker.resumed_at > since:  # the window restarts
-            count = (
-                StockMovement.objects.filter(
-                    sku_id=sku_id, kind__in=RELEASE_KINDS, created_at__gte=breaker.resumed_at
-                )
-                .exclude(payload__has_key=ROUTED_KEY)
-                .count()
-            )
-        limit = limits.get(sku_id) or settings.INVENTORY_RELEASE_BREAKER_LIMIT
-        allowance[sku_id] = max(0, limit - count)
-    return allowance
+    rows = (
+        SKU.objects.filter(pk__in=sku_ids)
+        .annotate(
+            paused=Exists(breaker.filter(is_open=True)), resumed_at=Subquery(breaker.values("resumed_at"))
+        )
+        .annotate(released=Coalesce(Subquery(released), 0))
+        .values_list("pk", "release_breaker_limit", "paused", "released")
+    )
+    default = settings.INVENTORY_RELEASE_BREAKER_LIMIT
+    return {
+        sku_id: 0 if paused else max(0, (limit or default) - count) for sku_id, limit, paused, count in rows
+    }
 
 
 def trip_breakers(sku_ids, *, now) -> None:

@@ -307,3 +307,43 @@ def test_stock_push_reaches_listeners_on_commit(scarce, django_capture_on_commit
     finally:
         unregister_stock_listener(listener)
     assert pushed[-1][ChannelFactory().pk]["SKU-1"] == 4
+
+
+def test_release_allowance_counts_the_last_hour_or_since_a_resume_with_each_skus_limit(settings):
+    from inventory.models import MovementKind, ReleaseBreaker, StockBalance, StockMovement
+    from inventory.reservations.breaker import ROUTED_KEY
+
+    settings.INVENTORY_RELEASE_BREAKER_LIMIT = 5
+    now = timezone.now()
+    plain, own_limit, paused = SKUFactory(code="A"), SKUFactory(code="B"), SKUFactory(code="C")
+    own_limit.release_breaker_limit = 3
+    own_limit.save()
+    for sku in (plain, own_limit, paused):
+        receive(sku, 10)
+
+    def released(sku, minutes_ago, kind=MovementKind.RELEASE, payload=None):
+        StockMovement.objects.create(
+            balance=StockBalance.objects.get(sku=sku),
+            sku=sku,
+            kind=kind,  # counted by kind and time only: no units move, so the ledger still agrees
+            payload=payload or {},
+            created_at=now - timedelta(minutes=minutes_ago),
+        )
+
+    # A: two releases and an expiry within the hour count; one older, and routing's, do not
+    for minutes_ago in (10, 10):
+        released(plain, minutes_ago)
+    released(plain, 30, kind=MovementKind.EXPIRE)
+    released(plain, 90)
+    released(plain, 5, payload={ROUTED_KEY: "WH-2"})
+    # B: its own limit of 3; resumed 20 minutes ago, so only the release since then counts
+    ReleaseBreaker.objects.create(sku=own_limit, is_open=False, resumed_at=now - timedelta(minutes=20))
+    released(own_limit, 30)
+    released(own_limit, 30)
+    released(own_limit, 10)
+    # C: paused
+    ReleaseBreaker.objects.create(sku=paused, is_open=True, tripped_at=now)
+
+    allowance = reservations.release_allowance({plain.pk, own_limit.pk, paused.pk}, now=now)
+
+    assert allowance == {plain.pk: 5 - 3, own_limit.pk: 3 - 1, paused.pk: 0}
