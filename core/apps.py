@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,3 +18,18 @@ class CoreConfig(AppConfig):
 
         # Groups are set-up data, not domain logic: keep them in step with the code after migrate.
         post_migrate.connect(sync_roles_after_migrate, sender=self)
+        self._forget_cached_permissions_on_change()
+
+    @staticmethod
+    def _forget_cached_permissions_on_change():
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group, Permission
+
+        from core.permission_cache import permissions_changed
+
+        user = get_user_model()
+        for through in (user.groups.through, user.user_permissions.through, Group.permissions.through):
+            m2m_changed.connect(permissions_changed, sender=through, dispatch_uid=f"permissions:{through}")
+        for model in (user, Group, Permission):
+            post_save.connect(permissions_changed, sender=model, dispatch_uid=f"permissions-save:{model}")
+            post_delete.connect(permissions_changed, sender=model, dispatch_uid=f"permissions-delete:{model}")
