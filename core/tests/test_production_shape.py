@@ -248,6 +248,7 @@ def queue_of(task_name: str) -> str:
         ("integrations.wms.tasks.compare_warehouse_stock", "sync"),
         ("inventory.tasks.push_stock", "sync"),
         ("fulfilment.route_order", "default"),
+        ("fulfilment.route_orders", "default"),
         ("orders.tasks.refresh_customer_stats", "default"),
         ("finance.tasks.run_reconciliation", "default"),
         ("dashboard.tasks.refresh_dashboard_rollups", "default"),

@@ -23,7 +23,7 @@ from ops.models import TaskOutcomeMinute
 from ops.tests.publishing import tasks_published
 from orders.models import Customer, Order, OrderStatus
 
-PER_ORDER_TASKS = {"fulfilment.route_order", "orders.tasks.refresh_customer_stats"}
+PER_ORDER_TASKS = {"fulfilment.route_order", "fulfilment.route_orders", "orders.tasks.refresh_customer_stats"}
 DELIVER = "core.tasks.deliver_outbox_message"
 FINANCE_DEMO_TASKS = {
     "finance.tasks.validate_import",

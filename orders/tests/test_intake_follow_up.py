@@ -5,12 +5,12 @@ import pytest
 
 from ops.tests.publishing import tasks_published
 from orders.intake import order_ingest_batch
-from orders.models import OrderStatus
+from orders.models import Order, OrderStatus
 from orders.tests.factories import canonical_payload, ensure_master_data, validated
 
 pytestmark = pytest.mark.django_db
 
-ROUTE, STATS = "fulfilment.route_order", "orders.tasks.refresh_customer_stats"
+ROUTE, STATS = "fulfilment.route_orders", "orders.tasks.refresh_customer_stats"
 
 
 def _batch():
@@ -31,7 +31,7 @@ def test_a_batch_routes_its_paid_orders_and_refreshes_statistics_once(django_cap
         results = order_ingest_batch(items=items)
 
     assert [order.status for order, _created in results][-2:] == [OrderStatus.CANCELLED] * 2
-    assert published[ROUTE] == 2
+    assert published[ROUTE] == 1  # both paid orders in one routing task
     assert published[STATS] == 1  # the cancelled ones are in it, not refreshed once more each
 
 
@@ -44,3 +44,33 @@ def test_follow_up_false_queues_nothing_for_the_caller_to_do_itself(django_captu
     assert all(created for _order, created in results)
     assert [order.status for order, _created in results][:2] == [OrderStatus.PAID] * 2  # still to route
     assert ROUTE not in published and STATS not in published
+
+
+def test_paid_orders_are_routed_a_chunk_per_task_and_each_task_routes_its_orders(
+    django_capture_on_commit_callbacks,
+):
+    from unittest import mock
+
+    from celery.app.task import Task
+
+    from fulfilment.routing.service import ROUTE_TASK_CHUNK
+    from fulfilment.tasks import route_orders_task
+
+    ensure_master_data()
+    items = [validated(canonical_payload(paid=True)) for _ in range(ROUTE_TASK_CHUNK + 2)]
+    sent = []
+
+    def publish(task, args=None, kwargs=None, **options):
+        sent.append((task.name, args))
+
+    with mock.patch.object(Task, "apply_async", publish), django_capture_on_commit_callbacks(execute=True):
+        results = order_ingest_batch(items=items)
+
+    chunks = [args[0] for name, args in sent if name == ROUTE]
+    paid = sorted(order.pk for order, _created in results)
+    assert [len(chunk) for chunk in chunks] == [ROUTE_TASK_CHUNK, 2]
+    assert sorted(pk for chunk in chunks for pk in chunk) == paid
+    # run as a worker would: each order of the chunk is routed
+    for chunk in chunks:
+        route_orders_task(chunk)
+    assert {order.status for order in Order.objects.filter(pk__in=paid)} == {OrderStatus.ALLOCATED}
