@@ -74,3 +74,27 @@ def test_paid_orders_are_routed_a_chunk_per_task_and_each_task_routes_its_orders
     for chunk in chunks:
         route_orders_task(chunk)
     assert {order.status for order in Order.objects.filter(pk__in=paid)} == {OrderStatus.ALLOCATED}
+
+
+def test_one_order_failing_in_a_routing_chunk_does_not_keep_the_others_from_routing(monkeypatch):
+    from fulfilment import routing
+    from fulfilment.tasks import route_orders_task
+
+    ensure_master_data()
+    results = order_ingest_batch(
+        items=[validated(canonical_payload(paid=True)) for _ in range(3)], follow_up=False
+    )
+    first, *others = sorted(order.pk for order, _created in results)
+    route = routing.route_quietly
+
+    def broken_for_the_first(order_id):
+        if order_id == first:
+            raise RuntimeError("a bug in routing")
+        return route(order_id)
+
+    monkeypatch.setattr(routing, "route_quietly", broken_for_the_first)
+    with pytest.raises(RuntimeError, match="a bug in routing"):  # the task's outcome says so
+        route_orders_task([first, *others])
+
+    assert Order.objects.get(pk=first).status == OrderStatus.PAID  # left for the beat's safety net
+    assert {o.status for o in Order.objects.filter(pk__in=others)} == {OrderStatus.ALLOCATED}
