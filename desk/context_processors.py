@@ -18,7 +18,8 @@ def desk(request):
         # Role labels in the reader's language ("客服"), never the codes ("customer_service").
         "user_roles": sorted(str(Role(role).label) for role in user_roles(user)) if user is not None else [],
         "desk_nav": SimpleLazyObject(lambda: desk_navigation(user) if user is not None else []),
-        # `make run` serves the desk while older demo orders load (seed_demo --resume); the layout
-        # calls this once, so pages that do not show it cost nothing.
+        # `make run` serves the desk while older demo orders load (seed_demo --resume). Called once
+        # by the desk layout for a signed-in user (one aggregate on a table empty outside the demo's
+        # first minutes); pages not built on the layout never call it.
         "demo_backlog": demo_backlog,
     }
