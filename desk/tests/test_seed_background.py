@@ -93,3 +93,11 @@ def test_a_stopped_resume_picks_up_where_it_stopped(ready_first):
     call_command("seed_demo", resume=True, stdout=StringIO())
     assert not DemoBacklog.objects.exists()
     assert ReconciliationRun.objects.count() == 1 and ImportBatch.objects.count() == 1
+
+
+def test_a_negative_ready_first_is_refused_before_anything_is_loaded():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="--ready-first"):
+        call_command("seed_demo", orders=10, ready_first=-5, stdout=StringIO())
+    assert not Order.objects.exists()

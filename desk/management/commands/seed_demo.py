@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -119,6 +119,8 @@ class Command(BaseCommand):
         if resume:
             self._resume()
             return
+        if ready_first is not None and ready_first < 0:
+            raise CommandError("--ready-first takes the number of orders to make ready first (0 or more).")
         sync_roles()
         self._users()
         if Order.objects.exists() and not force:
