@@ -55,7 +55,8 @@ def test_an_agent_merges_two_orders_then_splits_the_parcel_on_a_tablet(tablet, m
     page.click("button[type=submit]")
     page.wait_for_selector("header.topbar")
     page.goto(f"{page.base_url}{first.get_absolute_url()}")
-    page.click("a.action-merge")
+    with page.expect_navigation():  # measured once the new page is there, not mid-navigation
+        page.click("a.action-merge")
     no_sideways_scroll(page, "merge")
     button = page.locator(f"button.action-merge-{second.pk}")
     assert button.bounding_box()["height"] >= 44
@@ -64,7 +65,8 @@ def test_an_agent_merges_two_orders_then_splits_the_parcel_on_a_tablet(tablet, m
     assert f"now ship with {first.number} in one parcel, {parcel.number}" in page.inner_text(".messages")
     assert live_shipments(second) == [parcel]
 
-    page.click(f"a[href$='/shipments/{parcel.number}/split/']")
+    with page.expect_navigation():
+        page.click(f"a[href$='/shipments/{parcel.number}/split/']")
     no_sideways_scroll(page, "split")
     box = page.locator("#split-form input[inputmode=numeric]").first
     assert box.bounding_box()["height"] >= 44
