@@ -268,6 +268,9 @@ if len(BUSINESS_CURRENCY) != 3 or not BUSINESS_CURRENCY.isascii() or not BUSINES
     raise ImproperlyConfigured(
         f"BUSINESS_CURRENCY is an ISO 4217 code such as CNY, not {BUSINESS_CURRENCY!r}."
     )
+# The reconciliation's grouped comparison runs as this many id ranges side by side on PostgreSQL
+# (parallel workers of one query, in the run's transaction): the database server's cores. 1: one.
+RECONCILE_QUERY_PARTS = env.int("RECONCILE_QUERY_PARTS", default=2)
 # A day's rate is the latest one on or before it, at most this many days old (weekends, holidays,
 # monthly rates); older ones are not used and the amount shows as not converted.
 EXCHANGE_RATE_MAX_AGE_DAYS = env.int("EXCHANGE_RATE_MAX_AGE_DAYS", default=31)

@@ -310,3 +310,39 @@ def test_the_nightly_job_reconciles_yesterdays_month(capture):
     run = reconciliation_nightly(now=datetime(2026, 2, 1, 3, 0, tzinfo=SH))
 
     assert (str(run.period), run.state, run.requested_by) == ("2026-01", "done", None)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_comparison_in_parallel_parts_finds_what_one_query_finds(month, settings, parts):
+    """The month's rows are not committed here (the test's transaction), as the lines a run has
+    just matched are not: the parallel workers must see them. On PostgreSQL the plan is checked
+    to have started workers, so the equality below is the workers' doing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from finance.periods import period_get
+    from finance.reconciliation.comparison import comparison_settings, differing_orders, query_settings
+
+    january = period_get(2026, 1)
+    settings.RECONCILE_QUERY_PARTS = 1
+    one_query = sorted(differing_orders(january), key=lambda facts: facts.order_id)
+    assert len(one_query) >= 9
+
+    def planner_settings():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('parallel_setup_cost'), current_setting('work_mem')")
+            return cursor.fetchone()
+
+    before = planner_settings() if connection.vendor == "postgresql" else None
+    settings.RECONCILE_QUERY_PARTS = parts
+    with CaptureQueriesContext(connection) as queries:
+        in_parts = sorted(differing_orders(january), key=lambda facts: facts.order_id)
+    assert in_parts == one_query
+    if connection.vendor == "postgresql":
+        (comparison,) = [q["sql"] for q in queries.captured_queries if "WITH pay AS" in q["sql"]]
+        assert comparison.count("UNION ALL") == parts - 1
+        with connection.cursor() as cursor, query_settings(cursor, comparison_settings(parts)):
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + comparison)
+            plan = cursor.fetchone()[0][0]["Plan"]
+        assert plan["Node Type"] == "Gather" and plan["Workers Launched"] >= 1, plan
+        assert planner_settings() == before  # the run's later statements plan as usual
