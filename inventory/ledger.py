@@ -14,7 +14,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from inventory.models import MovementKind, PoolKind, StockBalance, StockMovement, StockPool, StockPushPending
+from inventory.models import (
+    MovementKind,
+    PoolKind,
+    ReservationState,
+    StockBalance,
+    StockMovement,
+    StockPool,
+    StockPushPending,
+)
 
 
 class InsufficientStock(DomainError):
@@ -413,11 +421,32 @@ def reserve_unambiguous(
     return stored
 
 
-_EXPIRE_SQL = """
-WITH e AS (
-    SELECT * FROM unnest(%(pk)s::bigint[], %(balance)s::bigint[], %(sku)s::bigint[], %(quantity)s::int[],
-                         %(order)s::bigint[])
-             AS t(id, balance_id, sku_id, quantity, order_id)
+_EXPIRE_DUE_SQL = """
+WITH due AS (  -- rows another worker holds are left for the next sweep, never waited for
+    SELECT r.id, r.balance_id, r.sku_id, r.quantity, r.order_id, r.expires_at
+      FROM inventory_reservation r
+     WHERE r.state = %(active)s AND r.expires_at <= %(now)s {balance_filter}
+       -- paused SKUs read once (an anti-join probed the breakers once per due row)
+       AND r.sku_id <> ALL(ARRAY(SELECT rb.sku_id FROM inventory_releasebreaker rb WHERE rb.is_open))
+     ORDER BY r.expires_at, r.id
+     LIMIT %(limit)s
+       FOR UPDATE OF r SKIP LOCKED
+), allowance AS (  -- the release breaker: releases each SKU may still have in its window
+    SELECT s.id AS sku_id,
+           COALESCE(NULLIF(s.release_breaker_limit, 0), %(breaker_limit)s) - (
+               SELECT COUNT(*) FROM inventory_stockmovement m
+                WHERE m.sku_id = s.id AND m.kind = ANY(%(release_kinds)s)
+                  AND m.created_at >= GREATEST(%(since)s, COALESCE(rb.resumed_at, %(since)s))
+                  AND NOT (m.payload ? %(routed_key)s)
+           ) AS n
+      FROM inventory_sku s LEFT JOIN inventory_releasebreaker rb ON rb.sku_id = s.id
+     WHERE s.id IN (SELECT sku_id FROM due)
+), ranked AS (  -- a SKU's earliest deadlines use its allowance first
+    SELECT due.*, a.n AS allowed,
+           row_number() OVER (PARTITION BY due.sku_id ORDER BY due.expires_at, due.id) AS rank
+      FROM due JOIN allowance a ON a.sku_id = due.sku_id
+), e AS (
+    SELECT id, balance_id, sku_id, quantity, order_id FROM ranked WHERE rank <= allowed
 ), expired AS (
     UPDATE inventory_reservation r SET state = %(state)s, quantity = 0, updated_at = %(now)s
       FROM e WHERE r.id = e.id
@@ -430,47 +459,74 @@ WITH e AS (
        SET reserved = b.reserved - v.q, updated_at = %(now)s
       FROM v JOIN locked ON locked.id = v.id
      WHERE b.id = v.id AND b.reserved - v.q >= 0
-    RETURNING b.id
+    RETURNING b.id, v.q
 ), moved AS (
     INSERT INTO inventory_stockmovement (balance_id, sku_id, kind, on_hand_delta, reserved_delta,
                                          qc_hold_delta, reference, note, payload, idempotency_key,
                                          reservation_id, order_id, created_at)
-    SELECT balance_id, sku_id, %(kind)s, 0, -quantity, 0, '', '', '{}'::jsonb, NULL, id, order_id, %(now)s
+    SELECT balance_id, sku_id, %(kind)s, 0, -quantity, 0, '', '', '{{}}'::jsonb, NULL, id, order_id, %(now)s
       FROM e
 ), pushed AS (
     INSERT INTO inventory_stockpushpending (sku_id, queued_at)
     SELECT DISTINCT sku_id, %(now)s FROM e
     ON CONFLICT (sku_id) DO NOTHING
 )
-SELECT id FROM applied
+SELECT 'freed', id, q FROM applied
+UNION ALL SELECT 'refused', id, q FROM v WHERE id NOT IN (SELECT id FROM applied)
+UNION ALL SELECT DISTINCT 'tripped', sku_id, 0 FROM ranked WHERE rank > allowed
+UNION ALL SELECT 'expired', 0, COUNT(*)::int FROM e
 """
 
 
-def expire_in_one_statement(
-    rows: list[tuple[int, int, int, int, int | None]], *, state: str, kind: str, now
-) -> None:
-    """PostgreSQL: give back the units of (reservation id, balance id, SKU id, quantity, order id)
-    rows the caller holds locked — the reservations marked `state` with nothing held, `reserved`
-    lowered under the invariant, the ledger rows and the SKUs' stock-push marks written — in one
-    statement. Refuses as a whole (InsufficientStock; the caller's transaction rolls back)."""
-    if not rows:
-        return
+@dataclass
+class DueExpiry:
+    """What expire_due_in_one_statement did: units freed per balance, SKUs past their breaker."""
+
+    freed: dict[int, int] = field(default_factory=dict)
+    count: int = 0
+    tripped: set[int] = field(default_factory=set)
+
+
+def expire_due_in_one_statement(
+    *, now, limit: int, balance_ids, state: str, kind: str, breaker: dict
+) -> DueExpiry:
+    """PostgreSQL: expire up to `limit` reservations in state `active` past their deadline (on
+    `balance_ids` only, unless None), earliest first, in one statement — the rows taken with SKIP
+    LOCKED, each SKU's release breaker applied (`breaker`: limit, since, release_kinds,
+    routed_key; a paused SKU keeps its reservations, one past its allowance is reported tripped),
+    the reservations marked `state` with nothing held, `reserved` lowered under the invariant, the
+    ledger rows and the SKUs' stock-push marks written. Refuses as a whole (InsufficientStock;
+    the caller's transaction rolls back)."""
     if not connection.in_atomic_block:
         raise RuntimeError("stock changes must run inside transaction.atomic()")
     params = {
-        "pk": [r[0] for r in rows],
-        "balance": [r[1] for r in rows],
-        "sku": [r[2] for r in rows],
-        "quantity": [r[3] for r in rows],
-        "order": [r[4] for r in rows],
+        "active": str(ReservationState.ACTIVE),
+        "now": now,
+        "limit": limit,
+        "balances": list(balance_ids or []),
         "state": str(state),
         "kind": str(kind),
-        "now": now,
+        "breaker_limit": breaker["limit"],
+        "since": breaker["since"],
+        "release_kinds": [str(k) for k in breaker["release_kinds"]],
+        "routed_key": breaker["routed_key"],
     }
+    balance_filter = "AND r.balance_id = ANY(%(balances)s)" if balance_ids is not None else ""
+    outcome = DueExpiry()
+    refused = []
     with connection.cursor() as cursor:
-        cursor.execute(_EXPIRE_SQL, params)
-        applied = {row[0] for row in cursor.fetchall()}
-    refused = sorted({r[1] for r in rows} - applied)
+        cursor.execute(_EXPIRE_DUE_SQL.format(balance_filter=balance_filter), params)
+        for tag, pk, units in cursor.fetchall():
+            if tag == "freed":
+                outcome.freed[pk] = units
+            elif tag == "refused":
+                refused.append(pk)
+            elif tag == "tripped":
+                outcome.tripped.add(pk)
+            else:
+                outcome.count = units
     if refused:
-        raise InsufficientStock(_("Not enough stock for this change."), balance_ids=refused)
-    transaction.on_commit(_schedule_push_at_most_once_per_window)
+        raise InsufficientStock(_("Not enough stock for this change."), balance_ids=sorted(refused))
+    if outcome.freed:
+        transaction.on_commit(_schedule_push_at_most_once_per_window)
+    return outcome

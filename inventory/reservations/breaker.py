@@ -72,6 +72,16 @@ def release_allowance(sku_ids, *, now) -> dict[int, int]:
     }
 
 
+def breaker_terms(now) -> dict:
+    """release_allowance's rule as values, for the expiry's one statement to apply in SQL."""
+    return {
+        "limit": settings.INVENTORY_RELEASE_BREAKER_LIMIT,
+        "since": now - BREAKER_WINDOW,
+        "release_kinds": RELEASE_KINDS,
+        "routed_key": ROUTED_KEY,
+    }
+
+
 def trip_breakers(sku_ids, *, now) -> None:
     for sku_id in sorted(sku_ids):
         breaker, _created = ReleaseBreaker.objects.get_or_create(sku_id=sku_id)

@@ -2,9 +2,13 @@
 or on the way when reserving or routing needs the units. Expiries count towards the release
 breaker; a SKU whose breaker is paused keeps its reservations until a manager resumes it.
 
+On PostgreSQL one statement does it all (ledger.expire_due_in_one_statement): choosing the due
+rows, the breaker's allowance per SKU and every write, with no round trip between them; the
+portable path below (SQLite) takes the same steps one query at a time.
+
 Lock order: this path starts from balances or from the clock, so it takes reservation rows with
 SKIP LOCKED (a row another worker holds is left for the next sweep, never waited for), then
-balance rows in ascending id inside ledger.post (already held when the caller says locked=True).
+balance rows in ascending id (already held when the caller says locked=True).
 """
 
 from collections import defaultdict
@@ -14,7 +18,7 @@ from django.utils import timezone
 
 from inventory import ledger
 from inventory.models import MovementKind, ReleaseBreaker, Reservation, ReservationState
-from inventory.reservations.breaker import release_allowance, trip_breakers
+from inventory.reservations.breaker import breaker_terms, release_allowance, trip_breakers
 
 
 def expire_due(
@@ -23,12 +27,24 @@ def expire_due(
     """Expire up to `limit` unpaid reservations past their deadline (optionally only on some
     balances); rows another worker holds are skipped. Returns (count, {balance id: units freed})."""
     now = now or timezone.now()
+    if balance_ids is not None and not balance_ids:
+        return 0, {}
+    if connection.vendor == "postgresql":  # selection, breaker and every write: one statement
+        done = ledger.expire_due_in_one_statement(
+            now=now,
+            limit=limit,
+            balance_ids=balance_ids,
+            state=ReservationState.EXPIRED,
+            kind=MovementKind.EXPIRE,
+            breaker=breaker_terms(now),
+        )
+        if done.tripped:
+            trip_breakers(done.tripped, now=now)
+        return done.count, done.freed
     due = Reservation.objects.select_for_update(skip_locked=True, of=("self",)).filter(
         state=ReservationState.ACTIVE, expires_at__lte=now
     )
     if balance_ids is not None:
-        if not balance_ids:
-            return 0, {}
         due = due.filter(balance_id__in=balance_ids)
     paused = ReleaseBreaker.objects.filter(is_open=True).values("sku_id")
     rows = list(
@@ -46,12 +62,7 @@ def expire_due(
             expiring.append(row)
         else:
             tripped.add(row[2])
-    if connection.vendor == "postgresql":  # reservations, balances, ledger and push marks: one statement
-        ledger.expire_in_one_statement(
-            expiring, state=ReservationState.EXPIRED, kind=MovementKind.EXPIRE, now=now
-        )
-    else:
-        _expire_portably(expiring, locked=locked, now=now)
+    _expire_portably(expiring, locked=locked, now=now)
     if tripped:
         trip_breakers(tripped, now=now)
     freed: dict[int, int] = defaultdict(int)

@@ -309,7 +309,8 @@ def test_stock_push_reaches_listeners_on_commit(scarce, django_capture_on_commit
     assert pushed[-1][ChannelFactory().pk]["SKU-1"] == 4
 
 
-def test_release_allowance_counts_the_last_hour_or_since_a_resume_with_each_skus_limit(settings):
+def breaker_history(settings):
+    """A: 3 releases in the hour of 5 allowed; B: its own limit 3, 1 since its resume; C: paused."""
     from inventory.models import MovementKind, ReleaseBreaker, StockBalance, StockMovement
     from inventory.reservations.breaker import ROUTED_KEY
 
@@ -343,7 +344,43 @@ def test_release_allowance_counts_the_last_hour_or_since_a_resume_with_each_skus
     released(own_limit, 10)
     # C: paused
     ReleaseBreaker.objects.create(sku=paused, is_open=True, tripped_at=now)
+    return plain, own_limit, paused, now
+
+
+def test_release_allowance_counts_the_last_hour_or_since_a_resume_with_each_skus_limit(settings):
+    plain, own_limit, paused, now = breaker_history(settings)
 
     allowance = reservations.release_allowance({plain.pk, own_limit.pk, paused.pk}, now=now)
 
     assert allowance == {plain.pk: 5 - 3, own_limit.pk: 3 - 1, paused.pk: 0}
+
+
+def test_the_sweep_spends_each_skus_allowance_on_its_earliest_deadlines(settings):
+    """The breaker as the sweep applies it (on PostgreSQL inside its one statement): per SKU, its
+    own limit or the default, releases since its window or resume, earliest deadlines first; a
+    paused SKU keeps its reservations; the SKU that ran out is paused with an alert."""
+    ensure_master_data(stock=0)
+    plain, own_limit, paused, now = breaker_history(settings)
+    due = {sku.code: [one_line(sku=sku.code) for _ in range(3)] for sku in (plain, own_limit, paused)}
+    for code, orders in due.items():
+        for minutes, order in zip((3, 1, 2), orders, strict=True):  # the 2nd is the least overdue
+            Reservation.objects.filter(order=order).update(expires_at=now - timedelta(minutes=minutes))
+
+    assert reservations.reservations_expire_sweep(now=now) == 2 + 2
+
+    def expired(code):
+        return [order.reservations.get().state == "expired" for order in due[code]]
+
+    assert expired("A") == [True, False, True]  # allowance 2: deadlines 3 and 2 minutes ago
+    assert expired("B") == [True, False, True]  # its own 3, one used since the resume
+    assert expired("C") == [False, False, False]  # paused
+    assert set(ReleaseBreaker.objects.filter(is_open=True).values_list("sku__code", flat=True)) == {
+        "A",
+        "B",
+        "C",
+    }
+    assert set(Alert.objects.filter(kind="release_breaker").values_list("key", flat=True)) == {
+        f"release_breaker:{plain.pk}",
+        f"release_breaker:{own_limit.pk}",
+    }
+    assert stock("A") == (10, 1, 0) and stock("C") == (10, 3, 0)
