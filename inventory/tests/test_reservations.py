@@ -362,7 +362,7 @@ def test_the_sweep_spends_each_skus_allowance_on_its_earliest_deadlines(settings
     ensure_master_data(stock=0)
     plain, own_limit, paused, now = breaker_history(settings)
     due = {sku.code: [one_line(sku=sku.code) for _ in range(3)] for sku in (plain, own_limit, paused)}
-    for code, orders in due.items():
+    for orders in due.values():
         for minutes, order in zip((3, 1, 2), orders, strict=True):  # the 2nd is the least overdue
             Reservation.objects.filter(order=order).update(expires_at=now - timedelta(minutes=minutes))
 
