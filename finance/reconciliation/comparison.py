@@ -182,17 +182,17 @@ def comparison_settings(parts: int) -> dict[str, str]:
 
 @contextmanager
 def query_settings(cursor, values: dict[str, str]):
-    """Transaction-local settings for the statements inside, the earlier values restored after."""
+    """Transaction-local settings for the statements inside, the earlier values restored after.
+    Not restored when they fail: the failed transaction cannot run a statement, and rolling it
+    back (or back to its savepoint) undoes the settings anyway."""
     names = list(values)
     cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
     earlier = dict(zip(names, cursor.fetchone(), strict=True))
     pairs = [item for name in names for item in (name, values[name])]
     cursor.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names), pairs)
-    try:
-        yield
-    finally:
-        pairs = [item for name in names for item in (name, earlier[name])]
-        cursor.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names), pairs)
+    yield
+    pairs = [item for name in names for item in (name, earlier[name])]
+    cursor.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names), pairs)
 
 
 def _split(lo: int, hi: int, parts: int) -> dict[str, int]:

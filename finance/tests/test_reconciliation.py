@@ -346,3 +346,21 @@ def test_the_comparison_in_parallel_parts_finds_what_one_query_finds(month, sett
             plan = cursor.fetchone()[0][0]["Plan"]
         assert plan["Node Type"] == "Gather" and plan["Workers Launched"] >= 1, plan
         assert planner_settings() == before  # the run's later statements plan as usual
+
+
+def test_a_comparison_that_fails_reports_its_own_error(month, capture, monkeypatch):
+    """The planner settings are not put back after a failed query (the transaction cannot run
+    anything more): the run fails with the query's error, not with 'transaction aborted'."""
+    from django.db import connection
+
+    from finance.reconciliation import comparison
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner settings are PostgreSQL's")
+    monkeypatch.setattr(comparison, "_facts_sql", lambda part=0: "SELECT no_such_column FROM finance_payment")
+    with capture(execute=True):
+        run, _created = reconciliation_start(year=2026, month=1)
+    run.refresh_from_db()
+
+    assert run.state == "failed"
+    assert "no_such_column" in run.error and "aborted" not in run.error
