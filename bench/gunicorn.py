@@ -106,11 +106,7 @@ def gunicorn(
                 time.sleep(0.3)
             yield port
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            _stop(server)
 
 
 @contextmanager
@@ -132,8 +128,13 @@ def manage_process(db: str, *args: str, broker: str, cache: str | None = None, e
                 sys.exit(f"{args[0]} exited ({process.returncode}); see {log_path}")
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and kill what has not exited within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
