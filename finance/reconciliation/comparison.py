@@ -78,7 +78,7 @@ def _facts_sql(part: int = 0) -> str:
     bk AS (
         SELECT l.order_id, COUNT(*) AS bank_n, SUM(l.amount) AS bank_amount,
                MIN(l.period_id) AS bank_period_min, MAX(l.period_id) AS bank_period_max,
-               SUM(CASE WHEN l.period_id = %(period)s THEN 1 ELSE 0 END) AS in_period
+               COUNT(*) FILTER (WHERE l.period_id = %(period)s) AS in_period
           FROM {lines} l
          WHERE l.order_id BETWEEN %(lo{part})s AND %(hi{part})s AND l.source = '{bank}'
          GROUP BY l.order_id
@@ -219,8 +219,10 @@ def differing_orders(period: AccountingPeriod) -> list[OrderFacts]:
             parts = max(1, settings.RECONCILE_QUERY_PARTS)
             planner = query_settings(cursor, comparison_settings(parts))
         params = {"period": period.pk, "start": start, "end": end} | _split(lo, hi, parts)
+        # One part is the bare query: SQLite refuses a parenthesised one.
+        sql = _facts_sql() if parts == 1 else "\nUNION ALL\n".join(f"({_facts_sql(p)})" for p in range(parts))
         with planner:
-            cursor.execute("\nUNION ALL\n".join(f"({_facts_sql(part)})" for part in range(parts)), params)
+            cursor.execute(sql, params)
             names = [column[0] for column in cursor.description]
             rows = cursor.fetchall()
         return [facts_from_row(dict(zip(names, row, strict=True))) for row in rows]
