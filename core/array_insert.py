@@ -121,3 +121,15 @@ def insert_instances(
             obj._state.adding = False
             obj._state.db = connection.alias
     return rows
+
+
+def insert_all(objs, *, returning: bool = True) -> list:
+    """bulk_create's rows as one array statement on PostgreSQL; bulk_create elsewhere (SQLite,
+    which `make run` uses). Returns the instances, with their ids unless `returning` is False."""
+    objs = list(objs)
+    if not objs:
+        return objs
+    if connection.vendor == "postgresql":
+        insert_instances(objs, returning=("id",) if returning else ())
+        return objs
+    return type(objs[0]).objects.bulk_create(objs)

@@ -50,10 +50,10 @@ def parcel_weight_grams(shipment: Shipment) -> int | None:
     """The weighed weight, else the SKUs' weights × units (None when any is unknown)."""
     if shipment.weight_grams is not None:
         return shipment.weight_grams
-    lines = list(ShipmentLine.objects.filter(shipment=shipment).values_list("quantity", "sku__weight_grams"))
-    if not lines or any(weight is None for _quantity, weight in lines):
-        return None
-    return sum(quantity * weight for quantity, weight in lines)
+    return _weight(
+        shipment,
+        list(ShipmentLine.objects.filter(shipment=shipment).values_list("quantity", "sku__weight_grams")),
+    )
 
 
 def rule_matches(
@@ -97,14 +97,39 @@ def rule_reason(rule: CarrierRule) -> str:
 
 def carrier_for_shipment(shipment: Shipment) -> CarrierChoice | None:
     """The carrier the shipment should go with and the reason; None when nothing names one."""
-    sku_codes = set(
-        ShipmentLine.objects.filter(shipment=shipment).values_list("sku__code", flat=True).distinct()
+    return carriers_for_shipments([shipment])[shipment.pk]
+
+
+def carriers_for_shipments(shipments: list[Shipment]) -> dict[int, CarrierChoice | None]:
+    """carrier_for_shipment for several shipments, reading the rules and the parcels' lines once."""
+    sku_codes: dict[int, set[str]] = {s.pk: set() for s in shipments}
+    units: dict[int, list[tuple[int, int | None]]] = {s.pk: [] for s in shipments}
+    for shipment_id, code, quantity, weight in ShipmentLine.objects.filter(
+        shipment__in=[s.pk for s in shipments]
+    ).values_list("shipment_id", "sku__code", "quantity", "sku__weight_grams"):
+        sku_codes[shipment_id].add(code)
+        units[shipment_id].append((quantity, weight))
+    rules = list(
+        CarrierRule.objects.filter(is_active=True, carrier__is_active=True)
+        .select_related("carrier", "backup_carrier")
+        .order_by("priority", "pk")
     )
-    rules = CarrierRule.objects.filter(is_active=True, carrier__is_active=True).select_related(
-        "carrier", "backup_carrier"
-    )
-    weight = parcel_weight_grams(shipment)
-    for rule in rules.order_by("priority", "pk"):
+    return {s.pk: _choose(s, rules, sku_codes[s.pk], _weight(s, units[s.pk])) for s in shipments}
+
+
+def _weight(shipment: Shipment, units: list[tuple[int, int | None]]) -> int | None:
+    """parcel_weight_grams from lines already read."""
+    if shipment.weight_grams is not None:
+        return shipment.weight_grams
+    if not units or any(weight is None for _quantity, weight in units):
+        return None
+    return sum(quantity * weight for quantity, weight in units)
+
+
+def _choose(
+    shipment: Shipment, rules: list[CarrierRule], sku_codes: set[str], weight
+) -> CarrierChoice | None:
+    for rule in rules:
         if rule_matches(rule, shipment, sku_codes, weight):
             backup = rule.backup_carrier if rule.backup_carrier and rule.backup_carrier.is_active else None
             return CarrierChoice(carrier=rule.carrier, backup=backup, reason=rule_reason(rule), rule=rule)

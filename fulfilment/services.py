@@ -11,13 +11,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.array_insert import insert_all
 from core.errors import DomainError
-from core.transitions import Actor, Moved, lock_one, lock_rows, require_state, transition
+from core.transitions import Actor, Moved, apply, lock_one, lock_rows, require_state, transition
 from fulfilment import notifications
 from fulfilment.models import LEFT_WAREHOUSE, Shipment, ShipmentLine, ShipmentStatus
 from fulfilment.warehouse_port import warehouses
 from inventory import reservations
-from orders.models import LineKind, Order, OrderEventKind, OrderLine, OrderStatus
+from orders.models import LineKind, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 from orders.transitions import record_order_event, run_order_transition
 
 SS = ShipmentStatus
@@ -80,6 +81,39 @@ def run_shipment_transition(
     _after_transition(shipment, orders, name)
     if not had_first_scan and shipment.first_scan_at is not None:
         warehouses().shipment_first_scan(shipment)
+
+
+def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, reason: str) -> None:
+    """send_to_warehouse on shipments routing has just written in this transaction (nobody else
+    can see them yet, so they need no lock) for orders the caller holds: checked and applied one
+    by one, saved in one statement, their timeline rows in one insert. Each shipment carries only
+    its own order. The orders do not follow: sending leaves every parcel in the warehouse, so the
+    order's state cannot change."""
+    now = timezone.now()
+    events = []
+    for shipment in shipments:
+        moved = apply(shipment, "send_to_warehouse", None)
+        shipment.sent_at = now  # sent together
+        events.append(
+            OrderEvent(
+                order=orders[shipment.order_id],
+                kind=OrderEventKind.SHIPMENT,
+                reason=reason,
+                payload={
+                    "shipment": shipment.number,
+                    "transition": moved.name,
+                    "from": moved.from_state,
+                    "to": moved.to_state,
+                },
+                created_at=now,
+            )
+        )
+    sent = Shipment.objects.filter(pk__in=[s.pk for s in shipments], status=SS.CREATED).update(
+        status=SS.SENT_TO_WAREHOUSE, sent_at=now, updated_at=now
+    )
+    assert sent == len(shipments), "a new shipment changed under routing"
+    insert_all(events, returning=False)
+    warehouses().shipments_released(shipments)  # _after_transition's send_to_warehouse work, at once
 
 
 def _after_transition(shipment: Shipment, orders: list[Order], name: str) -> None:

@@ -18,20 +18,11 @@ def route_order_task(order_id: int) -> int:
 
 @shared_task(name="fulfilment.route_orders", acks_late=True)
 def route_orders_task(order_ids: list[int]) -> int:
-    """Route some orders as the system, each in its own transaction (queued on commit, a chunk
-    of a batch's paid orders per task: one message each instead of one per order). One order that
-    fails does not keep the others from routing: the first failure is raised at the end, for the
-    task's outcome, and the beat's safety net routes that order again."""
-    routed, failure = 0, None
-    for order_id in order_ids:
-        try:
-            routed += len(routing.route_quietly(order_id))
-        except Exception as exc:  # noqa: BLE001 - raised below, once the others are routed
-            logger.exception("routing order %s failed", order_id)
-            failure = failure or exc
-    if failure is not None:
-        raise failure
-    return routed
+    """Route some orders as the system (queued on commit, a chunk of a batch's paid orders per
+    task: one message each instead of one per order): the common ones together in one
+    transaction (routing.route_orders), the rest one by one. An order that fails there does not
+    keep the others from routing: the beat's safety net routes it again."""
+    return routing.route_orders(order_ids)
 
 
 @shared_task(name="fulfilment.route_missed_paid_orders", acks_late=True)

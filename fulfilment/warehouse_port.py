@@ -21,12 +21,19 @@ class WarehousePort(Protocol):
         """Hand a new shipment to its warehouse (`orders`: its orders when the caller holds their
         locks)."""
 
+    def push_shipments(self, shipments: Sequence["Shipment"], *, orders: dict[int, "Order"]) -> None:
+        """push_shipment for new shipments routing wrote in this transaction, each carrying one
+        of `orders` (by id, locked by the caller): in one go where the warehouse allows it."""
+
     def cancel_shipment(self, shipment: "Shipment") -> None:
         """Tell the shipment's warehouse it is cancelled."""
 
     def shipment_released(self, shipment: "Shipment") -> None:
         """The shipment was just released to its warehouse (send_to_warehouse, same transaction):
         an own warehouse's parcel gets its carrier and its e-waybill request (issue #17)."""
+
+    def shipments_released(self, shipments: Sequence["Shipment"]) -> None:
+        """shipment_released for shipments released together (a batch routing's new parcels)."""
 
     def shipment_cancelled(self, shipment: "Shipment") -> None:
         """The shipment was just cancelled before it left the warehouse (same transaction): an

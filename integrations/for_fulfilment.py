@@ -13,11 +13,17 @@ class WarehouseIntegrations:
     def push_shipment(self, shipment: Shipment, *, orders: Sequence[Order] | None = None) -> None:
         wms.push_shipment(shipment, orders=None if orders is None else list(orders))
 
+    def push_shipments(self, shipments: Sequence[Shipment], *, orders: dict[int, Order]) -> None:
+        wms.push_shipments(list(shipments), orders=orders)
+
     def cancel_shipment(self, shipment: Shipment) -> None:
         wms.cancel_shipment(shipment)
 
     def shipment_released(self, shipment: Shipment) -> None:
         waybills.waybill_on_release(shipment)
+
+    def shipments_released(self, shipments: Sequence[Shipment]) -> None:
+        waybills.waybills_on_release(list(shipments))
 
     def shipment_cancelled(self, shipment: Shipment) -> None:
         waybills.waybill_on_cancel(shipment)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from core.array_insert import insert_instances
+from core.array_insert import insert_all, insert_instances
 from core.errors import NotPermitted
 from core.group_commit import GroupCommit
 from core.transitions import Actor, apply
@@ -124,18 +124,18 @@ def _insert_new(
             order._update_initial_state()  # the row now holds this status
             inserted.append((position, data, order))
 
-    lines = _insert([line for _p, data, order in inserted for line in building.build_lines(order, data)])
+    lines = insert_all([line for _p, data, order in inserted for line in building.build_lines(order, data)])
     map_late_lines(lines, {order.pk: order.channel_id for _p, _data, order in inserted})
-    _insert(_creation_events(inserted, actor), returning=False)
+    insert_all(_creation_events(inserted, actor), returning=False)
     sold_by_order = _by_order(lines)
     bound = {
         order.pk: building.bind_checkout_locks(order, sold_by_order[order.pk], data)
         for _p, data, order in inserted
     }
     # Bundle lines get their component lines (what is reserved and shipped), set-based.
-    lines_by_order = _by_order(lines + _insert(bundles.component_lines(lines)))
+    lines_by_order = _by_order(lines + insert_all(bundles.component_lines(lines)))
     live = [order for _p, data, order in inserted if not data.get("cancelled")]
-    gift_lines = _insert(gifts.gift_lines(live, lines_by_order))
+    gift_lines = insert_all(gifts.gift_lines(live, lines_by_order))
     demands = [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
     # Gifts are reserved in the same pass, each on its own and after every order's goods.
     outcome = reservations.reserve_orders(demands + gifts.gift_demands(live, gift_lines, demands))
@@ -159,18 +159,6 @@ def _insert_orders(orders: list[Order], numbers: list[str]) -> dict[str, int]:
         return dict(insert_instances(orders, conflict_nothing=True, returning=("number", "id")))
     Order.objects.bulk_create(orders, ignore_conflicts=True)
     return dict(Order.objects.filter(number__in=numbers).values_list("number", "pk"))
-
-
-def _insert(objs: list, *, returning: bool = True) -> list:
-    """bulk_create's rows as one array statement on PostgreSQL (core.array_insert: most of an
-    ingest batch's time went into bulk_create's per-value work); bulk_create elsewhere."""
-    objs = list(objs)
-    if not objs:
-        return objs
-    if connection.vendor == "postgresql":
-        insert_instances(objs, returning=("id",) if returning else ())
-        return objs
-    return type(objs[0]).objects.bulk_create(objs)
 
 
 def _by_order(lines: list[OrderLine]) -> dict[int, list[OrderLine]]:
@@ -236,7 +224,7 @@ def _hold_new(
             )
         )
     Order.objects.bulk_update(waiting, ["status", "held_from", "hold_reason"])
-    _insert(events, returning=False)
+    insert_all(events, returning=False)
 
 
 def _creation_events(inserted, actor: Actor) -> list[OrderEvent]:

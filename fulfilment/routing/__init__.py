@@ -7,8 +7,10 @@ carry them.
     explain.py   why: the facts on the shipment and the sentence on the timeline
     reroute.py   routing again after a warehouse refused a parcel, or on request
     schedule.py  after commit, the beat safety nets, the end of merge windows
+    batch.py     route_orders: a bulk intake's paid orders, a chunk per transaction
 """
 
+from fulfilment.routing.batch import route_orders
 from fulfilment.routing.facts import unrouted_needs
 from fulfilment.routing.planner import (
     MERGE_UNTIL,
@@ -49,6 +51,7 @@ __all__ = [
     "reroute_rejected",
     "route_on_commit",
     "route_order",
+    "route_orders",
     "route_quietly",
     "shipments_cancel",
     "shipments_release_merge_window",

@@ -86,9 +86,13 @@ def warehouse_point(warehouse: Warehouse) -> geo.Point | None:
 
 def _rates(warehouse_ids, province: str) -> dict[int, ShippingRate]:
     """Each warehouse's rate to the province, else its default rate."""
+    return _rates_among(ShippingRate.objects.filter(warehouse_id__in=warehouse_ids), province)
+
+
+def _rates_among(rates, province: str) -> dict[int, ShippingRate]:
     wanted = geo.canonical_region(province)
     chosen: dict[int, ShippingRate] = {}
-    for rate in ShippingRate.objects.filter(warehouse_id__in=warehouse_ids):
+    for rate in rates:
         if rate.province and geo.canonical_region(rate.province) == wanted:
             chosen[rate.warehouse_id] = rate
         elif not rate.province:
@@ -96,13 +100,39 @@ def _rates(warehouse_ids, province: str) -> dict[int, ShippingRate]:
     return chosen
 
 
+class KnownWarehouses:
+    """The active warehouses and their shipping rates, read once for a batch of orders."""
+
+    def __init__(self):
+        self.warehouses = {w.pk: w for w in Warehouse.objects.filter(is_active=True)}
+        self._rates = list(ShippingRate.objects.filter(warehouse_id__in=list(self.warehouses)))
+        self._by_province: dict[str, dict[int, ShippingRate]] = {}
+
+    def rates_to(self, province: str) -> dict[int, ShippingRate]:
+        if province not in self._by_province:
+            self._by_province[province] = _rates_among(self._rates, province)
+        return self._by_province[province]
+
+
 def build_candidates(
-    order: Order, policy: RoutingPolicy, stock: dict[int, dict[int, int]], excluded: set[int]
+    order: Order,
+    policy: RoutingPolicy,
+    stock: dict[int, dict[int, int]],
+    excluded: set[int],
+    *,
+    known: "KnownWarehouses | None" = None,
 ) -> tuple[list[Candidate], list[dict]]:
-    """Candidates with their facts, and the warehouses left out with why."""
+    """Candidates with their facts, and the warehouses left out with why. `known`: the
+    warehouses and rates a batch read once for all its orders."""
     where, _source = destination(order)
-    warehouses = Warehouse.objects.filter(pk__in=list(stock), is_active=True).order_by("code")
-    rates = _rates(list(stock), order.ship_province)
+    if known is None:
+        warehouses = Warehouse.objects.filter(pk__in=list(stock), is_active=True).order_by("code")
+        rates = _rates(list(stock), order.ship_province)
+    else:
+        warehouses = sorted(
+            (known.warehouses[pk] for pk in stock if pk in known.warehouses), key=lambda w: w.code
+        )
+        rates = known.rates_to(order.ship_province)
     fence = policy.store_geofence_km
     candidates, exclusions = [], []
     for warehouse in warehouses:

@@ -151,7 +151,7 @@ def _write(
     explanation["why"] = " ".join(
         [
             explanation["why"],
-            *_merge_sentences(merging.values(), window if len(merging) < len(regular.parts) else 0),
+            *merge_sentences(merging.values(), window if len(merging) < len(regular.parts) else 0),
         ]
     )
     placements, created, merged = [], [], []
@@ -203,7 +203,7 @@ def _write(
     return [*created, *merged]
 
 
-def _merge_sentences(targets, window: int) -> list[str]:
+def merge_sentences(targets, window: int) -> list[str]:
     sentences = [
         _("Merged into shipment %(shipment)s with the customer's order %(order)s to the same address.")
         % {"shipment": target.number, "order": target.order.number}

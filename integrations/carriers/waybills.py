@@ -48,7 +48,7 @@ from core.errors import DomainError
 from core.http import PlatformError, RateLimited, outbox_outcome
 from core.outbox import PermanentFailure, RetryLater, is_last_attempt, outbox_failure
 from fulfilment import waybills
-from fulfilment.carrier_rules import carrier_for_shipment
+from fulfilment.carrier_rules import carriers_for_shipments
 from fulfilment.models import Carrier, Shipment, ShipmentLine
 from fulfilment.waybills import WaybillCancel
 from integrations.adapters import get_adapter as get_platform_adapter
@@ -538,16 +538,24 @@ def waybill_on_release(shipment: Shipment) -> None:
     """In the transaction releasing the shipment: an own warehouse's parcel gets its carrier (carrier
     rules) and, when its source can issue one, its waybill request through the outbox. Nothing is
     requested for cloud warehouses (their WMS takes the number) or without a carrier."""
-    if shipment.warehouse.wms_protocol != WmsProtocol.OWN or shipment.tracking_number:
+    waybills_on_release([shipment])
+
+
+def waybills_on_release(shipments: list[Shipment]) -> None:
+    """waybill_on_release for shipments released together (the carrier rules read once)."""
+    own = [s for s in shipments if s.warehouse.wms_protocol == WmsProtocol.OWN and not s.tracking_number]
+    if not own:
         return
-    choice = carrier_for_shipment(shipment)
-    if choice is None:
-        return
-    waybills.shipment_carrier_chosen(shipment=shipment, choice=choice)
-    source = source_for(shipment.order)
-    if source == KUAIDI100 and not get_kuaidi100().can_issue_waybills():
-        return  # no e-waybill account: the warehouse types the number in, as before
-    waybills.waybill_request_open(shipment=shipment, choice=choice, source=source)
+    choices = carriers_for_shipments(own)
+    for shipment in own:
+        choice = choices[shipment.pk]
+        if choice is None:
+            continue
+        waybills.shipment_carrier_chosen(shipment=shipment, choice=choice)
+        source = source_for(shipment.order)
+        if source == KUAIDI100 and not get_kuaidi100().can_issue_waybills():
+            continue  # no e-waybill account: the warehouse types the number in, as before
+        waybills.waybill_request_open(shipment=shipment, choice=choice, source=source)
 
 
 # --- the outbox handler ------------------------------------------------------------------------------

@@ -21,6 +21,12 @@ class WmsAdapter(ABC):
     def push(self, shipment, *, orders=None) -> None:
         """Hand the new shipment to the warehouse; `orders`: its locked orders, if the caller holds them."""
 
+    def push_new(self, shipments, *, orders) -> None:
+        """Hand new shipments (written in the caller's transaction) to the warehouse; `orders`:
+        id → the locked order each carries. One by one unless the adapter can do better."""
+        for shipment in shipments:
+            self.push(shipment, orders=[orders[shipment.order_id]])
+
     @abstractmethod
     def cancel(self, shipment) -> None:
         """Tell the warehouse the shipment is cancelled."""

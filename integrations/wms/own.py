@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from core.transitions import require_state
 from fulfilment.models import ShipmentStatus
-from fulfilment.services import lock_shipment, run_shipment_transition
+from fulfilment.services import lock_shipment, run_shipment_transition, send_new_shipments
 from integrations.wms.base import WmsAdapter
 from inventory.models import WmsProtocol
 
@@ -26,6 +26,10 @@ class OwnWarehouse(WmsAdapter):
             run_shipment_transition(
                 shipment, orders, "send_to_warehouse", None, reason=_("Queued for picking in our warehouse.")
             )
+
+    def push_new(self, shipments, *, orders) -> None:
+        """A batch routing's new shipments go to the desk queue in one statement."""
+        send_new_shipments(shipments, orders, reason=_("Queued for picking in our warehouse."))
 
     def cancel(self, shipment) -> None:
         """Nothing to tell anyone: the cancelled shipment simply leaves the desk queue."""

@@ -20,11 +20,16 @@ from inventory.reservations.expiry import expire_due, reservations_expire_sweep
 from inventory.reservations.move import (
     Placement,
     RoutableStock,
+    RouteMove,
     RouteOutcome,
+    Routing,
     reservations_follow_split,
     reservations_route,
     reservations_unlink_shipment,
     routable_stock,
+    routable_stocks,
+    route_plan,
+    route_write,
 )
 from inventory.reservations.release import (
     ReleaseOutcome,
@@ -49,7 +54,9 @@ __all__ = [
     "ReleaseOutcome",
     "ReserveResult",
     "RoutableStock",
+    "RouteMove",
     "RouteOutcome",
+    "Routing",
     "breaker_resume",
     "channel_pool_ids",
     "expire_due",
@@ -67,4 +74,7 @@ __all__ = [
     "reserve_locks_at_once",
     "reserve_orders",
     "routable_stock",
+    "routable_stocks",
+    "route_plan",
+    "route_write",
 ]

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -54,19 +55,36 @@ def routable_stock(*, order_id: int, channel_id: int, sku_ids, now=None) -> Rout
     """Lock the order's unrouted reservations (ascending id), then every balance row that could
     supply its SKUs in the channel's pools (ascending id), and read what each can give. The
     order row must already be locked; nothing is written except expiring due reservations."""
+    return routable_stocks([Routing(order_id, channel_id, frozenset(sku_ids))], now=now)[order_id]
+
+
+@dataclass(frozen=True)
+class Routing:
+    """An order about to be routed: what routable_stocks reads for it."""
+
+    order_id: int
+    channel_id: int
+    sku_ids: frozenset[int]
+
+
+def routable_stocks(orders: list[Routing], *, now=None) -> dict[int, RoutableStock]:
+    """routable_stock for several (locked) orders at once, in three locking reads instead of three
+    per order: their unrouted reservations (ascending id), then every balance row that could
+    supply them (ascending id). The orders share one `free` dict, so units one order's routing
+    takes (or gives back) are what the next order sees: route them in turn."""
     now = now or timezone.now()
     held = list(
         Reservation.objects.select_for_update(of=("self",))
-        .filter(order_id=order_id, state__in=HOLDING)
+        .filter(order_id__in={o.order_id for o in orders}, state__in=HOLDING)
         .filter(Q(shipment__isnull=True) | Q(shipment__status="cancelled"))
         .order_by("pk")
     )
-    pools = channel_pool_ids([channel_id])[channel_id]
-    rank = {pool_id: index for index, pool_id in enumerate(pools)}
+    pools = channel_pool_ids({o.channel_id for o in orders})
     today = business_date(now)
-    candidates = Q(sku_id__in=set(sku_ids), pool_id__in=pools, warehouse__is_active=True) & ~Q(
-        lot__expires_on__lt=today
-    )
+    candidates = Q()
+    for channel_id, sku_ids in _skus_by_channel(orders).items():
+        candidates |= Q(sku_id__in=sku_ids, pool_id__in=pools[channel_id])
+    candidates &= Q(warehouse__is_active=True) & ~Q(lot__expires_on__lt=today)
     rows = list(
         StockBalance.objects.select_for_update(of=("self",))
         .filter(candidates | Q(pk__in={r.balance_id for r in held}))
@@ -84,18 +102,50 @@ def routable_stock(*, order_id: int, channel_id: int, sku_ids, now=None) -> Rout
         )
     )
     _count, freed = expire_due(now=now, balance_ids=[row["pk"] for row in rows], locked=True)
-    balances, free = {}, {}
+    free = {
+        row["pk"]: row["on_hand"] - row["reserved"] - row["qc_hold"] + freed.get(row["pk"], 0) for row in rows
+    }
+    waiting = pending_release_quantities([r.pk for r in held])
+    held_by_order: dict[int, list[Reservation]] = defaultdict(list)
+    for reservation in held:
+        held_by_order[reservation.order_id].append(reservation)
+    by_sku: dict[int, list[dict]] = defaultdict(list)
+    by_pk = {}
     for row in rows:
-        expired = row["lot__expires_on"] is not None and row["lot__expires_on"] < today
-        balances[row["pk"]] = {
-            "sku_id": row["sku_id"],
-            "warehouse_id": row["warehouse_id"],
-            "pool_rank": rank.get(row["pool_id"]),
-            "expires_on": row["lot__expires_on"],
-            "usable": row["warehouse__is_active"] and not expired,
+        by_sku[row["sku_id"]].append(row)
+        by_pk[row["pk"]] = row
+    usable = {row["pk"]: row["warehouse__is_active"] and not _expired(row, today) for row in rows}
+    stocks = {}
+    for order in orders:
+        rank = {pool_id: index for index, pool_id in enumerate(pools[order.channel_id])}
+        own = held_by_order[order.order_id]
+        # The rows its channel could supply it from, and the rows its own units are held on
+        # (another order's held row of an inactive warehouse is not a candidate).
+        mine = [r for s in order.sku_ids for r in by_sku[s] if r["pool_id"] in rank and usable[r["pk"]]]
+        mine += [by_pk[r.balance_id] for r in own if r.balance_id in by_pk]
+        balances = {
+            row["pk"]: {
+                "sku_id": row["sku_id"],
+                "warehouse_id": row["warehouse_id"],
+                "pool_rank": rank.get(row["pool_id"]),
+                "expires_on": row["lot__expires_on"],
+                "usable": usable[row["pk"]],
+            }
+            for row in sorted(mine, key=lambda r: r["pk"])
         }
-        free[row["pk"]] = row["on_hand"] - row["reserved"] - row["qc_hold"] + freed.get(row["pk"], 0)
-    return RoutableStock(balances, free, held, pending_release_quantities([r.pk for r in held]))
+        stocks[order.order_id] = RoutableStock(balances, free, own, waiting)
+    return stocks
+
+
+def _expired(row: dict, today: date) -> bool:
+    return row["lot__expires_on"] is not None and row["lot__expires_on"] < today
+
+
+def _skus_by_channel(orders: list[Routing]) -> dict[int, set[int]]:
+    skus: dict[int, set[int]] = defaultdict(set)
+    for order in orders:
+        skus[order.channel_id] |= order.sku_ids
+    return skus
 
 
 @dataclass(frozen=True)
@@ -134,6 +184,48 @@ def reservations_route(
     deltas go through one conditional ledger update, so a plan that no longer fits is refused
     whole (InsufficientStock) and nothing is written."""
     now = now or timezone.now()
+    move = route_plan(
+        stock=stock,
+        order_id=order_id,
+        channel_id=channel_id,
+        placements=placements,
+        warehouse_codes=warehouse_codes,
+        free=dict(stock.free),
+        reference=reference,
+        now=now,
+    )
+    route_write([move], actor=actor, now=now)
+    return move.outcome
+
+
+@dataclass
+class RouteMove:
+    """What routing one order writes to its reservations (route_plan), not yet written."""
+
+    order_id: int
+    reference: str
+    links: dict[int, int]  # reservation pk → shipment id: units kept where they ship from
+    released: list[tuple[Reservation, int]]  # (reservation, units given back where it is held)
+    destinations: dict[int, list[str]]  # order line id → codes of the warehouses it ships from
+    new_rows: list[Reservation]  # units reserved where they ship from
+    moved_from: dict[int, list[str]]  # order line id → fingerprints of its released units
+    outcome: RouteOutcome
+
+
+def route_plan(
+    *,
+    stock: RoutableStock,
+    order_id: int,
+    channel_id: int,
+    placements: list[Placement],
+    warehouse_codes: dict[int, str],
+    free: dict[int, int],
+    reference: str = "",
+    now,
+) -> RouteMove:
+    """reservations_route's decisions, without writing: `free` (units free per balance) is taken
+    from and given back to as the order's units move, so a batch passes one dict to its orders in
+    turn. Raises InsufficientStock when the plan no longer fits."""
     need: dict[tuple[int, int], list] = {}
     for placement in placements:
         if (placement.order_line_id, placement.warehouse_id) in need:
@@ -141,45 +233,64 @@ def reservations_route(
         need[(placement.order_line_id, placement.warehouse_id)] = [placement, placement.quantity]
     routed_lines = {p.order_line_id for p in placements}
     keep, release = _keep_own(stock, need, routed_lines)
-    free = dict(stock.free)
     for reservation, take in release:
         free[reservation.balance_id] = free.get(reservation.balance_id, 0) + take
     new_rows = _reserve_rest(stock, need, free, order_id, channel_id, reference, now)
-
     destinations: dict[int, set[str]] = defaultdict(set)
     for placement in placements:
         destinations[placement.order_line_id].add(warehouse_codes[placement.warehouse_id])
-    linked = {reservation.pk: shipment_id for reservation, shipment_id, _take in keep}
-    for pk, shipment_id in linked.items():
-        Reservation.objects.filter(pk=pk).update(shipment_id=shipment_id, updated_at=now)
+    return RouteMove(
+        order_id=order_id,
+        reference=reference,
+        links={reservation.pk: shipment_id for reservation, shipment_id, _take in keep},
+        released=release,
+        destinations={line_id: sorted(codes) for line_id, codes in destinations.items()},
+        new_rows=new_rows,
+        moved_from={
+            line_id: [r.fingerprint for r, _t in release if r.order_line_id == line_id]
+            for line_id in routed_lines
+        },
+        outcome=RouteOutcome(
+            kept=sum(take for _r, _s, take in keep),
+            released=sum(take for _r, take in release),
+            reserved=sum(r.quantity for r in new_rows),
+        ),
+    )
+
+
+def route_write(moves: list[RouteMove], *, actor=None, now) -> None:
+    """Write routing moves (one order's, or a batch's): links in one statement, then releases,
+    new reservations and one ledger post for every balance delta."""
+    _link(
+        {pk: shipment_id for move in moves for pk, shipment_id in move.links.items()},
+        now,
+    )
     changes = []
-    for reservation, take in release:
-        remaining = reservation.quantity - take
-        Reservation.objects.filter(pk=reservation.pk).update(
-            quantity=remaining,
-            state=ReservationState.RELEASED if remaining == 0 else reservation.state,
-            shipment_id=linked.get(reservation.pk),  # a part kept for a shipment stays linked to it
-            updated_at=now,
-        )
-        where = sorted(destinations[reservation.order_line_id])
-        changes.append(
-            ledger.Change(
-                balance_id=reservation.balance_id,
-                sku_id=reservation.sku_id,
-                kind=MovementKind.RELEASE,
-                reserved=-take,
-                reservation_id=reservation.pk,
-                order_id=order_id,
-                reference=reference,
-                note=(_("Routed to %(warehouses)s") % {"warehouses": ", ".join(where)})[:255],
-                payload={ROUTED_KEY: where},
+    for move in moves:
+        for reservation, take in move.released:
+            remaining = reservation.quantity - take
+            Reservation.objects.filter(pk=reservation.pk).update(
+                quantity=remaining,
+                state=ReservationState.RELEASED if remaining == 0 else reservation.state,
+                shipment_id=move.links.get(reservation.pk),  # a part kept for a shipment stays linked
+                updated_at=now,
             )
-        )
-    created = Reservation.objects.bulk_create(new_rows)
-    moved_from = {
-        line_id: [r.fingerprint for r, _t in release if r.order_line_id == line_id]
-        for line_id in routed_lines
-    }
+            where = move.destinations[reservation.order_line_id]
+            changes.append(
+                ledger.Change(
+                    balance_id=reservation.balance_id,
+                    sku_id=reservation.sku_id,
+                    kind=MovementKind.RELEASE,
+                    reserved=-take,
+                    reservation_id=reservation.pk,
+                    order_id=move.order_id,
+                    reference=move.reference,
+                    note=(_("Routed to %(warehouses)s") % {"warehouses": ", ".join(where)})[:255],
+                    payload={ROUTED_KEY: where},
+                )
+            )
+    created = Reservation.objects.bulk_create([row for move in moves for row in move.new_rows])
+    moved_from = {line_id: ids for move in moves for line_id, ids in move.moved_from.items()}
     changes.extend(
         ledger.Change(
             balance_id=reservation.balance_id,
@@ -187,18 +298,31 @@ def reservations_route(
             kind=MovementKind.RESERVE,
             reserved=reservation.quantity,
             reservation_id=reservation.pk,
-            order_id=order_id,
-            reference=reference,
+            order_id=reservation.order_id,
+            reference=reservation.reference,
             payload={"routed_from": moved_from[reservation.order_line_id]},
         )
         for reservation in created
     )
     ledger.post(changes, actor=actor, locked=True, now=now, returning=False)
-    return RouteOutcome(
-        kept=sum(take for _r, _s, take in keep),
-        released=sum(take for _r, take in release),
-        reserved=sum(r.quantity for r in created),
-    )
+
+
+_LINK_SQL = """
+UPDATE inventory_reservation r SET shipment_id = v.shipment_id, updated_at = %s
+  FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, shipment_id)
+ WHERE r.id = v.id"""
+
+
+def _link(links: dict[int, int], now) -> None:
+    """Link kept reservations to their shipments: one statement on PostgreSQL."""
+    if not links:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LINK_SQL, [now, list(links), list(links.values())])
+        return
+    for pk, shipment_id in links.items():
+        Reservation.objects.filter(pk=pk).update(shipment_id=shipment_id, updated_at=now)
 
 
 def _in_warehouse_order(stock: RoutableStock, balance_id: int, pk: int) -> tuple:

@@ -77,7 +77,7 @@ def test_paid_orders_are_routed_a_chunk_per_task_and_each_task_routes_its_orders
 
 
 def test_one_order_failing_in_a_routing_chunk_does_not_keep_the_others_from_routing(monkeypatch):
-    from fulfilment import routing
+    from fulfilment.routing import batch
     from fulfilment.tasks import route_orders_task
 
     ensure_master_data()
@@ -85,14 +85,19 @@ def test_one_order_failing_in_a_routing_chunk_does_not_keep_the_others_from_rout
         items=[validated(canonical_payload(paid=True)) for _ in range(3)], follow_up=False
     )
     first, *others = sorted(order.pk for order, _created in results)
-    route = routing.route_quietly
+    route = batch.route_quietly
+
+    def broken_batch(order_ids):
+        raise RuntimeError("a bug in batch routing")
 
     def broken_for_the_first(order_id):
         if order_id == first:
             raise RuntimeError("a bug in routing")
         return route(order_id)
 
-    monkeypatch.setattr(routing, "route_quietly", broken_for_the_first)
+    # the batch fails: every order of the chunk is tried on its own; the first fails there too
+    monkeypatch.setattr(batch, "_route_chunk", broken_batch)
+    monkeypatch.setattr(batch, "route_quietly", broken_for_the_first)
     with pytest.raises(RuntimeError, match="a bug in routing"):  # the task's outcome says so
         route_orders_task([first, *others])
 

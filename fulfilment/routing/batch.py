@@ -1,0 +1,309 @@
+"""Routing many orders at once (issue #18): a bulk intake's paid orders, a chunk at a time, in one
+transaction per chunk and a few set-based statements, instead of ~30 statements per order.
+
+The orders of a chunk are routed in ascending id, with the result routing each alone in that
+order would give. The common order — paid, shipping, never routed, no pre-sale line, no parcel to
+merge with, covered by the stock — is planned in memory by the same planner from the same facts,
+against one view of the stock that each order's plan takes from, and written with the others of
+its run. Any other order (short of stock: the hold; pre-sale lines; a merge partner; not routable)
+goes through route_order in its turn, after the run before it is written; the stock is read
+again after it. Orders routed before (re-routes) are routed one by one after the commit.
+
+Locks, in the global order: the chunk's order rows (ascending id), the parcels waiting for
+merges of its customers, then its unrouted reservation rows and the balance rows
+(reservations.routable_stocks). New shipments need none: nobody else sees them before the commit."""
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.array_insert import insert_all
+from core.transitions import apply, lock_rows
+from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine
+from fulfilment.routing.explain import explain_choice
+from fulfilment.routing.facts import KnownWarehouses, build_candidates, policy_for
+from fulfilment.routing.planner import MERGE_UNTIL, SS, Need, Plan, plan
+from fulfilment.routing.schedule import route_quietly
+from fulfilment.routing.service import merge_sentences
+from fulfilment.warehouse_port import warehouses
+from inventory import reservations
+from orders.models import Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROUTE_CHUNK = 200  # orders per transaction: few statements, locks held for tens of milliseconds
+
+
+def route_orders(order_ids) -> int:
+    """Route these orders as the system; returns how many shipments now carry them. Chunks go
+    through the batch path; the orders it leaves, and every order of a chunk whose batch failed,
+    are routed one by one with route_quietly. One order failing does not keep the others from
+    routing: the first failure is raised at the end (a task's outcome says so) and the beat's
+    safety net routes that order again."""
+    ordered = sorted(set(order_ids))
+    shipments, one_by_one, failure = 0, [], None
+    for start in range(0, len(ordered), BATCH_ROUTE_CHUNK):
+        chunk = ordered[start : start + BATCH_ROUTE_CHUNK]
+        try:
+            routed, left = _route_chunk(chunk)
+        except Exception:  # noqa: BLE001 - its transaction rolled back; each order is tried alone
+            logger.exception("batch routing of %s orders failed; routing them one by one", len(chunk))
+            routed, left = 0, chunk
+        shipments += routed
+        one_by_one.extend(left)
+    for order_id in sorted(one_by_one):
+        try:
+            shipments += len(route_quietly(order_id))
+        except Exception as exc:  # noqa: BLE001 - raised below, once the others are routed
+            logger.exception("routing order %s failed", order_id)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return shipments
+
+
+class _Chunk:
+    """What the chunk read once for all its orders."""
+
+    def __init__(self):
+        self.policies: dict[int, RoutingPolicy] = {}
+        self.known = KnownWarehouses()
+
+    def policy(self, channel_id: int) -> RoutingPolicy:
+        if channel_id not in self.policies:
+            self.policies[channel_id] = policy_for(channel_id)
+        return self.policies[channel_id]
+
+
+def _route_chunk(order_ids: list[int]) -> tuple[int, list[int]]:
+    """Route the chunk's orders in ascending id, as route_order would one after the other, in
+    one transaction; returns (shipments written, orders left for after the commit). A run of
+    common orders is planned in memory and written together; an order the batch does not take is
+    routed by route_order in its turn (after what was planned before it is written; the stock is
+    read again after it). Orders routed before (re-routes) are left: cancelling their parcels may
+    lock other orders, which must come before any stock row."""
+    with transaction.atomic():
+        orders = lock_rows(Order.objects.all(), order_ids)
+        chunk = _Chunk()
+        waiting_to_merge = _lock_merge_targets(orders, chunk)
+        needs, routed_before = _needs(orders)
+        mergeable = _mergeable(orders, chunk, waiting_to_merge)
+        shipments, pending, stocks = 0, [], None
+        now = timezone.now()
+        for index, order in enumerate(orders):
+            if order.pk in routed_before:
+                continue
+            done = None
+            if order.pk in needs and order.pk not in mergeable:
+                if stocks is None:
+                    stocks = _stocks(orders[index:], needs, mergeable, now)
+                done = _plan_one(order, needs[order.pk], stocks, chunk, now, -len(pending) * 10 - 1)
+            if done is not None:
+                pending.append(done)
+                continue
+            shipments += _write(pending, now)  # route_order sees what the orders before it took
+            pending, stocks = [], None
+            shipments += len(route_quietly(order.pk))
+            now = timezone.now()
+        shipments += _write(pending, now)
+        return shipments, sorted(routed_before)
+
+
+def _stocks(orders, needs, mergeable, now) -> dict[int, reservations.RoutableStock]:
+    """The routable stock of the batch's orders from here on (one shared `free`)."""
+    return reservations.routable_stocks(
+        [
+            reservations.Routing(o.pk, o.channel_id, frozenset(n.sku_id for n in needs[o.pk]))
+            for o in orders
+            if o.pk in needs and o.pk not in mergeable
+        ],
+        now=now,
+    )
+
+
+def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int]]:
+    """({order id: its needs} for the orders this path takes — paid, shipping, never routed, no
+    pre-sale line —, the orders routed before: a shipment of theirs exists, even cancelled)."""
+    ids = [o.pk for o in orders]
+    routed_before = set(
+        ShipmentLine.objects.filter(order_line__order_id__in=ids).values_list(
+            "order_line__order_id", flat=True
+        )
+    ) | set(Shipment.objects.filter(order_id__in=ids).values_list("order_id", flat=True))
+    candidates = {
+        o.pk
+        for o in orders
+        if o.status == OrderStatus.PAID and o.requires_shipping and o.pk not in routed_before
+    }
+    needs: dict[int, list[Need]] = defaultdict(list)
+    presale = set()
+    for line in OrderLine.objects.filter(order_id__in=candidates).order_by("order_id", "line_no"):
+        if line.is_stocked and line.live_quantity > 0:  # a bundle ships its components
+            needs[line.order_id].append(Need(line.pk, line.sku_id, line.live_quantity, line.presale))
+            if line.presale:
+                presale.add(line.order_id)
+    return {pk: lines for pk, lines in needs.items() if pk not in presale}, routed_before
+
+
+def _merging(orders: list[Order], chunk: _Chunk) -> list[Order]:
+    return [o for o in orders if o.customer_id and chunk.policy(o.channel_id).merge_open_orders]
+
+
+def _lock_merge_targets(orders: list[Order], chunk: _Chunk) -> set[int]:
+    """Lock the parcels waiting for merges of the customers whose orders may merge (ascending id,
+    after the order rows and before any stock row, as route_order does); returns those
+    customers' ids."""
+    customers = {o.customer_id for o in _merging(orders, chunk)}
+    if not customers:
+        return set()
+    waiting = (
+        Shipment.objects.select_for_update(of=("self",))
+        .filter(
+            status=SS.CREATED,
+            presale=False,
+            routing__has_key=MERGE_UNTIL,
+            order__customer_id__in=customers,
+            order__status=OrderStatus.ALLOCATED,
+        )
+        .order_by("pk")
+    )
+    return set(waiting.values_list("order__customer_id", flat=True))
+
+
+def _mergeable(orders: list[Order], chunk: _Chunk, waiting_to_merge: set[int]) -> set[int]:
+    """Orders whose channel merges a customer's open orders and that have a partner: another of
+    the customer's orders in this chunk, or a parcel waiting for merges. route_order takes those."""
+    customers = defaultdict(list)
+    for order in _merging(orders, chunk):
+        customers[order.customer_id].append(order.pk)
+    return {pk for c, group in customers.items() if c in waiting_to_merge or len(group) > 1 for pk in group}
+
+
+class _Routed:
+    def __init__(self, order, policy, explanation, shipments, lines, move, window):
+        self.order = order
+        self.policy = policy
+        self.explanation = explanation
+        self.shipments: list[Shipment] = shipments
+        self.lines: list[ShipmentLine] = lines
+        self.move: reservations.RouteMove = move
+        self.window = window
+
+
+def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Routed | None:
+    """Plan one order as route_order would; None (left to route_order) unless it ships whole
+    from what it holds and what is free. Shipments get provisional ids (negative) until written."""
+    policy = chunk.policy(order.channel_id)
+    stock = stocks[order.pk]
+    candidates, exclusions = build_candidates(order, policy, stock.by_warehouse(), set(), known=chunk.known)
+    regular = plan(candidates, policy.strategies, needs, allow_split=policy.allow_split)
+    if regular.short or not regular.parts:
+        return None  # the hold, with its reason, is route_order's
+    explanation = explain_choice(order, policy, regular, Plan(), [], exclusions, None)
+    window = policy.merge_window_minutes if policy.merge_open_orders else 0
+    explanation["why"] = " ".join([explanation["why"], *merge_sentences([], window)])
+    shipments, lines, placements = [], [], []
+    for index, (warehouse_id, part) in enumerate(regular.parts.items()):
+        routing = {**explanation, "part": "regular"}
+        if window:
+            routing[MERGE_UNTIL] = (now + timedelta(minutes=window)).isoformat()
+        shipment = Shipment(
+            pk=first_key - index,
+            number=f"{order.number}-{index + 1}",
+            order=order,
+            warehouse=chunk.known.warehouses[warehouse_id],
+            presale=False,
+            priority=order.priority,
+            routing=routing,
+            created_at=now,
+            updated_at=now,
+        )
+        shipments.append(shipment)
+        units: dict[Need, int] = defaultdict(int)
+        for need, quantity in part:
+            units[need] += quantity
+        for need, quantity in units.items():
+            lines.append(ShipmentLine(order_line_id=need.line_id, sku_id=need.sku_id, quantity=quantity))
+            lines[-1].shipment = shipment
+            placements.append(
+                reservations.Placement(need.line_id, need.sku_id, warehouse_id, quantity, shipment.pk)
+            )
+    codes = {w: chunk.known.warehouses[w].code for w in regular.parts}
+    move = reservations.route_plan(
+        stock=stock,
+        order_id=order.pk,
+        channel_id=order.channel_id,
+        placements=placements,
+        warehouse_codes=codes,
+        free=stock.free,  # shared: the next orders see what this one takes
+        reference=order.number,
+        now=now,
+    )
+    return _Routed(order, policy, explanation, shipments, lines, move, window)
+
+
+def _write(routed: list[_Routed], now) -> int:
+    """Write planned orders: shipments, their lines, reservations, allocations, the push."""
+    if not routed:
+        return 0
+    shipments = [s for r in routed for s in r.shipments]
+    provisional = [s.pk for s in shipments]
+    for shipment in shipments:
+        shipment.pk = None
+    insert_all(shipments)
+    real = dict(zip(provisional, (s.pk for s in shipments), strict=True))
+    lines = []
+    for r in routed:
+        for line in r.lines:
+            line.shipment_id = line.shipment.pk
+            lines.append(line)
+        r.move.links = {pk: real[key] for pk, key in r.move.links.items()}
+        for row in r.move.new_rows:
+            row.shipment_id = real[row.shipment_id]
+    insert_all(lines, returning=False)
+    reservations.route_write([r.move for r in routed], now=now)
+    _allocate(routed, now)
+    orders = {r.order.pk: r.order for r in routed}
+    to_push = [s for s in shipments if MERGE_UNTIL not in s.routing]
+    if to_push:
+        warehouses().push_shipments(to_push, orders=orders)
+    return len(shipments)
+
+
+def _allocate(routed: list[_Routed], now) -> None:
+    """Each order's allocate transition (checked and applied one by one, saved in one statement)
+    and its two timeline rows, as route_order writes them."""
+    events = []
+    for r in routed:
+        numbers = [s.number for s in r.shipments]
+        moved = apply(r.order, "allocate", None)
+        r.order.updated_at = now
+        events.append(
+            OrderEvent(
+                order=r.order,
+                kind=OrderEventKind.TRANSITION,
+                from_status=moved.from_state,
+                to_status=moved.to_state,
+                reason=_("Routed: %(shipments)s") % {"shipments": ", ".join(numbers)},
+                payload={"transition": "allocate", "routing": {"shipments": numbers}},
+                created_at=now,
+            )
+        )
+        events.append(
+            OrderEvent(
+                order=r.order,
+                kind=OrderEventKind.ROUTED,
+                reason=r.explanation["why"],
+                payload={"routing": {**r.explanation, "shipments": numbers}},
+                created_at=now,
+            )
+        )
+    allocated = Order.objects.filter(pk__in=[r.order.pk for r in routed], status=OrderStatus.PAID).update(
+        status=OrderStatus.ALLOCATED, updated_at=now
+    )
+    assert allocated == len(routed), "a locked order changed under routing"
+    insert_all(events, returning=False)
