@@ -15,6 +15,7 @@ merges of its customers, then its unrouted reservation rows and the balance rows
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -26,7 +27,7 @@ from core.transitions import apply, lock_rows
 from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine
 from fulfilment.routing.explain import explain_choice
 from fulfilment.routing.facts import KnownWarehouses, build_candidates, policy_for
-from fulfilment.routing.planner import MERGE_UNTIL, SS, Need, Plan, plan
+from fulfilment.routing.planner import MERGE_UNTIL, ROUTABLE, SS, Need, Plan, plan
 from fulfilment.routing.schedule import route_quietly
 from fulfilment.routing.service import merge_sentences
 from fulfilment.warehouse_port import warehouses
@@ -92,18 +93,22 @@ def _route_chunk(order_ids: list[int]) -> tuple[int, list[int]]:
         waiting_to_merge = _lock_merge_targets(orders, chunk)
         needs, routed_before = _needs(orders)
         mergeable = _mergeable(orders, chunk, waiting_to_merge)
-        shipments, pending, stocks = 0, [], None
+        shipments, pending, stocks, provisional = 0, [], None, 0
         now = timezone.now()
         for index, order in enumerate(orders):
             if order.pk in routed_before:
+                continue
+            if order.status not in ROUTABLE or not order.requires_shipping:
+                route_quietly(order.pk)  # refused before it reads any stock: says why in the log
                 continue
             done = None
             if order.pk in needs and order.pk not in mergeable:
                 if stocks is None:
                     stocks = _stocks(orders[index:], needs, mergeable, now)
-                done = _plan_one(order, needs[order.pk], stocks, chunk, now, -len(pending) * 10 - 1)
+                done = _plan_one(order, needs[order.pk], stocks, chunk, now, -provisional - 1)
             if done is not None:
                 pending.append(done)
+                provisional += len(done.shipments)
                 continue
             shipments += _write(pending, now)  # route_order sees what the orders before it took
             pending, stocks = [], None
@@ -183,15 +188,15 @@ def _mergeable(orders: list[Order], chunk: _Chunk, waiting_to_merge: set[int]) -
     return {pk for c, group in customers.items() if c in waiting_to_merge or len(group) > 1 for pk in group}
 
 
+@dataclass
 class _Routed:
-    def __init__(self, order, policy, explanation, shipments, lines, move, window):
-        self.order = order
-        self.policy = policy
-        self.explanation = explanation
-        self.shipments: list[Shipment] = shipments
-        self.lines: list[ShipmentLine] = lines
-        self.move: reservations.RouteMove = move
-        self.window = window
+    """One order planned by the batch, written with its run."""
+
+    order: Order
+    explanation: dict
+    shipments: list[Shipment]
+    lines: list[ShipmentLine]
+    move: reservations.RouteMove
 
 
 def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Routed | None:
@@ -243,7 +248,7 @@ def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Rout
         reference=order.number,
         now=now,
     )
-    return _Routed(order, policy, explanation, shipments, lines, move, window)
+    return _Routed(order, explanation, shipments, lines, move)
 
 
 def _write(routed: list[_Routed], now) -> int:
