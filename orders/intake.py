@@ -138,7 +138,9 @@ def _insert_new(
     gift_lines = insert_all(gifts.gift_lines(live, lines_by_order))
     demands = [stock.demand_for_new(order, lines_by_order[order.pk], bound=bound[order.pk]) for order in live]
     # Gifts are reserved in the same pass, each on its own and after every order's goods.
-    outcome = reservations.reserve_orders(demands + gifts.gift_demands(live, gift_lines, demands))
+    outcome = reservations.reserve_orders(
+        demands + gifts.gift_demands(live, gift_lines, demands), instances=False
+    )
     for line in gifts.settle_gifts(live, gift_lines, outcome).added:
         lines_by_order[line.order_id].append(line)
     platform_holds = {order.pk: services.platform_hold_reason(data) for _p, data, order in inserted}

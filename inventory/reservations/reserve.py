@@ -109,12 +109,13 @@ def channel_pool_ids(channel_ids) -> dict[int, list[int]]:
     return pools
 
 
-def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
+def reserve_orders(demands: list[OrderDemand], *, now=None, instances: bool = True) -> ReserveResult:
     """Reserve every line of every order, all or nothing per order, in one pass: lock the
     candidate balance rows (ascending id), plan first-expiring-first within each channel's pools,
     then apply the whole batch in one conditional UPDATE and insert reservations and movements.
     Orders that come up short are planned once more after the due reservations on their
-    balances expired."""
+    balances expired. `instances=False`: the result carries no Reservation instances (a bulk intake
+    needs none, and building thousands of them was a fifth of its batch)."""
     now = now or timezone.now()
     result = ReserveResult()
     demands = [d for d in demands if d.lines]
@@ -164,7 +165,7 @@ def reserve_orders(demands: list[OrderDemand], *, now=None) -> ReserveResult:
             planned.extend(more)
 
     if planned:
-        for demand, reservation in _create_reservations(planned, now=now):
+        for demand, reservation in _create_reservations(planned, now=now, instances=instances):
             result.reservations.setdefault(demand.key, []).append(reservation)
         result.near_expiry = _near_expiry(planned, today)
     return result
@@ -203,9 +204,9 @@ def _plan(demands, pools, candidates, available, result) -> tuple[list, list[Ord
     return planned, short_demands
 
 
-def _create_reservations(planned, *, now) -> list[tuple[OrderDemand, Reservation]]:
+def _create_reservations(planned, *, now, instances: bool) -> list[tuple[OrderDemand, Reservation]]:
     if connection.vendor == "postgresql":
-        return _create_reservations_in_one_statement(planned, now=now)
+        return _create_reservations_in_one_statement(planned, now=now, instances=instances)
     reservations = Reservation.objects.bulk_create(
         Reservation(
             order_id=demand.order_id,
@@ -243,8 +244,10 @@ def _create_reservations(planned, *, now) -> list[tuple[OrderDemand, Reservation
     ]
 
 
-def _create_reservations_in_one_statement(planned, *, now) -> list[tuple[OrderDemand, Reservation]]:
-    rows = [
+def _create_reservations_in_one_statement(
+    planned, *, now, instances: bool
+) -> list[tuple[OrderDemand, Reservation]]:
+    new = [
         ledger.NewReservation(
             fingerprint=new_fingerprint(),
             balance_id=row["pk"],
@@ -259,10 +262,12 @@ def _create_reservations_in_one_statement(planned, *, now) -> list[tuple[OrderDe
         )
         for demand, line, row, take in planned
     ]
-    ids = ledger.reserve_in_one_statement(rows, now=now)
+    ids = ledger.reserve_in_one_statement(new, now=now)
+    if not instances:
+        return []
     return [
         (demand, _stored(row, ids[row.fingerprint], now))
-        for (demand, *_rest), row in zip(planned, rows, strict=True)
+        for (demand, *_rest), row in zip(planned, new, strict=True)
     ]
 
 
