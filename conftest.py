@@ -28,6 +28,42 @@ def on_postgres():
 
 
 @pytest.fixture
+def nul_refused_as_on_postgres(db):
+    """PostgreSQL refuses a NUL character in text and in JSON (the escape \\u0000); SQLite stores
+    it. Call with models: on SQLite their tables refuse NULs too (temporary triggers), so a test of
+    what happens when the database refuses to store a row runs on both databases."""
+    from django.db import models
+
+    triggers = []
+
+    def refuse(*refusing):
+        if connection.vendor != "sqlite":
+            return
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for model in refusing:
+                checks = []
+                for field in model._meta.concrete_fields:
+                    if isinstance(field, models.JSONField):  # stored as text, a NUL as its escape
+                        checks.append(f"instr(NEW.{quote(field.column)}, '\\u0000') > 0")
+                    elif field.get_internal_type() in ("CharField", "TextField"):
+                        checks.append(f"instr(CAST(NEW.{quote(field.column)} AS BLOB), x'00') > 0")
+                for operation in ("INSERT", "UPDATE"):
+                    name = quote(f"refuse_nul_{model._meta.db_table}_{operation.lower()}")
+                    cursor.execute(
+                        f"CREATE TEMP TRIGGER {name} BEFORE {operation} ON {quote(model._meta.db_table)} "
+                        f"WHEN {' OR '.join(checks)} "
+                        "BEGIN SELECT RAISE(ABORT, 'a NUL character, which PostgreSQL refuses'); END"
+                    )
+                    triggers.append(name)
+
+    yield refuse
+    with connection.cursor() as cursor:
+        for name in triggers:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+@pytest.fixture
 def make_user(db, django_user_model):
     from django.contrib.auth.models import Group
 

@@ -11,7 +11,7 @@ tier whatever its amount."""
 
 from decimal import Decimal
 
-from django.db.models import F, Sum
+from django.db.models import F
 
 from b2b.models import (
     TIER_PERMISSION,
@@ -23,7 +23,7 @@ from b2b.models import (
     DeliveryLine,
     DeliveryStatus,
 )
-from core.money import ZERO
+from core.money import ZERO, MoneySum
 
 TIER_RANK = {ApprovalTier.STANDARD: 0, ApprovalTier.SENIOR: 1}
 
@@ -37,7 +37,7 @@ def open_exposure(account: B2BAccount, *, excluding: Contract | None = None) -> 
     live = DeliveryLine.objects.filter(delivery__contract__in=approved).exclude(
         delivery__status=DeliveryStatus.CANCELLED
     )
-    return live.aggregate(n=Sum(F("quantity") * F("contract_line__unit_price")))["n"] or ZERO
+    return live.aggregate(n=MoneySum(F("quantity") * F("contract_line__unit_price")))["n"] or ZERO
 
 
 def credit_check(contract: Contract) -> dict:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
@@ -12,12 +13,14 @@ class CoreConfig(AppConfig):
 
         from core.encryption import check_encryption_keys, check_encryption_keys_deployed
         from core.roles import sync_roles_after_migrate
+        from core.sqlite_limits import use_the_library_variable_limit
 
         checks.register(check_encryption_keys, checks.Tags.security)
         checks.register(check_encryption_keys_deployed, checks.Tags.security, deploy=True)
 
         # Groups are set-up data, not domain logic: keep them in step with the code after migrate.
         post_migrate.connect(sync_roles_after_migrate, sender=self)
+        connection_created.connect(use_the_library_variable_limit, dispatch_uid="sqlite-variable-limit")
         self._forget_cached_permissions_on_change()
 
     @staticmethod

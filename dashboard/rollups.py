@@ -28,6 +28,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.money import MoneySum
 from core.timezones import business_date, business_zone
 from dashboard.models import CarrierDayRollup, OrderDayRollup, RollupWatermark
 from finance.models import RevenueKind, RevenueLine
@@ -106,7 +107,7 @@ def order_day_aggregates(start: datetime, end: datetime, *, now: datetime, chann
             n_delivered=Count("pk", filter=Q(status__in=[S.DELIVERED, S.COMPLETED])),
             n_exceptions=Count("pk", filter=Q(has_exception=True)),
             n_refunded=Count("pk", filter=Q(has_refund=True)),
-            gross_total=Sum("total", filter=~Q(status=S.CANCELLED)),
+            gross_total=MoneySum("total", filter=~Q(status=S.CANCELLED)),
         )
         .order_by("day", "channel_id", "currency")
     )

@@ -25,12 +25,11 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Platform
-from core.money import CENT, ZERO
+from core.money import CENT, ZERO, MoneySum
 from core.roles import Role
 from core.timezones import business_zone
 from finance.imports.layouts import ALIPAY_ACCOUNT
@@ -147,7 +146,7 @@ def demo_payments_record() -> int:
     refunded = dict(
         RevenueLine.objects.filter(order__in=[o.pk for o in orders], kind=RevenueKind.REFUND)
         .values_list("order_id")
-        .annotate(total=Sum("amount"))
+        .annotate(total=MoneySum("amount"))
     )
     with transaction.atomic():
         periods, rates = {}, {}

@@ -7,12 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.money import ZERO, quantize
+from core.money import ZERO, MoneySum, quantize
 from core.replica import reporting_database
 from core.timezones import business_zone
 from finance.imports.models import StatementKind, StatementLine, StatementSource
@@ -69,7 +69,7 @@ def daily_sales(*, start: date, end: date, channel: str = "") -> Report:
         lines = lines.filter(order__channel__code=channel)
     lines = lines.annotate(day=TruncDate("booked_at", tzinfo=business_zone()))
     keys = ("day", "order__channel__code", "order__channel__platform", "currency")
-    sums = lines.values(*keys, "kind").annotate(total=Sum("amount")).order_by(*keys, "kind")
+    sums = lines.values(*keys, "kind").annotate(total=MoneySum("amount")).order_by(*keys, "kind")
     orders = {
         tuple(row[k] for k in keys): row["n"]
         for row in lines.values(*keys).annotate(n=Count("order", distinct=True)).order_by()
@@ -150,9 +150,11 @@ def receivables(*, as_of: datetime | None = None, channel: str = "") -> Report:
         condition = Q(paid_at__lte=as_of - timedelta(days=low))
         if high is not None:
             condition &= Q(paid_at__gt=as_of - timedelta(days=high + 1))
-        buckets[f"b{low}"] = Coalesce(Sum("total", filter=condition), Value(ZERO), output_field=MONEY)
+        buckets[f"b{low}"] = Coalesce(MoneySum("total", filter=condition), Value(ZERO), output_field=MONEY)
     keys = ("channel__code", "channel__platform", "currency")
-    grouped = orders.values(*keys).annotate(n=Count("id"), amount=Sum("total"), **buckets).order_by(*keys)
+    grouped = (
+        orders.values(*keys).annotate(n=Count("id"), amount=MoneySum("total"), **buckets).order_by(*keys)
+    )
     converted = _converted_by_day(orders, keys)
     table = []
     for row in grouped:
@@ -191,7 +193,7 @@ def _converted_by_day(orders, keys) -> dict[tuple, Converted]:
     by_day = (
         orders.annotate(day=TruncDate("placed_at", tzinfo=business_zone()))
         .values(*keys, "day")
-        .annotate(n=Count("id"), amount=Sum("total"))
+        .annotate(n=Count("id"), amount=MoneySum("total"))
         .order_by()
     )
     groups = ((tuple(r[k] for k in keys), r["day"], r["currency"], r["amount"], r["n"]) for r in by_day)
@@ -202,20 +204,20 @@ def _refund_sums():
     erp = (
         RevenueLine.objects.filter(order=OuterRef("pk"), kind=RevenueKind.REFUND)
         .values("order")
-        .annotate(s=Sum("amount"))
+        .annotate(s=MoneySum("amount"))
         .values("s")
     )
     settled = (
         StatementLine.objects.filter(order=OuterRef("pk"), kind=StatementKind.REFUND)
         .exclude(source=StatementSource.BANK)
         .values("order")
-        .annotate(s=Sum("amount"))
+        .annotate(s=MoneySum("amount"))
         .values("s")
     )
     paid_back = (
         Payment.objects.filter(order=OuterRef("pk"))
         .values("order")
-        .annotate(s=Sum("refunded_amount"))
+        .annotate(s=MoneySum("refunded_amount"))
         .values("s")
     )
     zero = Value(ZERO)
@@ -259,7 +261,7 @@ def payables(*, channel: str = "") -> Report:
     received = (
         Payment.objects.filter(order=OuterRef("pk"), currency=OuterRef("currency"))
         .values("order")
-        .annotate(s=Sum("amount"))
+        .annotate(s=MoneySum("amount"))
         .values("s")
     )
     over = (

@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from core.money import ZERO
+from core.money import ZERO, MoneySum
 from core.timezones import business_zone
 from finance.models import (
     BILLED_KINDS,
@@ -130,9 +130,9 @@ def period_overview(*, months: int = 12, now: datetime | None = None) -> list[Pe
     by_id = {p.pk: rows[key] for key, p in periods.items()}
     for item in Payment.objects.values("period_id", "currency").annotate(
         n=Count("id"),
-        total=Sum("amount"),
+        total=MoneySum("amount"),
         moved=Count("id", filter=~Q(period_note="")),
-        business=Sum("business_amount", filter=Q(business_currency=business_currency())),
+        business=MoneySum("business_amount", filter=Q(business_currency=business_currency())),
         unconverted=Count("id", filter=~Q(business_currency=business_currency())),
     ):
         row = by_id[item["period_id"]]

@@ -19,14 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.alerts import alert_raise, alert_resolve
 from core.errors import DomainError, NotPermitted
 from core.models import AlertSeverity
-from core.money import CENT, MONEY_MAX_DIGITS, ZERO, currency_validator
+from core.money import CENT, MONEY_MAX_DIGITS, ZERO, MoneySum, currency_validator
 from core.roles import Role
 from core.transitions import may
 from finance.models import Payment, PaymentProvider
@@ -199,7 +198,7 @@ def _alert_conflict(existing: Payment, order_number, amount, currency, differenc
 def order_received(order: Order) -> Decimal:
     """What the order's payments in its own currency add up to (refunds are not netted: they do
     not make a paid order unpaid)."""
-    total = order.payments.filter(currency=order.currency).aggregate(total=Sum("amount"))["total"]
+    total = order.payments.filter(currency=order.currency).aggregate(total=MoneySum("amount"))["total"]
     return total or ZERO
 
 

@@ -27,11 +27,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.money import MoneySum
 from core.transitions import lock_one
 from integrations import after_sales as platform_after_sales
 from integrations.models import InboundMessage, InboundStatus
@@ -277,7 +277,7 @@ def _book_refund(rma: ReturnRequest, data: AfterSale) -> bool:
     order = rma.order
     ceiling = order.paid_amount if order.paid_amount is not None else order.total
     before = ReturnRefund.objects.filter(order=order).exclude(state=RefundState.FAILED).aggregate(
-        total=Sum("amount")
+        total=MoneySum("amount")
     )["total"] or Decimal("0.00")
     if ceiling is not None and amount + before > ceiling:
         raise DomainError(

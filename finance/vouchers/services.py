@@ -6,13 +6,12 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
-from core.money import ZERO, quantize
+from core.money import ZERO, MoneySum, quantize
 from core.timezones import business_zone
 from core.transitions import check_transition, lock_one, transition
 from finance.models import RevenueKind, RevenueLine
@@ -95,7 +94,7 @@ def voucher_prepare(*, year: int, month: int, layout_id: int, actor) -> VoucherB
             RevenueLine.objects.filter(period=period)
             .annotate(day=TruncDate("booked_at", tzinfo=business_zone()))
             .values("day", "order__channel__code", "currency", "kind")
-            .annotate(total=Sum("amount"))
+            .annotate(total=MoneySum("amount"))
             .order_by("day", "order__channel__code", "currency", "kind")
         )
         vouchers: dict[tuple, list[tuple[str, Decimal]]] = defaultdict(list)

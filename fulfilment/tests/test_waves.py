@@ -138,6 +138,9 @@ def test_a_shipment_is_in_one_open_wave_at_most(warehouse_user, sf):
         WaveShipment.objects.create(wave=other, shipment=shipment)  # the partial unique index
 
 
+# Two connections at once, one waiting on the other's row locks: SQLite's in-memory test database
+# (shared cache) refuses the second at once instead ("database table is locked").
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_clerks_creating_waves_at_once_put_each_shipment_in_one_wave(make_user, sf):
     clerk = make_user("warehouse")

@@ -288,9 +288,10 @@ def test_a_nul_character_after_the_first_4_kib_refuses_the_file_naming_the_cell(
 
 
 def test_rows_the_database_refuses_to_store_refuse_the_file_instead_of_leaving_it_queued(
-    client, agent, upload
+    client, agent, upload, nul_refused_as_on_postgres
 ):
     # a reader that let a NUL through: PostgreSQL stores no NUL in the preview's JSON rows
+    nul_refused_as_on_postgres(OrderUpload)
     client.force_login(agent)
     bad = line("UP-1", note="a\x00b")
     with mock.patch.object(

@@ -130,9 +130,10 @@ def _text_cell(reference: str, text: bytes) -> bytes:
 
 
 def test_a_refusal_the_database_cannot_store_still_refuses_the_sheet(
-    client, warehouse, warehouse_user, django_capture_on_commit_callbacks
+    client, warehouse, warehouse_user, django_capture_on_commit_callbacks, nul_refused_as_on_postgres
 ):
     # a reader that let a NUL through: the row errors quote it, and PostgreSQL stores no NUL
+    nul_refused_as_on_postgres(CycleCountUpload)
     client.force_login(warehouse_user)
     with (
         mock.patch.object(sheet, "read_rows", return_value=[["sku", "counted_quantity"], ["SKU-\x00", 5]]),

@@ -138,9 +138,11 @@ def test_actions_on_the_wrong_state_or_with_junk_say_so(client, warehouses, ware
         reverse("inventory:transfer-ship", args=[transfer.number]), follow=True
     ).content.decode()
     assert "Not enough stock at WH-HZ; nothing moved. SKU-1 (pool regular): 1000 available." in short
+    # junk for no line of this transfer: "line_1" was its own line wherever line ids start at 1
+    not_a_line = f"line_{transfer.lines.get().pk + 1}"
     junk = client.post(
         reverse("inventory:transfer-receive", args=[transfer.number]),
-        {"key": "k", "line_1": "x"},
+        {"key": "k", not_a_line: "x"},
         follow=True,
     )
     assert junk.status_code == 200 and "nothing is on the way to receive" in junk.content.decode()

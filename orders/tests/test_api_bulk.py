@@ -163,7 +163,9 @@ def test_a_database_failure_mid_batch_stores_nothing_and_answers_json(api, monke
 
     def failing_reserve(demands):  # after the orders, lines and events were inserted
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 / 0")  # a real error from PostgreSQL: the transaction aborts
+            # a real error from the database, on SQLite as on PostgreSQL (where it aborts the
+            # transaction); SQLite answers 1 / 0 with NULL, so no division by zero
+            cursor.execute("SELECT * FROM no_such_table")
 
     monkeypatch.setattr(reservations, "reserve_orders", failing_reserve)
     payloads = [canonical_payload(external_id=f"F-{n}") for n in range(3)]

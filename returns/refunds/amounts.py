@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from core.money import ZERO, quantize
+from core.money import ZERO, MoneySum, quantize
 from finance.models import Payment, PaymentProvider, PaymentStatus, RevenueKind, RevenueLine
 from orders.amounts import shipping_net, units_paid
 from orders.models import Order, OrderLine
@@ -67,7 +67,7 @@ def already_refunded(order: Order) -> Decimal:
     """What finance has booked as refunded on the order so far (refund lines are negative)."""
     booked = RevenueLine.objects.filter(
         order=order, kind=RevenueKind.REFUND, currency=order.currency
-    ).aggregate(total=Sum("amount"))["total"]
+    ).aggregate(total=MoneySum("amount"))["total"]
     return -(booked or ZERO)
 
 
