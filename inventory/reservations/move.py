@@ -314,15 +314,17 @@ UPDATE inventory_reservation r SET shipment_id = v.shipment_id, updated_at = %s
 
 
 def _link(links: dict[int, int], now) -> None:
-    """Link kept reservations to their shipments: one statement on PostgreSQL."""
+    """Link kept reservations to their shipments, in one statement."""
     if not links:
         return
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_LINK_SQL, [now, list(links), list(links.values())])
         return
-    for pk, shipment_id in links.items():
-        Reservation.objects.filter(pk=pk).update(shipment_id=shipment_id, updated_at=now)
+    Reservation.objects.bulk_update(  # one CASE statement elsewhere (SQLite)
+        [Reservation(pk=pk, shipment_id=shipment_id, updated_at=now) for pk, shipment_id in links.items()],
+        ["shipment_id", "updated_at"],
+    )
 
 
 def _in_warehouse_order(stock: RoutableStock, balance_id: int, pk: int) -> tuple:

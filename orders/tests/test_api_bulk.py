@@ -161,7 +161,7 @@ def test_a_known_order_refusing_its_newer_version_does_not_fail_the_others(api, 
 def test_a_database_failure_mid_batch_stores_nothing_and_answers_json(api, monkeypatch):
     from inventory import reservations
 
-    def failing_reserve(demands):  # after the orders, lines and events were inserted
+    def failing_reserve(demands, **_options):  # after the orders, lines and events were inserted
         with connection.cursor() as cursor:
             # a real error from the database, on SQLite as on PostgreSQL (where it aborts the
             # transaction); SQLite answers 1 / 0 with NULL, so no division by zero
