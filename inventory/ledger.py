@@ -13,7 +13,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.array_insert import binary_cursor
 from core.errors import DomainError
 from inventory.models import (
     MovementKind,
@@ -259,10 +258,10 @@ class NewReservation:
 
 _RESERVE_SQL = """
 WITH d AS (
-    SELECT * FROM unnest(%(fingerprint)b::text[], %(balance)b::bigint[], %(sku)b::bigint[],
-                         %(quantity)b::int[], %(state)b::text[], %(expires)b::timestamptz[],
-                         %(order)b::bigint[], %(line)b::bigint[], %(channel)b::bigint[],
-                         %(reference)b::text[])
+    SELECT * FROM unnest(%(fingerprint)s::text[], %(balance)s::bigint[], %(sku)s::bigint[],
+                         %(quantity)s::int[], %(state)s::text[], %(expires)s::timestamptz[],
+                         %(order)s::bigint[], %(line)s::bigint[], %(channel)s::bigint[],
+                         %(reference)s::text[])
              AS t(fingerprint, balance_id, sku_id, quantity, state, expires_at, order_id, order_line_id,
                   channel_id, reference)
 ), v AS (
@@ -323,7 +322,7 @@ def reserve_in_one_statement(rows: list[NewReservation], *, now) -> dict[str, in
         "kind": str(MovementKind.RESERVE),
         "now": now,
     }
-    with binary_cursor() as cursor:  # arrays of thousands travel in binary (core.array_insert)
+    with connection.cursor() as cursor:
         cursor.execute(_RESERVE_SQL, params)
         returned = cursor.fetchall()
     ids = {fingerprint: pk for tag, pk, fingerprint in returned if tag == "r"}
