@@ -112,6 +112,8 @@ def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, r
         status=SS.SENT_TO_WAREHOUSE, sent_at=now, updated_at=now
     )
     assert sent == len(shipments), "a new shipment changed under routing"
+    for shipment in shipments:  # saved: a later save (the carrier chosen below) expects this state
+        shipment._update_initial_state()
     insert_all(events, returning=False)
     warehouses().shipments_released(shipments)  # _after_transition's send_to_warehouse work, at once
 

@@ -311,4 +311,6 @@ def _allocate(routed: list[_Routed], now) -> None:
         status=OrderStatus.ALLOCATED, updated_at=now
     )
     assert allocated == len(routed), "a locked order changed under routing"
+    for r in routed:  # saved: a later save of the instance expects this state
+        r.order._update_initial_state()
     insert_all(events, returning=False)

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fulfilment import routing
 from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
+from fulfilment.routing import batch
 from fulfilment.tests.test_routing import warehouse
 from inventory.models import Reservation, StockBalance, StockMovement
 from inventory.reconciliation import find_drift
@@ -21,6 +22,7 @@ from orders import services
 from orders.intake import order_ingest_batch
 from orders.models import Order, OrderEvent
 from orders.tests.factories import (
+    CarrierFactory,
     ChannelFactory,
     SKUFactory,
     canonical_payload,
@@ -78,6 +80,8 @@ def build_world() -> list[int]:
         for code, quantity in stock.items():
             receive(skus[code], quantity, warehouse=wh)
     receive(presale, 1, warehouse=sh)
+    sh.default_carrier = CarrierFactory()  # released parcels there get their carrier (and why)
+    sh.save(update_fields=["default_carrier"])
     RoutingPolicy.objects.create(
         name="merge",
         strategies=["availability", "delivery_time"],
@@ -148,8 +152,9 @@ def snapshot() -> dict:
                 s.presale,
                 "merge_until" in s.routing,
                 plain(s.routing),
+                s.carrier.code if s.carrier else "",
             )
-            for s in Shipment.objects.select_related("order", "warehouse")
+            for s in Shipment.objects.select_related("order", "warehouse", "carrier")
         ),
         "shipment_lines": sorted(
             (plain(line.shipment.number), line.order_line.line_no, line.sku.code, line.quantity)
@@ -192,10 +197,17 @@ def routed(route) -> dict:
 
 
 @pytest.mark.django_db(transaction=False)
-def test_batch_routing_writes_what_routing_each_order_alone_writes():
+def test_batch_routing_writes_what_routing_each_order_alone_writes(monkeypatch):
     def one_by_one(ids):
         for pk in ids:
             routing.route_quietly(pk)
+
+    # route_orders falls back to one by one when a chunk fails: here it must not, and only the
+    # orders the batch does not take may go through route_order
+    alone_in_batch = []
+    route = batch.route_quietly
+    monkeypatch.setattr(batch, "route_quietly", lambda pk: (alone_in_batch.append(pk), route(pk))[1])
+    monkeypatch.setattr(batch.logger, "exception", lambda *args: pytest.fail(f"a chunk failed: {args}"))
 
     try:
         with transaction.atomic():
@@ -213,6 +225,9 @@ def test_batch_routing_writes_what_routing_each_order_alone_writes():
         "E-7": "on_hold",  # shop-b does not split
         "E-8": "pending_payment",
     }
+    by_id = dict(Order.objects.values_list("pk", "external_id"))
+    # merge partners, pre-sale, the hold and the unpaid one; the others were planned together
+    assert sorted(by_id[pk] for pk in alone_in_batch) == ["E-3", "E-4", "E-5", "E-7", "E-8"]
     shipments = {s[0]: s for s in together["shipments"]}
     assert shipments["E-0-1"][2:4] == ("WH-HZ", "created")  # the merge window: waits, not pushed
     assert any(m[:2] == ("release", "E-0") for m in together["movements"])  # moved from Beijing
@@ -223,6 +238,7 @@ def test_batch_routing_writes_what_routing_each_order_alone_writes():
     assert "merged" in shipments["E-3-1"][6] and "E-4-1" not in shipments  # one parcel for E-3 and E-4
     assert shipments["E-5-2"][4]  # pre-sale parcel
     assert shipments["E-6-1"][2:4] == ("WH-SH", "sent_to_warehouse")  # cheapest, no window: pushed
+    assert shipments["E-6-1"][7] == "sf" and "carrier" in shipments["E-6-1"][6]  # chosen on release
 
 
 @pytest.mark.django_db
