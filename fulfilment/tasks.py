@@ -1,13 +1,9 @@
 """Celery tasks of routing: take ids, call one service, safe to run twice at once (the order row
 lock serialises them and a routed order has nothing left to route)."""
 
-import logging
-
 from celery import shared_task
 
 from fulfilment import routing
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="fulfilment.route_order", acks_late=True)

@@ -277,9 +277,8 @@ def _hold_unroutable(order: Order, regular: Plan, policy: RoutingPolicy, fallbac
     )
 
 
-ROUTE_TASK_CHUNK = (
-    100  # orders per routing task (routed together: routing.route_orders), still spread over workers
-)
+# Orders per routing task: routed together (routing.route_orders), still spread over workers.
+ROUTE_TASK_CHUNK = 100
 
 
 def route_on_commit(*order_ids: int) -> None:
