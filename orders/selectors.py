@@ -1,9 +1,12 @@
 """Order reads for the desk and the API."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django_fsm import has_transition_perm
 
-from inventory.models import SKU, Reservation
+from core.raw_models import Columns, join, prefetched
+from inventory.models import SKU, Lot, Reservation, StockBalance, StockPool, Warehouse
 from orders.models import (
     TRANSITION_CONFIRM,
     TRANSITION_LABELS,
@@ -20,26 +23,134 @@ def order_list() -> QuerySet[Order]:
 
 
 def order_detail(number: str) -> Order:
-    return (
-        Order.objects.select_related("channel", "customer")
-        .prefetch_related(*order_detail_prefetches())
-        .get(number=number)
-    )
+    """The order with its channel, customer, lines, events and reservations (attach_order_detail)."""
+    order = Order.objects.select_related("channel", "customer").get(number=number)
+    attach_order_detail(order)
+    return order
 
 
-def order_detail_prefetches() -> list[Prefetch]:
-    """What the order's detail shows besides its row: lines, events and reservations (also for
-    an order in hand, with prefetch_related_objects)."""
-    return [
-        Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "parent_line")),
-        Prefetch("events", queryset=OrderEvent.objects.select_related("actor")),
-        Prefetch(
-            "reservations",
-            queryset=Reservation.objects.select_related(
-                "sku", "order_line", "balance__warehouse", "balance__pool", "balance__lot"
-            ).order_by("pk"),
-        ),
-    ]
+class _DetailColumns:
+    """The statements of attach_order_detail, written out once."""
+
+    def __init__(self) -> None:
+        self.line, self.line_sku, self.parent = (
+            Columns(OrderLine, "l"),
+            Columns(SKU, "s"),
+            Columns(OrderLine, "p"),
+        )
+        self.event, self.actor = Columns(OrderEvent, "e"), Columns(get_user_model(), "u")
+        self.reservation, self.reservation_sku, self.reservation_line = (
+            Columns(Reservation, "r"),
+            Columns(SKU, "rs"),
+            Columns(OrderLine, "rl"),
+        )
+        self.balance, self.warehouse, self.pool, self.lot = (
+            Columns(StockBalance, "b"),
+            Columns(Warehouse, "w"),
+            Columns(StockPool, "sp"),
+            Columns(Lot, "lt"),
+        )
+        line, event, reservation, balance = (
+            OrderLine._meta.db_table,
+            OrderEvent._meta.db_table,
+            Reservation._meta.db_table,
+            StockBalance._meta.db_table,
+        )
+        self.lines_sql = (
+            f"SELECT {self.line.sql}, {self.line_sku.sql}, {self.parent.sql} FROM {line} l "
+            f"LEFT JOIN {SKU._meta.db_table} s ON s.id = l.sku_id "
+            f"LEFT JOIN {line} p ON p.id = l.parent_line_id "
+            "WHERE l.order_id = %s ORDER BY l.line_no, l.id"
+        )
+        self.events_sql = (
+            f"SELECT {self.event.sql}, {self.actor.sql} FROM {event} e "
+            f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = e.actor_id "
+            "WHERE e.order_id = %s ORDER BY e.created_at, e.id"
+        )
+        self.reservations_sql = (
+            f"SELECT {self.reservation.sql}, {self.reservation_sku.sql}, {self.reservation_line.sql}, "
+            f"{self.balance.sql}, {self.warehouse.sql}, {self.pool.sql}, {self.lot.sql} FROM {reservation} r "
+            f"JOIN {SKU._meta.db_table} rs ON rs.id = r.sku_id "
+            f"LEFT JOIN {line} rl ON rl.id = r.order_line_id "
+            f"JOIN {balance} b ON b.id = r.balance_id "
+            f"JOIN {Warehouse._meta.db_table} w ON w.id = b.warehouse_id "
+            f"JOIN {StockPool._meta.db_table} sp ON sp.id = b.pool_id "
+            f"LEFT JOIN {Lot._meta.db_table} lt ON lt.id = b.lot_id "
+            "WHERE r.order_id = %s ORDER BY r.id"
+        )
+
+
+_detail_columns: _DetailColumns | None = None  # built on first use: the user model must be loaded
+
+
+def attach_order_detail(order: Order) -> None:
+    """The order's lines (with SKU and bundle line), events (with actor) and reservations (with SKU,
+    line and balance with warehouse, pool and lot), cached on it as prefetch_related and
+    select_related would cache them, read by three written-out statements: compiling the
+    equivalent querysets cost ~4.5 ms of CPU, and the API answers every POST of an order with its
+    detail."""
+    global _detail_columns
+    if _detail_columns is None:
+        _detail_columns = _DetailColumns()
+    c = _detail_columns
+    statements = [c.lines_sql, c.events_sql, c.reservations_sql]
+    with connection.cursor() as cursor:
+        line_rows, event_rows, reservation_rows = _results(cursor, statements, [order.pk])
+    lines = []
+    for row in line_rows:
+        line = c.line.read(row, 0)
+        join(line, "sku", c.line_sku.read(row, c.line.width))
+        join(line, "parent_line", c.parent.read(row, c.line.width + c.line_sku.width))
+        lines.append(line)
+    events = []
+    for row in event_rows:
+        event = c.event.read(row, 0)
+        join(event, "actor", c.actor.read(row, c.event.width))
+        events.append(event)
+    reservations = [_reservation(c, row) for row in reservation_rows]
+    prefetched(order, "lines", lines)
+    prefetched(order, "events", events)
+    prefetched(order, "reservations", reservations)
+
+
+def _results(cursor, statements: list[str], params: list) -> list[list]:
+    """The rows of each statement (each taking `params`); on PostgreSQL in one round trip (the
+    client-side binding cursor sends several statements at once)."""
+    if connection.vendor != "postgresql":
+        found = []
+        for statement in statements:
+            cursor.execute(statement, params)
+            found.append(cursor.fetchall())
+        return found
+    cursor.execute("; ".join(statements), params * len(statements))
+    found = [cursor.fetchall()]
+    while cursor.nextset():
+        found.append(cursor.fetchall())
+    return found
+
+
+def _reservation(c: _DetailColumns, row) -> Reservation:
+    offset = 0
+    parts = []
+    for columns in (
+        c.reservation,
+        c.reservation_sku,
+        c.reservation_line,
+        c.balance,
+        c.warehouse,
+        c.pool,
+        c.lot,
+    ):
+        parts.append(columns.read(row, offset))
+        offset += columns.width
+    reservation, sku, line, balance, warehouse, pool, lot = parts
+    join(reservation, "sku", sku)
+    join(reservation, "order_line", line)
+    join(reservation, "balance", balance)
+    join(balance, "warehouse", warehouse)
+    join(balance, "pool", pool)
+    join(balance, "lot", lot)
+    return reservation
 
 
 def order_available_actions(order: Order, user) -> list[dict]:

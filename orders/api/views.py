@@ -1,6 +1,5 @@
 import threading
 
-from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -77,7 +76,7 @@ class OrderViewSet(
         data = bulk.validated_order(request.data)
         order, created = intake.order_submit(data=data, actor=request.user)
         if created:  # the order in hand is the row as committed: only what hangs off it is read
-            prefetch_related_objects([order], *selectors.order_detail_prefetches())
+            selectors.attach_order_detail(order)
             body = _output(CreatedOrderOutput).to_representation(order)
         else:  # a known order: a newer version may have changed its lines, holds, parcels
             body = _output(OrderDetailOutput).to_representation(selectors.order_detail(order.number))
