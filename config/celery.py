@@ -20,3 +20,11 @@ def refuse_insecure_worker(**kwargs):
     if problem:
         # Celery logs and swallows a signal handler's exceptions; SystemExit does stop the process.
         raise SystemExit(f"ImproperlyConfigured: {problem}")
+
+
+@worker_init.connect
+def tune_worker_garbage_collector(**kwargs):
+    """Before the pool forks: the children inherit the frozen start-up objects and the threshold."""
+    from config.processes import tune_garbage_collector
+
+    tune_garbage_collector()

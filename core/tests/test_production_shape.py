@@ -78,6 +78,15 @@ def test_the_web_server_starts_with_a_key_or_in_debug(tmp_path):
     assert serving(environment(DJANGO_DEBUG="true")).returncode == 0  # a developer's machine
 
 
+def test_the_web_server_tunes_its_garbage_collector():
+    """config.processes: start-up objects frozen, young collections after 50,000 allocations."""
+    probe = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count() > 10_000)"
+    result = run([sys.executable, "-c", probe], environment(DJANGO_SECRET_KEY=REAL_KEY))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["50000", "True"]
+
+
 def test_an_unreadable_key_file_is_named():
     result = serving(environment(DJANGO_SECRET_KEY_FILE="/nonexistent/conduit-secret"))
 
