@@ -226,3 +226,27 @@ def test_schema_and_docs_are_served(client, agent):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_lone_surrogate_in_a_code_is_a_400_naming_the_field_not_a_server_error(api):
+    """json.loads turns a "\\ud800" escape into text no database can hold; the look-up of the lines'
+    SKUs runs before the fields are validated and used to send it to the database (a 500)."""
+    lines = [{"sku": "\ud800", "quantity": 1, "unit_price": "1.00"}]
+    single = api.post(
+        "/api/v1/orders/", data=json.dumps(canonical_payload(lines=lines)), content_type="application/json"
+    )
+    bad_channel = api.post(
+        "/api/v1/orders/",
+        data=json.dumps(canonical_payload(channel="\udfff")),
+        content_type="application/json",
+    )
+    bulk = api.post(
+        "/api/v1/orders/bulk/",
+        data=json.dumps({"orders": [canonical_payload(lines=lines), canonical_payload()]}),
+        content_type="application/json",
+    )
+
+    assert single.status_code == 400 and "sku" in single.json()["lines"]["0"]
+    assert bad_channel.status_code == 400 and "channel" in bad_channel.json()
+    assert bulk.status_code == 200
+    assert [item["status"] for item in bulk.json()["results"]] == ["invalid", "created"]
