@@ -114,9 +114,13 @@ def attach_order_detail(order: Order) -> None:
 
 
 def _results(cursor, statements: list[str], params: list) -> list[list]:
-    """The rows of each statement (each taking `params`); on PostgreSQL in one round trip (the
-    client-side binding cursor sends several statements at once)."""
-    if connection.vendor != "postgresql":
+    """The rows of each statement (each taking `params`); on PostgreSQL in one round trip (Django's
+    client-side binding cursor sends several statements at once; a server-side binding one could
+    not)."""
+    one_trip = connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    )
+    if not one_trip:
         found = []
         for statement in statements:
             cursor.execute(statement, params)
