@@ -35,8 +35,6 @@ _STANDARD_CHAR_VALIDATORS = (
     drf.ProhibitNullCharactersValidator,
     drf.ProhibitSurrogateCharactersValidator,
 )
-
-
 _BOUNDS = (MinValueValidator, MaxValueValidator)
 
 
@@ -123,7 +121,7 @@ def _value(field, value):
         return value
     if kind is drf.BooleanField and type(value) is bool and not field.validators:
         return value
-    if kind is drf.ChoiceField and type(value) is str and value in _choices(field):
+    if kind is drf.ChoiceField and type(value) is str and value and value in _choices(field):
         return field.choice_strings_to_values[value]
     if isinstance(field, ListSerializer) and isinstance(field.child, Serializer) and not field.validators:
         return _list(field, value)
@@ -134,9 +132,8 @@ def _value(field, value):
 
 def _plain_char(field) -> bool:
     """Only the validators CharField adds itself (lengths, NUL, surrogates): checked inline."""
-    return _once(
-        field, "_plain_char", lambda: all(isinstance(v, _STANDARD_CHAR_VALIDATORS) for v in field.validators)
-    )
+    own = 2 + (field.max_length is not None) + (field.min_length is not None)
+    return _once(field, "_plain_char", lambda: _only(field.validators, _STANDARD_CHAR_VALIDATORS, own))
 
 
 def _char(field, value: str) -> str:
@@ -156,7 +153,14 @@ def _char(field, value: str) -> str:
 
 def _plain_number(field) -> bool:
     """Only the bounds the field adds itself: checked inline."""
-    return _once(field, "_plain_number", lambda: all(isinstance(v, _BOUNDS) for v in field.validators))
+    own = (field.min_value is not None) + (field.max_value is not None)
+    return _once(field, "_plain_number", lambda: _only(field.validators, _BOUNDS, own))
+
+
+def _only(validators: list, kinds: tuple, count: int) -> bool:
+    """Whether the field's validators are just the `count` it made itself from its own attributes
+    (a validator passed in, even of the same kind, sends its values through DRF)."""
+    return len(validators) == count and all(isinstance(v, kinds) for v in validators)
 
 
 def _once(field, name: str, decide) -> bool:
