@@ -41,6 +41,12 @@ class _RecentlyFound(serializers.SlugRelatedField):
         _recent[key] = (now, row)
         return row
 
+    def __deepcopy__(self, memo):
+        """A serializer copies its declared fields for each request; DRF's copy copies the queryset
+        too, most of the field's cost per request. The queryset is only ever filtered (which
+        copies it), never evaluated in place, so the copy shares it, and the rest of the args."""
+        return self.__class__(*self._args, **self._kwargs)
+
 
 def recently_active_by_code(queryset) -> serializers.SlugRelatedField:
     """active_by_code, with the answer reused for CODE_CACHE_SECONDS (see the module)."""
