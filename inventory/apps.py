@@ -9,9 +9,7 @@ class InventoryConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from catalog.models import Channel
-        from inventory.api.fields import forget_recent_codes
-        from inventory.models import SKU, ChannelPool, StockPool
+        from inventory.models import ChannelPool, StockPool
         from inventory.reservations.reserve import forget_channel_pools
 
         # Generic writers (the admin, fixtures) change pool mappings: the per-process cache of
@@ -22,13 +20,4 @@ class InventoryConfig(AppConfig):
             )
             post_delete.connect(
                 forget_channel_pools, sender=model, dispatch_uid=f"forget_pools_{model.__name__}_d"
-            )
-        # …and so are the codes a checkout lock names, when a SKU or channel changes
-        # (inventory.api.fields.CODE_CACHE_SECONDS).
-        for model in (SKU, Channel):
-            post_save.connect(
-                forget_recent_codes, sender=model, dispatch_uid=f"forget_codes_{model.__name__}"
-            )
-            post_delete.connect(
-                forget_recent_codes, sender=model, dispatch_uid=f"forget_codes_{model.__name__}_d"
             )

@@ -3,17 +3,21 @@ reused for a few seconds: in a flash sale every request names the same channel a
 two look-ups were a quarter of the request's CPU (issue #18).
 
 Invalidation rule: a SKU or channel saved or deleted through the ORM clears the cache of the
-process that wrote it at once (inventory.apps connects the signals); other processes see the
-change within CODE_CACHE_SECONDS. A code is cached only once it was found active, so unknown and
-inactive codes are refused as before, with the same message; for those seconds a SKU deactivated
-elsewhere can still be locked — as it can be by a request validated just before and still waiting
-for the lock writer (up to STOCK_LOCK_WRITER_TIMEOUT_SECONDS). Stock itself is never cached."""
+process that wrote it at once (the signals are connected below, before anything is cached);
+other processes see the change within CODE_CACHE_SECONDS. A code is cached only once it was
+found active, so unknown and inactive codes are refused as before, with the same message; for
+those seconds a SKU deactivated elsewhere can still be locked — as it can be by a request
+validated just before and still waiting for the lock writer (up to
+STOCK_LOCK_WRITER_TIMEOUT_SECONDS). Stock itself is never cached."""
 
 import time
 
+from django.db.models.signals import post_delete, post_save
 from rest_framework import serializers
 
+from catalog.models import Channel
 from core.serializer_fields import active_by_code
+from inventory.models import SKU
 
 CODE_CACHE_SECONDS = 2.0
 _MOST_CODES = 10_000  # beyond this many the cache starts again: it holds the hot codes only
@@ -22,6 +26,11 @@ _recent: dict[tuple[str, str], tuple[float, object]] = {}  # (model label, code)
 
 def forget_recent_codes(**_signal_kwargs) -> None:
     _recent.clear()
+
+
+for _model in (SKU, Channel):
+    post_save.connect(forget_recent_codes, sender=_model, dispatch_uid=f"forget_codes_{_model.__name__}")
+    post_delete.connect(forget_recent_codes, sender=_model, dispatch_uid=f"forget_codes_{_model.__name__}_d")
 
 
 class _RecentlyFound(serializers.SlugRelatedField):
