@@ -22,7 +22,7 @@ from inventory.api.serializers import (
     StockOutput,
     StockQuery,
 )
-from inventory.models import SKU, PoolKind, Reservation, StockBalance, StockMovement
+from inventory.models import PoolKind, Reservation, StockBalance, StockMovement
 
 
 class StockView(APIView):
@@ -150,8 +150,8 @@ class LockCreateView(APIView):
         if "ttl_seconds" in values:
             lock_request.ttl = timedelta(seconds=values["ttl_seconds"])
         result = locks.stock_lock(lock_request)
+        codes = {line["sku"].pk: line["sku"].code for line in values["lines"]}  # no read-back
         if result.short:
-            codes = dict(SKU.objects.filter(pk__in=result.short).values_list("pk", "code"))
             return Response(
                 {
                     "lines": [
@@ -160,7 +160,6 @@ class LockCreateView(APIView):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        codes = {line["sku"].pk: line["sku"].code for line in values["lines"]}
         # answered from the committed batch's own rows, not read back
         body = [_lock_body(lock, codes[lock.sku_id]) for lock in result.locks]
         return Response({"locks": body}, status=status.HTTP_201_CREATED)
