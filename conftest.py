@@ -107,6 +107,16 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def group_commit_threads_stopped():
+    """A group commit's own thread keeps a database connection: ended after each test, so none is
+    left open when a transactional test's tables are flushed or the test database is dropped."""
+    yield
+    from core.group_commit import stop_threads
+
+    stop_threads()
+
+
+@pytest.fixture(autouse=True)
 def english_by_default():
     """A request in zh-hans leaves the thread's language switched; each test starts in English."""
     from django.utils import translation

@@ -44,9 +44,11 @@ class BatchWriterQueue:
         """Hand `item` to the writer and wait for its answer (a caller in a web process)."""
         reply = f"{self.queue}:reply:{uuid.uuid4().hex}"
         request = {"reply": reply, "deadline": time.time() + timeout, "item": item}
-        try:
-            self.client.rpush(self.queue, json.dumps(request))
-            answer = self.client.blpop([reply], timeout=timeout)
+        try:  # one round trip: the request queued, then the wait for its answer
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(self.queue, json.dumps(request))
+            pipe.blpop([reply], timeout=timeout)
+            _queued, answer = pipe.execute()
         except redis.RedisError as exc:
             raise WriterUnavailable(_("The stock service is unavailable; try again.")) from exc
         if answer is None:

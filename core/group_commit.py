@@ -8,8 +8,11 @@ requests are retried one by one so one bad request cannot fail the others. That 
 safe because `run_batch` must be atomic: it commits the whole batch or nothing of it. A
 `run_batch` that commits in parts must not raise once a part committed: it returns an exception
 in the place of each item that failed, and that caller gets it raised. Callers are answered only
-after `run_batch` returned, so never before their work committed."""
+after `run_batch` returned, so never before their work committed.
 
+`GroupCommitThread` runs the batches on one thread of its own instead of on a caller's (see there)."""
+
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ class _Slot:
     item: Any
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
+    alone: bool = False  # GroupCommitThread: the batch failed as a whole, the caller runs this itself
     result: Any = None
     error: BaseException | None = None
 
@@ -42,6 +46,14 @@ class GroupCommit:
         if connection.in_atomic_block:  # the caller owns a transaction: it cannot be shared
             return self.run_one(item)
         slot = _Slot(item)
+        self._queue_and_wait(slot)
+        if slot.alone:  # the batch failed as a whole, so wrote nothing: this request on its own
+            return self.run_one(item)
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _queue_and_wait(self, slot: _Slot) -> None:
         with self._lock:
             self._waiting.append(slot)
             if not self._leading:
@@ -52,9 +64,6 @@ class GroupCommit:
             slot.done.clear()
             self._lead()
             slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        return slot.result
 
     def _lead(self) -> None:
         with self._lock:
@@ -92,3 +101,97 @@ class GroupCommit:
             except Exception as exc:  # noqa: BLE001 - handed to the caller it belongs to
                 settled.append((None, exc))
         return settled
+
+
+_dedicated: list["GroupCommitThread"] = []
+
+
+def stop_threads() -> None:
+    """End every GroupCommitThread's thread (closing its connection): after each test, so a test
+    database is never left with a connection in use."""
+    for group in _dedicated:
+        group.stop()
+
+
+class GroupCommitThread(GroupCommit):
+    """Group commit whose batches run on one dedicated thread with its own database connection.
+
+    With a rotating leader, every batch waits for its leader to be woken and scheduled (behind the
+    callers the previous batch just answered, all wanting the same interpreter lock), and a leader
+    new to the lead first opens its own connection. One thread that does nothing but run batches
+    takes the next batch the moment it answered the last, on a connection it keeps. It starts on
+    the first request (in each process: a fork does not inherit it) and ends, closing its
+    connection, after `idle_seconds` without work. A batch that fails as a whole is retried by each
+    caller on its own, in its own thread and transaction (and the thread opens a fresh connection:
+    the failure may have broken its own)."""
+
+    def __init__(self, *, idle_seconds: float = 5.0, **kwargs):
+        super().__init__(**kwargs)
+        self.idle_seconds = idle_seconds
+        self._work = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stopping = False
+        _dedicated.append(self)
+
+    def _queue_and_wait(self, slot: _Slot) -> None:
+        with self._lock:
+            self._waiting.append(slot)
+            if self._thread is None or self._pid != os.getpid():
+                self._start()
+            self._work.notify()
+        slot.done.wait()
+
+    def stop(self) -> None:
+        """Serve what is waiting, then end the thread and close its connection (tests, shutdown)."""
+        with self._lock:
+            thread, self._stopping = self._thread, True
+            self._work.notify()
+        if thread is not None and self._pid == os.getpid():
+            thread.join()
+        with self._lock:
+            self._stopping = False
+
+    def _start(self) -> None:  # with self._lock held
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while batch := self._next_batch():
+                self._answer(batch)
+        finally:
+            connection.close()
+            with self._lock:  # ended by an error: whoever waits still gets a thread
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                    if self._waiting:
+                        self._start()
+
+    def _answer(self, batch: list[_Slot]) -> None:
+        try:
+            results = self.run_batch([slot.item for slot in batch])
+        except BaseException:  # noqa: BLE001 - nothing written: each caller retries on its own
+            connection.close()
+            results = None
+        if results is not None and len(results) != len(batch):  # a bug: tell nobody it worked
+            results = [RuntimeError(f"the batch answered {len(results)} of {len(batch)}")] * len(batch)
+        for index, slot in enumerate(batch):
+            if results is None:
+                slot.alone = True
+            elif isinstance(results[index], BaseException):  # run_batch handed this caller its error
+                slot.error = results[index]
+            else:
+                slot.result = results[index]
+            slot.done.set()
+
+    def _next_batch(self) -> list[_Slot]:
+        """What is waiting (up to max_batch); empty once idle for idle_seconds, or when stopping."""
+        with self._lock:
+            while not self._waiting:
+                if self._stopping or not self._work.wait(self.idle_seconds) and not self._waiting:
+                    self._thread = None  # under the lock: the next request starts a new thread
+                    return []
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            return batch

@@ -1,6 +1,7 @@
 """Permissions read once per user and version of the permission assignments, kept in the cache
 (CACHE_URL: shared by every process in production), instead of two queries on every request —
-a third of the queries of a checkout lock or a single order POST (issue #18).
+a third of the queries of a checkout lock or a single order POST (issue #18). The user's entry
+holds the version it was read under; both are read in one round trip.
 
 Revocation has no delay: any change to who holds what (a user's groups or own permissions, a
 group's permissions, a user saved or deleted, a group or permission deleted) replaces the version,
@@ -50,15 +51,24 @@ class CachedPermissionsBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):  # once per request, as ModelBackend does
+            key = f"auth:permissions:{user_obj.pk}"
             try:
-                key = f"auth:permissions:{user_obj.pk}:{permissions_version()}"
-                permissions = cache.get(key)
+                version, permissions = _cached(key)
             except Exception:  # noqa: BLE001 - the cache is down: read the database, as without it
                 logger.warning("permissions read without the cache (unavailable)")
-                key, permissions = None, None
+                version, permissions = None, None
             if permissions is None:
                 permissions = BaseBackend.get_all_permissions(self, user_obj)
-                if key is not None:
-                    cache.set(key, permissions, settings.PERMISSIONS_CACHE_SECONDS)
+                if version is not None:
+                    cache.set(key, (version, permissions), settings.PERMISSIONS_CACHE_SECONDS)
             user_obj._perm_cache = permissions
         return user_obj._perm_cache
+
+
+def _cached(key: str) -> tuple[str, set | None]:
+    """The current version, and the user's permissions if they were cached under it: one round
+    trip (the version and the user's entry read together), a second only when no version is set."""
+    found = cache.get_many([VERSION_KEY, key])
+    version = found.get(VERSION_KEY) or permissions_version()
+    stored = found.get(key)
+    return version, stored[1] if stored is not None and stored[0] == version else None

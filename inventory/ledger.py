@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.prepared import prepared_cursor
 from inventory.models import (
     MovementKind,
     PoolKind,
@@ -413,7 +414,7 @@ def reserve_unambiguous(
         "today": today,
         "now": now,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection: the hot SKU's every batch
         cursor.execute(_RESERVE_UNAMBIGUOUS_SQL, params)
         stored = {fingerprint: (pk, balance_id) for fingerprint, pk, balance_id in cursor.fetchall()}
     if stored:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from core.group_commit import GroupCommit
+from core.group_commit import GroupCommitThread
 from inventory import lock_writer, reservations
 from inventory.models import HOLDING, Reservation, ReservationState
 
@@ -90,7 +90,8 @@ def _lock_one(request: LockRequest) -> LockResult:
     return result
 
 
-_group_commit = GroupCommit(run_batch=stock_lock_batch, run_one=_lock_one, max_batch=256)
+# Batches run on a thread of their own (one connection, no leader hand-off between batches).
+_group_commit = GroupCommitThread(run_batch=stock_lock_batch, run_one=_lock_one, max_batch=256)
 
 
 def stock_lock(request: LockRequest) -> LockResult:

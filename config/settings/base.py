@@ -156,6 +156,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Cache (refused-request counters, debouncing) ---------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://conduit")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "core.redis_cache.RedisCache"  # one client per pool, not per call
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en"

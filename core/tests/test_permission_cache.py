@@ -34,6 +34,35 @@ def test_permissions_are_read_once_then_from_the_cache(agent_api):
     assert _permission_queries(client) == (200, 0)
 
 
+def test_cached_permissions_cost_one_round_trip_to_the_cache(agent_api, monkeypatch):
+    from django.core.cache import cache
+
+    user, client = agent_api
+    assert _permission_queries(client)[0] == 200
+    calls, inside_get_many = [], []
+    real_get, real_get_many = cache.get, cache.get_many
+
+    def get_many(keys, *args, **kwargs):
+        calls.append(sorted(keys))
+        inside_get_many.append(True)  # a cache may read each key of get_many by get
+        try:
+            return real_get_many(keys, *args, **kwargs)
+        finally:
+            inside_get_many.pop()
+
+    def get(key, *args, **kwargs):
+        if not inside_get_many:
+            calls.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "get_many", get_many)
+    monkeypatch.setattr(cache, "get", get)
+
+    assert _permission_queries(client) == (200, 0)
+    permission_reads = [call for call in calls if "auth:permissions" in str(call)]
+    assert permission_reads == [sorted(["auth:permissions:version", f"auth:permissions:{user.pk}"])]
+
+
 def test_leaving_the_group_takes_effect_on_the_next_request(agent_api):
     user, client = agent_api
     assert _permission_queries(client)[0] == 200

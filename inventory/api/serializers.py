@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from catalog.models import Channel
 from core.serializer_fields import active_by_code
+from inventory.api.fields import recently_active_by_code
 from inventory.models import SKU, MovementKind, Reservation, StockMovement, StockPool, Warehouse
 
 API_MOVEMENT_KINDS = [
@@ -93,12 +94,12 @@ class MovementOutput(serializers.ModelSerializer):
 
 
 class LockLineInput(serializers.Serializer):
-    sku = active_by_code(SKU.objects.all())
+    sku = recently_active_by_code(SKU.objects.all())
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
 class LockInput(serializers.Serializer):
-    channel = active_by_code(Channel.objects.all())
+    channel = recently_active_by_code(Channel.objects.all())
     reference = serializers.CharField(max_length=100, help_text=_("The caller's checkout or cart id."))
     ttl_seconds = serializers.IntegerField(min_value=30, max_value=86_400, required=False)
     lines = LockLineInput(many=True, allow_empty=False, max_length=100)

@@ -22,7 +22,7 @@ from inventory.api.serializers import (
     StockOutput,
     StockQuery,
 )
-from inventory.models import SKU, PoolKind, Reservation, StockBalance, StockMovement
+from inventory.models import PoolKind, Reservation, StockBalance, StockMovement
 
 
 class StockView(APIView):
@@ -150,8 +150,8 @@ class LockCreateView(APIView):
         if "ttl_seconds" in values:
             lock_request.ttl = timedelta(seconds=values["ttl_seconds"])
         result = locks.stock_lock(lock_request)
+        codes = {line["sku"].pk: line["sku"].code for line in values["lines"]}  # no read-back
         if result.short:
-            codes = dict(SKU.objects.filter(pk__in=result.short).values_list("pk", "code"))
             return Response(
                 {
                     "lines": [
@@ -160,10 +160,24 @@ class LockCreateView(APIView):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        skus = {line["sku"].pk: line["sku"] for line in values["lines"]}
-        for lock in result.locks:  # answered from the committed batch's own rows, not read back
-            lock.sku = skus[lock.sku_id]
-        return Response({"locks": LockOutput(result.locks, many=True).data}, status=status.HTTP_201_CREATED)
+        # answered from the committed batch's own rows, not read back
+        body = [_lock_body(lock, codes[lock.sku_id]) for lock in result.locks]
+        return Response({"locks": body}, status=status.HTTP_201_CREATED)
+
+
+_EXPIRES_AT = LockOutput().fields["expires_at"]
+
+
+def _lock_body(lock: Reservation, sku_code: str) -> dict:
+    """LockOutput's body for one lock, written out: the serializer's per-request set-up was a tenth
+    of a lock request's CPU. A test holds the two equal."""
+    return {
+        "fingerprint": lock.fingerprint,
+        "sku": sku_code,
+        "quantity": lock.quantity,
+        "expires_at": _EXPIRES_AT.to_representation(lock.expires_at),
+        "reference": lock.reference,
+    }
 
 
 class LockReleaseView(APIView):

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import DEFERRED
 from django.utils import timezone
 
 from core.timezones import business_date
@@ -310,26 +311,28 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
 
 
 def _stored(row: ledger.NewReservation, pk: int, now) -> Reservation:
-    """The Reservation a statement just stored, built from what was sent (as if read back)."""
-    reservation = Reservation(
-        pk=pk,
-        fingerprint=row.fingerprint,
-        order_id=row.order_id,
-        order_line_id=row.order_line_id,
-        channel_id=row.channel_id,
-        reference=row.reference,
-        balance_id=row.balance_id,
-        sku_id=row.sku_id,
-        quantity=row.quantity,
-        original_quantity=row.quantity,
-        state=row.state,
-        expires_at=row.expires_at,
-        created_at=now,
-        updated_at=now,
-    )
-    reservation._state.adding = False
-    reservation._state.db = connection.alias
-    return reservation
+    """The Reservation a statement just stored, built from what was sent (as if read back). Built
+    as the ORM builds rows it reads (positional, half the CPU of keyword arguments: a hot SKU's
+    batch builds one per lock); a field this does not know is deferred, read if asked for."""
+    values = {
+        "id": pk,
+        "fingerprint": row.fingerprint,
+        "order_id": row.order_id,
+        "order_line_id": row.order_line_id,
+        "channel_id": row.channel_id,
+        "reference": row.reference,
+        "balance_id": row.balance_id,
+        "shipment_id": None,
+        "sku_id": row.sku_id,
+        "quantity": row.quantity,
+        "original_quantity": row.quantity,
+        "state": row.state,
+        "expires_at": row.expires_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    fields = Reservation._meta.concrete_fields
+    return Reservation.from_db(connection.alias, None, [values.get(f.attname, DEFERRED) for f in fields])
 
 
 def _near_expiry(planned, today: date) -> dict[int, list[dict]]:

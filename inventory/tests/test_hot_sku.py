@@ -179,6 +179,27 @@ def test_single_line_locks_are_one_self_committing_statement(hot):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_the_lock_statement_is_planned_once_per_connection(hot):
+    # given a connection that already stored a batch of locks
+    channel, sku = hot
+    locks.stock_lock_batch([request(channel, sku)])
+
+    # when it stores two more
+    for n in range(2):
+        locks.stock_lock_batch([request(channel, sku, reference=f"again-{n}")])
+
+    # then PostgreSQL holds the statement prepared for this connection, run three times
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%INSERT INTO inventory_reservation%"],
+        )
+        assert cursor.fetchall() == [(3,)]
+    assert StockBalance.objects.get(sku=sku).reserved == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_near_sell_out_a_batch_is_served_one_by_one_and_never_oversells():
     ensure_master_data(stock=0)
     channel, sku = ChannelFactory(), SKUFactory(code="LAST")

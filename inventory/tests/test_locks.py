@@ -1,13 +1,17 @@
+import re
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from inventory import locks, reservations
-from inventory.models import Reservation, StockBalance
+from inventory.api import fields
+from inventory.api.serializers import LockOutput
+from inventory.models import SKU, Reservation, StockBalance
 from inventory.reconciliation import find_drift
 from orders.models import OrderStatus
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, make_order, receive
@@ -97,6 +101,54 @@ def test_a_lapsed_lock_is_ignored_and_the_line_reserved_normally(api):
     Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     order = make_order(lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": "5.00", "lock": fingerprint}])
     assert order.reservations.get().fingerprint != fingerprint
+    assert figures() == (5, 2)
+
+
+def test_the_lock_body_is_what_the_lock_output_serializer_writes(api):
+    response = lock(api, quantity=2, reference="cart-77")
+
+    assert response.status_code == 201
+    stored = Reservation.objects.filter(order__isnull=True).select_related("sku")
+    assert response.data["locks"] == LockOutput(stored, many=True).data
+    assert response.data["locks"][0]["reference"] == "cart-77"
+
+
+def test_lock_requests_look_their_channel_and_sku_up_once_for_a_few_seconds(api):
+    assert lock(api, quantity=1).status_code == 201
+
+    with CaptureQueriesContext(connection) as captured:
+        assert lock(api, quantity=1).status_code == 201
+
+    looked_up = [
+        q["sql"]
+        for q in captured.captured_queries
+        if re.search(r"FROM .(inventory_sku|catalog_channel).", q["sql"])
+    ]
+    assert looked_up == []
+    assert figures() == (5, 2)
+
+
+def test_a_sku_deactivated_through_the_orm_is_refused_at_once(api):
+    assert lock(api, quantity=1).status_code == 201
+    sku = SKU.objects.get(code="SKU-1")
+    sku.is_active = False
+    sku.save()
+
+    response = lock(api, quantity=1)
+
+    assert response.status_code == 400 and "SKU-1" in str(response.data["lines"])
+    assert figures() == (5, 1)
+
+
+def test_a_sku_deactivated_by_another_process_is_refused_once_the_cache_window_passed(api, monkeypatch):
+    assert lock(api, quantity=1).status_code == 201
+    SKU.objects.filter(code="SKU-1").update(is_active=False)  # no signal: as another process's write looks
+    assert lock(api, quantity=1).status_code == 201  # within the window: the code found active
+
+    monkeypatch.setattr(fields, "CODE_CACHE_SECONDS", 0.0)
+    response = lock(api, quantity=1)
+
+    assert response.status_code == 400 and "SKU-1" in str(response.data["lines"])
     assert figures() == (5, 2)
 
 
