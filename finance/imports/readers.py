@@ -2,10 +2,10 @@
 
 XLSX is read straight from the sheet XML (zip → regular expressions over a few megabytes of rows
 at a time): openpyxl's read-only mode needs ~18 s of CPU for 100k rows × 10 columns, this reader
-~1 s, which is what makes a 100k-row import fit in 5 s. It understands shared and inline strings, numbers (kept as
-exact Decimals, as written in the XML), dates (by the cell's number format), booleans and error
-cells, and reports merged ranges. CSV is UTF-8 (with or without BOM), UTF-16 or GB18030/GBK, the
-encoding Chinese banks and Alipay export in (core.sheets.decode_text).
+~1 s, which is what makes a 100k-row import fit in 5 s. It understands shared and inline strings,
+numbers (kept as exact Decimals, as written in the XML), dates (by the cell's number format),
+booleans and error cells, and reports merged ranges. CSV is UTF-8 (with or without BOM), UTF-16 or
+GB18030/GBK, the encoding Chinese banks and Alipay export in (core.sheets.decode_text).
 
 The file passes the same guard as every other upload (core.sheets): the zip directory's sizes and
 compression ratios, every part inflated to exactly its declared size, and the cells and shared

@@ -154,6 +154,7 @@ def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance
         ["2026-02-31", "8.00", "CNY", "bad", "no such day", "D-5"],
         ["2026-02-01", "8.00", "YUAN", "bad", "currency", "D-6"],
         ["2026-02-01", "9.00", "CNY", "dup", "again", "D-1"],
+        ["2026-02-01", "8.00", "YUAN", "bad", "the same currency again", "D-7"],
     ]
 
     batch = upload(capture, csv_bytes(rows), "bank.csv")
@@ -167,7 +168,9 @@ def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance
         (6, "date"),
         (7, "currency"),
         (8, "bank reference"),
+        (9, "currency"),
     }
+    assert [e["value"] for e in batch.errors if e["column"] == "currency"] == ["YUAN", "YUAN"]
     assert "first on row 2" in next(e["message"] for e in batch.errors if e["row"] == 8)
     with pytest.raises(DomainError):
         import_services.import_confirm(batch_id=batch.pk)
