@@ -1,3 +1,5 @@
+import json
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -344,6 +346,53 @@ def test_nothing_is_half_imported_when_the_insert_fails_midway(capture, monkeypa
     assert written and written[0] == 2  # rows were written before the failure…
     assert batch.state == "failed" and "nothing was imported" in batch.message
     assert StatementLine.objects.count() == 0  # …and rolled back with it
+
+
+def test_text_with_tabs_line_breaks_and_backslashes_is_stored_as_it_was_written(capture):
+    """The insert writes COPY's text format itself: these characters must be escaped, others not."""
+    memo = "tab\there, line\nbreak, return\rhere, back\\slash \\N, 货款 & <co>"
+    rows = [
+        BANK_HEADER,
+        ["2026-02-01", "5.00", "CNY", "A\\B", memo, "T-1\\x"],
+        ["2026-02-01", "6.00", "", "", "", "T-2"],
+    ]
+
+    import_file(capture, xlsx_bytes(rows), "bank.xlsx")
+
+    first, second = lines()
+    assert (first.memo, first.counterparty, first.entry_id) == (memo, "A\\B", "T-1\\x")
+    assert (second.memo, second.counterparty, second.amount, second.order_id) == (
+        "",
+        "",
+        Decimal("6.00"),
+        None,
+    )
+
+
+def test_a_batch_staged_line_by_line_before_the_upgrade_still_imports():
+    from finance.imports import staging
+
+    checked = [
+        staged_line(2, datetime(2026, 1, 10, 8, 30, tzinfo=UTC)),
+        staged_line(3, datetime(2026, 1, 11, tzinfo=UTC)),
+    ]
+    old_format = json.dumps(
+        [
+            [
+                *line[: staging.OCCURRED_AT],
+                line.occurred_at.isoformat(),
+                str(line.amount),
+                *line[staging.AMOUNT + 1 :],
+            ]
+            for line in checked
+        ]
+    )
+
+    assert (
+        staging.unstage(zlib.compress(old_format.encode()))
+        == checked
+        == staging.unstage(staging.stage(checked))
+    )
 
 
 def test_uploading_needs_the_import_permission(capture, agent):
