@@ -25,10 +25,14 @@ def values_in(model, field: str, keys: list[str], fields: tuple[str, ...], **equ
     column = {f.name: f.column for f in model._meta.concrete_fields} | {
         f.column: f.column for f in model._meta.concrete_fields
     }
-    conditions = " ".join(f"AND {quote(column[name])} = %s" for name in equal)
+    conditions = "".join(f" AND t.{quote(column[name])} = %s" for name in equal)
+    # A join, not `= ANY(ARRAY(SELECT …))`: that array is a parameter the planner cannot see, and
+    # it may scan the table comparing every row with every key (minutes for 100k × 100k).
     sql = (
-        f"SELECT {', '.join(quote(column[name]) for name in fields)} FROM {quote(model._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote(column[field])} = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))) {conditions}"
+        f"SELECT {', '.join('t.' + quote(column[name]) for name in fields)} "  # noqa: S608
+        f"FROM {quote(model._meta.db_table)} AS t "
+        f"JOIN jsonb_array_elements_text(%s::jsonb) AS wanted(key) ON t.{quote(column[field])} = wanted.key"
+        f"{conditions}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(keys), *equal.values()])
