@@ -325,13 +325,14 @@ def _fast_pattern(prefix: str) -> re.Pattern:
     """Rows and plain cells in the shape Excel, LibreOffice, openpyxl and core.spreadsheets' streamed
     export write them (an empty cell as <c/>, no r when it is the next column), and any other tag
     but a row's end as a stray: a row is (r, …), a cell ("", letters, s, t, v, text, ""), a stray
-    ("", …, "<")."""
+    ("", …, the character after its "<")."""
     p = re.escape(prefix)
     return re.compile(
-        rf'<{p}row r="([0-9]+)"[^>]*>'
-        rf'|<{p}c(?: r="([A-Z]+)[0-9]+")?(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?:/>|>'
-        rf'(?:<{p}v>([^<]*)</{p}v>|<{p}is><{p}t(?: xml:space="preserve")?>([^<]*)</{p}t></{p}is>)</{p}c>)'
-        rf"|(<)(?!/{p}row>)"
+        rf'<(?:{p}row r="([0-9]+)"[^>]*+>'
+        rf'|{p}c(?: r="([A-Z]+)[0-9]+")?(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?:/>|>'
+        rf'(?:<{p}v>([^<]*+)</{p}v>|<{p}is><{p}t(?: xml:space="preserve")?>([^<]*+)</{p}t></{p}is>)</{p}c>)'
+        rf"|(?!/{p}row>)(.))",
+        re.S,
     )
 
 
