@@ -1,8 +1,8 @@
-"""Looking rows up by many text keys at once: one array query on PostgreSQL (one parameter,
-however many keys), IN-list chunks elsewhere. The keys go as one JSON array the server unpacks:
-psycopg quotes a list's items one by one in Python (0.1 s for 100k keys), json.dumps at C speed."""
-
-import json
+"""Looking rows up by many text keys at once: one array query on PostgreSQL (`= ANY(%s::text[])`:
+one parameter, however many keys), IN-list chunks elsewhere. The array goes as its literal, made
+with a few str methods (C): psycopg quotes a list's items one by one in Python (0.06 s of CPU for
+100k keys). Measured on 200k lines, 100k keys: 0.11 s (none found) and 0.16 s (all found), where
+the list parameter took 0.19 / 0.25 s, and a join of the keys unpacked from JSON 0.27 / 0.45 s."""
 
 from django.db import connection
 
@@ -25,15 +25,20 @@ def values_in(model, field: str, keys: list[str], fields: tuple[str, ...], **equ
     column = {f.name: f.column for f in model._meta.concrete_fields} | {
         f.column: f.column for f in model._meta.concrete_fields
     }
-    conditions = "".join(f" AND t.{quote(column[name])} = %s" for name in equal)
-    # A join, not `= ANY(ARRAY(SELECT …))`: that array is a parameter the planner cannot see, and
-    # it may scan the table comparing every row with every key (minutes for 100k × 100k).
+    conditions = " ".join(f"AND {quote(column[name])} = %s" for name in equal)
     sql = (
-        f"SELECT {', '.join('t.' + quote(column[name]) for name in fields)} "  # noqa: S608
-        f"FROM {quote(model._meta.db_table)} AS t "
-        f"JOIN jsonb_array_elements_text(%s::jsonb) AS wanted(key) ON t.{quote(column[field])} = wanted.key"
-        f"{conditions}"
+        f"SELECT {', '.join(quote(column[name]) for name in fields)} FROM {quote(model._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote(column[field])} = ANY(%s::text[]) {conditions}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(keys), *equal.values()])
+        cursor.execute(sql, [text_array(keys), *equal.values()])
         return cursor.fetchall()
+
+
+def text_array(keys: list[str]) -> str:
+    """PostgreSQL's literal for a text array: every item quoted, its quotes and backslashes escaped."""
+    joined = "\x00".join(keys)  # no text PostgreSQL stores holds a NUL: the items' separator here
+    if joined.count("\x00") != len(keys) - 1:
+        raise ValueError("a key holds a NUL character")
+    escaped = joined.replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + escaped.replace("\x00", '","') + '"}'

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.errors import DomainError, NotPermitted
-from finance.imports import insertion, validation
+from finance.imports import insertion, lookups, validation
 from finance.imports import services as import_services
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine
 from finance.imports.staging import StagedLine
@@ -393,6 +393,17 @@ def test_a_batch_staged_line_by_line_before_the_upgrade_still_imports():
         == checked
         == staging.unstage(staging.stage(checked))
     )
+
+
+@pytest.mark.postgres
+def test_keys_are_looked_up_as_written_whatever_characters_they_hold():
+    keys = ['a"b', "c\\d", "e,f", "g{h}", " i ", "NULL", "", "货款 \\N"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [lookups.text_array(keys)])
+        assert cursor.fetchone()[0] == keys
+    assert lookups.text_array(["only"]) == '{"only"}'
+    with pytest.raises(ValueError, match="NUL"):
+        lookups.text_array(["a\x00b"])
 
 
 def test_uploading_needs_the_import_permission(capture, agent):
