@@ -169,20 +169,29 @@ class _OutOfBandProgress:
             self.connection.close()
 
 
+def lines_by_month(lines: list[StagedLine]) -> dict[tuple[int, int], list[StagedLine]]:
+    """The lines by (year, month) in the business time zone. A moment between the 3rd and the 26th
+    of its month is in that month in any zone (UTC offsets are under a day, two zones' under two
+    days apart): only the others are converted."""
+    zone = business_zone()
+    by_month: dict[tuple[int, int], list[StagedLine]] = defaultdict(list)
+    for line in lines:
+        moment = line.occurred_at
+        if not 3 <= moment.day <= 26:
+            moment = moment.astimezone(zone)
+        by_month[moment.year, moment.month].append(line)
+    return by_month
+
+
 def book_periods(lines: list[StagedLine]) -> dict[int, Booking]:
     """Row number → booking. Periods are looked up once per month; only lines dated in a closed
     month get their own note (the next open period, and when they were dated)."""
-    by_month: dict[tuple[int, int], list[StagedLine]] = defaultdict(list)
-    zone = business_zone()
-    for line in lines:
-        local = line.occurred_at.astimezone(zone)
-        by_month[(local.year, local.month)].append(line)
     booked = {}
-    for month_lines in by_month.values():
+    for month_lines in lines_by_month(lines).values():
         first = month_lines[0].occurred_at
         period, note = period_for_booking(first)
         if not note:
-            booked.update({line.row_number: Booking(period.pk, "") for line in month_lines})
+            booked.update(dict.fromkeys([line.row_number for line in month_lines], Booking(period.pk, "")))
             continue
         own = period_for(first)  # closed: the month's own period, for the notes
         booked.update(

@@ -1,8 +1,9 @@
 import json
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -144,6 +145,25 @@ def test_booking_lines_in_a_closed_period_takes_the_same_queries_for_one_line_or
     assert many_queries == few_queries
     assert len({booking.period_id for booking in many.values()}) == 1
     assert "closed period 2026-01" in many[13].note and "2026-01-10 21:00" in many[13].note
+
+
+@pytest.mark.parametrize(
+    "zone", ["Etc/GMT+12", "Pacific/Kiritimati", "Asia/Kathmandu", "Asia/Shanghai", "UTC"]
+)
+def test_lines_fall_in_the_months_of_their_business_time_zone_whatever_the_zone(monkeypatch, zone):
+    """The grouping converts only the moments near a month's ends: it must agree with converting all."""
+    monkeypatch.setattr(insertion, "business_zone", lambda: ZoneInfo(zone))
+    start = datetime(2025, 12, 25, tzinfo=UTC)
+    checked = [staged_line(n, start + timedelta(hours=7 * n, minutes=n)) for n in range(400)]
+    checked.append(staged_line(400, datetime(2026, 3, 3, 1, tzinfo=ZoneInfo("Pacific/Kiritimati"))))
+
+    grouped = insertion.lines_by_month(checked)
+
+    local = [line.occurred_at.astimezone(ZoneInfo(zone)) for line in checked]
+    assert {month: [line.row_number for line in group] for month, group in grouped.items()} == {
+        month: [n for n, moment in enumerate(local) if (moment.year, moment.month) == month]
+        for month in {(moment.year, moment.month) for moment in local}
+    }
 
 
 def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance_client):
