@@ -33,8 +33,8 @@ OCCURRED_AT = StagedLine._fields.index("occurred_at")
 AMOUNT = StagedLine._fields.index("amount")
 
 
-def _columns(rows) -> list[list]:
-    return [list(column) for column in zip(*rows, strict=True)] or [[] for _field in StagedLine._fields]
+def _columns(rows) -> list:
+    return list(zip(*rows, strict=True)) or [() for _field in StagedLine._fields]
 
 
 def stage(lines: list[StagedLine]) -> bytes:
