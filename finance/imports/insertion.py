@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 INSERT_BATCH = 5_000
 COPY_CHUNK = 5_000
 COPY_PROGRESS_EVERY = 20_000  # a multiple of COPY_CHUNK
+COPY_NULL = "\\N"
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 COLUMNS = (
     "batch_id",
     "source",
@@ -106,10 +108,6 @@ def _copy(rows: list[tuple], batch_id: int) -> None:
         progress.close()
 
 
-COPY_NULL = "\\N"
-COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def _copy_texts(values: tuple) -> Sequence[str]:
     """One column's values as COPY text, all at once by their type."""
     kinds = set(map(type, values))
@@ -128,7 +126,7 @@ def _copy_texts(values: tuple) -> Sequence[str]:
         return list(map(str, values))
     if only(int, type(None)) and bool not in kinds:
         return [COPY_NULL if value is None else str(value) for value in values]
-    raise TypeError(f"no COPY text for {kinds}")
+    raise ValueError(f"no COPY text for {kinds}")  # the import fails whole, as an internal error
 
 
 class _OutOfBandProgress:

@@ -193,10 +193,10 @@ class StatementChecker:
         return self.result
 
     def _get(self, values, target):
-        index = self.columns.get(target)
-        return values[index] if index is not None and index < len(values) else None
+        return self._at(values, self.columns.get(target))
 
-    def _at(self, values, index: int | None):
+    @staticmethod
+    def _at(values, index: int | None):
         return values[index] if index is not None and index < len(values) else None
 
     def _line(self, number: int, values: list) -> StagedLine | None:
