@@ -49,11 +49,13 @@ def is_blank(value) -> bool:
 
 def parse_money(value, field_name: str) -> Decimal:
     """An amount with at most two decimals: 1,234.50 / ¥12.30 / -8 / (8.00) / 12.30元."""
-    if isinstance(value, CellError):
+    if type(value) is Decimal:  # most amounts (an XLSX number): the other types' checks are moot
+        number = value
+    elif isinstance(value, CellError):
         raise RowProblem(field_name, _("The cell holds an error (%(code)s).") % {"code": value}, value)
-    if isinstance(value, bool | datetime):
+    elif isinstance(value, bool | datetime):
         raise RowProblem(field_name, _("Not an amount."), value)
-    if isinstance(value, Decimal | int):
+    elif isinstance(value, Decimal | int):
         number = Decimal(value)
     else:
         text = NUMBER_NOISE.sub("", str(value).strip())
@@ -77,9 +79,11 @@ def parse_money(value, field_name: str) -> Decimal:
 
 def parse_moment(value, zone, field_name: str) -> datetime:
     """An aware UTC datetime; a time without offset (or a date) is read in `zone`."""
-    if isinstance(value, CellError):
+    if type(value) is datetime:  # most moments (an XLSX date): the other types' checks are moot
+        moment = value
+    elif isinstance(value, CellError):
         raise RowProblem(field_name, _("The cell holds an error (%(code)s).") % {"code": value}, value)
-    if isinstance(value, datetime):
+    elif isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day)

@@ -24,8 +24,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotPermitted, TransitionRefused
 from core.handoff import INFRASTRUCTURE_ERRORS, publish_on_commit, record_start
-from core.timezones import business_zone
-from finance.imports.insertion import insert_lines
+from finance.imports.insertion import insert_lines, lines_by_month
 from finance.imports.layouts import layout_from_snapshot, layout_get
 from finance.imports.models import ImportBatch, ImportState
 from finance.imports.readers import EXTENSIONS, FileRejected, read_sheet
@@ -181,8 +180,7 @@ def _fail(batch_id: int, message: str) -> ImportBatch:
 def _closed_months(lines: list[StagedLine]) -> list[str]:
     from finance.models import AccountingPeriod, PeriodState
 
-    zone = business_zone()
-    months = {(local.year, local.month) for local in (line.occurred_at.astimezone(zone) for line in lines)}
+    months = set(lines_by_month(lines))
     closed = set(AccountingPeriod.objects.filter(state=PeriodState.CLOSED).values_list("year", "month"))
     return [f"{year:04d}-{month:02d}" for year, month in sorted(months & closed)]
 

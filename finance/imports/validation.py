@@ -34,6 +34,7 @@ LENGTHS = {
     "description": 255,
     "method": 64,
 }
+NO_TEXTS = dict.fromkeys(LENGTHS, "")
 CURRENCY_ALIASES = {"RMB": "CNY", "人民币": "CNY", "¥": "CNY", "￥": "CNY"}
 
 
@@ -107,7 +108,7 @@ class StatementChecker:
                     )
                 self.columns, self.result.header_row = found, number
                 self.result.headers = self.headers
-                self.text_fields = [(t, found[t], limit) for t, limit in LENGTHS.items() if t in found]
+                self._columns_found(found)
                 return
             self.headers.clear()
             if len(found) > len(best[1]):
@@ -129,6 +130,16 @@ class StatementChecker:
             _("Columns missing from the header row: %(columns)s. Check the layout (%(layout)s) or the file.")
             % {"columns": "; ".join(described), "layout": self.layout.name}
         )
+
+    def _columns_found(self, found: dict[str, int]) -> None:
+        """Where each field is, looked up once rather than on every row."""
+        self.text_fields = [(t, found[t], limit) for t, limit in LENGTHS.items() if t in found]
+        self.occurred_column = found["occurred_at"]
+        self.amount_column = found.get("amount")
+        self.currency_column = found.get("currency")
+        self.currencies: dict[str, tuple[str, RowProblem | None]] = {}
+        no_kind = "kind" not in found and self.layout.source == StatementSource.BANK
+        self.fixed_kind = StatementKind.OTHER if no_kind else None
 
     def _complete(self, found: dict[str, int]) -> bool:
         return all(t in found for t in REQUIRED) and any(t in found for t in MONEY_FIELDS)
@@ -182,25 +193,19 @@ class StatementChecker:
         return self.result
 
     def _get(self, values, target):
-        index = self.columns.get(target)
+        return self._at(values, self.columns.get(target))
+
+    @staticmethod
+    def _at(values, index: int | None):
         return values[index] if index is not None and index < len(values) else None
 
     def _line(self, number: int, values: list) -> StagedLine | None:
         problems: list[RowProblem] = []
-
-        def attempt(function, *args):
-            try:
-                return function(*args)
-            except RowProblem as problem:
-                problems.append(problem)
-                return None
-
-        texts = {}
+        texts = dict(NO_TEXTS)
         size = len(values)
         for target, index, limit in self.text_fields:
             value = values[index] if index < size else None
             if value is None:
-                texts[target] = ""
                 continue
             if type(value) is str:
                 text = value.strip()
@@ -214,18 +219,13 @@ class StatementChecker:
             if len(text) > limit:
                 problems.append(RowProblem(target, _("At most %(n)s characters.") % {"n": limit}, text[:50]))
             texts[target] = text
-        entry_id = texts.get("entry_id", "")
+        entry_id = texts["entry_id"]
         if not entry_id:
             problems.append(RowProblem("entry_id", _("This field is required.")))
-        occurred = self._get(values, "occurred_at")
-        if is_blank(occurred):
-            problems.append(RowProblem("occurred_at", _("This field is required.")))
-            moment = None
-        else:
-            moment = attempt(parse_moment, occurred, self.zone, "occurred_at")
+        moment = self._moment(self._at(values, self.occurred_column), problems)
         amount = self._amount(values, problems)
         currency = self._currency(values, problems)
-        kind = self._kind(values, amount)
+        kind = self.fixed_kind or self._kind(values, amount)
         if problems:
             for problem in problems:
                 self.result.add(
@@ -240,22 +240,32 @@ class StatementChecker:
         return StagedLine(
             row_number=number,
             entry_id=entry_id,
-            account=texts.get("account") or self.layout.account,
+            account=texts["account"] or self.layout.account,
             kind=kind,
             occurred_at=moment,
             amount=amount,
             currency=currency,
-            transaction_id=texts.get("transaction_id", ""),
-            order_ref=texts.get("order_ref", ""),
-            counterparty=texts.get("counterparty", ""),
-            memo=texts.get("memo", ""),
-            description=texts.get("description", ""),
-            method=texts.get("method", ""),
+            transaction_id=texts["transaction_id"],
+            order_ref=texts["order_ref"],
+            counterparty=texts["counterparty"],
+            memo=texts["memo"],
+            description=texts["description"],
+            method=texts["method"],
         )
 
+    def _moment(self, occurred, problems) -> datetime | None:
+        if is_blank(occurred):
+            problems.append(RowProblem("occurred_at", _("This field is required.")))
+            return None
+        try:
+            return parse_moment(occurred, self.zone, "occurred_at")
+        except RowProblem as problem:
+            problems.append(problem)
+            return None
+
     def _amount(self, values, problems) -> Decimal | None:
-        if "amount" in self.columns:
-            raw = self._get(values, "amount")
+        if self.amount_column is not None:
+            raw = self._at(values, self.amount_column)
             if is_blank(raw):
                 problems.append(RowProblem("amount", _("This field is required.")))
                 return None
@@ -288,13 +298,26 @@ class StatementChecker:
         return amount
 
     def _currency(self, values, problems) -> str:
-        raw = cell_text(self._get(values, "currency")).upper()
+        raw = self._at(values, self.currency_column)
+        if type(raw) is str:  # a statement names a few currencies: each is read once
+            known = self.currencies.get(raw)
+            if known is None:
+                known = self.currencies[raw] = self._read_currency(raw)
+        else:
+            known = self._read_currency(raw)
+        code, problem = known
+        if problem is not None:
+            problems.append(problem)
+        return code
+
+    def _read_currency(self, value) -> tuple[str, RowProblem | None]:
+        raw = cell_text(value).upper()
         if not raw:
-            return self.layout.currency
+            return self.layout.currency, None
         code = CURRENCY_ALIASES.get(raw, raw)
         if not re.fullmatch(r"[A-Z]{3}", code):
-            problems.append(RowProblem("currency", _("Use a three-letter ISO 4217 code, e.g. CNY."), raw))
-        return code
+            return code, RowProblem("currency", _("Use a three-letter ISO 4217 code, e.g. CNY."), raw)
+        return code, None
 
     def _kind(self, values, amount) -> str:
         raw = self._get(values, "kind")

@@ -7,10 +7,10 @@ import time
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from finance.imports import insertion
-from finance.imports.models import StatementLine
+from finance.imports.models import ImportBatch, StatementLine
 from finance.tests.statements import BANK_HEADER, csv_bytes, import_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -44,6 +44,7 @@ def test_an_import_reporting_progress_while_its_batch_is_locked_finishes(
 ):
     # given: progress reported every 2 rows of the COPY
     settings.MEDIA_ROOT = tmp_path
+    monkeypatch.setattr(insertion, "COPY_CHUNK", 2)
     monkeypatch.setattr(insertion, "COPY_PROGRESS_EVERY", 2)
     rows = [BANK_HEADER] + [
         ["2026-01-05 10:00:00", f"{n}.00", "CNY", "客户", "货款", f"P{n:04d}"] for n in range(1, 11)
@@ -62,3 +63,21 @@ def test_an_import_reporting_progress_while_its_batch_is_locked_finishes(
     assert batch.state == "imported"
     assert StatementLine.objects.filter(batch=batch).count() == 10
     assert elapsed < WATCHDOG_SECONDS / 2
+
+
+def test_progress_skips_a_locked_batch_row_at_once_and_is_written_once_the_row_is_free():
+    batch = ImportBatch.objects.create(source="bank", layout_name="x", file_name="x.csv")
+    progress = insertion._OutOfBandProgress(batch.pk)
+    try:
+        with transaction.atomic():
+            ImportBatch.objects.select_for_update().get(pk=batch.pk)  # as import_commit holds it
+
+            progress(5)
+
+            assert not progress.given_up  # waiting would have hit the lock timeout and given up
+        progress(7)
+    finally:
+        progress.close()
+
+    batch.refresh_from_db()
+    assert batch.processed_rows == 7 and not progress.given_up

@@ -1,6 +1,9 @@
-from datetime import UTC, datetime
+import json
+import zlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -9,7 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.errors import DomainError, NotPermitted
-from finance.imports import insertion, validation
+from finance.imports import insertion, lookups, validation
 from finance.imports import services as import_services
 from finance.imports.models import ImportBatch, ImportLayout, StatementLine
 from finance.imports.staging import StagedLine
@@ -144,6 +147,25 @@ def test_booking_lines_in_a_closed_period_takes_the_same_queries_for_one_line_or
     assert "closed period 2026-01" in many[13].note and "2026-01-10 21:00" in many[13].note
 
 
+@pytest.mark.parametrize(
+    "zone", ["Etc/GMT+12", "Pacific/Kiritimati", "Asia/Kathmandu", "Asia/Shanghai", "UTC"]
+)
+def test_lines_fall_in_the_months_of_their_business_time_zone_whatever_the_zone(monkeypatch, zone):
+    """The grouping converts only the moments near a month's ends: it must agree with converting all."""
+    monkeypatch.setattr(insertion, "business_zone", lambda: ZoneInfo(zone))
+    start = datetime(2025, 12, 25, tzinfo=UTC)
+    checked = [staged_line(n, start + timedelta(hours=7 * n, minutes=n)) for n in range(400)]
+    checked.append(staged_line(400, datetime(2026, 3, 3, 1, tzinfo=ZoneInfo("Pacific/Kiritimati"))))
+
+    grouped = insertion.lines_by_month(checked)
+
+    local = [line.occurred_at.astimezone(ZoneInfo(zone)) for line in checked]
+    assert {month: [line.row_number for line in group] for month, group in grouped.items()} == {
+        month: [n for n, moment in enumerate(local) if (moment.year, moment.month) == month]
+        for month in {(moment.year, moment.month) for moment in local}
+    }
+
+
 def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance_client):
     rows = [
         BANK_HEADER,
@@ -154,6 +176,7 @@ def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance
         ["2026-02-31", "8.00", "CNY", "bad", "no such day", "D-5"],
         ["2026-02-01", "8.00", "YUAN", "bad", "currency", "D-6"],
         ["2026-02-01", "9.00", "CNY", "dup", "again", "D-1"],
+        ["2026-02-01", "8.00", "YUAN", "bad", "the same currency again", "D-7"],
     ]
 
     batch = upload(capture, csv_bytes(rows), "bank.csv")
@@ -167,7 +190,9 @@ def test_bad_rows_reject_the_whole_file_naming_rows_and_columns(capture, finance
         (6, "date"),
         (7, "currency"),
         (8, "bank reference"),
+        (9, "currency"),
     }
+    assert [e["value"] for e in batch.errors if e["column"] == "currency"] == ["YUAN", "YUAN"]
     assert "first on row 2" in next(e["message"] for e in batch.errors if e["row"] == 8)
     with pytest.raises(DomainError):
         import_services.import_confirm(batch_id=batch.pk)
@@ -341,6 +366,64 @@ def test_nothing_is_half_imported_when_the_insert_fails_midway(capture, monkeypa
     assert written and written[0] == 2  # rows were written before the failure…
     assert batch.state == "failed" and "nothing was imported" in batch.message
     assert StatementLine.objects.count() == 0  # …and rolled back with it
+
+
+def test_text_with_tabs_line_breaks_and_backslashes_is_stored_as_it_was_written(capture):
+    """The insert writes COPY's text format itself: these characters must be escaped, others not."""
+    memo = "tab\there, line\nbreak, return\rhere, back\\slash \\N, 货款 & <co>"
+    rows = [
+        BANK_HEADER,
+        ["2026-02-01", "5.00", "CNY", "A\\B", memo, "T-1\\x"],
+        ["2026-02-01", "6.00", "", "", "", "T-2"],
+    ]
+
+    import_file(capture, xlsx_bytes(rows), "bank.xlsx")
+
+    first, second = lines()
+    assert (first.memo, first.counterparty, first.entry_id) == (memo, "A\\B", "T-1\\x")
+    assert (second.memo, second.counterparty, second.amount, second.order_id) == (
+        "",
+        "",
+        Decimal("6.00"),
+        None,
+    )
+
+
+def test_a_batch_staged_line_by_line_before_the_upgrade_still_imports():
+    from finance.imports import staging
+
+    checked = [
+        staged_line(2, datetime(2026, 1, 10, 8, 30, tzinfo=UTC)),
+        staged_line(3, datetime(2026, 1, 11, tzinfo=UTC)),
+    ]
+    old_format = json.dumps(
+        [
+            [
+                *line[: staging.OCCURRED_AT],
+                line.occurred_at.isoformat(),
+                str(line.amount),
+                *line[staging.AMOUNT + 1 :],
+            ]
+            for line in checked
+        ]
+    )
+
+    assert (
+        staging.unstage(zlib.compress(old_format.encode()))
+        == checked
+        == staging.unstage(staging.stage(checked))
+    )
+
+
+@pytest.mark.postgres
+def test_keys_are_looked_up_as_written_whatever_characters_they_hold():
+    keys = ['a"b', "c\\d", "e,f", "g{h}", " i ", "NULL", "", "货款 \\N"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [lookups.text_array(keys)])
+        assert cursor.fetchone()[0] == keys
+    assert lookups.text_array(["only"]) == '{"only"}'
+    with pytest.raises(ValueError, match="NUL"):
+        lookups.text_array(["a\x00b"])
 
 
 def test_uploading_needs_the_import_permission(capture, agent):

@@ -113,7 +113,7 @@ def test_an_xlsx_without_a_sheet_is_refused():
         read_sheet(buffer.getvalue(), "x.xlsx")
 
 
-def crafted_xlsx(sheet_data: str, *, sheet: str | None = None, shared: str | None = None) -> bytes:
+def crafted_xlsx(sheet_data: str, *, sheet: str | bytes | None = None, shared: str | None = None) -> bytes:
     """The smallest workbook the reader accepts, with the given <sheetData> body (or the whole
     sheet XML) and shared strings part."""
     buffer = io.BytesIO()
@@ -265,3 +265,45 @@ def test_streamed_cells_without_references_keep_their_columns_through_both_reade
     ]
     ours = read(data)
     assert ours[1] == ["sale", Decimal("-6.5"), None, None, "'=1+1", "nan", "tail & <end>\r"]
+
+
+def _mixed_rows() -> tuple[str, list]:
+    """Forty rows in the fast shape, with a few in other shapes among them: a formula, a row whose
+    r is not its first attribute, a prefixed row, rich text."""
+    xml, expected = [], []
+    for n in range(1, 41):
+        cells = f'<c><v>{n}</v></c><c t="inlineStr"><is><t>E-{n} &amp; co</t></is></c>'
+        values = [Decimal(n), f"E-{n} & co"]
+        if n % 13 == 0:
+            cells += f'<c r="D{n}"><f>A{n}*2</f><v>{2 * n}</v></c>'
+            values += [None, Decimal(2 * n)]
+        if n == 35:
+            cells += '<c t="inlineStr"><is><r><rPr><color rgb="FFFF0000"/></rPr><t>red</t></r></is></c>'
+            values.append("red")
+        row = f'<row r="{n}">{cells}</row>'
+        if n == 20:
+            row = f'<row spans="1:2" r="{n}">{cells}</row>'
+        if n == 30:
+            row = f'<x:row r="{n}"><x:c><x:v>{n}</x:v></x:c></x:row>'
+            values = [Decimal(n)]
+        xml.append(row)
+        expected.append((n, values))
+    return "".join(xml), expected
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 200, 4 * 1024 * 1024])
+def test_rows_read_the_same_whatever_stretch_of_the_sheet_is_matched_at_once(monkeypatch, chunk_bytes):
+    """A stretch holding another shape than the fast one is read row by row: its rows must come out
+    whole, none dropped or run into the one before."""
+    monkeypatch.setattr(readers, "CHUNK_BYTES", chunk_bytes)
+    xml, expected = _mixed_rows()
+
+    assert list(read_sheet(crafted_xlsx(xml), "x.xlsx").rows) == expected
+
+
+def test_a_sheet_that_is_not_utf8_is_refused():
+    sheet = b'<worksheet><sheetData><row r="1"><c t="inlineStr"><is><t>E-\xff</t></is></c></row></sheetData></worksheet>'
+    data = crafted_xlsx("", sheet=sheet)
+
+    with pytest.raises(FileRejected, match="not a readable Excel"):
+        list(read_sheet(data, "statement.xlsx").rows)
