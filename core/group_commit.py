@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+from django.utils import translation
 
 
 @dataclass
@@ -27,6 +28,7 @@ class _Slot:
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     alone: bool = False  # GroupCommitThread: the batch failed as a whole, the caller runs this itself
+    language: str | None = None  # GroupCommitThread: the caller's, for what the batch words for it
     result: Any = None
     error: BaseException | None = None
 
@@ -135,6 +137,7 @@ class GroupCommitThread(GroupCommit):
         _dedicated.append(self)
 
     def _queue_and_wait(self, slot: _Slot) -> None:
+        slot.language = translation.get_language()
         with self._lock:
             self._waiting.append(slot)
             if self._thread is None or self._pid != os.getpid():
@@ -171,7 +174,8 @@ class GroupCommitThread(GroupCommit):
 
     def _answer(self, batch: list[_Slot]) -> None:
         try:
-            results = self.run_batch([slot.item for slot in batch])
+            with translation.override(batch[0].language):  # the batch's callers share a language
+                results = self.run_batch([slot.item for slot in batch])
         except BaseException:  # noqa: BLE001 - nothing written: each caller retries on its own
             connection.close()
             results = None
@@ -193,5 +197,10 @@ class GroupCommitThread(GroupCommit):
                 if self._stopping or not self._work.wait(self.idle_seconds) and not self._waiting:
                     self._thread = None  # under the lock: the next request starts a new thread
                     return []
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            # Callers of one language per batch: an error the batch words for a caller (a sold-out
+            # SKU, say) is in that caller's language. The others wait for the next batch.
+            language = self._waiting[0].language
+            batch = [slot for slot in self._waiting if slot.language == language][: self.max_batch]
+            taken = set(map(id, batch))
+            self._waiting = [slot for slot in self._waiting if id(slot) not in taken]
             return batch

@@ -123,3 +123,30 @@ def test_the_thread_ends_when_idle_and_the_next_request_starts_another():
         assert len(seen) == 2 and group._thread is not first
     finally:
         group.stop()
+
+
+def test_a_batch_runs_in_its_callers_language_and_never_mixes_languages():
+    from django.utils import translation
+
+    languages_seen = []
+
+    def run_batch(items):
+        language = translation.get_language()
+        languages_seen.append({item[1] for item in items} | {language})
+        time.sleep(0.005)
+        return [language for _item in items]
+
+    def call(n):
+        language = "zh-hans" if n % 2 else "en"
+        with translation.override(language):
+            return language, group.submit((n, language))
+
+    group = GroupCommitThread(run_batch=run_batch, run_one=lambda item: None)
+    try:
+        answers, errors = run_callers(24, call)
+    finally:
+        group.stop()
+
+    assert errors == {}
+    assert all(asked == answered for asked, answered in answers.values())  # worded as each caller reads
+    assert all(len(batch) == 1 for batch in languages_seen)  # one language per batch, the batch's own
