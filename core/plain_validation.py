@@ -42,6 +42,16 @@ class Fallback(Exception):
     """The fast path does not take this input: run DRF's validation."""
 
 
+class PlainValidation:
+    """A Serializer mixin: run_validation through `validated`, DRF's own where that stops."""
+
+    def run_validation(self, data=empty):
+        try:
+            return validated(self, data)
+        except Fallback:
+            return super().run_validation(data)
+
+
 def validated(serializer: Serializer, data):
     """What serializer.run_validation(data) returns; Fallback where the fast path stops."""
     try:

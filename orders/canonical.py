@@ -336,7 +336,7 @@ class _ChannelField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
-class CanonicalOrderInput(serializers.Serializer):
+class CanonicalOrderInput(plain_validation.PlainValidation, serializers.Serializer):
     """The canonical order of SPEC §7: what every channel adapter maps its payloads to."""
 
     channel = active_by_code(Channel.objects.all(), field_class=_ChannelField)
@@ -401,14 +401,10 @@ class CanonicalOrderInput(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def run_validation(self, data=empty):
-        """DRF's validation, run by core.plain_validation for an order of the plain JSON shapes
-        (the same result at a fraction of the CPU), by DRF itself for anything else and for
-        every refused order (DRF words the errors)."""
+        """Through core.plain_validation for an order of the plain JSON shapes (DRF's result at a
+        fraction of its CPU), through DRF for anything else and every refused order."""
         self._prepare(data)
-        try:
-            return plain_validation.validated(self, data)
-        except plain_validation.Fallback:
-            return super().run_validation(data)
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         self._prepare(data)

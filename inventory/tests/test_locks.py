@@ -1,3 +1,4 @@
+import json
 import re
 import threading
 from datetime import timedelta
@@ -186,3 +187,25 @@ def test_64_concurrent_lockers_share_commits_and_never_oversell():
     assert sum(1 for r in results if r.locks) == 20 and sum(1 for r in results if r.short) == 44
     assert StockBalance.objects.get(sku=hot).reserved == 20
     assert find_drift() == []
+
+
+def test_a_refused_lock_request_gets_drfs_errors_and_leaves_nothing_behind(api):
+    """The endpoint validates with one serializer per thread (core.plain_validation): the errors
+    are DRF's, field by field, and the next request is validated afresh."""
+    from inventory.api.serializers import LockInput
+
+    bad = {
+        "channel": "shop-cn",
+        "reference": "",
+        "ttl_seconds": 5,
+        "lines": [{"sku": "SKU-1", "quantity": 0}],
+    }
+    expected = LockInput(data=bad)
+    assert not expected.is_valid()
+
+    refused = api.post(URL, bad, format="json")
+    accepted = lock(api, quantity=1)
+
+    assert refused.status_code == 400 and refused.json() == json.loads(json.dumps(expected.errors))
+    assert set(refused.json()) == {"reference", "ttl_seconds", "lines"}
+    assert accepted.status_code == 201 and figures() == (5, 1)
