@@ -13,7 +13,7 @@ from core.roles import Role
 from core.timezones import business_date
 from dashboard import kpis, panels, ranges
 from dashboard.rollups import rollup_refresh
-from finance.tests.currencies import at, order_in, rate
+from finance.tests.currencies import at, earlier_today, order_in, rate
 from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -173,7 +173,7 @@ def test_rates_change_in_points_and_fulfilment_counts_only_orders_due(settings):
 
 def test_today_is_partial_and_its_fresh_orders_give_no_rate_instead_of_zero(settings, client, make_user):
     settings.SHIP_WITHIN_HOURS = 24
-    make_order(paid=True, placed_at=(timezone.now() - timedelta(minutes=30)).isoformat())
+    make_order(paid=True, placed_at=earlier_today(timedelta(minutes=30)).isoformat())
     rollup_refresh()
     today = business_date()
     rows = panels.from_rollups(today - timedelta(days=2), today)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from core.timezones import business_zone
+from core.timezones import business_date, business_zone
 from finance.rates.models import ExchangeRate, RateSource
 from finance.services import payment_record
 from orders.tests.factories import make_order
@@ -22,12 +22,18 @@ def rate(day, currency, value, source=RateSource.IMPORT) -> ExchangeRate:
     )
 
 
+def earlier_today(ago: timedelta) -> datetime:
+    """`ago` before now, but not before the business day began: a test's order of today stays on
+    today in the day's first hours too (16:00–18:00 UTC is 00:00–02:00 in Beijing)."""
+    return max(timezone.now() - ago, datetime.combine(business_date(), time.min, tzinfo=business_zone()))
+
+
 def order_in(
     currency: str, total: str, day=None, channel: str = "shop-cn", hour: int = 12, commission="3.20"
 ):
     """An unpaid order of exactly `total` in `currency`, placed at `hour` on `day` (or two hours
-    ago): one line at that price, no shipping, no discount."""
-    placed_at = at(day, hour) if day else timezone.now() - timedelta(hours=2)
+    ago, but today): one line at that price, no shipping, no discount."""
+    placed_at = at(day, hour) if day else earlier_today(timedelta(hours=2))
     return make_order(
         channel=channel,
         currency=currency,
