@@ -28,7 +28,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 from rest_framework.serializers import ListSerializer, Serializer
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
+# Lone surrogates (a JSON "\\ud800" escape gives one): text no database can store.
+SURROGATES = re.compile("[\ud800-\udfff]")
 _STANDARD_CHAR_VALIDATORS = (
     MaxLengthValidator,
     MinLengthValidator,
@@ -156,7 +157,7 @@ def _char(field, value: str) -> str:
         raise Fallback
     if field.min_length is not None and len(text) < field.min_length:
         raise Fallback
-    if "\x00" in text or _SURROGATES.search(text):
+    if "\x00" in text or SURROGATES.search(text):
         raise Fallback
     return text
 

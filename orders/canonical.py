@@ -3,7 +3,6 @@ exchanges) validates an incoming order into before orders.services.order_ingest 
 
 `CanonicalOrderInput` validates; its `validated_data` is a `CanonicalOrder` (typed below)."""
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,7 +27,6 @@ from orders import amounts
 from orders.models import Priority
 
 FUTURE_TOLERANCE = timedelta(hours=1)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 FUNDED_BY = [("merchant", _("the seller")), ("platform", _("the platform"))]
 
 
@@ -286,7 +284,7 @@ def searchable(value) -> str:
     """A raw value as a look-up key: the stripped string, or "" for anything else and for text no
     database can hold (a NUL, a lone surrogate from a JSON escape). The look-ups run before the
     fields are validated; the field's validation then refuses such text, naming the field."""
-    if not isinstance(value, str) or "\x00" in value or _SURROGATE.search(value):
+    if not isinstance(value, str) or "\x00" in value or plain_validation.SURROGATES.search(value):
         return ""
     return value.strip()
 
