@@ -37,7 +37,7 @@ def setup_django(name: str) -> None:
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     call_command("migrate", verbosity=0)
     # The benchmark process stands for a web or worker process, which tune their collector so.
-    from config.processes import tune_garbage_collector
+    from core.processes import tune_garbage_collector
 
     tune_garbage_collector()
 

@@ -1,7 +1,9 @@
 """Order intake over HTTP (issue #18: bulk ≥ 1,000 orders/s; single POST ≥ 200 orders/s at 16
 clients with p50 ≤ 50 ms), against gunicorn run as the README's production section runs it:
 `config.wsgi --worker-class gthread --workers 4 --threads 8 --timeout 60 --access-logfile -`
-(production settings, DEBUG off, token authentication as a customer-service user).
+(production settings, DEBUG off, token authentication as a customer-service user, Redis broker
+and cache on HTTP_REDIS_URL), with its one `order_intake_writer` process taking every web
+process's single POSTs (HTTP_WRITER=0: none, each web process ingests its own).
 
 A, measured: POST /api/v1/orders/bulk/ — batches of HTTP_BULK_BATCH (1,000) 3-line canonical
    orders, one batch after the other (HTTP_BULK_CLIENTS clients, 1 by default: one integration);
@@ -16,8 +18,9 @@ unit reserved (stock is ample), no order held, balances equal the ledger.
 
 Knobs: HTTP_ROUNDS (3), HTTP_BULK_ORDERS per round (3,000), HTTP_BULK_BATCH (1,000),
 HTTP_BULK_CLIENTS (1), HTTP_SINGLE_ORDERS per round (600), HTTP_CLIENTS (16), HTTP_WORKERS (4),
-HTTP_THREADS (8). BENCH_BROKER_URL: the server's Celery broker (default memory://; a redis:// URL
-names a database the bench may flush, before and after). Run: `.venv/bin/python -m bench.http_ingest`."""
+HTTP_THREADS (8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13: broker, cache and writer queue; the
+bench flushes that database before and after; nothing consumes the routing tasks published there),
+HTTP_WRITER (1). Run: `.venv/bin/python -m bench.http_ingest`."""
 
 import json
 import os
@@ -26,10 +29,11 @@ import secrets
 import statistics
 import threading
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 from bench.common import load_average, percentile, run_together, setup_django, teardown, verdict
-from bench.gunicorn import flush_redis, gunicorn
+from bench.gunicorn import flush_redis, gunicorn, manage_process
 
 DB = "conduit_bench_http_ingest"
 ROUNDS = int(os.environ.get("HTTP_ROUNDS", 3))
@@ -40,7 +44,8 @@ SINGLE_ORDERS = int(os.environ.get("HTTP_SINGLE_ORDERS", 600))
 CLIENTS = int(os.environ.get("HTTP_CLIENTS", 16))
 WORKERS = int(os.environ.get("HTTP_WORKERS", 4))
 THREADS = int(os.environ.get("HTTP_THREADS", 8))
-BROKER = os.environ.get("BENCH_BROKER_URL", "memory://")
+REDIS = os.environ.get("HTTP_REDIS_URL", "redis://127.0.0.1:6379/13")
+WRITER = os.environ.get("HTTP_WRITER", "1") == "1"  # the README's production shape: one order writer
 SKUS = 300
 CHANNEL = "bench-api"
 
@@ -118,12 +123,17 @@ def main() -> None:
         batches = [orders[i : i + BULK_BATCH] for i in range(0, len(orders), BULK_BATCH)]
         return [encode({"orders": batch}) for batch in batches], len(repeats)
 
-    if BROKER.startswith("redis://"):
-        flush_redis(BROKER)
+    flush_redis(REDIS)
     import httpx
 
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-    with gunicorn(DB, workers=WORKERS, threads=THREADS, broker=BROKER) as port:
+    shape = {"ORDER_INTAKE_WRITER_URL": REDIS if WRITER else ""}
+    with (
+        gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS, extra_env=shape) as port,
+        manage_process(DB, "order_intake_writer", broker=REDIS, cache=REDIS, extra_env=shape)
+        if WRITER
+        else nullcontext(),
+    ):
         base = f"http://127.0.0.1:{port}"
         # Warm-up: every worker imports the app and opens its connection before the clock runs.
         run_singles(base, headers, [encode(p) for p in new_orders("W", 4 * WORKERS * 2)], CLIENTS)
@@ -132,7 +142,8 @@ def main() -> None:
             assert warm.status_code == 200, warm.text[:500]
 
         size = len(encode({"orders": [payload("size", 0) for _ in range(BULK_BATCH)]}))
-        print(f"HTTP order intake: gunicorn gthread {WORKERS}×{THREADS}, broker {BROKER.split('://')[0]}")
+        writer = "one order_intake_writer process" if WRITER else "each web process ingesting its own"
+        print(f"HTTP order intake: gunicorn gthread {WORKERS}×{THREADS}, Redis broker and cache, {writer}")
         print(f"  {ROUNDS} rounds, A B interleaved; {load_average()}")
         print(
             f"  A bulk  : {BULK_ORDERS:,} orders per round in batches of {BULK_BATCH:,} "
@@ -203,8 +214,7 @@ def main() -> None:
         f"balances equal the ledger {verdict(books)}"
     )
     teardown(DB)
-    if BROKER.startswith("redis://"):
-        flush_redis(BROKER)
+    flush_redis(REDIS)
     if not all(ok.values()):
         raise SystemExit(1)
 

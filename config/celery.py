@@ -25,6 +25,6 @@ def refuse_insecure_worker(**kwargs):
 @worker_init.connect
 def tune_worker_garbage_collector(**kwargs):
     """Before the pool forks: the children inherit the frozen start-up objects and the threshold."""
-    from config.processes import tune_garbage_collector
+    from core.processes import tune_garbage_collector
 
     tune_garbage_collector()

@@ -9,6 +9,6 @@ from config.preflight import refuse_insecure_start  # noqa: E402  (needs the set
 
 refuse_insecure_start()
 
-from config.processes import tune_garbage_collector  # noqa: E402
+from core.processes import tune_garbage_collector  # noqa: E402
 
 tune_garbage_collector()  # last: everything loaded so far lives as long as the worker

@@ -1,6 +1,7 @@
 """One writer process for requests that batch well across every web process (issue #18: a hot SKU's
 checkout locks). The in-process group commit (core.group_commit) batches only the callers of one
-process; behind gunicorn's 4 processes × 8 threads that makes batches of about two. Here every web
+process; behind gunicorn's 4 processes × 8 threads that makes batches of about two. Single order
+POSTs (orders.intake_writer) batch the same way. Here every web
 process hands its request to one writer over a Redis list and waits for the answer on a key of its
 own; the writer takes everything waiting (up to `max_batch`), settles it in one transaction and
 answers each caller.
@@ -12,17 +13,20 @@ requests whose caller will still be waiting for at least `SERVE_MARGIN` seconds;
 by a writer that then dies is lost with the writer and its caller times out (never acknowledged).
 
 Wire format (ours, internal): the queue holds JSON {"reply": key, "deadline": unix time, "item": …};
-the reply key holds the JSON answer, kept a minute in case its caller reads it late."""
+the reply key holds the answer (JSON, or bytes of the writer's own encoding), kept a minute in case
+its caller reads it late."""
 
 import json
+import signal
 import time
 import uuid
 from collections.abc import Callable
 
 import redis
-from django.utils.translation import gettext as _
+from django.db import close_old_connections
 
 from core.errors import DomainError
+from core.processes import tune_garbage_collector
 
 SERVE_MARGIN = 1.0  # seconds a caller must still be waiting for its request to be served
 REPLY_KEPT = 60
@@ -35,13 +39,22 @@ class WriterUnavailable(DomainError):
 
 
 class BatchWriterQueue:
-    def __init__(self, url: str, name: str):
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        unavailable: str,
+        late: str,
+    ):
         # One client per process: redis-py's pool gives each waiting thread its own connection.
         self.client = redis.Redis.from_url(url)
         self.queue = f"conduit:{name}:requests"
+        self.unavailable, self.late = unavailable, late  # what WriterUnavailable says, translated when raised
 
-    def call(self, item: dict, *, timeout: float) -> dict:
-        """Hand `item` to the writer and wait for its answer (a caller in a web process)."""
+    def call(self, item: dict, *, timeout: float, raw: bool = False):
+        """Hand `item` to the writer and wait for its answer (a caller in a web process): decoded
+        from JSON, or with `raw` the bytes as the writer gave them."""
         reply = f"{self.queue}:reply:{uuid.uuid4().hex}"
         request = {"reply": reply, "deadline": time.time() + timeout, "item": item}
         try:  # one round trip: the request queued, then the wait for its answer
@@ -50,14 +63,15 @@ class BatchWriterQueue:
             pipe.blpop([reply], timeout=timeout)
             _queued, answer = pipe.execute()
         except redis.RedisError as exc:
-            raise WriterUnavailable(_("The stock service is unavailable; try again.")) from exc
+            raise WriterUnavailable(str(self.unavailable)) from exc
         if answer is None:
-            raise WriterUnavailable(_("The stock service did not answer in time; try again."))
-        return json.loads(answer[1])
+            raise WriterUnavailable(str(self.late))
+        return answer[1] if raw else json.loads(answer[1])
 
     def serve_once(self, settle: Callable[[list[dict]], list[dict]], *, max_batch: int, wait: float) -> int:
         """Take what is waiting (blocking up to `wait` seconds for the first), settle the requests
-        whose callers still wait, answer each. Returns how many requests were taken."""
+        whose callers still wait, answer each (JSON, or bytes `settle` encoded itself). Returns
+        how many requests were taken."""
         first = self.client.blpop([self.queue], timeout=wait)
         if first is None:
             return 0
@@ -69,7 +83,21 @@ class BatchWriterQueue:
             answers = settle([request["item"] for request in waiting])
             pipe = self.client.pipeline(transaction=False)
             for request, answer in zip(waiting, answers, strict=True):
-                pipe.rpush(request["reply"], json.dumps(answer))
+                pipe.rpush(request["reply"], answer if isinstance(answer, bytes) else json.dumps(answer))
                 pipe.expire(request["reply"], REPLY_KEPT)
             pipe.execute()
         return len(requests)
+
+
+def serve_until_stopped(
+    queue: BatchWriterQueue, settle: Callable[[list[dict]], list], *, max_batch: int
+) -> None:
+    """A writer process's loop (the stock_lock_writer and order_intake_writer commands): SIGTERM
+    or Ctrl-C finishes the batch in hand, answers it, and returns."""
+    stopping = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    tune_garbage_collector()  # long-lived, allocating thousands of rows per batch
+    while not stopping:
+        close_old_connections()  # a connection the database dropped is replaced, not reused
+        queue.serve_once(settle, max_batch=max_batch, wait=1.0)

@@ -21,7 +21,11 @@ class _PreparingCursor(psycopg.Cursor):
 
 def prepared_cursor():
     """A cursor on the default connection; on PostgreSQL its statements are prepared."""
-    if connection.vendor != "postgresql" or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        or connection.queries_logged  # DEBUG or a test capturing queries: the log needs the text,
+    ):  # which Django cannot read back from a prepared statement
         return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -30,6 +34,4 @@ def prepared_cursor():
     if raw.prepare_threshold is None:  # Django turns preparing off; only our cursor asks for it
         raw.prepare_threshold = _ONLY_WHEN_ASKED
     cursor = _PreparingCursor(raw)
-    return (
-        connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
-    )
+    return connection.make_cursor(cursor)

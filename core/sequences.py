@@ -29,9 +29,13 @@ def next_values(*, name: str, day: date, count: int = 1) -> list[int]:
 
 def _pg_next_values(sequence: str, count: int) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [sequence])
-        if cursor.fetchone()[0] is None:
-            _pg_create_sequence(cursor, sequence)
+        # One statement when the day's sequence exists: nextval is strict, so a sequence that
+        # does not exist yet (to_regclass gives NULL) yields NULLs instead of an error.
+        cursor.execute("SELECT nextval(to_regclass(%s)) FROM generate_series(1, %s)", [sequence, count])
+        values = [row[0] for row in cursor.fetchall()]
+        if values[0] is not None:
+            return values
+        _pg_create_sequence(cursor, sequence)
         cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, count])
         return [row[0] for row in cursor.fetchall()]
 

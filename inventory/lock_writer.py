@@ -12,6 +12,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.batch_writer import BatchWriterQueue, WriterUnavailable
 from core.errors import DomainError
@@ -23,7 +24,12 @@ QUEUE = "stock-locks"
 
 @cache
 def _queue(url: str, name: str) -> BatchWriterQueue:
-    return BatchWriterQueue(url, name)
+    return BatchWriterQueue(
+        url,
+        name,
+        unavailable=gettext_lazy("The stock service is unavailable; try again."),
+        late=gettext_lazy("The stock service did not answer in time; try again."),
+    )
 
 
 def writer_queue() -> BatchWriterQueue:

@@ -288,6 +288,14 @@ _group_commit = GroupCommit(
 )
 
 
+def order_submit_many(
+    items: list[tuple[CanonicalOrder, Actor]],
+) -> list[tuple[Result | None, BaseException | None]]:
+    """(result, error) for each (order, actor): all in one transaction, or — when that fails as a
+    whole, and so stored nothing — each on its own (the order intake writer's batches)."""
+    return _group_commit.settle(items)
+
+
 def order_submit(*, data: CanonicalOrder, actor: Actor = None) -> Result:
     """The API's entry point: concurrent posts share a transaction when group commit is on."""
     if settings.ORDER_INGEST_GROUP_COMMIT:

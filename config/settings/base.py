@@ -200,6 +200,12 @@ STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
 # within each process. A caller waits at most the timeout for its answer (then 503, retry).
 STOCK_LOCK_WRITER_URL = env("STOCK_LOCK_WRITER_URL", default="")
 STOCK_LOCK_WRITER_TIMEOUT_SECONDS = env.float("STOCK_LOCK_WRITER_TIMEOUT_SECONDS", default=5.0)
+# Single order POSTs from every web process through one writer process (`manage.py
+# order_intake_writer`), so concurrent POSTs share one intake batch (orders.api.intake_writer): a
+# Redis URL, or empty for each process to ingest its own. Past the timeout a web process ingests
+# the order itself (intake is idempotent).
+ORDER_INTAKE_WRITER_URL = env("ORDER_INTAKE_WRITER_URL", default="")
+ORDER_INTAKE_WRITER_TIMEOUT_SECONDS = env.float("ORDER_INTAKE_WRITER_TIMEOUT_SECONDS", default=3.0)
 # Stock changes are gathered this long before one push to the channels (R-I10).
 STOCK_PUSH_DEBOUNCE_SECONDS = env.int("STOCK_PUSH_DEBOUNCE_SECONDS", default=5)
 # Replenishment suggests a SKU whose available stock covers fewer days of sales than this.
@@ -471,7 +477,7 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api.authentication.PreparedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.RoleModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

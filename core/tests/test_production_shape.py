@@ -79,7 +79,7 @@ def test_the_web_server_starts_with_a_key_or_in_debug(tmp_path):
 
 
 def test_the_web_server_tunes_its_garbage_collector():
-    """config.processes: start-up objects frozen, young collections after 50,000 allocations."""
+    """core.processes: start-up objects frozen, young collections after 50,000 allocations."""
     probe = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count() > 10_000)"
     result = run([sys.executable, "-c", probe], environment(DJANGO_SECRET_KEY=REAL_KEY))
 

@@ -84,3 +84,17 @@ def test_the_detail_takes_two_round_trips_and_rendering_a_created_order_none(age
     assert [line["parent_line_no"] for line in body["lines"]].count(None) == 2
     assert {r["warehouse"] for r in body["reservations"]} == {"WH-HZ"}
     assert SKU.objects.get(code="BOX").is_bundle
+
+
+def test_many_orders_read_at_once_get_what_each_read_alone_gets(agent):
+    """attach_order_details (the order intake writer's answers): each order gets its own lines,
+    events and reservations, none of another's, with the same three statements."""
+    orders = varied_orders(agent)
+    alone = [OrderDetailOutput(selectors.order_detail(order.number)).data for order in orders]
+    together = [Order.objects.select_related("channel", "customer").get(pk=order.pk) for order in orders]
+    together.reverse()  # not in id order
+    with CaptureQueriesContext(connection) as reads:
+        selectors.attach_order_details(together)
+    assert len(reads) == (1 if connection.vendor == "postgresql" else 3)
+    together.reverse()
+    assert [OrderDetailOutput(order).data for order in together] == alone

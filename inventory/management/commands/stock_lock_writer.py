@@ -3,12 +3,10 @@ Run exactly one beside the web servers when STOCK_LOCK_WRITER_URL is set (a seco
 each batch holds the same no-oversell rules — but halves the batches). SIGTERM or Ctrl-C finishes
 the batch in hand, answers it, and stops."""
 
-import signal
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
 
+from core.batch_writer import serve_until_stopped
 from inventory import lock_writer
 
 
@@ -21,11 +19,6 @@ class Command(BaseCommand):
     def handle(self, *args, max_batch, **options):
         if not settings.STOCK_LOCK_WRITER_URL:
             raise CommandError("STOCK_LOCK_WRITER_URL is not set: each web process batches its own locks.")
-        stopping = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stopping.append(True))
         queue = lock_writer.writer_queue()
         self.stdout.write(f"Writing checkout locks from {queue.queue} (batches of up to {max_batch}).")
-        while not stopping:
-            close_old_connections()  # a connection the database dropped is replaced, not reused
-            queue.serve_once(lock_writer.settle_lock_items, max_batch=max_batch, wait=1.0)
+        serve_until_stopped(queue, lock_writer.settle_lock_items, max_batch=max_batch)

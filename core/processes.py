@@ -1,5 +1,6 @@
 """Set-up shared by Conduit's long-running processes: the web server (config.wsgi), the Celery
-worker (config.celery), and the benchmarks that stand for them (bench.common)."""
+worker (config.celery), the batch writers (stock_lock_writer, order_intake_writer), and the
+benchmarks that stand for them (bench.common)."""
 
 import gc
 
