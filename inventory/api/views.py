@@ -1,4 +1,3 @@
-import threading
 from collections import defaultdict
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 from catalog.models import Channel
 from core.api.parsers import JSONBodyParser
 from core.api.permissions import RoleModelPermissions
+from core.thread_serializers import per_thread_and_language
 from inventory import locks, selectors, services
 from inventory.api.serializers import (
     LockInput,
@@ -164,16 +164,9 @@ class LockCreateView(APIView):
         return Response({"locks": body}, status=status.HTTP_201_CREATED)
 
 
-_per_thread = threading.local()
-
-
-def _lock_input() -> LockInput:
-    """This thread's LockInput: a serializer deep-copies its declared fields on every instance,
-    which was a tenth of a lock request's CPU; run_validation keeps no state between calls."""
-    serializer = getattr(_per_thread, "lock_input", None)
-    if serializer is None:
-        serializer = _per_thread.lock_input = LockInput()
-    return serializer
+# This thread's LockInput for the request's language: a serializer deep-copies its declared fields
+# on every instance, which was a tenth of a lock request's CPU; run_validation keeps no state.
+_lock_input = per_thread_and_language(LockInput)
 
 
 _EXPIRES_AT = LockOutput().fields["expires_at"]

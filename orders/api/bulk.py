@@ -11,7 +11,6 @@ then run again with each order in its own savepoint). A database failure stores 
 request (the transaction rolls back as a whole) and raises BulkNotStored."""
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.settings import api_settings
 
 from core.errors import DomainError, NotPermitted
+from core.thread_serializers import per_thread_and_language
 from core.transitions import Actor
 from orders import intake
 from orders.canonical import CanonicalOrder, CanonicalOrderInput, item_resolver
@@ -185,16 +185,15 @@ def field_errors(detail) -> dict:
 
 # --- the single POST ----------------------------------------------------------------------------
 
-_per_thread = threading.local()
+order_input = per_thread_and_language(CanonicalOrderInput)
 
 
 def validated_order(payload) -> CanonicalOrder:
-    """One canonical order validated by this thread's CanonicalOrderInput: its fields are built
-    once per thread, not per request (DRF's ListSerializer reuses its child the same way). Raises
-    ValidationError with the body Serializer.is_valid(raise_exception=True) would give."""
-    serializer = getattr(_per_thread, "order_input", None)
-    if serializer is None:
-        serializer = _per_thread.order_input = CanonicalOrderInput()
+    """One canonical order validated by this thread's CanonicalOrderInput for the request's
+    language: its fields are built once, not per request (DRF's ListSerializer reuses its child
+    the same way). Raises ValidationError with the body Serializer.is_valid(raise_exception=True)
+    would give."""
+    serializer = order_input()
     try:
         return serializer.run_validation(payload)
     except ValidationError as exc:

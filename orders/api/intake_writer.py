@@ -30,8 +30,8 @@ from rest_framework.renderers import JSONRenderer
 from core.api.exceptions import exception_handler
 from core.batch_writer import BatchWriterQueue, WriterUnavailable
 from orders import intake, selectors
-from orders.api.bulk import field_errors
-from orders.canonical import CanonicalOrderInput, item_resolver
+from orders.api.bulk import field_errors, order_input
+from orders.canonical import item_resolver
 
 logger = logging.getLogger(__name__)
 QUEUE = "order-intake"
@@ -75,54 +75,60 @@ def _encoded(status: int, body) -> bytes:
 
 
 def settle_order_items(items: list[dict]) -> list[bytes]:
-    """The writer side: an answer for each item taken. Items are settled per language, so that
-    everything worded for a caller (field errors, refusals, labels) is in its language."""
-    answers: list[bytes] = [RETRY] * len(items)
+    """The writer side: an answer for each item taken."""
+    return _stored_and_answered(_validated_by_language(items))
+
+
+def _validated_by_language(items: list[dict]) -> list[tuple[str, list]]:
+    """Per language, each item's answer already (invalid, or not the writer's to store) or what
+    to ingest. Items are taken per language, so that everything worded for a caller (field
+    errors, refusals, labels) is in its language."""
     by_language: dict[str, list[int]] = {}
     for index, item in enumerate(items):
         by_language.setdefault(item.get("language") or settings.LANGUAGE_CODE, []).append(index)
+    groups = []
     for language, indexes in by_language.items():
         with translation.override(language):
-            for index, answer in zip(indexes, _settle([items[i] for i in indexes]), strict=True):
-                answers[index] = answer
-    return answers
+            outcomes = _validated([items[i] for i in indexes])
+        groups.append((language, list(zip(indexes, outcomes, strict=True))))
+    return groups
 
 
-def _settle(items: list[dict]) -> list[bytes]:
-    answers: list[bytes] = [RETRY] * len(items)
+def _stored_and_answered(groups: list[tuple[str, list]]) -> list[bytes]:
+    """The valid orders of each language ingested as one batch, and every answer."""
+    answers: dict[int, bytes] = {}
+    for language, outcomes in groups:
+        with translation.override(language):
+            submitted = [(index, outcome) for index, outcome in outcomes if not isinstance(outcome, bytes)]
+            answers.update((index, outcome) for index, outcome in outcomes if isinstance(outcome, bytes))
+            if not submitted:
+                continue
+            settled = intake.order_submit_many([submission for _index, submission in submitted])
+            created = [result[0] for result, error in settled if error is None and result[1]]
+            selectors.attach_order_details(created)
+            for (index, _submission), (result, error) in zip(submitted, settled, strict=True):
+                answers[index] = _answer(result, error)
+    return [answers[index] for index in range(len(answers))]
+
+
+def _validated(items: list[dict]) -> list:
+    """Per item: (canonical order, actor) to ingest, or its answer already."""
     actors = {
         user.pk: user for user in get_user_model().objects.filter(pk__in={item["actor"] for item in items})
     }
-    serializer = _validator()
-    serializer._context = {
-        "item_resolver": item_resolver([item["payload"] for item in items])
-    }  # this batch's
-    submitted: list[int] = []
-    submissions = []
-    for index, item in enumerate(items):
+    serializer = order_input()  # this thread's, for the batch's language
+    serializer._context = {"item_resolver": item_resolver([item["payload"] for item in items])}  # the batch's
+    outcomes: list = []
+    for item in items:
         actor = actors.get(item["actor"])
         if actor is None or not actor.is_active:  # gone since the web process authenticated it
-            continue  # RETRY: the web process answers as it would have
-        try:
-            data = serializer.run_validation(item["payload"])
-        except ValidationError as exc:
-            answers[index] = _encoded(400, field_errors(exc.detail))
+            outcomes.append(RETRY)  # the web process answers as it would have
             continue
-        submitted.append(index)
-        submissions.append((data, actor))
-    settled = intake.order_submit_many(submissions)
-    created = [result[0] for result, error in settled if error is None and result[1]]
-    selectors.attach_order_details(created)
-    for index, (result, error) in zip(submitted, settled, strict=True):
-        answers[index] = _answer(result, error)
-    return answers
-
-
-@cache
-def _validator() -> CanonicalOrderInput:
-    """The writer's one CanonicalOrderInput: its fields are built once, not per batch (the writer
-    is single-threaded; each batch sets its own look-ups as the context)."""
-    return CanonicalOrderInput()
+        try:
+            outcomes.append((serializer.run_validation(item["payload"]), actor))
+        except ValidationError as exc:
+            outcomes.append(_encoded(400, field_errors(exc.detail)))
+    return outcomes
 
 
 def _answer(result, error) -> bytes:

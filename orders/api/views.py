@@ -1,5 +1,4 @@
 import json
-import threading
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -13,6 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.api.parsers import JSONBodyParser
+from core.thread_serializers import per_thread_and_language
 from orders import intake, selectors, services
 from orders.api import bulk, intake_writer
 from orders.api.serializers import (
@@ -27,8 +27,6 @@ from orders.api.serializers import (
 from orders.canonical import CanonicalOrderInput
 from orders.filters import OrderFilter
 from orders.models import Order
-
-_per_thread = threading.local()  # output serializers, their fields built once per thread
 
 
 class OrderViewSet(
@@ -162,10 +160,13 @@ def known_order_body(order: Order) -> dict:
     return _output(OrderDetailOutput).to_representation(selectors.order_detail(order.number))
 
 
+# This thread's instance of each output serializer for the request's language (a ModelSerializer
+# builds its fields from the model on every instance; to_representation keeps no state).
+_outputs = {
+    serializer_class: per_thread_and_language(serializer_class)
+    for serializer_class in (CreatedOrderOutput, OrderDetailOutput)
+}
+
+
 def _output(serializer_class):
-    """This thread's instance of an output serializer (a ModelSerializer builds its fields from
-    the model on every instance; to_representation keeps no state between calls)."""
-    serializers = _per_thread.__dict__.setdefault("outputs", {})
-    if serializer_class not in serializers:
-        serializers[serializer_class] = serializer_class()
-    return serializers[serializer_class]
+    return _outputs[serializer_class]()

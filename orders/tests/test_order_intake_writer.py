@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
+from core.batch_writer import serve
 from core.errors import TransitionRefused
 from core.tests.real_worker import redis_url
 from inventory.reconciliation import find_drift
@@ -38,7 +39,8 @@ def writer_settings(settings, monkeypatch):
 
 @pytest.fixture
 def writer(writer_settings):
-    """The writer's loop on a thread of its own (its own database connection), as the command runs it."""
+    """The writer on a thread of its own (its own database connection), served as the command
+    serves it. Yields the sizes of the batches it took."""
     stop, batches = threading.Event(), []
 
     def settle(items):
@@ -47,14 +49,13 @@ def writer(writer_settings):
 
     queue = intake_writer.writer_queue()  # taken once, as the command takes it
 
-    def serve():
+    def run():
         try:
-            while not stop.is_set():
-                queue.serve_once(settle, max_batch=128, wait=0.2)
+            serve(queue, settle, max_batch=128, stopped=stop.is_set)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=serve)
+    thread = threading.Thread(target=run)
     thread.start()
     yield batches
     stop.set()
