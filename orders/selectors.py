@@ -35,17 +35,9 @@ class _DetailColumns:
     """The statements of attach_order_detail, written out once."""
 
     def __init__(self) -> None:
-        self.line, self.line_sku, self.parent = (
-            Columns(OrderLine, "l"),
-            Columns(SKU, "s"),
-            Columns(OrderLine, "p"),
-        )
+        self.line, self.line_sku = Columns(OrderLine, "l"), Columns(SKU, "s")
         self.event, self.actor = Columns(OrderEvent, "e"), Columns(get_user_model(), "u")
-        self.reservation, self.reservation_sku, self.reservation_line = (
-            Columns(Reservation, "r"),
-            Columns(SKU, "rs"),
-            Columns(OrderLine, "rl"),
-        )
+        self.reservation, self.reservation_sku = Columns(Reservation, "r"), Columns(SKU, "rs")
         self.balance, self.warehouse, self.pool, self.lot = (
             Columns(StockBalance, "b"),
             Columns(Warehouse, "w"),
@@ -58,10 +50,12 @@ class _DetailColumns:
             Reservation._meta.db_table,
             StockBalance._meta.db_table,
         )
+        # A line's bundle line and a reservation's line are lines of the same order, read by the
+        # first statement: joined in Python, not again in SQL (a join the planner could run as a
+        # scan of every order line while the table's statistics lag behind its growth).
         self.lines_sql = (
-            f"SELECT {self.line.sql}, {self.line_sku.sql}, {self.parent.sql} FROM {line} l "
+            f"SELECT {self.line.sql}, {self.line_sku.sql} FROM {line} l "
             f"LEFT JOIN {SKU._meta.db_table} s ON s.id = l.sku_id "
-            f"LEFT JOIN {line} p ON p.id = l.parent_line_id "
             "WHERE l.order_id IN ({ids}) ORDER BY l.order_id, l.line_no, l.id"
         )
         self.events_sql = (
@@ -70,10 +64,9 @@ class _DetailColumns:
             "WHERE e.order_id IN ({ids}) ORDER BY e.order_id, e.created_at, e.id"
         )
         self.reservations_sql = (
-            f"SELECT {self.reservation.sql}, {self.reservation_sku.sql}, {self.reservation_line.sql}, "
+            f"SELECT {self.reservation.sql}, {self.reservation_sku.sql}, "
             f"{self.balance.sql}, {self.warehouse.sql}, {self.pool.sql}, {self.lot.sql} FROM {reservation} r "
             f"JOIN {SKU._meta.db_table} rs ON rs.id = r.sku_id "
-            f"LEFT JOIN {line} rl ON rl.id = r.order_line_id "
             f"JOIN {balance} b ON b.id = r.balance_id "
             f"JOIN {Warehouse._meta.db_table} w ON w.id = b.warehouse_id "
             f"JOIN {StockPool._meta.db_table} sp ON sp.id = b.pool_id "
@@ -109,11 +102,12 @@ def attach_order_details(orders: list[Order]) -> None:
     with connection.cursor() as cursor:
         line_rows, event_rows, reservation_rows = _results(cursor, statements, ids)
     lines, events, reservations = ({order_id: [] for order_id in ids} for _ in range(3))
+    lines_by_id = {}
     for row in line_rows:
         line = c.line.read(row, 0)
         join(line, "sku", c.line_sku.read(row, c.line.width))
-        join(line, "parent_line", c.parent.read(row, c.line.width + c.line_sku.width))
         lines[line.order_id].append(line)
+        lines_by_id[line.pk] = line
     for row in event_rows:
         event = c.event.read(row, 0)
         join(event, "actor", c.actor.read(row, c.event.width))
@@ -121,6 +115,15 @@ def attach_order_details(orders: list[Order]) -> None:
     for row in reservation_rows:
         reservation = _reservation(c, row)
         reservations[reservation.order_id].append(reservation)
+    _join_lines(lines_by_id, [(line, "parent_line", line.parent_line_id) for line in lines_by_id.values()])
+    _join_lines(
+        lines_by_id,
+        [
+            (reservation, "order_line", reservation.order_line_id)
+            for found in reservations.values()
+            for reservation in found
+        ],
+    )
     for order in orders:
         prefetched(order, "lines", lines[order.pk])
         prefetched(order, "events", events[order.pk])
@@ -147,23 +150,25 @@ def _results(cursor, statements: list[str], params: list) -> list[list]:
     return found
 
 
+def _join_lines(lines_by_id: dict[int, OrderLine], links: list[tuple]) -> None:
+    """Each (instance, field, line id) joined to its line among the order lines read; a line not
+    among them (none is expected: a bundle line and a reserved line belong to the same order) is
+    read on its own."""
+    missing = {line_id for _instance, _field, line_id in links if line_id is not None} - lines_by_id.keys()
+    if missing:
+        lines_by_id = {**lines_by_id, **OrderLine.objects.in_bulk(missing)}
+    for instance, field, line_id in links:
+        join(instance, field, None if line_id is None else lines_by_id[line_id])
+
+
 def _reservation(c: _DetailColumns, row) -> Reservation:
     offset = 0
     parts = []
-    for columns in (
-        c.reservation,
-        c.reservation_sku,
-        c.reservation_line,
-        c.balance,
-        c.warehouse,
-        c.pool,
-        c.lot,
-    ):
+    for columns in (c.reservation, c.reservation_sku, c.balance, c.warehouse, c.pool, c.lot):
         parts.append(columns.read(row, offset))
         offset += columns.width
-    reservation, sku, line, balance, warehouse, pool, lot = parts
+    reservation, sku, balance, warehouse, pool, lot = parts
     join(reservation, "sku", sku)
-    join(reservation, "order_line", line)
     join(reservation, "balance", balance)
     join(balance, "warehouse", warehouse)
     join(balance, "pool", pool)
