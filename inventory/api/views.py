@@ -172,7 +172,7 @@ _lock_input = per_thread_and_language(LockInput)
 _EXPIRES_AT = LockOutput().fields["expires_at"]
 
 
-def _lock_body(lock: Reservation, sku_code: str) -> dict:
+def _lock_body(lock, sku_code: str) -> dict:
     """LockOutput's body for one lock, written out: the serializer's per-request set-up was a tenth
     of a lock request's CPU. A test holds the two equal."""
     return {
