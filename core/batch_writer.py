@@ -1,10 +1,10 @@
 """One writer process for requests that batch well across every web process (issue #18: a hot SKU's
-checkout locks). The in-process group commit (core.group_commit) batches only the callers of one
-process; behind gunicorn's 4 processes × 8 threads that makes batches of about two. Single order
-POSTs (orders.intake_writer) batch the same way. Here every web
-process hands its request to one writer over a Redis list and waits for the answer on a key of its
-own; the writer takes everything waiting (up to `max_batch`), settles it in one transaction and
-answers each caller.
+checkout locks, inventory.lock_writer; single order POSTs, orders.api.intake_writer). The
+in-process group commit (core.group_commit) batches only the callers of one process; behind
+gunicorn's 4 processes × 8 threads that makes batches of about two. Here every web process hands
+its request to one writer over a Redis list and waits for the answer on a key of its own; the
+writer takes everything waiting (up to `max_batch`), settles it in one transaction and answers
+each caller.
 
 Nothing acknowledged is lost: a caller is answered only after its work committed. What can happen
 is the reverse — a caller that gave up (the writer was down or slow) is answered with an error

@@ -21,11 +21,13 @@ class _PreparingCursor(psycopg.Cursor):
 
 def prepared_cursor():
     """A cursor on the default connection; on PostgreSQL its statements are prepared."""
+    # Logging queries (DEBUG, or a test capturing them) needs each statement's text, which Django
+    # cannot read back from a prepared statement: then Django's cursor too.
     if (
         connection.vendor != "postgresql"
         or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-        or connection.queries_logged  # DEBUG or a test capturing queries: the log needs the text,
-    ):  # which Django cannot read back from a prepared statement
+        or connection.queries_logged
+    ):
         return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
