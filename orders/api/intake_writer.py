@@ -117,18 +117,25 @@ def _validated(items: list[dict]) -> list:
         user.pk: user for user in get_user_model().objects.filter(pk__in={item["actor"] for item in items})
     }
     serializer = order_input()  # this thread's, for the batch's language
-    serializer._context = {"item_resolver": item_resolver([item["payload"] for item in items])}  # the batch's
-    outcomes: list = []
-    for item in items:
-        actor = actors.get(item["actor"])
-        if actor is None or not actor.is_active:  # gone since the web process authenticated it
-            outcomes.append(RETRY)  # the web process answers as it would have
-            continue
-        try:
-            outcomes.append((serializer.run_validation(item["payload"]), actor))
-        except ValidationError as exc:
-            outcomes.append(_encoded(400, field_errors(exc.detail)))
-    return outcomes
+    # The batch's look-ups, for this batch only: the instance is shared with this thread's other
+    # validations (bulk.validated_order), which must not see another batch's look-ups.
+    serializer._context = {"item_resolver": item_resolver([item["payload"] for item in items])}
+    try:
+        return [_validated_one(serializer, item, actors.get(item["actor"])) for item in items]
+    finally:
+        serializer._context = {}
+
+
+def _validated_one(serializer, item: dict, actor):
+    if actor is None or not actor.is_active:  # gone since the web process authenticated it
+        return RETRY  # the web process answers as it would have
+    try:
+        return serializer.run_validation(item["payload"]), actor
+    except ValidationError as exc:
+        return _encoded(400, field_errors(exc.detail))
+    except Exception:  # a payload the validation itself fails on must not stop the writer
+        logger.exception("order intake writer: validating an order failed; its web process takes it")
+        return RETRY
 
 
 def _answer(result, error) -> bytes:

@@ -19,7 +19,7 @@ from core.tests.real_worker import redis_url
 from inventory.reconciliation import find_drift
 from inventory.tests.test_concurrency import run_parallel
 from orders import intake, selectors, services
-from orders.api import intake_writer
+from orders.api import bulk, intake_writer
 from orders.api.views import created_order_body, known_order_body
 from orders.models import Order, OrderLine
 from orders.tests.factories import canonical_payload, ensure_master_data
@@ -196,6 +196,32 @@ def test_callers_of_two_languages_in_one_batch_each_get_their_own(writer_setting
     assert english != chinese
     assert "ISO 4217" in english.decode()
     assert any("\u4e00" <= char <= "\u9fff" for char in chinese.decode())
+
+
+def test_an_order_the_validation_itself_fails_on_goes_back_alone_and_the_batch_is_stored(
+    writer_settings, agent, monkeypatch
+):
+    """One payload that crashes the validation neither stops the writer nor fails its batch: that
+    caller's web process takes it (answering as it would without the writer); the others are stored.
+    The thread's shared validator keeps none of the batch's look-ups afterwards."""
+    from orders.canonical import CanonicalOrderInput
+
+    validate = CanonicalOrderInput.run_validation
+
+    def crash_on_poison(self, data=None):
+        if isinstance(data, dict) and data.get("external_id") == "POISON":
+            raise RuntimeError("a bug in validation")
+        return validate(self, data)
+
+    monkeypatch.setattr(CanonicalOrderInput, "run_validation", crash_on_poison)
+    good, poison = canonical_payload(), canonical_payload(external_id="POISON")
+    items = [{"payload": payload, "actor": agent.pk, "language": "en"} for payload in (good, poison)]
+
+    stored, sent_back = intake_writer.settle_order_items(items)
+
+    assert stored.startswith(b"201\n") and sent_back == intake_writer.RETRY
+    assert list(Order.objects.values_list("external_id", flat=True)) == [good["external_id"]]
+    assert bulk.order_input().context == {}
 
 
 def test_the_writer_command_needs_its_url(settings):
