@@ -96,6 +96,17 @@ def summary(
     print(f"SUMMARY | {path} | {target} | {figure} | {baseline} | {floor} | {ratios} | load {load}")
 
 
+def rates(latencies: list[float], kept: int, wall: float) -> dict:
+    """A run's figures: kept answers and all requests per second, latency p50 and p99 in ms."""
+    ms = [v * 1000 for v in latencies]
+    return {
+        "rate": kept / wall,
+        "requests": len(ms) / wall,
+        "p50": statistics.median(ms),
+        "p99": percentile(ms, 99),
+    }
+
+
 def run_together(count: int, target) -> float:
     """Start `count` threads running target(barrier, index); each waits at the barrier once its
     set-up is done, so the clock covers only the measured work. Seconds from the start to the last

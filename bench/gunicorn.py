@@ -2,15 +2,17 @@
 started on a free local port against the benchmark's database, waited for, and stopped."""
 
 import http.client
+import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
-from bench.common import ROOT, SERVER
+from bench.common import ROOT, SERVER, rates, run_together
 
 
 def request_once(port: int, method: str, path: str, body, headers: dict) -> tuple[int, bytes]:
@@ -21,6 +23,60 @@ def request_once(port: int, method: str, path: str, body, headers: dict) -> tupl
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def run_clients(
+    port: int,
+    headers: dict,
+    method: str,
+    path: str,
+    bodies: list,
+    *,
+    clients: int,
+    expected: int,
+    also_fine: tuple[int, ...] = (),
+) -> dict:
+    """`clients` threads, each with its own keep-alive connection (the standard library's
+    http.client: a load generator that takes little of the CPU it shares with the server), take the
+    bodies (bytes, or None) in turn. Answers with the `expected` status are kept, decoded; one in
+    `also_fine` (a sold-out 409 on the lock endpoint) is an answer, not a failure.
+    Returns rate (kept answers/s), requests/s, p50 and p99 in ms, answers, failures."""
+    latencies, answers, failures = [], [], [0]
+    lock = threading.Lock()
+    pending = list(reversed(bodies))
+
+    def client_loop(barrier, _index):
+        local, mine = [], []
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        barrier.wait()
+        while True:
+            with lock:
+                if not pending:
+                    break
+                body = pending.pop()
+            start = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            content = response.read()
+            local.append(time.perf_counter() - start)
+            if response.status == expected:
+                mine.append(content)
+            elif response.status not in also_fine:
+                with lock:
+                    failures[0] += 1
+                    if failures[0] <= 3:
+                        print(f"    {method} {path} answered {response.status}: {content[:300]!r}")
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            answers.extend(mine)
+
+    wall = run_together(clients, client_loop)
+    return {
+        **rates(latencies, len(answers), wall),
+        "answers": [json.loads(content) for content in answers],  # decoded after the clock stopped
+        "failures": failures[0],
+    }
 
 
 def flush_redis(url: str) -> None:

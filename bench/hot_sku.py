@@ -34,7 +34,6 @@ Knobs: HOT_ROUNDS (3), HOT_CALLERS (64), HOT_REQUESTS per caller (ours, 60), HOT
 `.venv/bin/python -m bench.hot_sku`."""
 
 import contextlib
-import http.client
 import json
 import os
 import secrets
@@ -42,8 +41,17 @@ import statistics
 import threading
 import time
 
-from bench.common import SERVER, load_average, percentile, run_together, setup_django, teardown, verdict
-from bench.gunicorn import flush_redis, gunicorn, manage_process, request_once
+from bench.common import (
+    SERVER,
+    load_average,
+    percentile,
+    rates,
+    run_together,
+    setup_django,
+    teardown,
+    verdict,
+)
+from bench.gunicorn import flush_redis, gunicorn, manage_process, request_once, run_clients
 
 DB = "conduit_bench_hot_h_sku"
 ROUNDS = int(os.environ.get("HOT_ROUNDS", 3))
@@ -88,15 +96,7 @@ def run_callers(work) -> dict:
             connection.close()
 
     wall = run_together(CALLERS, caller)
-    ms = [v * 1000 for v in latencies]
-    return {
-        "rate": len(acks) / wall,
-        "requests": len(latencies) / wall,
-        "p50": statistics.median(ms),
-        "p99": percentile(ms, 99),
-        "acks": acks,
-        "errors": errors,
-    }
+    return {**rates(latencies, len(acks), wall), "acks": acks, "errors": errors}
 
 
 _FLOOR_SQL = """
@@ -355,50 +355,11 @@ def lock_body(code: str, reference: str) -> dict:
 
 
 def run_http(port: int, headers: dict, method: str, path: str, bodies: list, expected: int) -> dict:
-    """CALLERS client threads, each with its own keep-alive connection, take the bodies in turn.
-    A 409 (sold out) on the lock endpoint is an answer, not a failure."""
-    latencies, answers, failures = [], [], [0]
-    lock = threading.Lock()
+    """CALLERS clients; a 409 (sold out) on the lock endpoint is an answer, not a failure."""
     encoded = [None if body is None else json.dumps(body).encode() for body in bodies]
-    pending = list(reversed(encoded))
-
-    def client_loop(barrier, _index):
-        local, mine = [], []
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        barrier.wait()
-        while True:
-            with lock:
-                if not pending:
-                    break
-                body = pending.pop()
-            start = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            content = response.read()
-            local.append(time.perf_counter() - start)
-            if response.status == expected:
-                if expected == 201:
-                    mine.append(json.loads(content))
-            elif not (expected == 201 and response.status == 409):
-                with lock:
-                    failures[0] += 1
-                    if failures[0] <= 3:
-                        print(f"    {method} {path} answered {response.status}: {content[:300]!r}")
-        conn.close()
-        with lock:
-            latencies.extend(local)
-            answers.extend(mine)
-
-    wall = run_together(CALLERS, client_loop)
-    ms = [v * 1000 for v in latencies]
-    return {
-        "rate": len(answers) / wall,
-        "requests": len(ms) / wall,
-        "p50": statistics.median(ms),
-        "p99": percentile(ms, 99),
-        "answers": answers,
-        "failures": failures[0],
-    }
+    return run_clients(
+        port, headers, method, path, encoded, clients=CALLERS, expected=expected, also_fine=(409,)
+    )
 
 
 if __name__ == "__main__":

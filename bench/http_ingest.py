@@ -9,7 +9,8 @@ A, measured: POST /api/v1/orders/bulk/ — batches of HTTP_BULK_BATCH (1,000) 3-
    orders, one batch after the other (HTTP_BULK_CLIENTS clients, 1 by default: one integration);
    one order in fifty repeats an earlier one (a platform delivering it twice: `unchanged`).
 B, baseline: POST /api/v1/orders/ — the same kind of orders, one per request, from HTTP_CLIENTS
-   (16) threads with keep-alive connections.
+   (16) threads with keep-alive connections (http.client, as the hot SKU bench: httpx took ~1 ms
+   of the shared CPU per request).
 Rounds interleave A B A B …, each on new orders; medians over the rounds. Bodies are encoded
 before the clock starts; the clients run on the same machine as the server and the database.
 
@@ -32,8 +33,8 @@ import time
 from contextlib import nullcontext
 from datetime import timedelta
 
-from bench.common import load_average, percentile, run_together, setup_django, teardown, verdict
-from bench.gunicorn import flush_redis, gunicorn, manage_process
+from bench.common import load_average, setup_django, teardown, verdict
+from bench.gunicorn import flush_redis, gunicorn, manage_process, run_clients
 
 DB = "conduit_bench_http_ingest"
 ROUNDS = int(os.environ.get("HTTP_ROUNDS", 3))
@@ -136,7 +137,7 @@ def main() -> None:
     ):
         base = f"http://127.0.0.1:{port}"
         # Warm-up: every worker imports the app and opens its connection before the clock runs.
-        run_singles(base, headers, [encode(p) for p in new_orders("W", 4 * WORKERS * 2)], CLIENTS)
+        run_singles(port, headers, [encode(p) for p in new_orders("W", 4 * WORKERS * 2)], CLIENTS)
         with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
             warm = client.post("/api/v1/orders/bulk/", content=encode({"orders": new_orders("WB", 50)}))
             assert warm.status_code == 200, warm.text[:500]
@@ -157,7 +158,7 @@ def main() -> None:
             repeats_posted += repeats
             bulk = run_bulk(base, headers, bodies)
             singles = run_singles(
-                base, headers, [encode(p) for p in new_orders(f"B{number}", SINGLE_ORDERS)], CLIENTS
+                port, headers, [encode(p) for p in new_orders(f"B{number}", SINGLE_ORDERS)], CLIENTS
             )
             rounds.append((bulk, singles))
             print(
@@ -270,42 +271,10 @@ def run_bulk(base: str, headers: dict, bodies: list[bytes]) -> dict:
     }
 
 
-def run_singles(base: str, headers: dict, bodies: list[bytes], clients: int) -> dict:
+def run_singles(port: int, headers: dict, bodies: list[bytes], clients: int) -> dict:
     """One POST per order from `clients` threads, each with its own keep-alive connection."""
-    import httpx
-
-    latencies, failures = [], [0]
-    lock = threading.Lock()
-    pending = list(reversed(bodies))
-
-    def client_loop(barrier, _index):
-        local = []
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            barrier.wait()
-            while True:
-                with lock:
-                    if not pending:
-                        break
-                    body = pending.pop()
-                start = time.perf_counter()
-                response = client.post("/api/v1/orders/", content=body)
-                local.append(time.perf_counter() - start)
-                if response.status_code != 201:
-                    with lock:
-                        failures[0] += 1
-                        if failures[0] <= 3:
-                            print(f"    single answered {response.status_code}: {response.text[:300]}")
-        with lock:
-            latencies.extend(local)
-
-    wall = run_together(clients, client_loop)
-    ms = [v * 1000 for v in latencies]
-    return {
-        "rate": len(bodies) / wall,
-        "p50": statistics.median(ms),
-        "p99": percentile(ms, 99),
-        "failures": failures[0],
-    }
+    done = run_clients(port, headers, "POST", "/api/v1/orders/", bodies, clients=clients, expected=201)
+    return {**done, "rate": done["requests"]}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from core.auth import ThrottledAdminAuthenticationForm
 from core.views import stored_file
 from desk.views import DeskLoginView, home, saved_view_delete_view, saved_view_save_view
+from finance.api import urls as finance_api
+from inventory.api import urls as inventory_api
 from ops import views as ops_views
+from orders.api import urls as orders_api
 
 # The admin signs in through the same throttle as the desk, and says so when it refuses.
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -25,7 +28,13 @@ saved_view_patterns = (
     "saved-views",
 )
 
+# The API first and as one include: Django tries patterns in order, and an include whose prefix
+# matches but whose patterns do not (the desk's, or one API app's before the next) costs a list of
+# every pattern it tried — a tenth of a checkout lock request's CPU (issue #18).
+api_patterns = [*orders_api.urlpatterns, *inventory_api.urlpatterns, *finance_api.urlpatterns]
+
 urlpatterns = [
+    path("api/v1/", include(api_patterns)),
     path("", include(desk_patterns)),
     path("login/", DeskLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
@@ -51,9 +60,6 @@ urlpatterns = [
     path("files/<path:name>", stored_file, name="stored-file"),  # uploads kept in the database
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/", include("orders.api.urls")),
-    path("api/v1/", include("inventory.api.urls")),
-    path("api/v1/", include("finance.api.urls")),
 ]
 
 # On /api/ paths Django's own errors answer in JSON too (core/api/handlers.py).

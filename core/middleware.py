@@ -1,6 +1,9 @@
 from datetime import UTC
 
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject, empty
 
 from core.timezones import business_zone
 
@@ -20,10 +23,29 @@ class UserTimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        zone = getattr(user, "time_zone", None) if user and user.is_authenticated else None
-        timezone.activate(UTC if is_api_request(request) else zone or business_zone())
+        if is_api_request(request):  # not request.user: on the API that would load a session for nothing
+            timezone.activate(UTC)
+        else:
+            user = getattr(request, "user", None)
+            zone = getattr(user, "time_zone", None) if user and user.is_authenticated else None
+            timezone.activate(zone or business_zone())
         try:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's message middleware, its storage built when a view or template first touches it.
+    Django builds it on every request (a settings import and a cookie signer); the API never shows
+    a message, and that was a twentieth of a checkout lock request's CPU (issue #18). Storage nobody
+    touched has nothing to store, which is what Django's `update` finds for it too."""
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)

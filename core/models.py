@@ -46,6 +46,18 @@ class User(AbstractUser):
         verbose_name_plural = _("users")
 
 
+class PermissionsVersion(models.Model):
+    """One row whose number goes up in the same transaction as any change to who holds which
+    permission (core.permission_cache): permissions known under the number a request reads are
+    still the ones in force."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return str(self.version)
+
+
 class DailySequence(models.Model):
     """Per-day counters for databases without native sequences (SQLite); see core.sequences."""
 

@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.middleware.UserTimeZoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.LazyMessageMiddleware",  # Django's, its storage built only when used
     "purchasing.portal_guard.SupplierPortalGuardMiddleware",  # supplier logins reach the portal only
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into core.auth.lockout_response
@@ -142,9 +142,8 @@ AUTH_USER_MODEL = "core.User"
 # Axes first: it refuses a locked-out user name + address before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "core.permission_cache.CachedPermissionsBackend",  # ModelBackend, its permissions kept in the cache
+    "core.permission_cache.CachedPermissionsBackend",  # ModelBackend, its permissions kept per version
 ]
-PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=300)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

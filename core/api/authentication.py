@@ -4,7 +4,8 @@ DRF's TokenAuthentication does the same read through the ORM (`select_related("u
 single order POST, compiling that query cost more CPU than the database spent answering it, and
 PostgreSQL planned it again every time (issue #18). Same answers, same messages (DRF's own,
 translated by DRF's catalogue); nothing is cached, so a deleted token or a deactivated user is
-refused on the very next request."""
+refused on the very next request. The same statement reads the version of the permission
+assignments (core.permission_cache), so the request's permission check needs no round trip."""
 
 from functools import cache
 
@@ -15,6 +16,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from core.permission_cache import VERSION_ATTRIBUTE, VERSION_SQL
 from core.prepared import prepared_cursor
 from core.raw_models import Columns, join
 
@@ -34,7 +36,7 @@ class _TokenColumns:
         user_model = get_user_model()
         self.token, self.user = Columns(Token, "t"), Columns(user_model, "u")
         self.sql = (
-            f"SELECT {self.token.sql}, {self.user.sql} FROM {Token._meta.db_table} t "
+            f"SELECT {self.token.sql}, {self.user.sql}, {VERSION_SQL} FROM {Token._meta.db_table} t "
             f"JOIN {user_model._meta.db_table} u ON u.id = t.user_id WHERE t.key = %s"
         )
 
@@ -45,7 +47,7 @@ def _columns() -> _TokenColumns:
 
 
 def token_with_user(key: str) -> Token | None:
-    """The token with this key, its user attached, or None."""
+    """The token with this key, its user attached (with the permissions version), or None."""
     if "\x00" in key:  # no stored key has one, and PostgreSQL refuses it in a parameter
         return None
     c = _columns()
@@ -55,5 +57,7 @@ def token_with_user(key: str) -> Token | None:
     if row is None:
         return None
     token = c.token.read(row, 0, connection)
-    join(token, "user", c.user.read(row, c.token.width, connection))
+    user = c.user.read(row, c.token.width, connection)
+    setattr(user, VERSION_ATTRIBUTE, row[-1])
+    join(token, "user", user)
     return token

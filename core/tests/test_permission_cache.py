@@ -1,5 +1,6 @@
-"""Permissions are read from the database once per user and set of assignments, not on every
-request; taking a permission away works on the very next request however it is taken away."""
+"""Permissions are read from the database once per user and version of the assignments, not on
+every request, at no round trip for an API token; taking a permission away works on the very next
+request however it is taken away."""
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -34,33 +35,47 @@ def test_permissions_are_read_once_then_from_the_cache(agent_api):
     assert _permission_queries(client) == (200, 0)
 
 
-def test_cached_permissions_cost_one_round_trip_to_the_cache(agent_api, monkeypatch):
+def test_a_token_request_checks_cached_permissions_with_no_round_trip(agent_api, monkeypatch):
     from django.core.cache import cache
 
-    user, client = agent_api
+    _user, client = agent_api
     assert _permission_queries(client)[0] == 200
-    calls, inside_get_many = [], []
-    real_get, real_get_many = cache.get, cache.get_many
+    calls = []
+    for name in ("get", "get_many", "set", "add"):
+        real = getattr(cache, name)
+        monkeypatch.setattr(cache, name, lambda *a, _real=real, **k: calls.append(a) or _real(*a, **k))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(URL).status_code == 200
+    version_reads = [q["sql"] for q in queries.captured_queries if "core_permissionsversion" in q["sql"]]
+    assert len(version_reads) == 1 and "authtoken_token" in version_reads[0]  # read with the token
+    assert not any("auth_permission" in q["sql"] for q in queries.captured_queries)
+    assert not [call for call in calls if "permission" in str(call)]
 
-    def get_many(keys, *args, **kwargs):
-        calls.append(sorted(keys))
-        inside_get_many.append(True)  # a cache may read each key of get_many by get
-        try:
-            return real_get_many(keys, *args, **kwargs)
-        finally:
-            inside_get_many.pop()
 
-    def get(key, *args, **kwargs):
-        if not inside_get_many:
-            calls.append(key)
-        return real_get(key, *args, **kwargs)
+def test_a_desk_request_reads_the_version_with_one_query(agent_api, client):
+    user, _api = agent_api
+    client.force_login(user)
+    assert client.get("/orders/").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/orders/").status_code == 200
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert sum("core_permissionsversion" in sql for sql in sqls) == 1
+    assert not any("auth_permission" in sql for sql in sqls)
 
-    monkeypatch.setattr(cache, "get_many", get_many)
-    monkeypatch.setattr(cache, "get", get)
 
-    assert _permission_queries(client) == (200, 0)
-    permission_reads = [call for call in calls if "auth:permissions" in str(call)]
-    assert permission_reads == [sorted(["auth:permissions:version", f"auth:permissions:{user.pk}"])]
+def test_the_new_version_commits_with_the_change_and_not_before(agent_api):
+    from django.db import transaction
+
+    from core.permission_cache import current_version
+
+    user, client = agent_api
+    before = current_version()
+    with transaction.atomic():
+        user.groups.clear()
+        assert current_version() != before  # the same transaction sees its own change
+        transaction.set_rollback(True)
+    assert current_version() == before  # rolled back together with the change
+    assert _permission_queries(client)[0] == 200
 
 
 def test_leaving_the_group_takes_effect_on_the_next_request(agent_api):
@@ -102,13 +117,27 @@ def test_signing_in_keeps_the_cached_permissions(agent_api, client):
     assert _permission_queries(api) == (200, 0)  # last_login was saved: nothing about permissions changed
 
 
-def test_with_the_cache_down_permissions_come_from_the_database(agent_api, settings):
+def test_with_the_cache_down_permissions_still_work_and_changes_take_effect(agent_api, settings):
     from core.tests.real_worker import DEAD_BROKER
 
     _user, client = agent_api
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DEAD_BROKER}
     }
+    assert _permission_queries(client)[0] == 200
+    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.clear()
+    assert _permission_queries(client) == (403, 2)
+
+
+def test_without_the_version_row_permissions_are_read_every_time(agent_api):
+    from core.models import PermissionsVersion
+
+    _user, client = agent_api
+    PermissionsVersion.objects.all().delete()  # as after a test database flush
     assert _permission_queries(client) == (200, 2)
-    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.clear()  # the change itself still works
-    assert _permission_queries(client)[0] == 403
+    assert _permission_queries(client) == (200, 2)  # nothing known under no version
+    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.clear()  # the row comes back
+    assert _permission_queries(client) == (403, 2)
+    Group.objects.get(name=Role.CUSTOMER_SERVICE).permissions.set(Permission.objects.all())
+    assert _permission_queries(client) == (200, 2)
+    assert _permission_queries(client) == (200, 0)

@@ -18,7 +18,7 @@ def _get(key: str, language: str = "en"):
 
 
 @pytest.mark.django_db
-def test_a_token_authenticates_its_user_with_one_statement(agent):
+def test_a_token_authenticates_its_user_and_reads_the_permissions_version_with_one_statement(agent):
     token = Token.objects.create(user=agent)
     _get(token.key)  # the first request fills the permission cache
     with CaptureQueriesContext(connection) as with_token:
@@ -27,7 +27,10 @@ def test_a_token_authenticates_its_user_with_one_statement(agent):
     signed_in.force_authenticate(agent)
     with CaptureQueriesContext(connection) as without:
         assert signed_in.get(URL).status_code == 200
-    assert len(with_token) == len(without) + 1  # the token and its user, together
+    # The token, its user and the permissions version together; without a token the version alone.
+    assert len(with_token) == len(without)
+    assert "authtoken_token" in with_token[0]["sql"] and "core_permissionsversion" in with_token[0]["sql"]
+    assert "authtoken_token" not in without[0]["sql"] and "core_permissionsversion" in without[0]["sql"]
 
 
 @pytest.mark.django_db
