@@ -9,16 +9,22 @@ A, measured: POST /api/v1/orders/bulk/ — batches of HTTP_BULK_BATCH (1,000) 3-
    orders, one batch after the other (HTTP_BULK_CLIENTS clients, 1 by default: one integration);
    one order in fifty repeats an earlier one (a platform delivering it twice: `unchanged`).
 B, baseline: POST /api/v1/orders/ — the same kind of orders, one per request, from HTTP_CLIENTS
-   (16) threads with keep-alive connections (http.client, as the hot SKU bench: httpx took ~1 ms
-   of the shared CPU per request).
-Rounds interleave A B A B …, each on new orders; medians over the rounds. Bodies are encoded
-before the clock starts; the clients run on the same machine as the server and the database.
+   (16) threads with keep-alive connections (http.client, as the hot SKU bench: a load generator
+   light on the CPU it shares with the server).
+T, reference: GET /api/v1/ (authentication and a tiny JSON answer) from the same 16 clients,
+   HTTP_TRIVIAL_REQUESTS (3,000: a few seconds, long enough to be steady) per round: what the
+   server answers at all on this machine in the same run, so that runs on machines of different
+   speed can be compared (B's share of T).
+Rounds interleave A B T A B T …, A and B each on new orders; medians over the rounds. Bodies are
+encoded before the clock starts; the clients run on the same machine as the server and the
+database.
 
 Invariants at the end: one order per distinct external id posted, 3 lines each, every ordered
 unit reserved (stock is ample), no order held, balances equal the ledger.
 
 Knobs: HTTP_ROUNDS (3), HTTP_BULK_ORDERS per round (3,000), HTTP_BULK_BATCH (1,000),
-HTTP_BULK_CLIENTS (1), HTTP_SINGLE_ORDERS per round (600), HTTP_CLIENTS (16), HTTP_WORKERS (4),
+HTTP_BULK_CLIENTS (1), HTTP_SINGLE_ORDERS per round (600), HTTP_TRIVIAL_REQUESTS per round (3,000),
+HTTP_CLIENTS (16), HTTP_WORKERS (4),
 HTTP_THREADS (8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13: broker, cache and writer queue; the
 bench flushes that database before and after; nothing consumes the routing tasks published there),
 HTTP_WRITER (1). Run: `.venv/bin/python -m bench.http_ingest`."""
@@ -43,6 +49,7 @@ BULK_BATCH = int(os.environ.get("HTTP_BULK_BATCH", 1_000))
 BULK_CLIENTS = int(os.environ.get("HTTP_BULK_CLIENTS", 1))
 SINGLE_ORDERS = int(os.environ.get("HTTP_SINGLE_ORDERS", 600))
 CLIENTS = int(os.environ.get("HTTP_CLIENTS", 16))
+TRIVIAL_REQUESTS = int(os.environ.get("HTTP_TRIVIAL_REQUESTS", 3_000))
 WORKERS = int(os.environ.get("HTTP_WORKERS", 4))
 THREADS = int(os.environ.get("HTTP_THREADS", 8))
 REDIS = os.environ.get("HTTP_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -145,12 +152,15 @@ def main() -> None:
         size = len(encode({"orders": [payload("size", 0) for _ in range(BULK_BATCH)]}))
         writer = "one order_intake_writer process" if WRITER else "each web process ingesting its own"
         print(f"HTTP order intake: gunicorn gthread {WORKERS}×{THREADS}, Redis broker and cache, {writer}")
-        print(f"  {ROUNDS} rounds, A B interleaved; {load_average()}")
+        print(f"  {ROUNDS} rounds, A B T interleaved; {load_average()}")
         print(
             f"  A bulk  : {BULK_ORDERS:,} orders per round in batches of {BULK_BATCH:,} "
             f"({size / 1e6:.2f} MB each), {BULK_CLIENTS} client(s), 1 in 50 a repeat"
         )
         print(f"  B single: {SINGLE_ORDERS:,} orders per round, one per POST, {CLIENTS} clients")
+        print(
+            f"  T trivial: {TRIVIAL_REQUESTS:,} GET /api/v1/ per round, {CLIENTS} clients (this machine's reference)"
+        )
         rounds = []
         repeats_posted = 0
         for number in range(ROUNDS):
@@ -160,20 +170,25 @@ def main() -> None:
             singles = run_singles(
                 port, headers, [encode(p) for p in new_orders(f"B{number}", SINGLE_ORDERS)], CLIENTS
             )
-            rounds.append((bulk, singles))
+            trivial = run_clients(
+                port, headers, "GET", "/api/v1/", [None] * TRIVIAL_REQUESTS, clients=CLIENTS, expected=200
+            )
+            rounds.append((bulk, singles, trivial))
             print(
                 f"  round {number + 1}: A {bulk['rate']:7,.0f} orders/s (batch p50 {bulk['p50']:.0f} ms, "
                 f"max {bulk['max']:.0f} ms) | B {singles['rate']:5,.0f} orders/s (p50 {singles['p50']:.0f} ms, "
-                f"p99 {singles['p99']:.0f} ms) | {load_average()}"
+                f"p99 {singles['p99']:.0f} ms) | T {trivial['requests']:5,.0f}/s (p50 {trivial['p50']:.0f} ms) | "
+                f"{load_average()}"
             )
         bulk_rate = statistics.median(r[0]["rate"] for r in rounds)
         single_rate = statistics.median(r[1]["rate"] for r in rounds)
         single_p50 = statistics.median(r[1]["p50"] for r in rounds)
         single_p99 = statistics.median(r[1]["p99"] for r in rounds)
         batch_p50 = statistics.median(r[0]["p50"] for r in rounds)
-        failures = sum(r[0]["failures"] + r[1]["failures"] for r in rounds)
+        trivial_rate = statistics.median(r[2]["requests"] for r in rounds)
+        failures = sum(r[0]["failures"] + r[1]["failures"] + r[2]["failures"] for r in rounds)
         statuses = {}
-        for bulk, _singles in rounds:
+        for bulk, _singles, _trivial in rounds:
             for key, value in bulk["statuses"].items():
                 statuses[key] = statuses.get(key, 0) + value
 
@@ -188,7 +203,13 @@ def main() -> None:
         f"  | B single POST, {CLIENTS} clients | {single_rate:,.0f} | {single_p50:.0f} ms | {single_p99:.0f} ms | "
         f"≥ 200 orders/s, p50 ≤ 50 ms | {verdict(single_rate >= 200 and single_p50 <= 50)} |"
     )
-    print(f"  ratio A/B: {bulk_rate / single_rate:.1f}×; {load_average()}")
+    print(
+        f"  | T trivial GET, {CLIENTS} clients (reference) | {trivial_rate:,.0f} requests/s | – | – | – | – |"
+    )
+    print(
+        f"  ratio A/B: {bulk_rate / single_rate:.1f}×; B/T: {single_rate / trivial_rate:.0%}, "
+        f"A/T: {bulk_rate / trivial_rate:.1f}×; {load_average()}"
+    )
 
     orders = Order.objects.filter(channel__code=CHANNEL)
     stored = orders.count()
