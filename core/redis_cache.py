@@ -1,9 +1,9 @@
 """Django's Redis cache, with one Redis client per connection pool instead of one per operation.
 
 Django's backend builds a new `redis.Redis` for every cache call; building it cost more CPU than
-the call's round trip (~77 µs against ~35 µs measured), on every request that used the cache. A client holds no connection of its own — each command takes
-one from the pool — so reusing it is what redis-py intends. Selected in the settings whenever
-CACHE_URL names Redis."""
+the call's round trip (~77 µs against ~35 µs measured), on every request that used the cache. A
+client holds no connection of its own — each command takes one from the pool — so reusing it is
+what redis-py intends. Selected in the settings whenever CACHE_URL names Redis."""
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
