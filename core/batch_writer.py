@@ -17,9 +17,9 @@ the reply key holds the answer (JSON, or bytes of the writer's own encoding), ke
 its caller reads it late."""
 
 import json
+import os
 import signal
 import time
-import uuid
 from collections.abc import Callable
 
 import redis
@@ -55,7 +55,7 @@ class BatchWriterQueue:
     def call(self, item: dict, *, timeout: float, raw: bool = False):
         """Hand `item` to the writer and wait for its answer (a caller in a web process): decoded
         from JSON, or with `raw` the bytes as the writer gave them."""
-        reply = f"{self.queue}:reply:{uuid.uuid4().hex}"
+        reply = f"{self.queue}:reply:{os.urandom(16).hex()}"  # uuid4's randomness, without its object
         request = {"reply": reply, "deadline": time.time() + timeout, "item": item}
         try:  # one round trip: the request queued, then the wait for its answer
             pipe = self.client.pipeline(transaction=False)
@@ -68,12 +68,15 @@ class BatchWriterQueue:
             raise WriterUnavailable(str(self.late))
         return answer[1] if raw else json.loads(answer[1])
 
-    def take(self, *, max_batch: int, wait: float) -> tuple[int, list[dict]]:
-        """What is waiting (blocking up to `wait` seconds for the first, at most `max_batch`): how
-        many requests were taken, and those whose callers will still wait SERVE_MARGIN."""
+    def take(self, *, max_batch: int, wait: float, linger: float = 0.0) -> tuple[int, list[dict]]:
+        """What is waiting (blocking up to `wait` seconds for the first, then `linger` seconds for
+        more to arrive; at most `max_batch`): how many requests were taken, and those whose callers
+        will still wait SERVE_MARGIN."""
         first = self.client.blpop([self.queue], timeout=wait)
         if first is None:
             return 0, []
+        if linger:
+            time.sleep(linger)
         more = (self.client.lpop(self.queue, max_batch - 1) or []) if max_batch > 1 else []
         requests = [json.loads(raw) for raw in (first[1], *more)]
         now = time.time()
@@ -87,29 +90,49 @@ class BatchWriterQueue:
             pipe.expire(request["reply"], REPLY_KEPT)
         pipe.execute()
 
-    def serve_once(self, settle: Callable[[list[dict]], list], *, max_batch: int, wait: float) -> int:
+    def serve_once(
+        self, settle: Callable[[list[dict]], list], *, max_batch: int, wait: float, linger: float = 0.0
+    ) -> int:
         """Take what is waiting, settle the requests whose callers still wait, answer each.
         Returns how many requests were taken."""
-        taken, waiting = self.take(max_batch=max_batch, wait=wait)
+        taken, waiting = self.take(max_batch=max_batch, wait=wait, linger=linger)
         if waiting:
             self.answer(waiting, settle([request["item"] for request in waiting]))
         return taken
 
 
-def serve(queue: BatchWriterQueue, settle, *, max_batch: int, stopped: Callable[[], bool]) -> None:
+def serve(
+    queue: BatchWriterQueue, settle, *, max_batch: int, stopped: Callable[[], bool], linger: float = 0.0
+) -> None:
     """Serve until `stopped()`; the batch in hand is finished and answered before returning.
     One batch at a time: a writer that took the next batch while finishing one (measured) took
-    smaller batches and stored fewer orders per second."""
+    smaller batches and stored fewer orders per second.
+
+    `linger`: while the last batch held more than one request (callers are queueing), wait that
+    long after the first request of the next for more to join it — as PostgreSQL's commit_delay
+    does only with other transactions active. A lone caller is never kept waiting."""
+    busy = False
     while not stopped():
         close_old_connections()  # a connection the database dropped is replaced, not reused
-        queue.serve_once(settle, max_batch=max_batch, wait=1.0)
+        taken = queue.serve_once(settle, max_batch=max_batch, wait=1.0, linger=linger if busy else 0.0)
+        busy = taken > 1
 
 
-def serve_until_stopped(queue: BatchWriterQueue, settle, *, max_batch: int) -> None:
+def add_linger_argument(parser, *, default_ms: float) -> None:
+    """A writer command's --linger-ms (see `serve`)."""
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=default_ms,
+        help="While callers queue, wait this long for more to join each batch (never for a lone caller).",
+    )
+
+
+def serve_until_stopped(queue: BatchWriterQueue, settle, *, max_batch: int, linger: float = 0.0) -> None:
     """A writer process's loop (the stock_lock_writer and order_intake_writer commands): SIGTERM
     or Ctrl-C finishes the batch in hand, answers it, and returns."""
     stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.append(True))
     tune_garbage_collector()  # long-lived, allocating thousands of rows per batch
-    serve(queue, settle, max_batch=max_batch, stopped=lambda: bool(stopping))
+    serve(queue, settle, max_batch=max_batch, stopped=lambda: bool(stopping), linger=linger)

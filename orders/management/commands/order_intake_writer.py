@@ -7,7 +7,7 @@ Ctrl-C finishes the batch in hand, answers it, and stops."""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from core.batch_writer import serve_until_stopped
+from core.batch_writer import add_linger_argument, serve_until_stopped
 from orders.api import intake_writer
 
 
@@ -16,10 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--max-batch", type=int, default=128)
+        add_linger_argument(parser, default_ms=0.0)
 
-    def handle(self, *args, max_batch, **options):
+    def handle(self, *args, max_batch, linger_ms, **options):
         if not settings.ORDER_INTAKE_WRITER_URL:
             raise CommandError("ORDER_INTAKE_WRITER_URL is not set: each web process ingests its own orders.")
         queue = intake_writer.writer_queue()
         self.stdout.write(f"Ingesting orders from {queue.queue} (batches of up to {max_batch}).")
-        serve_until_stopped(queue, intake_writer.settle_order_items, max_batch=max_batch)
+        linger = linger_ms / 1000
+        serve_until_stopped(queue, intake_writer.settle_order_items, max_batch=max_batch, linger=linger)
