@@ -6,8 +6,7 @@ as the in-process group commit — and answers each caller after its lock commit
 process batches its own callers (inventory.locks)."""
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from core.batch_writer import BatchWriterQueue, WriterUnavailable
 from core.errors import DomainError
+from inventory.reservations import HeldLock
 
 logger = logging.getLogger(__name__)
 QUEUE = "stock-locks"
@@ -59,21 +59,6 @@ def remote_stock_lock(request):
         for lock in answer["locks"]
     ]
     return LockResult(locks=locks, short=answer["short"])
-
-
-@dataclass(frozen=True)
-class HeldLock:
-    """A lock the writer stored, as it answered it: the fields of its Reservation the caller
-    answers with. Not a model instance: building a Reservation (a state-machine model) per lock
-    was a tenth of a lock request's CPU in the web process, for a row nobody saves."""
-
-    pk: int
-    fingerprint: str
-    sku_id: int
-    quantity: int
-    expires_at: datetime
-    reference: str
-    channel_id: int
 
 
 def settle_lock_items(items: list[dict]) -> list[dict]:

@@ -32,7 +32,7 @@ class LockRequest:
 
 @dataclass
 class LockResult:
-    locks: list  # Reservations, or the writer's HeldLocks (inventory.lock_writer); empty when refused
+    locks: list  # reservations.HeldLock, or Reservations from the careful path; empty when refused
     short: list[int]  # SKU ids that were short
 
 

@@ -39,6 +39,7 @@ from inventory.reservations.release import (
     reservations_release,
 )
 from inventory.reservations.reserve import (
+    HeldLock,
     LineDemand,
     OrderDemand,
     ReserveResult,
@@ -48,6 +49,7 @@ from inventory.reservations.reserve import (
 )
 
 __all__ = [
+    "HeldLock",
     "LineDemand",
     "OrderDemand",
     "Placement",
