@@ -259,10 +259,10 @@ class NewReservation:
 
 _RESERVE_SQL = """
 WITH d AS (
-    SELECT * FROM unnest(%(fingerprint)s::text[], %(balance)s::bigint[], %(sku)s::bigint[],
-                         %(quantity)s::int[], %(state)s::text[], %(expires)s::timestamptz[],
-                         %(order)s::bigint[], %(line)s::bigint[], %(channel)s::bigint[],
-                         %(reference)s::text[])
+    SELECT * FROM unnest(%(fingerprint)b::text[], %(balance)b::bigint[], %(sku)b::bigint[],
+                         %(quantity)b::int[], %(state)b::text[], %(expires)b::timestamptz[],
+                         %(order)b::bigint[], %(line)b::bigint[], %(channel)b::bigint[],
+                         %(reference)b::text[])
              AS t(fingerprint, balance_id, sku_id, quantity, state, expires_at, order_id, order_line_id,
                   channel_id, reference)
 ), v AS (
@@ -323,7 +323,7 @@ def reserve_in_one_statement(rows: list[NewReservation], *, now) -> dict[str, in
         "kind": str(MovementKind.RESERVE),
         "now": now,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # binds on the server: the arrays travel in binary
         cursor.execute(_RESERVE_SQL, params)
         returned = cursor.fetchall()
     ids = {fingerprint: pk for tag, pk, fingerprint in returned if tag == "r"}
@@ -337,12 +337,12 @@ def reserve_in_one_statement(rows: list[NewReservation], *, now) -> dict[str, in
 
 _RESERVE_UNAMBIGUOUS_SQL = """
 WITH d AS (
-    SELECT * FROM unnest(%(key)s::int[], %(fingerprint)s::text[], %(sku)s::bigint[], %(quantity)s::int[],
-                         %(state)s::text[], %(expires)s::timestamptz[], %(channel)s::bigint[],
-                         %(reference)s::text[])
+    SELECT * FROM unnest(%(key)b::int[], %(fingerprint)b::text[], %(sku)b::bigint[], %(quantity)b::int[],
+                         %(state)b::text[], %(expires)b::timestamptz[], %(channel)b::bigint[],
+                         %(reference)b::text[])
              AS t(k, fingerprint, sku_id, quantity, state, expires_at, channel_id, reference)
 ), dp AS (
-    SELECT * FROM unnest(%(pool_key)s::int[], %(pool)s::bigint[]) AS t(k, pool_id)
+    SELECT * FROM unnest(%(pool_key)b::int[], %(pool)b::bigint[]) AS t(k, pool_id)
 ), candidates AS (
     SELECT dp.k, b.id
       FROM dp JOIN d ON d.k = dp.k

@@ -4,6 +4,7 @@ intake (orders.intake) decides what is written and when."""
 
 from typing import Any
 
+from core.instances import build
 from core.money import ZERO
 from core.sequences import next_values
 from core.timezones import business_date
@@ -88,7 +89,8 @@ def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None)
     priority = data.get("priority") or Priority.NORMAL
     if customer and customer.is_vip and priority == Priority.NORMAL:
         priority = Priority.VIP
-    return Order(
+    return build(
+        Order,
         number=number,
         channel=channel,
         external_id=data["external_id"],
@@ -106,7 +108,8 @@ def build_order(data: CanonicalOrder, *, number: str, customer: Customer | None)
 def build_lines(order: Order, data: CanonicalOrder) -> list[OrderLine]:
     tax_included = data.get("tax_included", False)
     return [
-        OrderLine(
+        build(
+            OrderLine,
             order=order,
             line_no=index,
             kind=bundles.sold_kind(line["sku"], gift=line.get("gift", False)),
@@ -153,7 +156,8 @@ def bind_checkout_locks(order: Order, lines: list[OrderLine], data: CanonicalOrd
 
 
 def created_event(order: Order, actor: Actor, *, line_count: int) -> OrderEvent:
-    return OrderEvent(
+    return build(
+        OrderEvent,
         order=order,
         kind=OrderEventKind.CREATED,
         actor=actor,

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from core.array_insert import insert_all, insert_instances
 from core.errors import NotPermitted
 from core.group_commit import GroupCommit
+from core.instances import build
 from core.transitions import Actor, apply
 from inventory import reservations
 from inventory.models import SKU
@@ -216,7 +217,8 @@ def _hold_new(
         reason, payload = review.hold_reason(stock_hold, hits.get(order.pk, []))
         moved = apply(order, "hold", None, args={"reason": reason[:255]})
         events.append(
-            OrderEvent(
+            build(
+                OrderEvent,
                 order=order,
                 kind=OrderEventKind.TRANSITION,
                 from_status=moved.from_state,
@@ -235,7 +237,8 @@ def _creation_events(inserted, actor: Actor) -> list[OrderEvent]:
         events.append(building.created_event(order, actor, line_count=len(data["lines"])))
         if order.status == OrderStatus.PAID:
             events.append(
-                OrderEvent(
+                build(
+                    OrderEvent,
                     order=order,
                     kind=OrderEventKind.TRANSITION,
                     from_status=OrderStatus.PENDING_PAYMENT,
@@ -254,7 +257,7 @@ def _customers(identities: list[tuple[str, dict] | None]) -> dict[str, Customer]
     for identity in identities:
         if identity:
             wanted.setdefault(identity[0], identity[1])
-    new = [Customer(identity_key=key, **values) for key, values in wanted.items()]
+    new = [build(Customer, identity_key=key, **values) for key, values in wanted.items()]
     if connection.vendor == "postgresql":
         insert_instances(new, conflict_nothing=True, returning=("id",))
     else:

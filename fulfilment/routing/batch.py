@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.array_insert import insert_all
+from core.instances import build
 from core.transitions import apply, lock_rows
 from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine
 from fulfilment.routing.explain import explain_choice
@@ -216,7 +217,8 @@ def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Rout
         routing = {**explanation, "part": "regular"}
         if window:
             routing[MERGE_UNTIL] = (now + timedelta(minutes=window)).isoformat()
-        shipment = Shipment(
+        shipment = build(
+            Shipment,
             pk=first_key - index,
             number=f"{order.number}-{index + 1}",
             order=order,
@@ -232,7 +234,9 @@ def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Rout
         for need, quantity in part:
             units[need] += quantity
         for need, quantity in units.items():
-            lines.append(ShipmentLine(order_line_id=need.line_id, sku_id=need.sku_id, quantity=quantity))
+            lines.append(
+                build(ShipmentLine, order_line_id=need.line_id, sku_id=need.sku_id, quantity=quantity)
+            )
             lines[-1].shipment = shipment
             placements.append(
                 reservations.Placement(need.line_id, need.sku_id, warehouse_id, quantity, shipment.pk)
@@ -288,7 +292,8 @@ def _allocate(routed: list[_Routed], now) -> None:
         moved = apply(r.order, "allocate", None)
         r.order.updated_at = now
         events.append(
-            OrderEvent(
+            build(
+                OrderEvent,
                 order=r.order,
                 kind=OrderEventKind.TRANSITION,
                 from_status=moved.from_state,
@@ -299,7 +304,8 @@ def _allocate(routed: list[_Routed], now) -> None:
             )
         )
         events.append(
-            OrderEvent(
+            build(
+                OrderEvent,
                 order=r.order,
                 kind=OrderEventKind.ROUTED,
                 reason=r.explanation["why"],
