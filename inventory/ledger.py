@@ -344,9 +344,11 @@ WITH d AS (
 ), dp AS (
     SELECT * FROM unnest(%(pool_key)b::int[], %(pool)b::bigint[]) AS t(k, pool_id)
 ), candidates AS (
+    -- Found through the SKU's index. `pool_id + 0` keeps the planner off the pool's index: a pool
+    -- holds most balance rows, and with stale statistics it read the whole pool once per lock.
     SELECT dp.k, b.id
       FROM dp JOIN d ON d.k = dp.k
-      JOIN inventory_stockbalance b ON b.sku_id = d.sku_id AND b.pool_id = dp.pool_id
+      JOIN inventory_stockbalance b ON b.sku_id = d.sku_id AND b.pool_id + 0 = dp.pool_id
       JOIN inventory_warehouse w ON w.id = b.warehouse_id AND w.is_active
       LEFT JOIN inventory_lot l ON l.id = b.lot_id
      WHERE l.expires_on IS NULL OR l.expires_on >= %(today)s
@@ -399,7 +401,18 @@ def reserve_unambiguous(
         return {}
     if connection.in_atomic_block:
         raise RuntimeError("reserve_unambiguous commits on its own: call it outside transaction.atomic()")
-    params = {
+    params = unambiguous_parameters(rows, pools, today=today, now=now)
+    with prepared_cursor() as cursor:  # planned once per connection: the hot SKU's every batch
+        cursor.execute(_RESERVE_UNAMBIGUOUS_SQL, params)
+        stored = {fingerprint: (pk, balance_id) for fingerprint, pk, balance_id in cursor.fetchall()}
+    if stored:
+        _schedule_push_at_most_once_per_window()  # committed already: nothing to wait for
+    return stored
+
+
+def unambiguous_parameters(rows: list[NewReservation], pools: list[list[int]], *, today, now) -> dict:
+    """The parameters of reserve_unambiguous's statement (a test reads its plan with them)."""
+    return {
         "key": list(range(len(rows))),
         "fingerprint": [r.fingerprint for r in rows],
         "sku": [r.sku_id for r in rows],
@@ -414,12 +427,6 @@ def reserve_unambiguous(
         "today": today,
         "now": now,
     }
-    with prepared_cursor() as cursor:  # planned once per connection: the hot SKU's every batch
-        cursor.execute(_RESERVE_UNAMBIGUOUS_SQL, params)
-        stored = {fingerprint: (pk, balance_id) for fingerprint, pk, balance_id in cursor.fetchall()}
-    if stored:
-        _schedule_push_at_most_once_per_window()  # committed already: nothing to wait for
-    return stored
 
 
 _EXPIRE_DUE_SQL = """

@@ -12,9 +12,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inventory import locks
+from inventory import ledger, locks
 from inventory.ledger import standard_pool
-from inventory.models import ChannelPool, PoolKind, Reservation, StockBalance
+from inventory.models import SKU, ChannelPool, PoolKind, Reservation, StockBalance
 from inventory.reconciliation import find_drift
 from inventory.reservations import reserve
 from orders.tests.factories import ChannelFactory, SKUFactory, ensure_master_data, receive
@@ -175,6 +175,48 @@ def test_single_line_locks_are_one_self_committing_statement(hot):
     assert stored == {(r.locks[0].pk, r.locks[0].fingerprint) for r in results}
     assert StockBalance.objects.get(sku=sku).reserved == 33
     assert find_drift() == []
+
+
+def _rows_per_node(plan: dict):
+    yield plan["Actual Rows"] * plan["Actual Loops"], plan["Node Type"]
+    for child in plan.get("Plans", []):
+        yield from _rows_per_node(child)
+
+
+@pytest.mark.postgres
+def test_a_batch_of_locks_reads_each_balance_row_at_most_once(hot):
+    # given a catalogue whose balances all sit in the one default pool, never analysed (as after a
+    # bulk load): joined on the pool, a batch of 32 read the pool once per lock
+    channel, sku = hot
+    others = SKU.objects.bulk_create([SKU(code=f"OTHER-{n}", name="other") for n in range(600)])
+    pool = reserve.channel_pool_ids({channel.pk})[channel.pk]
+    balance = StockBalance.objects.get(sku=sku)
+    StockBalance.objects.bulk_create(
+        [StockBalance(sku=other, warehouse_id=balance.warehouse_id, pool_id=pool[0]) for other in others]
+    )
+    now = timezone.now()
+    rows = [
+        ledger.NewReservation(
+            fingerprint=f"plan-{n}",
+            balance_id=0,
+            sku_id=sku.pk,
+            quantity=1,
+            state="active",
+            channel_id=channel.pk,
+        )
+        for n in range(32)
+    ]
+    params = ledger.unambiguous_parameters(rows, [pool] * 32, today=now.date(), now=now)
+
+    # when PostgreSQL runs the lock statement for them (rolled back with the test)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + ledger._RESERVE_UNAMBIGUOUS_SQL, params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    # then no step of it handles more rows than there are balance rows
+    rows_handled, node = max(_rows_per_node(plan))
+    assert rows_handled <= StockBalance.objects.count(), node
+    assert StockBalance.objects.get(sku=sku).reserved == 32
 
 
 @pytest.mark.postgres
