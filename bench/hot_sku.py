@@ -29,7 +29,7 @@ acknowledged), every acknowledged lock stored (by fingerprint), nothing stored t
 acknowledged, balances equal the ledger (find_drift).
 
 Knobs: HOT_ROUNDS (3), HOT_CALLERS (64), HOT_REQUESTS per caller (ours, 60), HOT_BASELINE_REQUESTS
-(15), HOT_FLOOR_BATCHES (100), HOT_HTTP_REQUESTS per client (25), HTTP_WORKERS (4), HTTP_THREADS
+(15), HOT_FLOOR_BATCHES (100), HOT_HTTP_REQUESTS per client (60; rounds of 3,840 locks, so one run settles a ratio near 50 %), HTTP_WORKERS (4), HTTP_THREADS
 (8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13; flushed before and after), HOT_WRITER (1). Run:
 `.venv/bin/python -m bench.hot_sku`."""
 
@@ -59,7 +59,7 @@ CALLERS = int(os.environ.get("HOT_CALLERS", 64))
 PER_CALLER = int(os.environ.get("HOT_REQUESTS", 60))
 BASELINE_PER_CALLER = int(os.environ.get("HOT_BASELINE_REQUESTS", 15))
 FLOOR_BATCHES = int(os.environ.get("HOT_FLOOR_BATCHES", 100))
-HTTP_PER_CLIENT = int(os.environ.get("HOT_HTTP_REQUESTS", 25))
+HTTP_PER_CLIENT = int(os.environ.get("HOT_HTTP_REQUESTS", 60))
 WORKERS = int(os.environ.get("HTTP_WORKERS", 4))
 THREADS = int(os.environ.get("HTTP_THREADS", 8))
 REDIS = os.environ.get("HTTP_REDIS_URL", "redis://127.0.0.1:6379/13")
