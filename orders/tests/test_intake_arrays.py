@@ -3,7 +3,9 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 
 from core.array_insert import insert_instances
 from orders import building
@@ -91,4 +93,35 @@ def test_a_batch_ingested_through_arrays_reads_back_whole():
     assert OrderEvent.objects.filter(order=order, kind="created").count() == 1
     assert order.lines.order_by("line_no").first().discount_allocations == [
         {"amount": "5.00", "funded_by": "platform", "title": "券"}
+    ]
+
+
+def test_columns_every_row_shares_travel_once_and_store_what_bulk_create_stores():
+    # given three orders built from one payload (their blank fields, JSON, money and times alike)
+    ensure_master_data()
+    data = _rich_payload("ARR-C")
+    numbers = building.allocate_order_numbers(6)
+    by_array = [building.build_order(data, number=number, customer=None) for number in numbers[:3]]
+    by_orm = [building.build_order(data, number=number, customer=None) for number in numbers[3:]]
+    for n, order in enumerate(by_array + by_orm):
+        order.external_id = f"ARR-C{n}"
+    by_array[2].ship_city = by_orm[2].ship_city = "宁波市"  # one that is not
+
+    # when three go through the array insert and three through bulk_create
+    with CaptureQueriesContext(connection) as captured:
+        insert_instances(by_array)
+    Order.objects.bulk_create(by_orm)
+
+    # then only the varying columns were arrays, and the rows are the same field by field
+    [insert] = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    arrays = insert.split("unnest(", 1)[1].count("[]")
+    assert 1 < arrays < len(Order._meta.concrete_fields) // 4, insert
+    strip = {"external_id"}
+    assert [{k: v for k, v in _row(o).items() if k not in strip} for o in by_array] == [
+        {k: v for k, v in _row(o).items() if k not in strip} for o in by_orm
+    ]
+    assert [_row(o)["ship_city"] for o in by_array] == [
+        by_array[0].ship_city,
+        by_array[0].ship_city,
+        "宁波市",
     ]
