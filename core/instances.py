@@ -11,6 +11,8 @@ as ForwardManyToOneDescriptor does. Anything the recipe cannot vouch for — a m
 is not a concrete field — takes Django's constructor instead. A test holds the two equal, field
 by field, for every model built here."""
 
+from inspect import getattr_static
+
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
@@ -43,7 +45,7 @@ class _Recipe:
         for field in model._meta.fields:
             if field.column is None or field.generated:
                 continue
-            descriptor = vars_lookup(model, field.attname)
+            descriptor = getattr_static(model, field.attname, None)
             if isinstance(descriptor, FSMFieldDescriptor):
                 self.states.append(field.attname)
                 self.usable &= not getattr(field, "state_proxy", None)
@@ -53,7 +55,7 @@ class _Recipe:
                 self.setters.add(field.attname)
             self.plain[field.attname] = field.attname
             if field.is_relation:
-                forward = vars_lookup(model, field.name)
+                forward = getattr_static(model, field.name, None)
                 if type(forward) is not ForwardManyToOneDescriptor or len(field.foreign_related_fields) != 1:
                     self.usable = False  # one-to-one and composite keys: Django's descriptor
                 else:
@@ -70,14 +72,6 @@ class _Recipe:
         self.setter_defaults = {
             attname: model._meta.get_field(attname).get_default for attname in self.setters
         }
-
-
-def vars_lookup(model: type[Model], name: str):
-    """The class attribute `name` as stored, without calling its descriptor."""
-    for klass in model.__mro__:
-        if name in vars(klass):
-            return vars(klass)[name]
-    return None
 
 
 _recipes: dict[type[Model], _Recipe] = {}
