@@ -159,7 +159,10 @@ def _insert_new(
 def _insert_orders(orders: list[Order], numbers: list[str]) -> dict[str, int]:
     """{number: id} of the orders inserted; a conflict on (channel, external_id) skips that row."""
     if connection.vendor == "postgresql":
-        return dict(insert_instances(orders, conflict_nothing=True, returning=("number", "id")))
+        # In (channel, external id) order, for the reason _customers inserts in key order: batches
+        # sharing new orders (a platform delivering them twice at once) must not deadlock.
+        ordered = sorted(orders, key=lambda order: (order.channel_id, order.external_id))
+        return dict(insert_instances(ordered, conflict_nothing=True, returning=("number", "id")))
     Order.objects.bulk_create(orders, ignore_conflicts=True)
     return dict(Order.objects.filter(number__in=numbers).values_list("number", "pk"))
 
@@ -257,7 +260,9 @@ def _customers(identities: list[tuple[str, dict] | None]) -> dict[str, Customer]
     for identity in identities:
         if identity:
             wanted.setdefault(identity[0], identity[1])
-    new = [build(Customer, identity_key=key, **values) for key, values in wanted.items()]
+    # In key order: two batches sharing customers then take their unique-index entries in one
+    # order, so neither can hold one the other waits for while waiting for one the other holds.
+    new = [build(Customer, identity_key=key, **wanted[key]) for key in sorted(wanted)]
     if connection.vendor == "postgresql":
         insert_instances(new, conflict_nothing=True, returning=("id",))
     else:

@@ -8,7 +8,8 @@ after the other, in the order given — a repeat of an order earlier in the requ
 as a later version (`updated`, or `unchanged` when it is not newer). An invalid order never fails
 the others, nor does a known order whose state refuses its newer version (`refused`: the batch is
 then run again with each order in its own savepoint). A database failure stores nothing of the
-request (the transaction rolls back as a whole) and raises BulkNotStored."""
+request (the transaction rolls back as a whole) and raises BulkNotStored; a deadlock with another
+writer or a serialization failure first runs the transaction again (core.transient)."""
 
 import logging
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from rest_framework.settings import api_settings
 
 from core.errors import DomainError, NotPermitted
 from core.thread_serializers import per_thread_and_language
+from core.transient import run_again_when_transient
 from core.transitions import Actor
 from orders import intake
 from orders.canonical import CanonicalOrder, CanonicalOrderInput, item_resolver
@@ -96,7 +98,8 @@ def orders_bulk_submit(*, payloads: list, actor: Actor) -> list[ItemResult]:
                 errors = field_errors(exc.detail)
                 results[index] = ItemResult(index, _external_id(payload), INVALID, errors=errors)
         if valid:
-            for result in _ingest(valid, actor):
+            # Nothing of a transaction that deadlocked was stored: it runs again as a whole.
+            for result in run_again_when_transient(lambda: _ingest(valid, actor)):
                 results[result.index] = result
     except DatabaseError as exc:
         logger.exception("bulk order intake: nothing of %s orders was stored", len(payloads))

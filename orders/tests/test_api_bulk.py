@@ -181,6 +181,49 @@ def test_a_database_failure_mid_batch_stores_nothing_and_answers_json(api, monke
     assert (Customer.objects.count(), Reservation.objects.count()) == (0, 0)
 
 
+@pytest.mark.django_db(transaction=True)  # the request's transaction is the outermost one
+def test_a_batch_that_deadlocked_runs_again_and_stores_each_order_once(api, monkeypatch):
+    import psycopg
+    from django.db import OperationalError
+
+    real_batch = intake.order_ingest_batch
+    calls = []
+
+    def deadlocking_once(**kwargs):
+        results = real_batch(**kwargs)  # everything written, then PostgreSQL aborts the transaction
+        calls.append(len(kwargs["items"]))
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+        return results
+
+    monkeypatch.setattr(intake, "order_ingest_batch", deadlocking_once)
+    payloads = [canonical_payload(external_id=f"DL-{n}") for n in range(3)]
+
+    response = api.post(BULK, {"orders": payloads}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert calls == [3, 3]
+    assert [r["status"] for r in response.json()["results"]] == ["created"] * 3
+    assert (Order.objects.count(), OrderLine.objects.count()) == (3, 3 * len(payloads[0]["lines"]))
+    assert Reservation.objects.count() == 3 * len(payloads[0]["lines"])
+
+
+def test_a_database_failure_that_is_not_transient_is_not_run_again(api, monkeypatch):
+    calls = []
+
+    def failing(**kwargs):
+        calls.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    monkeypatch.setattr(intake, "order_ingest_batch", failing)
+
+    response = api.post(BULK, {"orders": [canonical_payload(external_id="NT-1")]}, format="json")
+
+    assert response.status_code == 503
+    assert calls == [1]
+
+
 def test_permissions_and_token_auth(make_user):
     ensure_master_data()
     body = {"orders": [canonical_payload()]}

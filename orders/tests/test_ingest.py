@@ -153,6 +153,51 @@ def test_concurrent_creation_yields_unique_numbers_and_one_order_per_external_id
     assert all(re.fullmatch(r"SO\d{14}", number) for number in numbers)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sharing_orders_and_customers_in_opposite_order_do_not_deadlock():
+    # given two workers ingesting, round after round, batches of the same new orders (a platform
+    # delivering each twice) and customers, one in the order given and the other reversed
+    ensure_master_data()
+    rounds, size = 8, 40
+    batches = [
+        [
+            validated(
+                canonical_payload(
+                    external_id=f"D{round_no}-{n}",
+                    customer={"name": "王芳", "phone": f"1390{round_no:03d}{n:04d}"},
+                )
+            )
+            for n in range(size)
+        ]
+        for round_no in range(rounds)
+    ]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker(reverse):
+        try:
+            for batch in batches:
+                barrier.wait()
+                intake.order_ingest_batch(items=batch[::-1] if reverse else batch)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(reverse,)) for reverse in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then neither failed (no deadlock: both take the rows in one order), each order and customer once
+    assert errors == []
+    assert Order.objects.count() == rounds * size
+    assert Customer.objects.filter(phone__startswith="+86139").count() == rounds * size
+
+
 @pytest.mark.parametrize(
     ("naive", "utc"),
     [
