@@ -196,7 +196,9 @@ def main() -> None:
         single_p99 = statistics.median(r[1]["p99"] for r in rounds)
         batch_p50 = statistics.median(r[0]["p50"] for r in rounds)
         trivial_rate = statistics.median(r[2]["requests"] for r in rounds)
-        failures = sum(r[0]["failures"] + r[1]["failures"] + r[2]["failures"] + r[3]["failures"] for r in rounds)
+        failures = sum(
+            r[0]["failures"] + r[1]["failures"] + r[2]["failures"] + r[3]["failures"] for r in rounds
+        )
         statuses = {}
         for bulk, _singles, _trivial, alone in rounds:
             for key, value in [*bulk["statuses"].items(), *alone["statuses"].items()]:

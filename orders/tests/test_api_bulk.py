@@ -193,7 +193,9 @@ def test_a_batch_that_deadlocked_runs_again_and_stores_each_order_once(api, monk
         results = real_batch(**kwargs)  # everything written, then PostgreSQL aborts the transaction
         calls.append(len(kwargs["items"]))
         if len(calls) == 1:
-            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected(
+                "deadlock detected"
+            )
         return results
 
     monkeypatch.setattr(intake, "order_ingest_batch", deadlocking_once)
