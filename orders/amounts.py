@@ -18,12 +18,16 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from core.money import CENT, ZERO
 
+NO_CENTS = Decimal(0) * CENT  # Decimal("0.00"), what spread gives a line that gets nothing
+
 
 def spread(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     """`amount` split over `weights` in proportion, to the cent, adding up exactly (largest
     remainder; ties go to the earlier weight). All-zero weights split evenly."""
     if not weights:
         return []
+    if not amount:  # nothing to spread (most orders): what the arithmetic below gives, at once
+        return [NO_CENTS] * len(weights)
     weights = [max(w, ZERO) for w in weights]
     whole = sum(weights, ZERO)
     if whole == 0:
