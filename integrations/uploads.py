@@ -23,6 +23,7 @@ from core import handoff
 from core.errors import DomainError, NotPermitted
 from core.sheets import SheetLimits
 from core.sheets.reader import check_kind
+from core.transient import run_again_when_transient
 from integrations.models import OrderUpload, OrderUploadState
 from integrations.order_upload import (
     EXTENSIONS,
@@ -150,8 +151,14 @@ def order_upload_stored_preview(upload: OrderUpload) -> UploadPreview:
 
 def order_upload_confirm(*, upload: OrderUpload, actor) -> list[tuple[Order, bool]]:
     """Import the upload's orders once: the rows are checked again (stock, channels and SKUs
-    may have changed since the preview) and imported all or nothing."""
+    may have changed since the preview) and imported all or nothing. A transaction PostgreSQL
+    aborted for a deadlock with another writer (orders of the file arriving from their platform at
+    the same moment) runs again whole (core.transient)."""
     _require(actor)
+    return run_again_when_transient(lambda: _confirm_once(upload, actor))
+
+
+def _confirm_once(upload: OrderUpload, actor) -> list[tuple[Order, bool]]:
     with transaction.atomic():
         upload = OrderUpload.objects.select_for_update().get(pk=upload.pk, created_by=actor)
         if upload.state == OrderUploadState.IMPORTED:

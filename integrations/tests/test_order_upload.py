@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.models import StoredFile
 from core.roles import Role
 from core.sheets import reader as sheet_reader
+from core.tests.deadlocks import deadlocking_once
 from core.tests.sheet_files import zip_bomb
 from integrations import order_upload
 from integrations.models import OrderUpload, OrderUploadState
@@ -128,6 +129,20 @@ def test_preview_groups_lines_into_orders_then_confirm_imports_once(client, agen
     assert orders["UP-2"].paid_at is None
     again = upload(as_csv(rows)).context["preview"]
     assert all(order.exists for order in again.orders) and again.new_orders == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the confirm's transaction is the outermost one
+def test_a_confirm_that_deadlocked_runs_again_and_imports_once(client, agent, upload, monkeypatch):
+    client.force_login(agent)
+    response = upload(as_csv([line("UP-D1"), line("UP-D2")]))
+    stand_in, calls = deadlocking_once(order_upload.order_ingest_batch)
+    monkeypatch.setattr(order_upload, "order_ingest_batch", stand_in)
+
+    client.post(f"{UPLOAD}{response.context['token']}/confirm/")
+
+    assert calls == [2, 2]
+    assert sorted(uploaded_orders().values_list("external_id", flat=True)) == ["UP-D1", "UP-D2"]
+    assert OrderUpload.objects.get().state == OrderUploadState.IMPORTED
 
 
 def test_tax_and_the_paid_amount_come_from_their_columns(client, agent, upload):

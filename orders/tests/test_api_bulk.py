@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.errors import TransitionRefused
+from core.tests.deadlocks import deadlocking_once
 from inventory.models import Reservation
 from orders import intake, selectors, services
 from orders.api.serializers import OrderDetailOutput
@@ -183,22 +184,8 @@ def test_a_database_failure_mid_batch_stores_nothing_and_answers_json(api, monke
 
 @pytest.mark.django_db(transaction=True)  # the request's transaction is the outermost one
 def test_a_batch_that_deadlocked_runs_again_and_stores_each_order_once(api, monkeypatch):
-    import psycopg
-    from django.db import OperationalError
-
-    real_batch = intake.order_ingest_batch
-    calls = []
-
-    def deadlocking_once(**kwargs):
-        results = real_batch(**kwargs)  # everything written, then PostgreSQL aborts the transaction
-        calls.append(len(kwargs["items"]))
-        if len(calls) == 1:
-            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected(
-                "deadlock detected"
-            )
-        return results
-
-    monkeypatch.setattr(intake, "order_ingest_batch", deadlocking_once)
+    stand_in, calls = deadlocking_once(intake.order_ingest_batch)
+    monkeypatch.setattr(intake, "order_ingest_batch", stand_in)
     payloads = [canonical_payload(external_id=f"DL-{n}") for n in range(3)]
 
     response = api.post(BULK, {"orders": payloads}, format="json")
