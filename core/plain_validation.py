@@ -159,6 +159,8 @@ def _plain_regex(field) -> bool:
     anywhere, as Django's RegexValidator searches): checked inline."""
 
     def decide():
+        if not field.validators:  # validators replaced by the caller: nothing here to trust
+            return False
         *char, pattern = field.validators
         own = 2 + (field.max_length is not None) + (field.min_length is not None)
         return (

@@ -19,24 +19,24 @@ TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serial
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error (Django's, or the driver's it wraps) is a deadlock or a
     serialization failure."""
-    seen = exc
-    while seen is not None:
-        if getattr(seen, "sqlstate", None) in TRANSIENT_SQLSTATES:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # a chain that loops ends the walk
+        if getattr(exc, "sqlstate", None) in TRANSIENT_SQLSTATES:
             return True
-        seen = seen.__cause__
+        seen.add(id(exc))
+        exc = exc.__cause__
     return False
 
 
 def run_again_when_transient(work, *, attempts: int = 3, using: str = DEFAULT_DB_ALIAS):
     """work() — one whole transaction — up to `attempts` times while it fails transiently."""
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return work()
         except DatabaseError as exc:
-            inside_another = transaction.get_connection(using).in_atomic_block
-            if attempt == attempts or not is_transient(exc) or inside_another:
+            if not is_transient(exc) or transaction.get_connection(using).in_atomic_block:
                 raise
             logger.warning("transaction aborted (%s), running it again (attempt %s)", exc, attempt + 1)
             # A short random pause, so that the two transactions that met do not meet again.
             time.sleep(random.uniform(0.0, 0.05 * attempt))
-    raise AssertionError("unreachable")
+    return work()  # the last attempt: whatever it raises is the caller's

@@ -26,7 +26,7 @@ def spread(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     remainder; ties go to the earlier weight). All-zero weights split evenly."""
     if not weights:
         return []
-    if not amount:  # nothing to spread (most orders): what the arithmetic below gives, at once
+    if amount == 0:  # nothing to spread (most orders): what the arithmetic below gives, at once
         return [NO_CENTS] * len(weights)
     weights = [max(w, ZERO) for w in weights]
     whole = sum(weights, ZERO)

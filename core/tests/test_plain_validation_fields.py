@@ -47,3 +47,10 @@ def test_a_regex_field_with_a_validator_of_its_callers_goes_through_drf(drf_call
     with pytest.raises(plain_validation.Fallback):  # DRF refuses it: the added validator
         plain_validation.validated(Codes(), {"currency": "CNY", "inverted": "123"})
     assert drf_calls == ["inverted"]
+
+
+def test_a_regex_field_whose_validators_were_emptied_goes_through_drf(drf_calls):
+    serializer = Codes()
+    serializer.fields["currency"].validators = []
+    assert plain_validation.validated(serializer, {"currency": "cny"}) == {"currency": "cny"}
+    assert drf_calls == ["currency"]

@@ -69,3 +69,9 @@ def test_inside_another_transaction_the_failure_belongs_to_the_caller():
     with pytest.raises(OperationalError), transaction.atomic():
         run_again_when_transient(work)
     assert len(calls) == 1
+
+
+def test_an_error_chain_that_loops_is_not_transient_and_ends():
+    error = OperationalError("odd")
+    error.__cause__ = error
+    assert not is_transient(error)
