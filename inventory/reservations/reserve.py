@@ -279,7 +279,8 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
     statement. Returns what it reserved and the demands it left for reserve_orders: those with
     several lines or several candidate balances, and those on a balance that could not take the
     whole batch (near sell-out; reserve_orders then serves them one by one, expiring overdue
-    reservations if that frees units)."""
+    reservations if that frees units). A lock its balance could not serve even alone, with no
+    overdue reservation there to expire (a sold-out SKU), is answered short at once."""
     result = ReserveResult()
     fast = [d for d in demands if len(d.lines) == 1 and d.order_id is None and d.expires_at is not None]
     if not fast:
@@ -298,16 +299,18 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
         )
         for d in fast
     ]
-    stored = ledger.reserve_unambiguous(
+    done = ledger.reserve_unambiguous(
         rows, [pools[d.channel_id] for d in fast], today=business_date(now), now=now
     )
     for demand, row in zip(fast, rows, strict=True):
-        if row.fingerprint not in stored:
+        if row.fingerprint in done.sold_out:
+            result.short[demand.key] = [row.sku_id]
+        if row.fingerprint not in done.stored:
             continue
-        row.balance_id = stored[row.fingerprint][1]
+        row.balance_id = done.stored[row.fingerprint][1]
         result.reserved.add(demand.key)
-        result.reservations[demand.key] = [_held(row, stored[row.fingerprint][0])]
-    return result, [d for d in demands if d.key not in result.reserved]
+        result.reservations[demand.key] = [_held(row, done.stored[row.fingerprint][0])]
+    return result, [d for d in demands if d.key not in result.reserved and d.key not in result.short]
 
 
 @dataclass(frozen=True)

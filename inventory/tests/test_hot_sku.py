@@ -242,6 +242,62 @@ def test_the_lock_statement_is_planned_once_per_connection(hot):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_sold_out_sku_answers_a_batch_short_in_its_one_statement(hot):
+    # given a hot SKU sold out, and nothing overdue to expire
+    channel, sku = hot
+    locks.stock_lock_batch([request(channel, sku, quantity=100)])
+
+    # when 32 more callers ask for a unit each
+    with CaptureQueriesContext(connection) as captured:
+        results = locks.stock_lock_batch([request(channel, sku, reference=f"late-{n}") for n in range(32)])
+
+    # then the lock statement itself said so: no transaction, no further statement
+    assert len(statements(captured)) == 1, statements(captured)
+    assert all(r.locks == [] and r.short == [sku.pk] for r in results)
+    assert Reservation.objects.filter(reference__startswith="late-").count() == 0
+    assert StockBalance.objects.get(sku=sku).reserved == 100
+    assert find_drift() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_bigger_than_what_is_left_is_short_while_a_smaller_one_still_gets_the_units(hot):
+    channel, sku = hot
+    locks.stock_lock_batch([request(channel, sku, quantity=98)])
+
+    big, small, another = locks.stock_lock_batch(
+        [
+            request(channel, sku, quantity=5),
+            request(channel, sku, quantity=1),
+            request(channel, sku, quantity=2),
+        ]
+    )
+
+    assert big.locks == [] and big.short == [sku.pk]
+    assert small.locks[0].quantity == 1 and small.short == []
+    assert another.locks == [] and another.short == [sku.pk]  # one unit left after the small one
+    assert StockBalance.objects.get(sku=sku).reserved == 99
+    assert find_drift() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_sold_out_sku_with_an_overdue_lock_still_serves_from_it(hot):
+    # given a sold-out SKU whose one lock passed its deadline (no sweep ran)
+    channel, sku = hot
+    [held] = locks.stock_lock_batch([request(channel, sku, quantity=100)])
+    Reservation.objects.filter(pk=held.locks[0].pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    results = locks.stock_lock_batch([request(channel, sku, reference=f"c{n}") for n in range(3)])
+
+    assert all(len(r.locks) == 1 for r in results)
+    assert Reservation.objects.get(pk=held.locks[0].pk).state == "expired"
+    assert StockBalance.objects.get(sku=sku).reserved == 3
+    assert find_drift() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_near_sell_out_a_batch_is_served_one_by_one_and_never_oversells():
     ensure_master_data(stock=0)
     channel, sku = ChannelFactory(), SKUFactory(code="LAST")
