@@ -150,21 +150,13 @@ class GroupCommitThread(GroupCommit):
     the first request (in each process: a fork does not inherit it) and ends, closing its
     connection, after `idle_seconds` without work. A batch that fails as a whole is retried by each
     caller on its own, in its own thread and transaction (and the thread opens a fresh connection:
-    the failure may have broken its own).
+    the failure may have broken its own)."""
 
-    `threads` > 1: up to that many such threads, each with its own connection; a request that
-    finds none of them idle starts another. While one batch waits on the database (Python
-    releases the interpreter lock), the next is built and sent by another thread, so the
-    database's time and Python's overlap. Batches then commit in any order: `run_batch` must take
-    its row locks in one fixed order, as every writer here does."""
-
-    def __init__(self, *, idle_seconds: float = 5.0, threads: int = 1, **kwargs):
+    def __init__(self, *, idle_seconds: float = 5.0, **kwargs):
         super().__init__(**kwargs)
         self.idle_seconds = idle_seconds
-        self.threads = threads
         self._work = threading.Condition(self._lock)
-        self._running: list[threading.Thread] = []
-        self._idle = 0  # running threads waiting for work
+        self._thread: threading.Thread | None = None
         self._pid = 0
         self._stopping = False
         _dedicated.append(self)
@@ -176,28 +168,25 @@ class GroupCommitThread(GroupCommit):
         slot.language = translation.get_language()
         with self._lock:
             self._waiting.append(slot)
-            if self._pid != os.getpid():  # a fork inherits no thread
-                self._pid, self._running, self._idle = os.getpid(), [], 0
-            if not self._idle and len(self._running) < self.threads:
+            if self._thread is None or self._pid != os.getpid():
                 self._start()
             self._work.notify()
         slot.done.wait()
 
     def stop(self) -> None:
-        """Serve what is waiting, then end the threads and close their connections (tests, shutdown)."""
+        """Serve what is waiting, then end the thread and close its connection (tests, shutdown)."""
         with self._lock:
-            threads, self._stopping = list(self._running), True
-            self._work.notify_all()
-        if self._pid == os.getpid():
-            for thread in threads:
-                thread.join()
+            thread, self._stopping = self._thread, True
+            self._work.notify()
+        if thread is not None and self._pid == os.getpid():
+            thread.join()
         with self._lock:
             self._stopping = False
 
     def _start(self) -> None:  # with self._lock held
-        thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
-        self._running.append(thread)
-        thread.start()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         try:
@@ -206,10 +195,10 @@ class GroupCommitThread(GroupCommit):
         finally:
             connection.close()
             with self._lock:  # ended by an error: whoever waits still gets a thread
-                if threading.current_thread() in self._running:
-                    self._running.remove(threading.current_thread())
-                if self._waiting and not self._running:
-                    self._start()
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                    if self._waiting:
+                        self._start()
 
     def _answer(self, batch: list[_Slot]) -> None:
         try:
@@ -233,12 +222,8 @@ class GroupCommitThread(GroupCommit):
         """What is waiting (up to max_batch); empty once idle for idle_seconds, or when stopping."""
         with self._lock:
             while not self._waiting:
-                self._idle += 1
-                woken = not self._stopping and self._work.wait(self.idle_seconds)
-                self._idle -= 1
-                if not woken and not self._waiting:
-                    # under the lock: the next request starts a new thread
-                    self._running.remove(threading.current_thread())
+                if self._stopping or not self._work.wait(self.idle_seconds) and not self._waiting:
+                    self._thread = None  # under the lock: the next request starts a new thread
                     return []
             # Callers of one language per batch: an error the batch words for a caller (a sold-out
             # SKU, say) is in that caller's language. The others wait for the next batch.

@@ -1,7 +1,6 @@
-"""The group commit's own threads (GroupCommitThread): every batch runs on one, callers waiting at
-once share a batch, a second thread takes the next batch while the first waits, a batch that fails
-as a whole is retried by each caller on its own, a caller is answered only when its batch
-returned, and a thread ends when idle and the next request starts another."""
+"""The group commit's own thread (GroupCommitThread): every batch runs on it, callers waiting at
+once share a batch, a batch that fails as a whole is retried by each caller on its own, a caller
+is answered only when its batch returned, and the thread ends when idle and starts again."""
 
 import threading
 import time
@@ -117,48 +116,13 @@ def test_the_thread_ends_when_idle_and_the_next_request_starts_another():
     )
     try:
         assert group.submit(1) == 1
-        [first] = group._running
+        first = group._thread
         first.join(2)
-        assert not first.is_alive() and group._running == []
+        assert not first.is_alive() and group._thread is None
         assert group.submit(2) == 2
-        assert len(seen) == 2 and group._running != [first]
+        assert len(seen) == 2 and group._thread is not first
     finally:
         group.stop()
-
-
-def test_with_two_threads_the_next_batch_starts_while_one_is_still_running():
-    # given a group commit with two threads whose first batch is stuck (waiting on the database)
-    first_running, release = threading.Event(), threading.Event()
-    batches = []
-
-    def run_batch(items):
-        batches.append((threading.get_ident(), list(items)))
-        if items == ["first"]:
-            first_running.set()
-            release.wait(5)
-        return [f"{item} done" for item in items]
-
-    group = GroupCommitThread(run_batch=run_batch, run_one=lambda item: None, threads=2)
-    answered = {}
-    first = threading.Thread(target=lambda: answered.update(first=group.submit("first")))
-    try:
-        first.start()
-        assert first_running.wait(5)
-
-        # when other callers ask meanwhile, they are served by the second thread
-        answers, errors = run_callers(4, lambda n: group.submit(n))
-        assert errors == {} and answers == {n: f"{n} done" for n in range(4)}
-        assert answered == {}  # the first batch has not returned: its caller still waits
-
-        release.set()
-        first.join(5)
-        assert answered == {"first": "first done"}
-        assert len({thread for thread, _items in batches}) == 2
-        assert len(group._running) <= 2
-    finally:
-        release.set()
-        group.stop()
-    assert group._running == []
 
 
 def test_a_batch_runs_in_its_callers_language_and_never_mixes_languages():
