@@ -358,7 +358,7 @@ WITH d AS (  -- the rows as one JSON text: psycopg dumps arrays element by eleme
       FROM one JOIN d ON d.k = one.k
      GROUP BY one.balance_id
 ), locked AS (  -- row locks in ascending id, the one order every writer uses
-    -- FOR UPDATE reads the row as its last writer committed it: what `refused` reports below
+    -- FOR UPDATE reads the row as its last writer committed it: the `available` answered below
     SELECT b.id, b.on_hand - b.reserved - b.qc_hold AS available
       FROM inventory_stockbalance b WHERE b.id IN (SELECT id FROM v) ORDER BY b.id FOR UPDATE
 ), applied AS (
@@ -493,9 +493,7 @@ WITH due AS (  -- rows another worker holds are left for the next sweep, never w
 ), v AS (
     SELECT balance_id AS id, SUM(quantity)::int AS q FROM e GROUP BY balance_id
 ), locked AS (  -- row locks in ascending id, the one order every writer uses
-    -- FOR UPDATE reads the row as its last writer committed it: what `refused` reports below
-    SELECT b.id, b.on_hand - b.reserved - b.qc_hold AS available
-      FROM inventory_stockbalance b WHERE b.id IN (SELECT id FROM v) ORDER BY b.id FOR UPDATE
+    SELECT b.id FROM inventory_stockbalance b WHERE b.id IN (SELECT id FROM v) ORDER BY b.id FOR UPDATE
 ), applied AS (
     UPDATE inventory_stockbalance b
        SET reserved = b.reserved - v.q, updated_at = %(now)s

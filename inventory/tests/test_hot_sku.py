@@ -242,6 +242,19 @@ def test_the_lock_statement_is_planned_once_per_connection(hot):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_lock_reference_is_stored_exactly_as_given(hot):
+    # the lock statement takes its rows as JSON text: quotes, backslashes and Chinese survive it
+    channel, sku = hot
+    odd = ['say "hi"', "C:\\path\\", "订单 #7 — 抢购", "tab\there", "{1,2}"]
+
+    results = locks.stock_lock_batch([request(channel, sku, reference=text) for text in odd])
+
+    stored = Reservation.objects.filter(pk__in=[r.locks[0].pk for r in results])
+    assert sorted(stored.values_list("reference", flat=True)) == sorted(odd)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_sold_out_sku_answers_a_batch_short_in_its_one_statement(hot):
     # given a hot SKU sold out, and nothing overdue to expire
     channel, sku = hot
