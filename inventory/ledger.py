@@ -385,11 +385,9 @@ WITH d AS (  -- the rows as one JSON text: psycopg dumps arrays element by eleme
     SELECT DISTINCT sku_id, %(now)s FROM inserted
     ON CONFLICT (sku_id) DO NOTHING
 )
-SELECT fingerprint, id, balance_id, NULL::int AS available, NULL::boolean AS due FROM inserted
+SELECT fingerprint, id, balance_id, NULL::int AS available FROM inserted
 UNION ALL  -- each row on a balance that could not take its batch: what that balance had left
-SELECT d.fingerprint, NULL, l.id, l.available,
-       EXISTS (SELECT 1 FROM inventory_reservation r  -- overdue locks the careful path would expire
-                WHERE r.balance_id = l.id AND r.state = %(active)s AND r.expires_at <= %(now)s)
+SELECT d.fingerprint, NULL, l.id, l.available
   FROM d JOIN one ON one.k = d.k JOIN locked l ON l.id = one.balance_id
  WHERE l.id NOT IN (SELECT id FROM applied)
 """
@@ -398,11 +396,11 @@ SELECT d.fingerprint, NULL, l.id, l.available,
 @dataclass
 class Unambiguous:
     """What reserve_unambiguous did: {fingerprint: (reservation id, balance id)} for the rows
-    stored, and the fingerprints of rows it did not store that nothing could serve now — their
-    balance had fewer units left than the row asks and no overdue reservation to expire."""
+    stored, and {fingerprint: (balance id, units it had left)} for the rows not stored because
+    their balance could not take its batch."""
 
     stored: dict[str, tuple[int, int]]
-    sold_out: set[str]
+    refused: dict[str, tuple[int, int]]
 
 
 def reserve_unambiguous(rows: list[NewReservation], pools: list[list[int]], *, today, now) -> Unambiguous:
@@ -411,23 +409,22 @@ def reserve_unambiguous(rows: list[NewReservation], pools: list[list[int]], *, t
     warehouse, lot not expired). Per balance, all of its rows or none (the conditional UPDATE
     takes their sum under the invariant); each row is one whole lock, so a balance that cannot take
     them all only leaves them to the caller's careful path. Rows missing from `stored` were not
-    stored at all; of those, the ones in `sold_out` need no careful path (a sold-out SKU's every
-    later batch: without this, each took a transaction and three more statements to say so)."""
+    stored at all; `refused` says what their balance had left (read under its row lock), so that
+    the caller can tell a sold-out SKU without another look at the balance."""
     if not rows:
-        return Unambiguous({}, set())
+        return Unambiguous({}, {})
     if connection.in_atomic_block:
         raise RuntimeError("reserve_unambiguous commits on its own: call it outside transaction.atomic()")
     params = unambiguous_parameters(rows, pools, today=today, now=now)
     with prepared_cursor() as cursor:  # planned once per connection: the hot SKU's every batch
         cursor.execute(_RESERVE_UNAMBIGUOUS_SQL, params)
         returned = cursor.fetchall()
-    quantities = {row.fingerprint: row.quantity for row in rows}
-    done = Unambiguous({}, set())
-    for fingerprint, pk, balance_id, available, due in returned:
+    done = Unambiguous({}, {})
+    for fingerprint, pk, balance_id, available in returned:
         if pk is not None:
             done.stored[fingerprint] = (pk, balance_id)
-        elif not due and available < quantities[fingerprint]:
-            done.sold_out.add(fingerprint)
+        else:
+            done.refused[fingerprint] = (balance_id, available)
     if done.stored:
         _schedule_push_at_most_once_per_window()  # committed already: nothing to wait for
     return done
@@ -455,7 +452,6 @@ def unambiguous_parameters(rows: list[NewReservation], pools: list[list[int]], *
         ),
         "pools": json.dumps([{"k": k, "pool_id": pool} for k, ids in enumerate(pools) for pool in ids]),
         "kind": str(MovementKind.RESERVE),
-        "active": str(ReservationState.ACTIVE),
         "today": today,
         "now": now,
     }

@@ -30,7 +30,7 @@ def expire_due(
     if balance_ids is not None and not balance_ids:
         return 0, {}
     if connection.vendor == "postgresql":  # selection, breaker and every write: one statement
-        if balance_ids is not None and not _any_due(balance_ids, now):
+        if balance_ids is not None and not any_due(balance_ids, now):
             return 0, {}  # reserving and routing ask on every order: seldom is anything due
         done = ledger.expire_due_in_one_statement(
             now=now,
@@ -73,7 +73,7 @@ def expire_due(
     return len(expiring), dict(freed)
 
 
-def _any_due(balance_ids, now) -> bool:
+def any_due(balance_ids, now) -> bool:
     """Whether any reservation on these balances is past its deadline: one index probe, cheaper
     than planning the expiry statement. One that falls due a moment later waits for the next
     caller or the sweep, as it would had it fallen due after the statement."""

@@ -35,7 +35,7 @@ from inventory.models import (
     StockBalance,
 )
 from inventory.models.reservations import new_fingerprint
-from inventory.reservations.expiry import expire_due
+from inventory.reservations.expiry import any_due, expire_due
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
     statement. Returns what it reserved and the demands it left for reserve_orders: those with
     several lines or several candidate balances, and those on a balance that could not take the
     whole batch (near sell-out; reserve_orders then serves them one by one, expiring overdue
-    reservations if that frees units). A lock its balance could not serve even alone, with no
+    reservations if that frees units). A lock asking for more than its balance had left, with no
     overdue reservation there to expire (a sold-out SKU), is answered short at once."""
     result = ReserveResult()
     fast = [d for d in demands if len(d.lines) == 1 and d.order_id is None and d.expires_at is not None]
@@ -302,8 +302,9 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
     done = ledger.reserve_unambiguous(
         rows, [pools[d.channel_id] for d in fast], today=business_date(now), now=now
     )
+    sold_out = _sold_out(rows, done.refused, now=now)
     for demand, row in zip(fast, rows, strict=True):
-        if row.fingerprint in done.sold_out:
+        if row.fingerprint in sold_out:
             result.short[demand.key] = [row.sku_id]
         if row.fingerprint not in done.stored:
             continue
@@ -311,6 +312,21 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
         result.reserved.add(demand.key)
         result.reservations[demand.key] = [_held(row, done.stored[row.fingerprint][0])]
     return result, [d for d in demands if d.key not in result.reserved and d.key not in result.short]
+
+
+def _sold_out(rows: list[ledger.NewReservation], refused: dict[str, tuple[int, int]], *, now) -> set[str]:
+    """Fingerprints of refused rows nothing can serve now: each asks for more than its balance had
+    left, and no overdue reservation there would free units (the careful path's expiry). The
+    overdue check is its own statement, planned with its values: inside the prepared lock
+    statement its generic plan could not use the partial index of due reservations."""
+    too_big = {
+        row.fingerprint: refused[row.fingerprint][0]
+        for row in rows
+        if row.fingerprint in refused and refused[row.fingerprint][1] < row.quantity
+    }
+    if not too_big or any_due(set(too_big.values()), now):
+        return set()
+    return set(too_big)
 
 
 @dataclass(frozen=True)
