@@ -12,16 +12,20 @@ from django.db.models import Model
 
 
 class Columns:
-    """The concrete columns of `model` under a table alias, in `_meta.concrete_fields` order."""
+    """The concrete columns of `model` under a table alias, in `_meta.concrete_fields` order; or
+    only the fields named in `only` (by name or attname, in that order), whose rows are read as
+    values, not instances."""
 
-    def __init__(self, model: type[Model], alias: str) -> None:
+    def __init__(self, model: type[Model], alias: str, only: list[str] | None = None) -> None:
         self.model = model
         self.alias = alias
-        self.fields = list(model._meta.concrete_fields)
+        self.fields = (
+            list(model._meta.concrete_fields) if only is None else [model._meta.get_field(n) for n in only]
+        )
         self.attnames = [field.attname for field in self.fields]
         self.sql = ", ".join(f'{alias}."{field.column}"' for field in self.fields)
         self.width = len(self.fields)
-        self._pk_index = self.fields.index(model._meta.pk)
+        self._pk_index = self.fields.index(model._meta.pk) if only is None else None
         self._converters: dict[str, list[tuple[int, list, object]]] = {}
 
     def _converters_for(self, connection) -> list[tuple[int, list, object]]:
@@ -40,15 +44,19 @@ class Columns:
 
     def read(self, row, start: int, connection=default_connection) -> Model | None:
         """The instance in row[start:start + width], or None when its primary key is null."""
-        values = list(row[start : start + self.width])
-        if values[self._pk_index] is None:
+        if row[start + self._pk_index] is None:
             return None
+        return self.model.from_db(connection.alias, self.attnames, self.values(row, start, connection))
+
+    def values(self, row, start: int, connection=default_connection) -> list:
+        """The values in row[start:start + width], converted as a queryset would convert them."""
+        values = list(row[start : start + self.width])
         for index, converters, expression in self._converters_for(connection):
             value = values[index]
             for converter in converters:
                 value = converter(value, expression, connection)
             values[index] = value
-        return self.model.from_db(connection.alias, self.attnames, values)
+        return values
 
 
 def join(instance: Model, field_name: str, related: Model | None) -> None:

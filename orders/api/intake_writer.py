@@ -29,8 +29,9 @@ from rest_framework.renderers import JSONRenderer
 
 from core.api.exceptions import exception_handler
 from core.batch_writer import BatchWriterQueue, WriterUnavailable
-from orders import intake, selectors
+from orders import intake
 from orders.api.bulk import field_errors, order_input
+from orders.api.created_bodies import created_order_bodies
 from orders.canonical import item_resolver
 
 logger = logging.getLogger(__name__)
@@ -104,10 +105,11 @@ def _stored_and_answered(groups: list[tuple[str, list]]) -> list[bytes]:
             if not submitted:
                 continue
             settled = intake.order_submit_many([submission for _index, submission in submitted])
-            created = [result[0] for result, error in settled if error is None and result[1]]
-            selectors.attach_order_details(created)
+            bodies = created_order_bodies(
+                [result[0] for result, error in settled if error is None and result[1]]
+            )
             for (index, _submission), (result, error) in zip(submitted, settled, strict=True):
-                answers[index] = _answer(result, error)
+                answers[index] = _answer(result, error, bodies)
     return [answers[index] for index in range(len(answers))]
 
 
@@ -138,8 +140,8 @@ def _validated_one(serializer, item: dict, actor):
         return RETRY
 
 
-def _answer(result, error) -> bytes:
-    from orders.api.views import created_order_body, known_order_body  # the views use this module
+def _answer(result, error, created_bodies: dict[int, dict]) -> bytes:
+    from orders.api.views import known_order_body  # the views use this module
 
     if error is not None:
         response = exception_handler(error, {})
@@ -149,5 +151,5 @@ def _answer(result, error) -> bytes:
         return _encoded(response.status_code, response.data)
     order, created = result
     if created:
-        return _encoded(201, created_order_body(order))
+        return _encoded(201, created_bodies[order.pk])
     return _encoded(200, known_order_body(order))

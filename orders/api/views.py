@@ -15,12 +15,12 @@ from core.api.parsers import JSONBodyParser
 from core.thread_serializers import per_thread_and_language
 from orders import intake, selectors, services
 from orders.api import bulk, intake_writer
+from orders.api.created_bodies import created_order_bodies
 from orders.api.serializers import (
     BulkOrdersInput,
     BulkOrdersOutput,
     BulkProblemOutput,
     CancelInput,
-    CreatedOrderOutput,
     OrderDetailOutput,
     OrderSummaryOutput,
 )
@@ -88,7 +88,6 @@ class OrderViewSet(
         data = bulk.validated_order(request.data)
         order, created = intake.order_submit(data=data, actor=request.user)
         if created:
-            selectors.attach_order_detail(order)
             return Response(created_order_body(order), status=status.HTTP_201_CREATED)
         return Response(known_order_body(order), status=status.HTTP_200_OK)
 
@@ -150,23 +149,16 @@ class OrderViewSet(
 
 
 def created_order_body(order: Order) -> dict:
-    """A created order as its transaction committed it, its details attached
-    (selectors.attach_order_detail): only what hangs off the row was read."""
-    return _output(CreatedOrderOutput).to_representation(order)
+    """A created order as its transaction committed it: only what hangs off the row is read
+    (orders.api.created_bodies)."""
+    return created_order_bodies([order])[order.pk]
 
 
 def known_order_body(order: Order) -> dict:
     """A known order read again: a newer version may have changed its lines, holds, parcels."""
-    return _output(OrderDetailOutput).to_representation(selectors.order_detail(order.number))
+    return _detail_output().to_representation(selectors.order_detail(order.number))
 
 
-# This thread's instance of each output serializer for the request's language (a ModelSerializer
+# This thread's instance of the detail serializer for the request's language (a ModelSerializer
 # builds its fields from the model on every instance; to_representation keeps no state).
-_outputs = {
-    serializer_class: per_thread_and_language(serializer_class)
-    for serializer_class in (CreatedOrderOutput, OrderDetailOutput)
-}
-
-
-def _output(serializer_class):
-    return _outputs[serializer_class]()
+_detail_output = per_thread_and_language(OrderDetailOutput)
