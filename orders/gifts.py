@@ -19,12 +19,15 @@ get it. A gift the stock cannot cover is not added: its line is removed, and the
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
-from django.db.models import Q
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from core.money import ZERO
+from core.raw_models import Columns, join
 from inventory import reservations
+from inventory.models import SKU
 from orders.models import GiftBasis, GiftRule, LineKind, Order, OrderEvent, OrderEventKind, OrderLine
 
 GIFT_OUT_OF_STOCK_TAG = "gift-out-of-stock"
@@ -32,19 +35,37 @@ MAX_TAGS = 20
 
 
 def rules_for(orders: list[Order]) -> list[GiftRule]:
-    """The active rules whose channel and window can match some of `orders`, in priority order."""
+    """The active rules whose channel and window can match some of `orders`, in priority order,
+    with their gift SKU. Written out (core.raw_models): every intake batch asks, and compiling the
+    queryset cost ~1 ms of CPU against ~0.1 ms for running it (issue #18)."""
     if not orders:
         return []
     first = min(order.placed_at for order in orders)
     last = max(order.placed_at for order in orders)
-    return list(
-        GiftRule.objects.filter(is_active=True)
-        .filter(Q(channel__isnull=True) | Q(channel_id__in={order.channel_id for order in orders}))
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=last))
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=first))
-        .select_related("gift_sku")
-        .order_by("priority", "pk")
-    )
+    channels = sorted({order.channel_id for order in orders})
+    rule, sku = _rule_columns()
+    in_channels = ", ".join(["%s"] * len(channels))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {rule.sql}, {sku.sql} FROM {GiftRule._meta.db_table} g "
+            f"JOIN {SKU._meta.db_table} s ON s.id = g.gift_sku_id "
+            f"WHERE g.is_active AND (g.channel_id IS NULL OR g.channel_id IN ({in_channels})) "
+            "AND (g.starts_at IS NULL OR g.starts_at <= %s) AND (g.ends_at IS NULL OR g.ends_at > %s) "
+            "ORDER BY g.priority, g.id",
+            [*channels, *map(connection.ops.adapt_datetimefield_value, (last, first))],
+        )
+        rows = cursor.fetchall()
+    rules = []
+    for row in rows:
+        found = rule.read(row, 0)
+        join(found, "gift_sku", sku.read(row, rule.width))
+        rules.append(found)
+    return rules
+
+
+@cache
+def _rule_columns() -> tuple[Columns, Columns]:
+    return Columns(GiftRule, "g"), Columns(SKU, "s")
 
 
 def gift_units(rule: GiftRule, order: Order, bought: dict[int, int]) -> int:

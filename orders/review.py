@@ -11,12 +11,15 @@ before it but not those after it, so a batch holds exactly the orders one-by-one
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import Money
+from core.raw_models import Columns
 from orders.models import Order, OrderStatus, ReviewRule, ReviewRuleKind
 
 K = ReviewRuleKind
@@ -39,7 +42,7 @@ def review_orders(orders: list[Order], *, now=None) -> dict[int, list[ReviewHit]
     """{order id: hits, in rule priority order} for the saved new `orders` (in arrival order) that
     an active rule catches; orders no rule catches are left out."""
     orders = [order for order in orders if order.status != OrderStatus.CANCELLED]
-    rules = list(ReviewRule.objects.filter(is_active=True).order_by("priority", "pk")) if orders else []
+    rules = _active_rules() if orders else []
     if not rules:
         return {}
     counts = _velocity_counts(rules, orders, now or timezone.now())
@@ -50,6 +53,23 @@ def review_orders(orders: list[Order], *, now=None) -> dict[int, list[ReviewHit]
             if why:
                 hits.setdefault(order.pk, []).append(ReviewHit(rule.pk, rule.name, why))
     return hits
+
+
+def _active_rules() -> list[ReviewRule]:
+    """In priority order. Written out (core.raw_models): every intake batch asks, and compiling
+    the queryset cost more than running it (issue #18)."""
+    columns = _rule_columns()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns.sql} FROM {ReviewRule._meta.db_table} r "
+            "WHERE r.is_active ORDER BY r.priority, r.id"
+        )
+        return [columns.read(row, 0) for row in cursor.fetchall()]
+
+
+@cache
+def _rule_columns() -> Columns:
+    return Columns(ReviewRule, "r")
 
 
 def hold_reason(stock_hold: tuple[str, dict] | None, hits: list[ReviewHit]) -> tuple[str, dict] | None:

@@ -152,6 +152,45 @@ def test_rules_outside_their_window_do_not_apply(gift_sku):
     assert [g.gift_rule.name for g in gifts(late)] == ["Over"]
 
 
+def test_the_written_out_rule_read_finds_what_the_queryset_finds_at_the_window_edges(gift_sku):
+    """rules_for reads by hand-written SQL (no queryset to compile on every batch): the same
+    rules, in the same order, as the filter it replaced, on both databases."""
+    from django.db.models import Q
+
+    from orders.gifts import rules_for
+    from orders.models import Order
+
+    placed = timezone.now().replace(microsecond=0)  # a whole second: stored without fraction
+    jd = ChannelFactory(code="shop-jd")
+    shop = ChannelFactory(code="shop-cn")
+    windows = [
+        {"starts_at": placed},  # starts as the order is placed: applies
+        {"ends_at": placed},  # ends as it is placed: does not
+        {"starts_at": placed + timedelta(microseconds=1)},
+        {"ends_at": placed + timedelta(microseconds=1)},
+        {"starts_at": placed - timedelta(days=1), "ends_at": placed + timedelta(days=1)},
+        {},
+    ]
+    for priority, window in enumerate(windows):
+        rule(gift_sku, name=f"any {priority}", priority=10 - priority, **window)
+        rule(gift_sku, name=f"jd {priority}", priority=10 - priority, channel=jd, **window)
+    rule(gift_sku, name="off", is_active=False)
+    orders = [Order(channel=shop, placed_at=placed), Order(channel=shop, placed_at=placed)]
+
+    expected = list(
+        GiftRule.objects.filter(is_active=True)
+        .filter(Q(channel__isnull=True) | Q(channel_id__in={shop.pk}))
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=placed))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=placed))
+        .order_by("priority", "pk")
+    )
+    found = rules_for(orders)
+    assert found == expected
+    assert [r.name for r in found] == ["any 5", "any 4", "any 3", "any 0"]
+    assert found[0].gift_sku == gift_sku  # joined: no query on access
+    assert {r.name for r in rules_for([Order(channel=jd, placed_at=placed)])} >= {"jd 0", "any 0"}
+
+
 def test_an_inactive_rule_gives_nothing(gift_sku):
     rule(gift_sku, is_active=False)
 
