@@ -75,3 +75,13 @@ def prefetched(instance: Model, related_name: str, objects: list[Model]) -> None
     queryset._prefetch_done = True
     cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
     cache[manager.field.remote_field.cache_name] = queryset
+
+
+def any_of(values) -> tuple[str, list]:
+    """(`= ANY(%s)`, [the values as one array]) on PostgreSQL: one statement text whatever the
+    number of values, so a prepared statement is reused; (`IN (%s, …)`, the values) elsewhere.
+    Give at least one value."""
+    values = list(values)
+    if default_connection.vendor == "postgresql":
+        return "= ANY(%s)", [values]
+    return f"IN ({', '.join(['%s'] * len(values))})", values

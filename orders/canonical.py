@@ -21,7 +21,7 @@ from core import plain_validation
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.serializer_fields import active_by_code
 from core.timezones import checked_moment, to_utc
-from inventory.item_mappings import ItemName, ItemResolver
+from inventory.item_mappings import ItemName, ItemResolver, active_channels
 from inventory.models import SKU
 from orders import amounts
 from orders.models import Priority
@@ -295,10 +295,7 @@ class _BatchItemResolver(ItemResolver):
     def __init__(self, channel_codes: set[str]) -> None:
         super().__init__()
         self._batch_codes = channel_codes
-        self._batch_channels = {
-            channel.code: channel
-            for channel in Channel.objects.filter(code__in=channel_codes, is_active=True)
-        }
+        self._batch_channels = {channel.code: channel for channel in active_channels(channel_codes)}
 
     def channel(self, code: str) -> Channel | None:
         if code in self._batch_codes:

@@ -22,11 +22,11 @@ import logging
 from functools import cache
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.utils import translation
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 
+from core.api.authentication import users_with_permissions_version
 from core.api.exceptions import exception_handler
 from core.batch_writer import BatchWriterQueue, WriterUnavailable
 from orders import intake
@@ -115,9 +115,7 @@ def _stored_and_answered(groups: list[tuple[str, list]]) -> list[bytes]:
 
 def _validated(items: list[dict]) -> list:
     """Per item: (canonical order, actor) to ingest, or its answer already."""
-    actors = {
-        user.pk: user for user in get_user_model().objects.filter(pk__in={item["actor"] for item in items})
-    }
+    actors = users_with_permissions_version({item["actor"] for item in items})
     serializer = order_input()  # this thread's, for the batch's language
     # The batch's look-ups, for this batch only: the instance is shared with this thread's other
     # validations (bulk.validated_order), which must not see another batch's look-ups.

@@ -228,3 +228,28 @@ def test_the_writer_command_needs_its_url(settings):
     settings.ORDER_INTAKE_WRITER_URL = ""
     with pytest.raises(CommandError, match="ORDER_INTAKE_WRITER_URL"):
         call_command("order_intake_writer")
+
+
+def test_a_batch_of_orders_takes_the_statements_of_one(writer_settings, agent):
+    """Up to its commit, the writer's batch costs a fixed number of statements, whatever its size:
+    one look-up of the callers with the permissions version, one each for channels and SKUs, then
+    the intake's (customers, numbers, orders, lines, events, gift rules, balances, reservations,
+    review rules, the placed notifications). Its answers are read back by one round trip after
+    it. A per-order statement, or the version read again, fails here."""
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(count: int) -> tuple[list[str], list[str]]:
+        items = [{"payload": canonical_payload(), "actor": agent.pk, "language": "en"} for _ in range(count)]
+        with CaptureQueriesContext(connection) as done:
+            answers = intake_writer.settle_order_items(items)
+        assert all(answer.startswith(b"201\n") for answer in answers)
+        sql = [query["sql"] for query in done.captured_queries]
+        commit = sql.index("COMMIT")
+        return sql[:commit], sql[commit:]
+
+    statements(1)  # first use: nothing read once per process is counted below
+    (one, _after), (four, after) = statements(1), statements(4)
+    assert len(four) == len(one), "\n".join(four)
+    assert len([sql for sql in four if "core_permissionsversion" in sql]) == 1  # with the callers
+    assert len([sql for sql in four if sql.startswith("SELECT u.")]) == 1
+    assert len([sql for sql in after if sql.startswith('SELECT l."id"')]) == 1  # every answer at once
