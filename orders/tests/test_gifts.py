@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from finance.revenue import order_revenue_amounts
 from inventory.models import SKU, Reservation, StockBalance
 from orders import intake, services
-from orders.gifts import GIFT_OUT_OF_STOCK_TAG
-from orders.models import GiftBasis, GiftRule, LineKind, OrderEventKind, OrderStatus
+from orders.gifts import GIFT_OUT_OF_STOCK_TAG, rules_for
+from orders.models import GiftBasis, GiftRule, LineKind, Order, OrderEventKind, OrderStatus
 from orders.tests.factories import (
     ChannelFactory,
     SKUFactory,
@@ -155,11 +155,6 @@ def test_rules_outside_their_window_do_not_apply(gift_sku):
 def test_the_written_out_rule_read_finds_what_the_queryset_finds_at_the_window_edges(gift_sku):
     """rules_for reads by hand-written SQL (no queryset to compile on every batch): the same
     rules, in the same order, as the filter it replaced, on both databases."""
-    from django.db.models import Q
-
-    from orders.gifts import rules_for
-    from orders.models import Order
-
     placed = timezone.now().replace(microsecond=0)  # a whole second: stored without fraction
     jd = ChannelFactory(code="shop-jd")
     shop = ChannelFactory(code="shop-cn")

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -236,7 +237,6 @@ def test_a_batch_of_orders_takes_the_statements_of_one(writer_settings, agent):
     the intake's (customers, numbers, orders, lines, events, gift rules, balances, reservations,
     review rules, the placed notifications). Its answers are read back by one round trip after
     it. A per-order statement, or the version read again, fails here."""
-    from django.test.utils import CaptureQueriesContext
 
     def statements(count: int) -> tuple[list[str], list[str]]:
         items = [{"payload": canonical_payload(), "actor": agent.pk, "language": "en"} for _ in range(count)]
