@@ -53,25 +53,29 @@ class _DetailColumns:
         # A line's bundle line and a reservation's line are lines of the same order, read by the
         # first statement: joined in Python, not again in SQL (a join the planner could run as a
         # scan of every order line while the table's statistics lag behind its growth).
-        self.lines_sql = (
-            f"SELECT {self.line.sql}, {self.line_sku.sql} FROM {line} l "
-            f"LEFT JOIN {SKU._meta.db_table} s ON s.id = l.sku_id "
+        # What follows SELECT, shared with the narrow statements of created_order_rows.
+        self.lines_from = (
+            f"FROM {line} l LEFT JOIN {SKU._meta.db_table} s ON s.id = l.sku_id "
             "WHERE l.order_id IN ({ids}) ORDER BY l.order_id, l.line_no, l.id"
         )
-        self.events_sql = (
-            f"SELECT {self.event.sql}, {self.actor.sql} FROM {event} e "
-            f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = e.actor_id "
+        self.events_from = (
+            f"FROM {event} e LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = e.actor_id "
             "WHERE e.order_id IN ({ids}) ORDER BY e.order_id, e.created_at, e.id"
         )
-        self.reservations_sql = (
-            f"SELECT {self.reservation.sql}, {self.reservation_sku.sql}, "
-            f"{self.balance.sql}, {self.warehouse.sql}, {self.pool.sql}, {self.lot.sql} FROM {reservation} r "
+        self.reservations_from = (
+            f"FROM {reservation} r "
             f"JOIN {SKU._meta.db_table} rs ON rs.id = r.sku_id "
             f"JOIN {balance} b ON b.id = r.balance_id "
             f"JOIN {Warehouse._meta.db_table} w ON w.id = b.warehouse_id "
             f"JOIN {StockPool._meta.db_table} sp ON sp.id = b.pool_id "
             f"LEFT JOIN {Lot._meta.db_table} lt ON lt.id = b.lot_id "
             "WHERE r.order_id IN ({ids}) ORDER BY r.order_id, r.id"
+        )
+        self.lines_sql = f"SELECT {self.line.sql}, {self.line_sku.sql} {self.lines_from}"
+        self.events_sql = f"SELECT {self.event.sql}, {self.actor.sql} {self.events_from}"
+        self.reservations_sql = (
+            f"SELECT {self.reservation.sql}, {self.reservation_sku.sql}, {self.balance.sql}, "
+            f"{self.warehouse.sql}, {self.pool.sql}, {self.lot.sql} {self.reservations_from}"
         )
 
 
@@ -181,21 +185,11 @@ class _AnswerColumns:
                 "lot_code",
             ],
         }
+        c = _detail_columns()  # the same tables, joins and order as the full detail
         self.statements = [
-            f"SELECT {self.line.sql}, s.code, s.name FROM {OrderLine._meta.db_table} l "
-            f"LEFT JOIN {SKU._meta.db_table} s ON s.id = l.sku_id "
-            "WHERE l.order_id IN ({ids}) ORDER BY l.order_id, l.line_no, l.id",
-            f'SELECT {self.event.sql}, u."{username}" FROM {OrderEvent._meta.db_table} e '
-            f"LEFT JOIN {user._meta.db_table} u ON u.id = e.actor_id "
-            "WHERE e.order_id IN ({ids}) ORDER BY e.order_id, e.created_at, e.id",
-            f"SELECT {self.reservation.sql}, rs.code, w.code, sp.code, lt.code "
-            f"FROM {Reservation._meta.db_table} r "
-            f"JOIN {SKU._meta.db_table} rs ON rs.id = r.sku_id "
-            f"JOIN {StockBalance._meta.db_table} b ON b.id = r.balance_id "
-            f"JOIN {Warehouse._meta.db_table} w ON w.id = b.warehouse_id "
-            f"JOIN {StockPool._meta.db_table} sp ON sp.id = b.pool_id "
-            f"LEFT JOIN {Lot._meta.db_table} lt ON lt.id = b.lot_id "
-            "WHERE r.order_id IN ({ids}) ORDER BY r.order_id, r.id",
+            f"SELECT {self.line.sql}, s.code, s.name {c.lines_from}",
+            f'SELECT {self.event.sql}, u."{username}" {c.events_from}',
+            f"SELECT {self.reservation.sql}, rs.code, w.code, sp.code, lt.code {c.reservations_from}",
         ]
 
 
