@@ -94,8 +94,15 @@ class ItemResolver:
     def channel(self, code: str) -> Channel | None:
         """The active channel of that code (looked up once per resolver)."""
         if code not in self._channels:
-            self._channels[code] = Channel.objects.filter(code=code, is_active=True).first()
+            self.load_channels({code})
         return self._channels[code]
+
+    def load_channels(self, codes: set[str]) -> None:
+        """Look up the channels of these codes at once (a batch's), those not looked up before."""
+        wanted = codes - self._channels.keys()
+        if wanted:
+            found = {channel.code: channel for channel in active_channels(wanted)}
+            self._channels.update((code, found.get(code)) for code in wanted)
 
     def load(self, names: Iterable[ItemName]) -> None:
         names = list(names)

@@ -21,7 +21,7 @@ from core import plain_validation
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from core.serializer_fields import active_by_code
 from core.timezones import checked_moment, to_utc
-from inventory.item_mappings import ItemName, ItemResolver, active_channels
+from inventory.item_mappings import ItemName, ItemResolver
 from inventory.models import SKU
 from orders import amounts
 from orders.models import Priority
@@ -289,27 +289,14 @@ def searchable(value) -> str:
     return value.strip()
 
 
-class _BatchItemResolver(ItemResolver):
-    """An ItemResolver whose channels were looked up together, in one query."""
-
-    def __init__(self, channel_codes: set[str]) -> None:
-        super().__init__()
-        self._batch_codes = channel_codes
-        self._batch_channels = {channel.code: channel for channel in active_channels(channel_codes)}
-
-    def channel(self, code: str) -> Channel | None:
-        if code in self._batch_codes:
-            return self._batch_channels.get(code)
-        return super().channel(code)
-
-
 def item_resolver(payloads=()) -> ItemResolver:
     """A resolver loaded for many raw canonical orders at once (an upload's, a bulk request's): one
     query for their channels, one for SKUs by code or barcode, one for item mappings, whatever the
     number of orders. Pass it to each order's CanonicalOrderInput as `context={"item_resolver": …}`."""
     payloads = [payload for payload in payloads if isinstance(payload, Mapping)]
     codes = {searchable(payload.get("channel")) for payload in payloads} - {""}
-    resolver = _BatchItemResolver(codes)
+    resolver = ItemResolver()
+    resolver.load_channels(codes)
     names = []
     for payload in payloads:
         code = searchable(payload.get("channel"))

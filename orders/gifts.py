@@ -25,7 +25,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from core.money import ZERO
-from core.raw_models import Columns, join
+from core.raw_models import Columns, any_of, join
 from inventory import reservations
 from inventory.models import SKU
 from orders.models import GiftBasis, GiftRule, LineKind, Order, OrderEvent, OrderEventKind, OrderLine
@@ -44,15 +44,15 @@ def rules_for(orders: list[Order]) -> list[GiftRule]:
     last = max(order.placed_at for order in orders)
     channels = sorted({order.channel_id for order in orders})
     rule, sku = _rule_columns()
-    in_channels = ", ".join(["%s"] * len(channels))
+    in_channels, channel_params = any_of(channels)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {rule.sql}, {sku.sql} FROM {GiftRule._meta.db_table} g "
             f"JOIN {SKU._meta.db_table} s ON s.id = g.gift_sku_id "
-            f"WHERE g.is_active AND (g.channel_id IS NULL OR g.channel_id IN ({in_channels})) "
+            f"WHERE g.is_active AND (g.channel_id IS NULL OR g.channel_id {in_channels}) "
             "AND (g.starts_at IS NULL OR g.starts_at <= %s) AND (g.ends_at IS NULL OR g.ends_at > %s) "
             "ORDER BY g.priority, g.id",
-            [*channels, *map(connection.ops.adapt_datetimefield_value, (last, first))],
+            [*channel_params, *map(connection.ops.adapt_datetimefield_value, (last, first))],
         )
         rows = cursor.fetchall()
     rules = []
