@@ -104,10 +104,17 @@ def in_reader_language(text: str) -> str:
     explanations) are each said again; anything unrecognised is returned unchanged."""
     if not text or not translation.get_language():
         return text or ""
+    sentences = re.split(r"(?<=[.。])\s+", text)
+    if len(sentences) > 1:
+        # A transition's sentence with its reason after it ("Return R1: Requested → Approved.
+        # Within the return policy.") would also match the first sentence whole, its last value
+        # swallowing the reason untranslated: when every sentence is one of ours, say each again.
+        each = [_say_again(sentence) for sentence in sentences]
+        if all(each):
+            return " ".join(each)
     whole = _say_again(text)
     if whole is not None:
         return whole
-    sentences = re.split(r"(?<=[.。])\s+", text)
     if len(sentences) > 1:
         return " ".join(_say_again(sentence) or sentence for sentence in sentences)
     return text

@@ -29,6 +29,7 @@ from django.db.models import BigIntegerField, CharField, Exists, Func, OuterRef,
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core.alerts import alerts_raise_many
 from core.models import Alert, AlertSeverity, AlertState
@@ -268,11 +269,20 @@ def _resolve(now: datetime) -> int:
     return resolved
 
 
+# The names are stored as written here and shown in the reader's language (core.stored_text); a
+# name an administrator changes is shown as typed.
 DEFAULT_RULES = [
     # (name, status, hours, role, escalate after minutes, escalate to)
-    ("Paid orders routed within 2 h", OrderStatus.PAID, Decimal("2"), Role.WAREHOUSE, 60, Role.MANAGER),
     (
-        "Allocated orders shipped within 24 h",
+        gettext_noop("Paid orders routed within 2 h"),
+        OrderStatus.PAID,
+        Decimal("2"),
+        Role.WAREHOUSE,
+        60,
+        Role.MANAGER,
+    ),
+    (
+        gettext_noop("Allocated orders shipped within 24 h"),
         OrderStatus.ALLOCATED,
         Decimal("24"),
         Role.WAREHOUSE,
@@ -280,7 +290,7 @@ DEFAULT_RULES = [
         Role.MANAGER,
     ),
     (
-        "Partially shipped orders complete within 48 h",
+        gettext_noop("Partially shipped orders complete within 48 h"),
         OrderStatus.PARTIALLY_SHIPPED,
         Decimal("48"),
         Role.WAREHOUSE,
@@ -288,7 +298,7 @@ DEFAULT_RULES = [
         Role.MANAGER,
     ),
     (
-        "Held orders reviewed within 4 h",
+        gettext_noop("Held orders reviewed within 4 h"),
         OrderStatus.ON_HOLD,
         Decimal("4"),
         Role.CUSTOMER_SERVICE,
@@ -296,7 +306,7 @@ DEFAULT_RULES = [
         Role.MANAGER,
     ),
     (
-        "Shipped orders delivered within 7 days",
+        gettext_noop("Shipped orders delivered within 7 days"),
         OrderStatus.SHIPPED,
         Decimal("168"),
         Role.CUSTOMER_SERVICE,

@@ -40,3 +40,14 @@ def test_what_a_person_typed_is_shown_as_typed():
         assert in_reader_language("顾客来电：改地址") == "顾客来电：改地址"
         assert in_reader_language("customer asked to wait") == "customer asked to wait"
         assert in_reader_language("") == ""
+
+
+def test_a_transition_with_its_reason_after_it_is_said_again_sentence_by_sentence():
+    # The transition's sentence alone would match the whole text, its last value swallowing the
+    # reason in English ("Approved. Within the return policy.").
+    stored = "Return RMA1: Requested → Approved. Within the return policy."
+    with translation.override("zh-hans"):
+        said = in_reader_language(stored)
+        approved, within = translation.gettext("Approved"), translation.gettext("Within the return policy.")
+    assert "RMA1" in said and approved in said and within in said
+    assert "Approved" not in said and "Within" not in said

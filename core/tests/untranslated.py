@@ -6,7 +6,7 @@ day its strings are):
 - a translated string that shows in English anyway: text stored in English and shown as stored,
   or gettext evaluated at import time in another language.
 Only whole text nodes are compared (after collapsing white space), so an English word inside a
-product name or a code does not count.
+product name does not count, nor text marked as literal (`<code>`: a file's headers, a code).
 """
 
 import ast
@@ -18,6 +18,9 @@ from pathlib import Path
 CATALOGUE = Path(__file__).resolve().parents[2] / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 # A string with placeholders matches a text node with anything in their place; markup never shows.
 PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)[sd]|%[sd]")
+# Where one text node holds several things said (a transition and its reason: "已申请 → Approved.
+# Within the return policy."), each piece is checked on its own too.
+PIECE_BREAK = re.compile(r"(?<=[.。!?])\s+|\s*[→·|]\s*")
 MARKUP = re.compile(r"<|\{")
 
 
@@ -51,7 +54,8 @@ def catalogue() -> dict[str, str]:
 
 
 class _Text(HTMLParser):
-    SKIPPED = {"script", "style", "option"}  # option: data (SKU names) as often as labels
+    # option: data (SKU names) as often as labels; code: literal text (a file's headers, a code)
+    SKIPPED = {"script", "style", "option", "code"}
 
     def __init__(self):
         super().__init__()
@@ -104,7 +108,11 @@ def english_on_chinese_page(html: str, *, allowed: frozenset[str] = frozenset())
     for node in text_nodes(html):
         if node in allowed:
             continue
-        for probe in (node, node.rstrip(":："), node.rstrip(".")):
+        pieces = [node] + [piece for piece in PIECE_BREAK.split(node) if piece and piece != node]
+        probes = [probe for piece in pieces for probe in (piece, piece.rstrip(":："), piece.rstrip("."))]
+        for probe in probes:
+            if probe in allowed:
+                continue
             translation = entries.get(probe)
             shown_in_english = translation is not None and translation != probe and len(probe) > 2
             if shown_in_english and not MARKUP.search(probe) and not PLACEHOLDER.search(probe):

@@ -2,14 +2,18 @@
 untranslated nor sentences the system stored in English (timeline reasons, routing explanations,
 write-back notes), which are said again in the reader's language (core.stored_text)."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from core.roles import Role
 from core.tests.untranslated import english_on_chinese_page
 from fulfilment.models import Shipment
 from orders.tests.factories import WarehouseFactory, order_in_state
-from returns.tests.conftest import delivered_order, receive_and_inspect, request_return
+from returns.models import ReturnPolicy
+from returns.tests.conftest import delivered_order, receive_and_inspect, request_return, set_delivered_at
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +52,20 @@ def test_a_returns_timeline_reads_in_chinese(chinese_manager):
     )
 
     for url in (reverse("returns:list"), rma.get_absolute_url()):
+        assert _leaks(chinese_manager, url) == [], url
+
+
+def test_a_late_returns_policy_notes_read_in_chinese(chinese_manager):
+    # Stored in English when the request was made; the list's badge and the detail say them again.
+    ReturnPolicy.objects.create(manual_approval=True)  # a late request waits for an agent
+    order = delivered_order()
+    set_delivered_at(order, timezone.now() - timedelta(days=40))
+    rma = request_return(order, (1, 1))
+    assert any("past the" in note for note in rma.policy_notes)
+
+    for url in (reverse("returns:list"), rma.get_absolute_url()):
+        page = chinese_manager.get(url).content.decode()
+        assert "past the" not in page, url
         assert _leaks(chinese_manager, url) == [], url
 
 

@@ -77,6 +77,11 @@ class Layout:
         """Normalised header → field."""
         return {normalise_header(header): target for header, target in self.mapping.items()}
 
+    @property
+    def read_as(self) -> list[tuple[str, str]]:
+        """(header as the file spells it, what the field means in the reader's language)."""
+        return [(header, FIELDS.get(target, target)) for header, target in self.mapping.items()]
+
     def headers_for(self, target: str) -> list[str]:
         return [header for header, mapped in self.mapping.items() if mapped == target]
 
