@@ -7,9 +7,14 @@ PORT ?= 8000
 
 .PHONY: run test venv migrate messages lint clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# What Conduit runs on; `make run` needs no more. The test tools come on top (`make venv`).
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -23,11 +28,11 @@ var/secret-key:
 
 run migrate: export DJANGO_SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
 
-migrate: venv var/secret-key
+migrate: $(VENV)/.runtime var/secret-key
 	$(PY) manage.py migrate --noinput
 
 # Compiled catalogs are committed too, so a machine without gettext still runs in Chinese.
-messages: venv
+messages: $(VENV)/.runtime
 	@if command -v msgfmt >/dev/null; then \
 		$(PY) manage.py compilemessages --ignore '.venv' --ignore 'staticfiles' >/dev/null; \
 	else echo "gettext not installed: using the committed .mo catalogs"; fi
@@ -35,10 +40,13 @@ messages: venv
 # Start Conduit with demo data on embedded defaults (SQLite in var/, filesystem broker):
 # web on http://$(HOST):$(PORT)/ plus a Celery worker and beat. The most recent 1,000 demo orders
 # are ready before the desk opens; bin/run-embedded loads the older ones beside it.
-run: venv var/secret-key messages migrate
-	$(PY) manage.py seed_demo --ready-first 1000
-	$(PY) manage.py setup_periodic_tasks
-	$(PY) manage.py collectstatic --noinput >/dev/null
+# The catalogs and the static files are made on the second core while the database is loaded.
+run: $(VENV)/.runtime var/secret-key
+	( $(MAKE) --no-print-directory messages && $(PY) manage.py collectstatic --noinput >/dev/null ) & \
+	  $(MAKE) --no-print-directory migrate && \
+	  $(PY) manage.py seed_demo --ready-first 1000 && \
+	  $(PY) manage.py setup_periodic_tasks && \
+	  wait $$!
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run-embedded
 
 # Tests: PostgreSQL when DATABASE_URL points at it (CI), SQLite otherwise (PostgreSQL-only tests skip).

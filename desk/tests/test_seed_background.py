@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db.models import Max, Min
 from django.test import Client
 
+from desk.management.commands import seed_demo
 from desk.management.commands.seed_demo import Command
 from desk.models import DemoBacklog
 from finance.imports.models import ImportBatch
@@ -77,17 +78,21 @@ def test_resume_takes_the_older_orders_to_their_states_then_finance_and_the_bann
 
 
 def test_a_stopped_resume_picks_up_where_it_stopped(ready_first):
-    advance, calls = Command._advance, []
+    advance, parts = Command._advance, []
 
-    def stop_on_the_tenth(self, order, state):
-        calls.append(order.pk)
-        if len(calls) == 10:
+    def stop_on_the_third_part(self, part):
+        parts.append(part)
+        if len(parts) == 3:
             raise KeyboardInterrupt  # Ctrl-C on make run
-        return advance(self, order, state)
+        return advance(self, part)
 
-    with mock.patch.object(Command, "_advance", stop_on_the_tenth), pytest.raises(KeyboardInterrupt):
+    with (
+        mock.patch.object(seed_demo, "ADVANCE_PART", 10),
+        mock.patch.object(Command, "_advance", stop_on_the_third_part),
+        pytest.raises(KeyboardInterrupt),
+    ):
         call_command("seed_demo", resume=True, stdout=StringIO())
-    assert DemoBacklog.objects.filter(order__isnull=False).count() == ORDERS - READY - 9
+    assert DemoBacklog.objects.filter(order__isnull=False).count() == ORDERS - READY - 20
     assert "older orders are being routed" in _banner()
 
     call_command("seed_demo", resume=True, stdout=StringIO())

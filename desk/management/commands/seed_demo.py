@@ -3,9 +3,10 @@ one user per role. Orders are built through the real services, so every state ha
 
 Safe to run beside a worker, and it leaves the worker nothing to do: every step is its own short
 transaction that takes its locks in the order every other path does (the orders of a batch enter
-through the intake's one set-based pass; each is then held, routed and shipped alone), and it
-does the follow-up work itself instead of queuing a task per order — it routes inline, refreshes
-the customers' statistics once at the end, and its shops do not notify their (invented) customers.
+through the intake's one set-based pass, are routed together through the batch router, and each
+parcel then travels alone), and it does the follow-up work itself instead of queuing a task per
+order — it routes inline, refreshes the customers' statistics once at the end, and its shops do
+not notify their (invented) customers.
 
 `make run` serves the desk before all of it is done: `--ready-first N` takes every order in, takes
 the N most recent to their states with the returns, purchasing and B2B demo, and leaves the older
@@ -56,7 +57,7 @@ from desk.models import DemoBacklog
 from finance.demo import seed_finance_demo
 from finance.revenue import revenue_backfill
 from fulfilment import routing
-from fulfilment.models import Carrier, RoutingPolicy, ShipmentStatus, ShippingRate
+from fulfilment.models import Carrier, RoutingPolicy, Shipment, ShipmentLine, ShipmentStatus, ShippingRate
 from fulfilment.services import shipment_transition
 from fulfilment.sla import sla_default_rules
 from inventory.ledger import default_pool_id, standard_pool
@@ -83,6 +84,7 @@ from returns.opening import rma_create
 from returns.refunds.lifecycle import refund_confirm_manual
 
 BATCH = 250  # orders per intake transaction (one set-based reservation pass each)
+ADVANCE_PART = 250  # orders routed together (routing.route_orders), then shipped one by one
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -181,11 +183,14 @@ class Command(BaseCommand):
             self.stdout.write(f"  {first + len(states)} orders taken in…")
         return taken
 
-    def _advance_all(self, orders: list[tuple[Order, str]]) -> None:
-        for index, (order, state) in enumerate(orders, start=1):
-            self._advance(order, state)
-            if index % BATCH == 0 or index == len(orders):
-                self.stdout.write(f"  {index} of {len(orders)} orders routed and shipped…")
+    def _advance_all(self, orders: list[tuple[Order, str]], *, done=None, what: str = "orders") -> None:
+        """Take the orders to their states ADVANCE_PART at a time; `done(part)` after each part."""
+        for start in range(0, len(orders), ADVANCE_PART):
+            part = orders[start : start + ADVANCE_PART]
+            self._advance(part)
+            if done is not None:
+                done(part)
+            self.stdout.write(f"  {start + len(part)} of {len(orders)} {what} routed and shipped…")
 
     def _refresh(self) -> None:
         """What a worker's per-order tasks would have kept current, done once for all orders."""
@@ -210,11 +215,14 @@ class Command(BaseCommand):
             return
         started = timezone.now()
         orders = Order.objects.in_bulk([order_id for _pk, order_id, _state in pending])
-        for index, (pk, order_id, state) in enumerate(pending, start=1):
-            self._advance(orders[order_id], state)
-            DemoBacklog.objects.filter(pk=pk).delete()
-            if index % BATCH == 0 or index == len(pending):
-                self.stdout.write(f"  {index} of {len(pending)} older orders routed and shipped…")
+        backlog = {order_id: pk for pk, order_id, _state in pending}
+
+        def done(part):
+            DemoBacklog.objects.filter(pk__in=[backlog[order.pk] for order, _state in part]).delete()
+
+        self._advance_all(
+            [(orders[order_id], state) for _pk, order_id, state in pending], done=done, what="older orders"
+        )
         self._refresh()
         self._finish()
         DemoBacklog.objects.all().delete()
@@ -501,46 +509,67 @@ class Command(BaseCommand):
             _mask_receiver(data)
         return data
 
-    def _advance(self, order, state):
-        """Take a new order on to its target state, one short transaction per step. A step the
-        order's state no longer allows (a worker beside us routed it first) is skipped. Its own
-        random draws (seeded by the order) make a resumed run choose as a single run would."""
-        if order.status in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED):  # held on arrival, or cancelled
-            return
-        rng = random.Random(order.pk)
-        try:
+    def _advance(self, part: list[tuple[Order, str]]) -> None:
+        """Take new orders on to their target states: holds first, then the orders to ship are
+        routed together (routing.route_orders, the bulk intake's set-based path), then each order's
+        parcels travel, one short transaction per step. A step the order's state no longer allows
+        (a worker beside us routed or held it first) is skipped. Each order's random draws are
+        seeded by the order, so a resumed run chooses as a single run would."""
+        # Held on arrival, or cancelled: left as they are.
+        part = [(o, s) for o, s in part if o.status not in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED)]
+        draws = {order.pk: random.Random(order.pk) for order, _state in part}
+        for order, state in part:
             if state == OrderStatus.ON_HOLD:
-                services.order_transition(order=order, name="hold", reason=rng.choice(HOLD_REASONS))
-            if state in ROUTED_STATES and order.status == OrderStatus.PAID:
-                self._fulfil(order, state, order.placed_at)
-            if state == OrderStatus.PAID and rng.random() < 0.3:
+                self._step(
+                    order, services.order_transition, name="hold", reason=draws[order.pk].choice(HOLD_REASONS)
+                )
+        to_ship = [o.pk for o, s in part if s in ROUTED_STATES and o.status == OrderStatus.PAID]
+        try:
+            routing.route_orders(to_ship)
+        except DomainError as exc:  # the others are routed; that one is left as it is
+            self.stdout.write(f"  routing left an order as it is: {exc.message}")
+        parcels = _parcels(to_ship)
+        sent: set[int] = set()  # a merged parcel travels once, with its first order
+        for order, state in part:
+            if order.pk in parcels:
+                self._fulfil(order, state, [p for p in parcels[order.pk] if p.pk not in sent])
+                sent.update(p.pk for p in parcels[order.pk])
+            if state == OrderStatus.PAID and draws[order.pk].random() < 0.3:
                 lines = list(order.lines.filter(kind=LineKind.GOODS).order_by("line_no"))
                 if len(lines) > 1:
-                    services.order_cancel_lines(
-                        order=order, quantities={lines[0].pk: 1}, reason=rng.choice(CANCEL_REASONS)
+                    self._step(
+                        order,
+                        services.order_cancel_lines,
+                        quantities={lines[0].pk: 1},
+                        reason=draws[order.pk].choice(CANCEL_REASONS),
                     )
-            if rng.random() < 0.05:
-                services.order_add_note(
-                    order=order, text="客户来电确认收货地址 / customer confirmed the address"
+            if draws[order.pk].random() < 0.05:
+                self._step(
+                    order,
+                    services.order_add_note,
+                    text="客户来电确认收货地址 / customer confirmed the address",
                 )
+
+    def _step(self, order, service, **arguments) -> None:
+        try:
+            service(order=order, **arguments)
         except TransitionRefused as exc:
             self.stdout.write(f"  {order.number} left as it is: {exc.message}")
 
-    def _fulfil(self, order, state, placed_at):
-        """Route the order, then take its shipments as far as the state asks, with plausible times."""
-        shipments = routing.route_order(order=order)
-        if not shipments:  # held: no warehouse it may use has the stock
-            return
+    def _fulfil(self, order, state, shipments):
+        """Take the order's new parcels as far as the state asks, with plausible times."""
         leaves, arrives = ROUTED_STATES[state]
-        for shipment in shipments if leaves else []:
-            self._ship(shipment, placed_at, arrives)
-        if state == OrderStatus.COMPLETED:
-            services.order_transition(order=order, name="complete")
+        try:
+            for shipment in shipments if leaves else []:
+                self._ship(shipment, order.placed_at, arrives)
+            if state == OrderStatus.COMPLETED:
+                services.order_transition(order=order, name="complete")
+        except TransitionRefused as exc:
+            self.stdout.write(f"  {order.number} left as it is: {exc.message}")
 
     def _ship(self, shipment, placed_at, arrives):
         shipped_at = min(placed_at + timedelta(hours=6), timezone.now())
         carrier = shipment.warehouse.default_carrier
-        shipment.refresh_from_db()
         if shipment.status == ShipmentStatus.CREATED:
             shipment_transition(shipment=shipment, name="send_to_warehouse")
         shipment_transition(shipment=shipment, name="pack")
@@ -551,6 +580,23 @@ class Command(BaseCommand):
         if arrives:
             delivered = min(shipped_at + timedelta(days=2), timezone.now())
             shipment_transition(shipment=shipment, name="deliver", args={"at": delivered})
+
+
+def _parcels(order_ids: list[int]) -> dict[int, list[Shipment]]:
+    """The live parcels of these orders, with their warehouse and its carrier, oldest first. A
+    merged parcel carries several orders: each of them lists the same instance."""
+    pairs = (
+        ShipmentLine.objects.filter(order_line__order_id__in=order_ids)
+        .exclude(shipment__status=ShipmentStatus.CANCELLED)
+        .values_list("order_line__order_id", "shipment_id")
+        .distinct()
+    )
+    pairs = sorted(pairs, key=lambda pair: pair[1])
+    shipments = Shipment.objects.select_related("warehouse__default_carrier").in_bulk({s for _o, s in pairs})
+    parcels: dict[int, list[Shipment]] = {}
+    for order_id, shipment_id in pairs:
+        parcels.setdefault(order_id, []).append(shipments[shipment_id])
+    return parcels
 
 
 def _external_id(channel, index: int) -> str:
