@@ -38,7 +38,9 @@ def _banner(language: str = "en") -> str:
 
 @pytest.fixture
 def ready_first():
-    call_command("seed_demo", orders=ORDERS, ready_first=READY, stdout=StringIO())
+    out = StringIO()
+    call_command("seed_demo", orders=ORDERS, ready_first=READY, stdout=out)
+    return out.getvalue()
 
 
 def test_the_most_recent_orders_are_ready_and_the_older_ones_wait_untouched(ready_first):
@@ -52,6 +54,8 @@ def test_the_most_recent_orders_are_ready_and_the_older_ones_wait_untouched(read
     )
     # the ready ones are routed and shipped; the waiting ones are as the intake left them
     assert Shipment.objects.filter(order__in=ready).exists()
+    assert "left as it is" not in ready_first  # with nobody beside it, every order reached its state
+    assert ready.filter(status=OrderStatus.COMPLETED).exists()
     assert not Shipment.objects.filter(order__in=waiting).exists()
     assert set(waiting.values_list("status", flat=True)) <= INTAKE_STATES
     # finance needs every order in its state: it comes after them

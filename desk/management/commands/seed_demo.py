@@ -585,13 +585,14 @@ class Command(BaseCommand):
 def _parcels(order_ids: list[int]) -> dict[int, list[Shipment]]:
     """The live parcels of these orders, with their warehouse and its carrier, oldest first. A
     merged parcel carries several orders: each of them lists the same instance."""
-    pairs = (
-        ShipmentLine.objects.filter(order_line__order_id__in=order_ids)
-        .exclude(shipment__status=ShipmentStatus.CANCELLED)
-        .values_list("order_line__order_id", "shipment_id")
-        .distinct()
+    pairs = sorted(
+        set(
+            ShipmentLine.objects.filter(order_line__order_id__in=order_ids)
+            .exclude(shipment__status=ShipmentStatus.CANCELLED)
+            .values_list("order_line__order_id", "shipment_id")
+        ),
+        key=lambda pair: pair[1],
     )
-    pairs = sorted(pairs, key=lambda pair: pair[1])
     shipments = Shipment.objects.select_related("warehouse__default_carrier").in_bulk({s for _o, s in pairs})
     parcels: dict[int, list[Shipment]] = {}
     for order_id, shipment_id in pairs:
