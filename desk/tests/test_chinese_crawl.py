@@ -48,11 +48,7 @@ def _view_name(path: str) -> str | None:
 
 
 def _english_sentences(page: str) -> list[str]:
-    return [
-        node
-        for node in text_nodes(page)
-        if ENGLISH_SENTENCE.search(node) and not CHINESE.search(node) and node not in DEMO_USERNAMES
-    ]
+    return [node for node in text_nodes(page) if ENGLISH_SENTENCE.search(node) and not CHINESE.search(node)]
 
 
 def _crawl(client) -> tuple[dict[str, list[str]], list[str], int]:
