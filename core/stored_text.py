@@ -105,16 +105,23 @@ def in_reader_language(text: str) -> str:
     if not text or not translation.get_language():
         return text or ""
     sentences = re.split(r"(?<=[.。])\s+", text)
+    said: dict[str, str | None] = {}  # each sentence looked up once
     if len(sentences) > 1:
         # A transition's sentence with its reason after it ("Return R1: Requested → Approved.
         # Within the return policy.") would also match the first sentence whole, its last value
         # swallowing the reason untranslated: when every sentence is one of ours, say each again.
-        each = [_say_again(sentence) for sentence in sentences]
-        if all(each):
-            return " ".join(each)
+        for sentence in sentences:
+            said[sentence] = _say_again(sentence)
+            if said[sentence] is None:
+                break
+        else:
+            return " ".join(said[sentence] for sentence in sentences)
     whole = _say_again(text)
     if whole is not None:
         return whole
     if len(sentences) > 1:
-        return " ".join(_say_again(sentence) or sentence for sentence in sentences)
+        return " ".join(
+            (said[sentence] if sentence in said else _say_again(sentence)) or sentence
+            for sentence in sentences
+        )
     return text
