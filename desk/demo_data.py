@@ -153,7 +153,12 @@ SHIPPING = {
 }
 HOLD_REASONS = [
     "地址含“临时”关键词",
-    "Same phone placed 6 orders within an hour",
-    "Amount above review threshold",
+    "同一手机号一小时内下单 6 次 / Same phone placed 6 orders within an hour",
+    "金额超过审核阈值 / Amount above review threshold",
 ]
-CANCEL_REASONS = ["客户要求取消", "Out of stock, customer agreed", "Duplicate order"]
+# What agents typed: demo data, bilingual like the product names (the desk shows it as typed).
+CANCEL_REASONS = [
+    "客户要求取消",
+    "缺货，客户同意 / Out of stock, customer agreed",
+    "重复订单 / Duplicate order",
+]
