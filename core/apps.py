@@ -11,6 +11,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.core import checks
 
+        import core.any_lookup  # noqa: F401 - registers field__any on every field
         from core.encryption import check_encryption_keys, check_encryption_keys_deployed
         from core.roles import sync_roles_after_migrate
         from core.sqlite_limits import use_the_library_variable_limit

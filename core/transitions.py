@@ -44,7 +44,7 @@ class Moved:
 def lock_rows(queryset: models.QuerySet[M], ids: Iterable[int]) -> list[M]:
     """Lock the rows with these ids in ascending id: the one lock order that keeps two writers
     touching the same rows from deadlocking."""
-    return list(queryset.select_for_update(of=("self",)).filter(pk__in=sorted(set(ids))).order_by("pk"))
+    return list(queryset.select_for_update(of=("self",)).filter(pk__any=sorted(set(ids))).order_by("pk"))
 
 
 def lock_one(queryset: models.QuerySet[M], pk: int) -> M:

@@ -105,7 +105,7 @@ def carriers_for_shipments(shipments: list[Shipment]) -> dict[int, CarrierChoice
     sku_codes: dict[int, set[str]] = {s.pk: set() for s in shipments}
     units: dict[int, list[tuple[int, int | None]]] = {s.pk: [] for s in shipments}
     for shipment_id, code, quantity, weight in ShipmentLine.objects.filter(
-        shipment__in=[s.pk for s in shipments]
+        shipment_id__any=[s.pk for s in shipments]
     ).values_list("shipment_id", "sku__code", "quantity", "sku__weight_grams"):
         sku_codes[shipment_id].add(code)
         units[shipment_id].append((quantity, weight))

@@ -108,7 +108,7 @@ def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, r
                 created_at=now,
             )
         )
-    sent = Shipment.objects.filter(pk__in=[s.pk for s in shipments], status=SS.CREATED).update(
+    sent = Shipment.objects.filter(pk__any=[s.pk for s in shipments], status=SS.CREATED).update(
         status=SS.SENT_TO_WAREHOUSE, sent_at=now, updated_at=now
     )
     assert sent == len(shipments), "a new shipment changed under routing"

@@ -85,7 +85,7 @@ def _answer_stale_repeats(items: list[CanonicalOrder], results: list[Result | No
         by_channel.setdefault(items[index]["channel"].pk, set()).add(items[index]["external_id"])
     known: dict[tuple[int, str], Order] = {}
     for channel_id, external_ids in by_channel.items():
-        for order in Order.objects.filter(channel_id=channel_id, external_id__in=external_ids):
+        for order in Order.objects.filter(channel_id=channel_id, external_id__any=external_ids):
             known[(channel_id, order.external_id)] = order
     for index in pending:
         data = items[index]
@@ -267,7 +267,7 @@ def _customers(identities: list[tuple[str, dict] | None]) -> dict[str, Customer]
         insert_instances(new, conflict_nothing=True, returning=("id",))
     else:
         Customer.objects.bulk_create(new, ignore_conflicts=True)
-    return {c.identity_key: c for c in Customer.objects.filter(identity_key__in=wanted)}
+    return {c.identity_key: c for c in Customer.objects.filter(identity_key__any=wanted)}
 
 
 # --- group commit -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,7 +34,7 @@ from fulfilment.routing.schedule import route_quietly
 from fulfilment.routing.service import merge_sentences
 from fulfilment.warehouse_port import warehouses
 from inventory import reservations
-from orders.models import Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
+from orders.models import LineKind, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +137,10 @@ def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int]]:
     pre-sale line —, the orders routed before: a shipment of theirs exists, even cancelled)."""
     ids = [o.pk for o in orders]
     routed_before = set(
-        ShipmentLine.objects.filter(order_line__order_id__in=ids).values_list(
+        ShipmentLine.objects.filter(order_line__order_id__any=ids).values_list(
             "order_line__order_id", flat=True
         )
-    ) | set(Shipment.objects.filter(order_id__in=ids).values_list("order_id", flat=True))
+    ) | set(Shipment.objects.filter(order_id__any=ids).values_list("order_id", flat=True))
     candidates = {
         o.pk
         for o in orders
@@ -147,11 +148,18 @@ def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int]]:
     }
     needs: dict[int, list[Need]] = defaultdict(list)
     presale = set()
-    for line in OrderLine.objects.filter(order_id__in=candidates).order_by("order_id", "line_no"):
-        if line.is_stocked and line.live_quantity > 0:  # a bundle ships its components
-            needs[line.order_id].append(Need(line.pk, line.sku_id, line.live_quantity, line.presale))
-            if line.presale:
-                presale.add(line.order_id)
+    lines = (  # rows, not instances: a chunk reads hundreds
+        OrderLine.objects.filter(order_id__any=candidates, sku__isnull=False)
+        .exclude(kind=LineKind.BUNDLE)  # OrderLine.is_stocked: a bundle ships its components
+        .annotate(live=F("quantity") - F("cancelled_quantity"))
+        .filter(live__gt=0)
+        .order_by("order_id", "line_no")
+        .values_list("pk", "order_id", "sku_id", "live", "presale")
+    )
+    for line_id, order_id, sku_id, live, is_presale in lines:
+        needs[order_id].append(Need(line_id, sku_id, live, is_presale))
+        if is_presale:
+            presale.add(order_id)
     return {pk: lines for pk, lines in needs.items() if pk not in presale}, routed_before
 
 
@@ -172,7 +180,7 @@ def _lock_merge_targets(orders: list[Order], chunk: _Chunk) -> set[int]:
             status=SS.CREATED,
             presale=False,
             routing__has_key=MERGE_UNTIL,
-            order__customer_id__in=customers,
+            order__customer_id__any=customers,
             order__status=OrderStatus.ALLOCATED,
         )
         .order_by("pk")
@@ -313,7 +321,7 @@ def _allocate(routed: list[_Routed], now) -> None:
                 created_at=now,
             )
         )
-    allocated = Order.objects.filter(pk__in=[r.order.pk for r in routed], status=OrderStatus.PAID).update(
+    allocated = Order.objects.filter(pk__any=[r.order.pk for r in routed], status=OrderStatus.PAID).update(
         status=OrderStatus.ALLOCATED, updated_at=now
     )
     assert allocated == len(routed), "a locked order changed under routing"

@@ -30,7 +30,7 @@ def pending_release_quantities(reservation_ids) -> dict[int, int]:
     """{reservation id: units whose release waits behind the breaker}: still held, but they were
     cancelled, so they neither ship nor move."""
     return dict(
-        PendingRelease.objects.filter(reservation_id__in=reservation_ids, applied_at__isnull=True)
+        PendingRelease.objects.filter(reservation_id__any=reservation_ids, applied_at__isnull=True)
         .values("reservation_id")
         .annotate(n=Sum("quantity"))
         .values_list("reservation_id", "n")

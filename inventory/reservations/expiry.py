@@ -78,7 +78,7 @@ def any_due(balance_ids, now) -> bool:
     than planning the expiry statement. One that falls due a moment later waits for the next
     caller or the sweep, as it would had it fallen due after the statement."""
     return Reservation.objects.filter(
-        balance_id__in=balance_ids, state=ReservationState.ACTIVE, expires_at__lte=now
+        balance_id__any=balance_ids, state=ReservationState.ACTIVE, expires_at__lte=now
     ).exists()
 
 

@@ -127,8 +127,8 @@ def reserve_orders(demands: list[OrderDemand], *, now=None, instances: bool = Tr
     rows = list(
         StockBalance.objects.select_for_update(of=("self",))
         .filter(
-            sku_id__in={line.sku_id for d in demands for line in d.lines},
-            pool_id__in={pool for ids in pools.values() for pool in ids},
+            sku_id__any={line.sku_id for d in demands for line in d.lines},
+            pool_id__any={pool for ids in pools.values() for pool in ids},
             warehouse__is_active=True,
         )
         .exclude(lot__expires_on__lt=today)
