@@ -9,9 +9,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
-from core.models import AppendOnlyModel, TimeStampedModel
+from core.models import AppendOnlyModel, ConcurrentTransitions, TimeStampedModel
 from core.money import CurrencyField, Money, MoneyField
 
 
@@ -143,7 +143,7 @@ class ContractStatus(models.TextChoices):
 CS = ContractStatus
 
 
-class Contract(ConcurrentTransitionMixin, FSMModelMixin, TimeStampedModel):
+class Contract(ConcurrentTransitions, FSMModelMixin, TimeStampedModel):
     number = models.CharField(_("contract number"), max_length=24, unique=True)
     account = models.ForeignKey(B2BAccount, on_delete=models.PROTECT, related_name="contracts")
     currency = CurrencyField()
@@ -262,7 +262,7 @@ DS = DeliveryStatus
 CHANGEABLE = [DS.PLANNED, DS.SCHEDULED]
 
 
-class Delivery(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
+class Delivery(ConcurrentTransitions, FSMModelMixin, models.Model):
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="deliveries")
     seq = models.PositiveSmallIntegerField(_("delivery"))
     due_on = models.DateField(_("due on"))

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMFieldMixin
 from timezone_field import TimeZoneField
 
 from core.encrypted_fields import EncryptedTextField
@@ -20,6 +21,22 @@ class AppendOnlyModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError(f"{self._meta.verbose_name_plural} are append-only")
+
+
+class ConcurrentTransitions(ConcurrentTransitionMixin):
+    """django-fsm-2's ConcurrentTransitionMixin (a save lands only on the state the instance read),
+    with the model's state fields found once per model. The mixin looks for them among all the
+    model's fields on every instance it builds, reads or saves (51 for an order): ~5 % of the batch
+    router's CPU, which reads an order and three held reservations for each order it routes."""
+
+    @property
+    def state_fields(self):
+        model = type(self)
+        found = model.__dict__.get("_state_fields")
+        if found is None:
+            found = tuple(field for field in self._meta.fields if isinstance(field, FSMFieldMixin))
+            model._state_fields = found
+        return found
 
 
 class TimeStampedModel(models.Model):

@@ -12,9 +12,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from core.encrypted_fields import EncryptedTextField
+from core.models import ConcurrentTransitions
 from core.money import CurrencyField, Money, MoneyField
 from core.timezones import business_zone
 from finance.rates.models import RateField
@@ -30,7 +31,7 @@ def next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-class AccountingPeriod(ConcurrentTransitionMixin, models.Model):
+class AccountingPeriod(ConcurrentTransitions, models.Model):
     """A calendar month in the business time zone (settings.BUSINESS_TIME_ZONE). Closing it locks
     it: an item dated inside it later is booked in the next open period, with a note."""
 
@@ -154,7 +155,7 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
 
 
-class Payment(ConcurrentTransitionMixin, models.Model):
+class Payment(ConcurrentTransitions, models.Model):
     """Money received for an order. (provider, transaction_id) is unique: the same transaction
     reported again is the same payment; it is never overwritten."""
 

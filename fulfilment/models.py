@@ -7,10 +7,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from core.encrypted_fields import EncryptedJSONField
-from core.models import TimeStampedModel
+from core.models import ConcurrentTransitions, TimeStampedModel
 from core.money import CurrencyField, MoneyField
 from core.roles import Role
 
@@ -163,7 +163,7 @@ IN_WAREHOUSE = [SS.CREATED, SS.SENT_TO_WAREHOUSE, SS.PICKING, SS.PACKED]
 LEFT_WAREHOUSE = [SS.SHIPPED, SS.IN_TRANSIT, SS.DELIVERED, SS.EXCEPTION]
 
 
-class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
+class Shipment(ConcurrentTransitions, TimeStampedModel):
     """One parcel from one warehouse (R-F2). Its lines may come from several orders when open
     orders are merged; `order` is the order it was routed for."""
 

@@ -9,9 +9,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
-from core.models import TimeStampedModel
+from core.models import ConcurrentTransitions, TimeStampedModel
 
 
 class WaveKind(models.TextChoices):
@@ -82,7 +82,7 @@ class WaveState(models.TextChoices):
 WORK = "orders.work_shipment"
 
 
-class Wave(ConcurrentTransitionMixin, TimeStampedModel):
+class Wave(ConcurrentTransitions, TimeStampedModel):
     number = models.CharField(_("wave number"), max_length=32, unique=True)
     warehouse = models.ForeignKey(
         "inventory.Warehouse", on_delete=models.PROTECT, related_name="waves", verbose_name=_("warehouse")

@@ -7,10 +7,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 from timezone_field import TimeZoneField
 
-from core.models import TimeStampedModel
+from core.models import ConcurrentTransitions, TimeStampedModel
 from core.money import CurrencyField, Money, MoneyField
 from orders import phones
 
@@ -58,7 +58,7 @@ class Priority(models.TextChoices):
     EXPEDITE = "expedite", _("Expedite")
 
 
-class Order(ConcurrentTransitionMixin, TimeStampedModel):
+class Order(ConcurrentTransitions, TimeStampedModel):
     number = models.CharField(_("order number"), max_length=24, unique=True)
     # No index of its own: (channel, external_id) and (channel, placed_at) lead with it.
     channel = models.ForeignKey(

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
-from core.models import AppendOnlyModel, TimeStampedModel
+from core.models import AppendOnlyModel, ConcurrentTransitions, TimeStampedModel
 from core.money import CurrencyField, MoneyField
 from inventory.models import SKU, Warehouse
 
@@ -102,7 +102,7 @@ OPEN_FOR_RECEIPT = [
 ]
 
 
-class PurchaseOrder(ConcurrentTransitionMixin, TimeStampedModel):
+class PurchaseOrder(ConcurrentTransitions, TimeStampedModel):
     number = models.CharField(_("number"), max_length=32, unique=True)
     supplier = models.ForeignKey(
         Supplier, on_delete=models.PROTECT, related_name="purchase_orders", verbose_name=_("supplier")
@@ -275,7 +275,7 @@ class ShipmentNoticeState(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class ShipmentNotice(ConcurrentTransitionMixin, TimeStampedModel):
+class ShipmentNotice(ConcurrentTransitions, TimeStampedModel):
     """An advance shipment notice (ASN, 到货通知): what the supplier says is on its way."""
 
     number = models.CharField(_("number"), max_length=32, unique=True)

@@ -5,9 +5,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from core.errors import DomainError
+from core.models import ConcurrentTransitions
 from core.money import CurrencyField, MoneyField
 
 
@@ -85,7 +86,7 @@ class ImportState(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class ImportBatch(ConcurrentTransitionMixin, models.Model):
+class ImportBatch(ConcurrentTransitions, models.Model):
     """One uploaded file: checked row by row (preview), then imported whole after a confirm, or
     rejected with its errors. `processed_rows` / `total_rows` drive the progress bar."""
 

@@ -11,8 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from core.models import ConcurrentTransitions
 from core.money import CurrencyField, MoneyField
 
 
@@ -35,7 +36,7 @@ class InvoiceState(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
-class InvoiceRequest(ConcurrentTransitionMixin, models.Model):
+class InvoiceRequest(ConcurrentTransitions, models.Model):
     """One blue invoice asked for an order. At most one live (not failed-and-abandoned, not
     reversed) request per order: a second request for the same order is refused."""
 

@@ -6,10 +6,11 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from core.encrypted_fields import EncryptedJSONField
 from core.errors import DomainError
+from core.models import ConcurrentTransitions
 from core.money import CurrencyField, MoneyField
 
 
@@ -135,7 +136,7 @@ class PushState(models.TextChoices):
     FAILED = "failed", _("Push failed")
 
 
-class VoucherBatch(ConcurrentTransitionMixin, models.Model):
+class VoucherBatch(ConcurrentTransitions, models.Model):
     period = models.ForeignKey(
         "finance.AccountingPeriod",
         on_delete=models.PROTECT,

@@ -4,8 +4,9 @@ states; inventory.cycle_counts runs the transitions."""
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from core.models import ConcurrentTransitions
 from inventory.models.stock import SKU, Lot, StockBalance, StockPool, Warehouse
 
 
@@ -22,7 +23,7 @@ def _may_cancel_cycle_count(cycle_count: "CycleCount", user) -> bool:
     )
 
 
-class CycleCount(ConcurrentTransitionMixin, models.Model):
+class CycleCount(ConcurrentTransitions, models.Model):
     """R-I9: counted quantities of one warehouse, uploaded from a spreadsheet. Nothing changes in
     stock until it is approved; approval posts the differences to the ledger as `count` movements."""
 

@@ -5,8 +5,9 @@ import secrets
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from core.models import ConcurrentTransitions
 from inventory.models.ledger import MovementKind
 from inventory.models.stock import SKU, StockBalance
 
@@ -27,7 +28,7 @@ def new_fingerprint() -> str:
     return secrets.token_hex(16)
 
 
-class Reservation(ConcurrentTransitionMixin, models.Model):
+class Reservation(ConcurrentTransitions, models.Model):
     """Stock held for one order line in one balance row (R-I2). `fingerprint` is the lock id a
     caller must present to release it. `quantity` is what it still holds; partial releases and
     shipments lower it, and it leaves the holding states when it reaches zero."""

@@ -8,9 +8,9 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
-from core.models import AppendOnlyModel
+from core.models import AppendOnlyModel, ConcurrentTransitions
 from inventory.models.stock import SKU, Lot, StockPool, Warehouse
 
 
@@ -35,7 +35,7 @@ class ShortageReason(models.TextChoices):
     OTHER = "other", _("Other (see the note)")
 
 
-class StockTransfer(ConcurrentTransitionMixin, models.Model):
+class StockTransfer(ConcurrentTransitions, models.Model):
     number = models.CharField(_("number"), max_length=20, unique=True)
     from_warehouse = models.ForeignKey(
         Warehouse, on_delete=models.PROTECT, related_name="transfers_out", verbose_name=_("from warehouse")

@@ -5,8 +5,9 @@ image is attached; a failed read is recorded with its reason and never blocks th
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from core.models import ConcurrentTransitions
 from returns.models.attachment import ReturnAttachment
 
 
@@ -16,7 +17,7 @@ class ReadingState(models.TextChoices):
     FAILED = "failed", _("could not read")
 
 
-class AttachmentReading(ConcurrentTransitionMixin, models.Model):
+class AttachmentReading(ConcurrentTransitions, models.Model):
     attachment = models.OneToOneField(ReturnAttachment, on_delete=models.CASCADE, related_name="reading")
     state = FSMField(_("state"), default=ReadingState.PENDING, choices=ReadingState.choices, protected=True)
     text = models.TextField(_("text read"), blank=True)

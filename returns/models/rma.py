@@ -6,9 +6,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
-from core.models import TimeStampedModel
+from core.models import ConcurrentTransitions, TimeStampedModel
 
 
 class ReturnStatus(models.TextChoices):
@@ -59,7 +59,7 @@ class ReturnSource(models.TextChoices):
     PLATFORM = "platform", _("Sales platform")
 
 
-class ReturnRequest(ConcurrentTransitionMixin, TimeStampedModel):
+class ReturnRequest(ConcurrentTransitions, TimeStampedModel):
     """One return authorisation (RMA). Its status is protected: services run the transitions."""
 
     number = models.CharField(_("RMA number"), max_length=24, unique=True)
