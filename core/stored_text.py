@@ -105,23 +105,22 @@ def in_reader_language(text: str) -> str:
     if not text or not translation.get_language():
         return text or ""
     sentences = re.split(r"(?<=[.。])\s+", text)
-    said: dict[str, str | None] = {}  # each sentence looked up once
-    if len(sentences) > 1:
-        # A transition's sentence with its reason after it ("Return R1: Requested → Approved.
-        # Within the return policy.") would also match the first sentence whole, its last value
-        # swallowing the reason untranslated: when every sentence is one of ours, say each again.
-        for sentence in sentences:
+    said: dict[str, str | None] = {}
+
+    def say(sentence: str) -> str | None:  # each sentence looked up once
+        if sentence not in said:
             said[sentence] = _say_again(sentence)
-            if said[sentence] is None:
-                break
-        else:
-            return " ".join(said[sentence] for sentence in sentences)
+        return said[sentence]
+
+    # A transition's sentence with its reason after it ("Return R1: Requested → Approved. Within
+    # the return policy.") would also match the first sentence whole, its last value swallowing the
+    # reason untranslated: when every sentence is one of ours, say each again (all() stops at the
+    # first it does not know).
+    if len(sentences) > 1 and all(say(sentence) is not None for sentence in sentences):
+        return " ".join(say(sentence) for sentence in sentences)
     whole = _say_again(text)
     if whole is not None:
         return whole
     if len(sentences) > 1:
-        return " ".join(
-            (said[sentence] if sentence in said else _say_again(sentence)) or sentence
-            for sentence in sentences
-        )
+        return " ".join(say(sentence) or sentence for sentence in sentences)
     return text
