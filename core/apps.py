@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
 
         import core.any_lookup  # noqa: F401 - registers field__any on every field
         from core.encryption import check_encryption_keys, check_encryption_keys_deployed
+        from core.pg_loaders import use_c_loaders
         from core.roles import sync_roles_after_migrate
         from core.sqlite_limits import use_the_library_variable_limit
 
@@ -22,6 +23,7 @@ class CoreConfig(AppConfig):
         # Groups are set-up data, not domain logic: keep them in step with the code after migrate.
         post_migrate.connect(sync_roles_after_migrate, sender=self)
         connection_created.connect(use_the_library_variable_limit, dispatch_uid="sqlite-variable-limit")
+        connection_created.connect(use_c_loaders, dispatch_uid="postgresql-c-loaders")
         self._forget_cached_permissions_on_change()
 
     @staticmethod

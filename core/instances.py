@@ -72,13 +72,16 @@ class _Recipe:
         self.setter_defaults = {
             attname: model._meta.get_field(attname).get_default for attname in self.setters
         }
+        # A row as the database gives it: every concrete field's value, in this order.
+        self.row = [field.attname for field in model._meta.concrete_fields]
+        self.row_count = len(self.row)
 
 
 _recipes: dict[type[Model], _Recipe] = {}
 
 
-def build(model: type[Model], **values) -> Model:
-    """An unsaved `model` instance, as `model(**values)` would build it."""
+def _recipe(model: type[Model]) -> _Recipe | None:
+    """The model's recipe, or None where Django's constructor must run."""
     recipe = _recipes.get(model)
     if recipe is None:
         recipe = _recipes[model] = _Recipe(model)
@@ -88,6 +91,41 @@ def build(model: type[Model], **values) -> Model:
         or pre_init.has_listeners(model)
         or post_init.has_listeners(model)
     ):
+        return None
+    return recipe
+
+
+def loaded(model: type[Model], db: str, field_names, values) -> Model:
+    """A `model` instance read from the database, as `Model.from_db` gives it (which calls the
+    positional constructor: a setattr through each field's descriptor, then django-fsm's scan for
+    state fields). A deferred field is left out of the instance's `__dict__`, as Django leaves it;
+    a row without a state field takes Django's path (which reads the state at once)."""
+    recipe = _recipe(model)
+    if recipe is None:
+        return Model.from_db.__func__(model, db, field_names, values)
+    if len(values) == recipe.row_count:
+        names = recipe.row  # every field, in the model's order (Django's from_db assumes it too)
+    elif all(name in field_names for name in recipe.states):
+        names = field_names  # the selected fields' attnames, in the row's order
+    else:
+        return Model.from_db.__func__(model, db, field_names, values)
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    state.adding, state.db = False, db
+    stored = instance.__dict__
+    stored.update(zip(names, values, strict=True))
+    for attname in recipe.setters:  # its descriptor converts what the database gave
+        if attname in stored:
+            setattr(instance, attname, stored[attname])
+    if recipe.tracks_states:
+        stored["_ConcurrentTransitionMixin__initial_states"] = {name: stored[name] for name in recipe.states}
+    return instance
+
+
+def build(model: type[Model], **values) -> Model:
+    """An unsaved `model` instance, as `model(**values)` would build it."""
+    recipe = _recipe(model)
+    if recipe is None:
         return model(**values)
     instance = model.__new__(model)
     state = instance._state = ModelState()

@@ -5,6 +5,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMFieldMixin
 from timezone_field import TimeZoneField
 
 from core.encrypted_fields import EncryptedTextField
+from core.instances import loaded
 from core.roles import Role
 
 
@@ -37,6 +38,12 @@ class ConcurrentTransitions(ConcurrentTransitionMixin):
             found = tuple(field for field in self._meta.fields if isinstance(field, FSMFieldMixin))
             model._state_fields = found
         return found
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        # Django's path sets each of an order's 51 fields through its descriptor, then the mixin
+        # records the states: a third of the batch router's time locking and reading its orders.
+        return loaded(cls, db, field_names, values)
 
 
 class TimeStampedModel(models.Model):
