@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.array_insert import insert_all
 from core.errors import DomainError
+from core.instances import build
 from core.transitions import Actor, Moved, apply, lock_one, lock_rows, require_state, transition
 from fulfilment import notifications
 from fulfilment.models import LEFT_WAREHOUSE, Shipment, ShipmentLine, ShipmentStatus
@@ -95,7 +96,8 @@ def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, r
         moved = apply(shipment, "send_to_warehouse", None)
         shipment.sent_at = now  # sent together
         events.append(
-            OrderEvent(
+            build(
+                OrderEvent,
                 order=orders[shipment.order_id],
                 kind=OrderEventKind.SHIPMENT,
                 reason=reason,

@@ -10,8 +10,11 @@ goes through route_order in its turn, after the run before it is written; the st
 again after it. Orders routed before (re-routes) are routed one by one after the commit.
 
 Locks, in the global order: the chunk's order rows (ascending id), the parcels waiting for
-merges of its customers, then its unrouted reservation rows and the balance rows
-(reservations.routable_stocks). New shipments need none: nobody else sees them before the commit."""
+merges of its customers, then the unrouted reservation rows and the balance rows of every order
+the chunk may route (reservations.routable_stocks), all before the first order is routed. So the
+orders left to route_order, and the reads of the stock after them, lock no row they do not hold
+already (a balance with a lower id than one held, taken later, could deadlock with an intake
+locking the two in order). New shipments need none: nobody else sees them before the commit."""
 
 import logging
 from collections import defaultdict
@@ -93,10 +96,11 @@ def _route_chunk(order_ids: list[int]) -> tuple[int, list[int]]:
         orders = lock_rows(Order.objects.all(), order_ids)
         chunk = _Chunk()
         waiting_to_merge = _lock_merge_targets(orders, chunk)
-        needs, routed_before = _needs(orders)
+        needs, routed_before, stocked = _needs(orders)
         mergeable = _mergeable(orders, chunk, waiting_to_merge)
-        shipments, pending, stocks, provisional = 0, [], None, 0
+        shipments, pending, provisional = 0, [], 0
         now = timezone.now()
+        stocks = _lock_stock(orders, stocked, now)  # see the module: every row, before any routing
         for index, order in enumerate(orders):
             if order.pk in routed_before:
                 continue
@@ -120,6 +124,15 @@ def _route_chunk(order_ids: list[int]) -> tuple[int, list[int]]:
         return shipments, sorted(routed_before)
 
 
+def _lock_stock(orders, stocked: dict[int, set[int]], now) -> dict[int, reservations.RoutableStock] | None:
+    """The routable stock of every order of the chunk that may be routed (also those left to
+    route_order: mergeable, pre-sale, short), which locks all the rows their routing can take."""
+    routings = [
+        reservations.Routing(o.pk, o.channel_id, frozenset(stocked[o.pk])) for o in orders if o.pk in stocked
+    ]
+    return reservations.routable_stocks(routings, now=now) if routings else None
+
+
 def _stocks(orders, needs, mergeable, now) -> dict[int, reservations.RoutableStock]:
     """The routable stock of the batch's orders from here on (one shared `free`)."""
     return reservations.routable_stocks(
@@ -132,24 +145,27 @@ def _stocks(orders, needs, mergeable, now) -> dict[int, reservations.RoutableSto
     )
 
 
-def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int]]:
+def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int], dict[int, set[int]]]:
     """({order id: its needs} for the orders this path takes — paid, shipping, never routed, no
-    pre-sale line —, the orders routed before: a shipment of theirs exists, even cancelled)."""
+    pre-sale line —, the orders routed before: a shipment of theirs exists, even cancelled, and
+    {order id: the SKUs of its stocked lines} for every order never routed that route_order
+    may route: a routable state, shipping)."""
     ids = [o.pk for o in orders]
     routed_before = set(
         ShipmentLine.objects.filter(order_line__order_id__any=ids).values_list(
             "order_line__order_id", flat=True
         )
     ) | set(Shipment.objects.filter(order_id__any=ids).values_list("order_id", flat=True))
-    candidates = {
-        o.pk
+    routable = {
+        o.pk: o.status == OrderStatus.PAID  # the batch plans only paid orders
         for o in orders
-        if o.status == OrderStatus.PAID and o.requires_shipping and o.pk not in routed_before
+        if o.status in ROUTABLE and o.requires_shipping and o.pk not in routed_before
     }
     needs: dict[int, list[Need]] = defaultdict(list)
+    stocked: dict[int, set[int]] = defaultdict(set)
     presale = set()
     lines = (  # rows, not instances: a chunk reads hundreds
-        OrderLine.objects.filter(order_id__any=candidates, sku__isnull=False)
+        OrderLine.objects.filter(order_id__any=routable, sku__isnull=False)
         .exclude(kind=LineKind.BUNDLE)  # OrderLine.is_stocked: a bundle ships its components
         .annotate(live=F("quantity") - F("cancelled_quantity"))
         .filter(live__gt=0)
@@ -157,10 +173,12 @@ def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int]]:
         .values_list("pk", "order_id", "sku_id", "live", "presale")
     )
     for line_id, order_id, sku_id, live, is_presale in lines:
-        needs[order_id].append(Need(line_id, sku_id, live, is_presale))
+        stocked[order_id].add(sku_id)
+        if routable[order_id]:
+            needs[order_id].append(Need(line_id, sku_id, live, is_presale))
         if is_presale:
             presale.add(order_id)
-    return {pk: lines for pk, lines in needs.items() if pk not in presale}, routed_before
+    return {pk: lines for pk, lines in needs.items() if pk not in presale}, routed_before, stocked
 
 
 def _merging(orders: list[Order], chunk: _Chunk) -> list[Order]:

@@ -16,8 +16,10 @@ from fulfilment import routing
 from fulfilment.models import RoutingPolicy, Shipment, ShipmentLine, ShippingRate
 from fulfilment.routing import batch
 from fulfilment.tests.test_routing import warehouse
+from inventory import reservations
 from inventory.models import Reservation, StockBalance, StockMovement
 from inventory.reconciliation import find_drift
+from inventory.reservations import move
 from orders import services
 from orders.intake import order_ingest_batch
 from orders.models import Order, OrderEvent
@@ -239,6 +241,48 @@ def test_batch_routing_writes_what_routing_each_order_alone_writes(monkeypatch):
     assert shipments["E-5-2"][4]  # pre-sale parcel
     assert shipments["E-6-1"][2:4] == ("WH-SH", "sent_to_warehouse")  # cheapest, no window: pushed
     assert shipments["E-6-1"][7] == "sf" and "carrier" in shipments["E-6-1"][6]  # chosen on release
+
+
+@pytest.mark.django_db
+def test_a_chunk_locks_the_stock_of_all_its_orders_before_routing_any(monkeypatch):
+    """Balance rows are locked in ascending id or were held already, all through a chunk: an order
+    left to route_order (a pre-sale one) whose stock has the lowest id does not lock it after rows
+    with higher ids, which could deadlock with an intake locking the two in order."""
+    ensure_master_data(stock=0)
+    presale = SKUFactory(code="PRE-1", presale=True)
+    receive(presale, 5)  # the lowest balance id
+    receive(SKUFactory(code="SKU-1"), 10)
+    planned = make_order(paid=True, lines=lines(("SKU-1", 1)), customer=customer(1)).pk
+    left_to_route_order = make_order(
+        paid=True,
+        lines=[*lines(("SKU-1", 1)), {"sku": "PRE-1", "quantity": 1, "unit_price": "5", "presale": True}],
+        customer=customer(2),
+    ).pk
+    locked = []  # per read of the routable stock: the balance rows it locked
+    read = move.routable_stocks
+
+    def recording(orders, **kwargs):
+        stocks = read(orders, **kwargs)
+        locked.append(sorted(next(iter(stocks.values())).free))
+        return stocks
+
+    monkeypatch.setattr(move, "routable_stocks", recording)  # route_order's
+    monkeypatch.setattr(reservations, "routable_stocks", recording)  # the batch's
+    routed_alone = []
+    route = batch.route_quietly
+    monkeypatch.setattr(batch, "route_quietly", lambda pk: (routed_alone.append(pk), route(pk))[1])
+
+    routing.route_orders([planned, left_to_route_order])
+
+    assert routed_alone == [left_to_route_order]
+    assert len(locked) >= 2
+    held: set[int] = set()
+    for rows in locked:
+        assert all(pk in held or pk > max(held, default=0) for pk in rows), locked
+        held |= set(rows)
+    assert set(
+        Order.objects.filter(pk__in=[planned, left_to_route_order]).values_list("status", flat=True)
+    ) == {"allocated"}
 
 
 @pytest.mark.django_db
