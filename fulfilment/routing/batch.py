@@ -165,7 +165,7 @@ def _needs(orders: list[Order]) -> tuple[dict[int, list[Need]], set[int], dict[i
     stocked: dict[int, set[int]] = defaultdict(set)
     presale = set()
     lines = (  # rows, not instances: a chunk reads hundreds
-        OrderLine.objects.filter(order_id__any=routable, sku__isnull=False)
+        OrderLine.objects.filter(order_id__any=routable.keys(), sku__isnull=False)
         .exclude(kind=LineKind.BUNDLE)  # OrderLine.is_stocked: a bundle ships its components
         .annotate(live=F("quantity") - F("cancelled_quantity"))
         .filter(live__gt=0)
