@@ -4,8 +4,9 @@ Django registers two of psycopg's pure-Python loaders on every connection, and t
 value of their type in every row read:
   - `timestamptz`: its own subclass of the Python loader (to set the connection's time zone on the
     value), so each timestamp is parsed by a regular expression in Python: 30 % of the time to
-    read 2,700 orders (130 ms; 91 ms with the C loaders). psycopg's C loader gives the same value when the session's time zone is
-    UTC, which is what Django sets with USE_TZ: an aware datetime in `datetime.timezone.utc`.
+    read 2,700 orders (130 ms; 91 ms with the C loaders). psycopg's C loader gives the same value
+    when the session's time zone is UTC, which is what Django sets with USE_TZ: an aware datetime
+    in `datetime.timezone.utc`.
   - `jsonb`: the Python text loader (JSONField decodes the text itself); the C text loader gives
     the same string.
 `use_c_loaders` (connection_created) puts psycopg's C loaders back where they give the same values.
