@@ -124,4 +124,5 @@ def test_the_orm_reads_the_same_times(routed):
         )
         epoch = cursor.fetchone()[0]
     assert event.created_at.tzinfo is UTC
-    assert event.created_at == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=float(epoch))
+    micros = int(epoch * 1_000_000)  # numeric: exact, where a float could be a microsecond off
+    assert event.created_at == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
