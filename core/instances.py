@@ -102,14 +102,12 @@ def loaded(model: type[Model], db: str, field_names, values) -> Model:
     positional constructor: a setattr through each field's descriptor, then django-fsm's scan for
     state fields). A deferred field is left out of the instance's `__dict__`, as Django leaves it;
     a row without a state field takes Django's path (which reads the state at once)."""
-    recipe = _recipe(model)
-    if recipe is None:
-        return Model.from_db.__func__(model, db, field_names, values)
-    if len(values) == recipe.row_count:
+    recipe, names = _recipe(model), None
+    if recipe is not None and len(values) == recipe.row_count:
         names = recipe.row  # every field, in the model's order (Django's from_db assumes it too)
-    elif all(name in field_names for name in recipe.states):
+    elif recipe is not None and all(name in field_names for name in recipe.states):
         names = field_names  # the selected fields' attnames, in the row's order
-    else:
+    if names is None:
         return Model.from_db.__func__(model, db, field_names, values)
     instance = model.__new__(model)
     state = instance._state = ModelState()

@@ -12,6 +12,7 @@ from psycopg.pq import Format
 
 from core.models import ConcurrentTransitions
 from core.pg_loaders import C_TEXT, JSONB_OID, TIMESTAMPTZ_OID, UtcTimestamptzLoader
+from core.tests.test_instances import _same  # values, types, FSM states, _state
 from fulfilment.models import Shipment
 from inventory.models import Reservation
 from orders.models import Order, OrderEvent
@@ -20,18 +21,6 @@ from orders.tests.factories import order_in_state
 pytestmark = pytest.mark.django_db
 
 DJANGOS = classmethod(Model.from_db.__func__)
-
-
-def _same(ours, theirs):
-    """Field values (and their types), FSM initial states and the state's flags all equal."""
-    assert type(ours) is type(theirs)
-    mine = {k: v for k, v in vars(ours).items() if k != "_state"}
-    django = {k: v for k, v in vars(theirs).items() if k != "_state"}
-    assert mine == django
-    assert {k: type(v) for k, v in mine.items()} == {k: type(v) for k, v in django.items()}
-    assert (
-        (ours._state.db, ours._state.adding) == (theirs._state.db, theirs._state.adding) == ("default", False)
-    )
 
 
 def _both(queryset):
@@ -57,6 +46,7 @@ def test_every_model_tracking_states_reads_rows_fast():
 def test_whole_rows_equal_djangos(routed, model):
     for ours, theirs in _both(model.objects.all()):
         _same(ours, theirs)
+        assert (ours._state.db, ours._state.adding) == ("default", False)
         assert "_ConcurrentTransitionMixin__initial_states" in vars(ours)
 
 
@@ -105,6 +95,10 @@ def test_timestamps_load_in_c_with_djangos_values():
         read = [row[0] for row in cursor.fetchall()]
     assert read == written
     assert all(value.tzinfo is UTC for value in read)  # as Django's loader gives them
+    loader = UtcTimestamptzLoader(TIMESTAMPTZ_OID, connection.connection)
+    assert UtcTimestamptzLoader.load(loader, b"1999-12-31 23:59:59.5+00") == datetime(
+        1999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC
+    )  # the class's own method (Loader's contract) answers as the C one
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's loaders: PostgreSQL")
