@@ -166,10 +166,18 @@ def gunicorn(
 
 
 @contextmanager
-def manage_process(db: str, *args: str, broker: str, cache: str | None = None, extra_env: dict | None = None):
+def manage_process(
+    db: str,
+    *args: str,
+    broker: str,
+    cache: str | None = None,
+    extra_env: dict | None = None,
+    log_tag: str = "",
+):
     """A long-running `manage.py` command beside the server (e.g. stock_lock_writer), with the
-    same environment; its log is /tmp/<db>-<command>.log. Stopped (SIGTERM, then kill) at the end."""
-    log_path = f"/tmp/{db}-{args[0]}.log"
+    same environment; its log is /tmp/<db>-<command>[-<log_tag>].log. Stopped (SIGTERM, then
+    kill) at the end."""
+    log_path = f"/tmp/{db}-{args[0]}{'-' + log_tag if log_tag else ''}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [str(ROOT / ".venv/bin/python"), "manage.py", *args],

@@ -2,8 +2,8 @@
 clients with p50 ≤ 50 ms), against gunicorn run as the README's production section runs it:
 `config.wsgi --worker-class gthread --workers 4 --threads 8 --timeout 60 --access-logfile -`
 (production settings, DEBUG off, token authentication as a customer-service user, Redis broker
-and cache on HTTP_REDIS_URL), with its one `order_intake_writer` process taking every web
-process's single POSTs (HTTP_WRITER=0: none, each web process ingests its own).
+and cache on HTTP_REDIS_URL), with its two `order_intake_writer` processes taking every web
+process's single POSTs (HTTP_WRITERS: how many; 0: none, each web process ingests its own).
 
 A, measured: POST /api/v1/orders/bulk/ — batches of HTTP_BULK_BATCH (1,000) 3-line canonical
    orders; one order in fifty repeats an earlier one of its round (a platform delivering it twice:
@@ -31,7 +31,7 @@ HTTP_BULK_CLIENTS (2, for A2), HTTP_SINGLE_ORDERS per round (600), HTTP_TRIVIAL_
 HTTP_CLIENTS (16), HTTP_WORKERS (4),
 HTTP_THREADS (8), HTTP_REDIS_URL (redis://127.0.0.1:6379/13: broker, cache and writer queue; the
 bench flushes that database before and after; nothing consumes the routing tasks published there),
-HTTP_WRITER (1). Run: `.venv/bin/python -m bench.http_ingest`."""
+HTTP_WRITERS (2). Run: `.venv/bin/python -m bench.http_ingest`."""
 
 import json
 import os
@@ -40,7 +40,7 @@ import secrets
 import statistics
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from datetime import timedelta
 
 from bench.common import load_average, setup_django, teardown, verdict
@@ -57,7 +57,7 @@ TRIVIAL_REQUESTS = int(os.environ.get("HTTP_TRIVIAL_REQUESTS", 3_000))
 WORKERS = int(os.environ.get("HTTP_WORKERS", 4))
 THREADS = int(os.environ.get("HTTP_THREADS", 8))
 REDIS = os.environ.get("HTTP_REDIS_URL", "redis://127.0.0.1:6379/13")
-WRITER = os.environ.get("HTTP_WRITER", "1") == "1"  # the README's production shape: one order writer
+WRITERS = int(os.environ.get("HTTP_WRITERS", 2))  # the README's production shape: two order writers
 SKUS = 300
 CHANNEL = "bench-api"
 
@@ -139,13 +139,22 @@ def main() -> None:
     import httpx
 
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-    shape = {"ORDER_INTAKE_WRITER_URL": REDIS if WRITER else ""}
-    with (
-        gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS, extra_env=shape) as port,
-        manage_process(DB, "order_intake_writer", broker=REDIS, cache=REDIS, extra_env=shape)
-        if WRITER
-        else nullcontext(),
-    ):
+    shape = {"ORDER_INTAKE_WRITER_URL": REDIS if WRITERS else ""}
+    with ExitStack() as running:
+        port = running.enter_context(
+            gunicorn(DB, workers=WORKERS, threads=THREADS, broker=REDIS, cache=REDIS, extra_env=shape)
+        )
+        for number in range(WRITERS):
+            running.enter_context(
+                manage_process(
+                    DB,
+                    "order_intake_writer",
+                    broker=REDIS,
+                    cache=REDIS,
+                    extra_env=shape,
+                    log_tag=str(number + 1),
+                )
+            )
         base = f"http://127.0.0.1:{port}"
         # Warm-up: every worker imports the app and opens its connection before the clock runs.
         run_singles(port, headers, [encode(p) for p in new_orders("W", 4 * WORKERS * 2)], CLIENTS)
@@ -154,7 +163,9 @@ def main() -> None:
             assert warm.status_code == 200, warm.text[:500]
 
         size = len(encode({"orders": [payload("size", 0) for _ in range(BULK_BATCH)]}))
-        writer = "one order_intake_writer process" if WRITER else "each web process ingesting its own"
+        writer = (
+            f"{WRITERS} order_intake_writer processes" if WRITERS else "each web process ingesting its own"
+        )
         print(f"HTTP order intake: gunicorn gthread {WORKERS}×{THREADS}, Redis broker and cache, {writer}")
         print(f"  {ROUNDS} rounds, A1 A2 B T interleaved; {load_average()}")
         print(

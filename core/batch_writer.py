@@ -2,9 +2,9 @@
 checkout locks, inventory.lock_writer; single order POSTs, orders.api.intake_writer). The
 in-process group commit (core.group_commit) batches only the callers of one process; behind
 gunicorn's 4 processes × 8 threads that makes batches of about two. Here every web process hands
-its request to one writer over a Redis list and waits for the answer on a key of its own; the
-writer takes everything waiting (up to `max_batch`), settles it in one transaction and answers
-each caller.
+its request to the writer over a Redis list and waits for the answer on a key of its own; the
+writer (or each of several taking the same list) takes everything waiting (up to `max_batch`),
+settles it in one transaction and answers each caller.
 
 Nothing acknowledged is lost: a caller is answered only after its work committed. What can happen
 is the reverse — a caller that gave up (the writer was down or slow) is answered with an error

@@ -199,10 +199,10 @@ STOCK_LOCK_TTL_SECONDS = env.int("STOCK_LOCK_TTL_SECONDS", default=900)
 # within each process. A caller waits at most the timeout for its answer (then 503, retry).
 STOCK_LOCK_WRITER_URL = env("STOCK_LOCK_WRITER_URL", default="")
 STOCK_LOCK_WRITER_TIMEOUT_SECONDS = env.float("STOCK_LOCK_WRITER_TIMEOUT_SECONDS", default=5.0)
-# Single order POSTs from every web process through one writer process (`manage.py
-# order_intake_writer`), so concurrent POSTs share one intake batch (orders.api.intake_writer): a
-# Redis URL, or empty for each process to ingest its own. Past the timeout a web process ingests
-# the order itself (intake is idempotent).
+# Single order POSTs from every web process through the writer processes (`manage.py
+# order_intake_writer`, two in production), so concurrent POSTs share intake batches
+# (orders.api.intake_writer): a Redis URL, or empty for each process to ingest its own. Past the
+# timeout a web process ingests the order itself (intake is idempotent).
 ORDER_INTAKE_WRITER_URL = env("ORDER_INTAKE_WRITER_URL", default="")
 ORDER_INTAKE_WRITER_TIMEOUT_SECONDS = env.float("ORDER_INTAKE_WRITER_TIMEOUT_SECONDS", default=3.0)
 # Stock changes are gathered this long before one push to the channels (R-I10).

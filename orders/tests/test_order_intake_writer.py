@@ -1,11 +1,12 @@
-"""Single order POSTs through the one order intake writer (ORDER_INTAKE_WRITER_URL): callers on
-parallel connections share the writer's batches, and every caller gets the status and the very
-bytes the in-process path gives — created, known, invalid, refused, in the caller's language. When
-the writer does not answer, or fails in a way that is not the order's fault, the web process
+"""Single order POSTs through the order intake writers (ORDER_INTAKE_WRITER_URL): callers on
+parallel connections share a writer's batches, two writers store theirs at once, and every caller
+gets the status and the very bytes the in-process path gives — created, known, invalid, refused,
+in the caller's language. When the writer does not answer, or fails in a way that is not the order's fault, the web process
 ingests the order itself, and a writer coming back late does not store it twice."""
 
 import threading
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -38,29 +39,41 @@ def writer_settings(settings, monkeypatch):
     intake_writer.writer_queue().client.delete(intake_writer.writer_queue().queue)
 
 
-@pytest.fixture
-def writer(writer_settings):
-    """The writer on a thread of its own (its own database connection), served as the command
-    serves it. Yields the sizes of the batches it took."""
-    stop, batches = threading.Event(), []
+@contextmanager
+def _serving(count: int, before_settling=lambda _writer: None, max_batch: int = 128):
+    """`count` writers, each on a thread of its own (its own database connection), served as the
+    command serves them. Yields the sizes of the batches each took; `before_settling(writer)` runs
+    before each batch is settled."""
+    stop, batches = threading.Event(), [[] for _ in range(count)]
 
-    def settle(items):
-        batches.append(len(items))  # before the callers are answered
-        return intake_writer.settle_order_items(items)
+    def run(index):
+        def settle(items):
+            batches[index].append(len(items))  # before the callers are answered
+            before_settling(index)
+            return intake_writer.settle_order_items(items)
 
-    queue = intake_writer.writer_queue()  # taken once, as the command takes it
-
-    def run():
+        queue = intake_writer.writer_queue()  # taken once, as the command takes it
         try:
-            serve(queue, settle, max_batch=128, stopped=stop.is_set)
+            serve(queue, settle, max_batch=max_batch, stopped=stop.is_set)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    yield batches
-    stop.set()
-    thread.join()
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield batches
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+@pytest.fixture
+def writer(writer_settings):
+    """One writer; yields the sizes of the batches it took."""
+    with _serving(1) as batches:
+        yield batches[0]
 
 
 def _client(user, language: str | None = None) -> APIClient:
@@ -100,6 +113,35 @@ def test_parallel_posts_share_the_writers_batches_and_get_the_bodies_the_api_giv
     known = Order.objects.get(external_id=payloads[0]["external_id"])
     assert again.content == _as_the_api_renders(known_order_body(known))
     assert Order.objects.count() == 12
+
+
+def test_two_writers_store_their_batches_at_once_and_each_order_once(writer_settings, agent):
+    """The README runs two writer processes on one queue. Here each writer's first batch waits
+    until the other has taken one too, so two intake transactions run at once on the same SKUs
+    and customer; every order is posted twice by two callers at the same time."""
+    both_busy = threading.Barrier(2, timeout=20)
+
+    def first_batches_overlap(index):
+        if len(batches[index]) == 1:
+            both_busy.wait()
+
+    payloads = [canonical_payload(paid=bool(n % 2)) for n in range(8)]
+    clients = [_client(agent) for _ in range(16)]
+    answers = [None] * 16
+
+    def post(index):
+        answers[index] = clients[index].post(URL, payloads[index % 8], format="json")
+
+    with _serving(2, first_batches_overlap, max_batch=4) as batches:  # neither can take all 16
+        assert run_parallel(16, post) == []
+
+    assert all(batches)  # both writers stored batches
+    for n in range(8):
+        statuses = sorted(answers[i].status_code for i in (n, n + 8))
+        assert statuses == [200, 201]  # one caller created it, the other got the known order
+        assert answers[n].json()["number"] == answers[n + 8].json()["number"]
+    assert Order.objects.count() == 8 and OrderLine.objects.count() == 16
+    assert find_drift() == []
 
 
 def _answers_in_process_and_through_the_writer(settings, batches, client, payload):
