@@ -26,6 +26,7 @@ import redis
 from django.db import close_old_connections
 
 from core.errors import DomainError
+from core.handoff import publishes_held
 from core.processes import tune_garbage_collector
 
 SERVE_MARGIN = 1.0  # seconds a caller must still be waiting for its request to be served
@@ -97,7 +98,11 @@ class BatchWriterQueue:
         Returns how many requests were taken."""
         taken, waiting = self.take(max_batch=max_batch, wait=wait, linger=linger)
         if waiting:
-            self.answer(waiting, settle([request["item"] for request in waiting]))
+            # The tasks a batch publishes after its commit (routing the orders, their customers'
+            # statistics) go after the answers: ~8 % of the order writer's time otherwise spent
+            # before its callers heard back.
+            with publishes_held():
+                self.answer(waiting, settle([request["item"] for request in waiting]))
         return taken
 
 

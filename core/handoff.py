@@ -21,7 +21,9 @@ task's starts (named by the caller: `attempts` on every model so far).
 """
 
 import logging
+import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -75,8 +77,37 @@ def publish(task, *args, **options) -> bool:
 
 
 def publish_on_commit(task, *args) -> None:
-    """Publish the task once the current transaction commits, never failing the caller."""
-    transaction.on_commit(partial(publish, task, *args))
+    """Publish the task once the current transaction commits, never failing the caller (inside
+    `publishes_held`, when that block ends)."""
+    transaction.on_commit(partial(_publish_or_hold, task, *args))
+
+
+_held = threading.local()
+
+
+def _publish_or_hold(task, *args) -> None:
+    held = getattr(_held, "publishes", None)
+    if held is None:
+        publish(task, *args)
+    else:
+        held.append((task, args))
+
+
+@contextmanager
+def publishes_held():
+    """The publishes of transactions committed inside the block are sent as it ends, in order.
+    A batch writer answers its callers first: their work is committed, the tasks only follow it
+    up (and a publish lost with the process is handed over by the sweepers)."""
+    if getattr(_held, "publishes", None) is not None:  # nested: the outer block sends them
+        yield
+        return
+    _held.publishes = held = []
+    try:
+        yield
+    finally:
+        _held.publishes = None
+        for task, args in held:
+            publish(task, *args)
 
 
 def grace() -> timedelta:

@@ -1,8 +1,12 @@
 """core.handoff: publishing after commit never fails the caller when the broker is down (the
 stored row is the record; a sweep delivers it), and a row the sweeper takes is counted and spaced
 out (at most an hour apart), and given up only once its task has started HANDOFF_MAX_ATTEMPTS
-times; a row whose task never starts is handed over for as long as it waits."""
+times; a row whose task never starts is handed over for as long as it waits. A batch writer holds
+its batch's publishes until it has answered its callers."""
 
+import json
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,11 +14,20 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from core.handoff import MAX_SPACING, claim_due, publish, record_start, waiting_since
+from core.batch_writer import BatchWriterQueue
+from core.handoff import (
+    MAX_SPACING,
+    claim_due,
+    publish,
+    publish_on_commit,
+    publishes_held,
+    record_start,
+    waiting_since,
+)
 from core.models import OutboxMessage, OutboxState
 from core.outbox import outbox_enqueue, outbox_sweep, register_handler
 from core.tasks import deliver_outbox_message
-from core.tests.real_worker import DEAD_BROKER, publishing_to
+from core.tests.real_worker import DEAD_BROKER, publishing_to, redis_url
 from integrations.models import InboundMessage
 
 KIND = "test.handoff.outbox"
@@ -135,3 +148,48 @@ def test_a_start_never_brings_a_spaced_out_hand_off_forward(settings):
 def test_claiming_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match="inside the sweep's transaction"):
         claim_due(InboundMessage.objects.none(), started="attempts", now=timezone.now(), limit=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishes_held_go_out_as_the_block_ends_in_order_and_never_before_commit(monkeypatch):
+    sent = []
+    monkeypatch.setattr("core.handoff.publish", lambda task, *args: sent.append(args))
+    with publishes_held():
+        with transaction.atomic():
+            publish_on_commit(deliver_outbox_message, 1)
+            publish_on_commit(deliver_outbox_message, 2)
+        with publishes_held(), transaction.atomic():  # nested: the outer block sends
+            publish_on_commit(deliver_outbox_message, 3)
+        try:
+            with transaction.atomic():
+                publish_on_commit(deliver_outbox_message, 4)
+                raise RuntimeError("rolled back: never published")
+        except RuntimeError:
+            pass
+        assert sent == []
+    assert sent == [(1,), (2,), (3,)]
+
+    with transaction.atomic():  # outside the block: at commit, as always
+        publish_on_commit(deliver_outbox_message, 5)
+    assert sent[-1] == (5,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_writer_answers_its_callers_before_it_publishes_the_batchs_tasks(monkeypatch):
+    events = []
+    monkeypatch.setattr("core.handoff.publish", lambda task, *args: events.append(("publish", args)))
+    queue = BatchWriterQueue(redis_url(), f"held-test-{uuid.uuid4().hex}", unavailable="-", late="-")
+    monkeypatch.setattr(queue, "answer", lambda requests, answers: events.append(("answer", answers)))
+
+    def settle(items):
+        with transaction.atomic():
+            publish_on_commit(deliver_outbox_message, *items)
+        return ["stored"] * len(items)
+
+    try:
+        request = {"reply": "reply-1", "deadline": time.time() + 60, "item": 7}
+        queue.client.rpush(queue.queue, json.dumps(request))
+        assert queue.serve_once(settle, max_batch=10, wait=1) == 1
+    finally:
+        queue.client.delete(queue.queue)
+    assert events == [("answer", ["stored"]), ("publish", (7,))]
