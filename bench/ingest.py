@@ -15,9 +15,11 @@ order delivered earlier (a webhook sent twice). Three paths, interleaved round b
   floor    hand-written SQL for the same writes of a batch, one array statement per table:
            customers, orders (ON CONFLICT dedupe), lines, events, balances locked in id order,
            reservations + balance update + reserve movements + stock-push marks in one statement,
-           then routing writes for the paid orders (shipments, shipment lines, reservations linked,
-           orders allocated, their events). It reads no rules, no pools, no routing policy and
-           writes no outbox row: a lower bound on the database work, not a feature-complete path.
+           then routing writes for the paid orders (shipments, in the state ours leaves them: sent
+           to the own warehouse; shipment lines, reservations linked, orders allocated, their
+           events: allocated, routed, queued for picking). The same rows as ours per table
+           (checked: pg_stat_user_tables around one batch of each). It reads no rules, no pools,
+           no routing policy: a lower bound on the database work, not a feature-complete path.
 
 Then: one writer against two (separate processes, catalogue split between them so their batches
 share no SKU row), and the invariants: one order per external id, 3 lines each, every order
@@ -220,7 +222,7 @@ _FLOOR_SQL = {
     "shipments": """
         INSERT INTO orders_shipment (created_at, updated_at, number, status, presale, priority, routing,
             tracking_number, waybill, external_ref, problem, order_id, warehouse_id, label_prints)
-        SELECT %(now)s, %(now)s, n || '-1', 'created', false, 'normal', '{"why": "floor"}', '', '{}', '', '',
+        SELECT %(now)s, %(now)s, n || '-1', 'sent_to_warehouse', false, 'normal', '{"why": "floor"}', '', '{}', '', '',
                o, %(warehouse)s, 0
           FROM unnest(%(order)s::bigint[], %(number)s::text[]) AS t(o, n)
         RETURNING order_id, id""",
@@ -347,6 +349,7 @@ def floor(shop: Shop, items: list[dict]) -> tuple[float, float]:
         run("allocate", order=paid)
         routed_events = [(o, "transition", "paid", "allocated", "Routed") for o in paid]
         routed_events += [(o, "routed", "", "", "floor") for o in paid]
+        routed_events += [(o, "shipment", "", "", "Queued for picking in our warehouse.") for o in paid]
         run(
             "events",
             order=[e[0] for e in routed_events],
