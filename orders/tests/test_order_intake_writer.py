@@ -1,8 +1,9 @@
 """Single order POSTs through the order intake writers (ORDER_INTAKE_WRITER_URL): callers on
 parallel connections share a writer's batches, two writers store theirs at once, and every caller
 gets the status and the very bytes the in-process path gives — created, known, invalid, refused,
-in the caller's language. When the writer does not answer, or fails in a way that is not the order's fault, the web process
-ingests the order itself, and a writer coming back late does not store it twice."""
+in the caller's language. When the writer does not answer, or fails in a way that is not the
+order's fault, the web process ingests the order itself, and a writer coming back late does not
+store it twice."""
 
 import threading
 import uuid
