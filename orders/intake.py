@@ -50,22 +50,32 @@ def order_ingest_batch(
     `follow_up=False` queues no task for the new orders after commit (no routing of the paid
     ones, no customer statistics): for a bulk load that does that work itself — seed_demo routes
     each order in its own transaction and refreshes the statistics once at the end."""
+    _check_may_add(actor)
+    with transaction.atomic():
+        return _ingest_in_transaction(items, actor, follow_up)
+
+
+def _check_may_add(actor: Actor) -> None:
     if actor is not None and not actor.has_perm("orders.add_order"):
         raise NotPermitted(_("You are not allowed to create orders."))
+
+
+def _ingest_in_transaction(items: list[CanonicalOrder], actor: Actor, follow_up: bool) -> list[Result]:
+    """order_ingest_batch's work inside the caller's transaction, which any error rolls back
+    whole: no savepoint of its own (two round trips per batch of the order intake writer)."""
     results: list[Result | None] = [None] * len(items)
-    with transaction.atomic():
-        # Before anything is locked: items mapped meanwhile are looked up again under this lock.
-        lock_channels(channels_with_unmapped(items), shared=True)
-        first_seen: dict[tuple[int, str], int] = {}
-        for index, data in enumerate(items):
-            first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
-        fresh = sorted(first_seen.values())
-        for index, order in _insert_new([items[i] for i in fresh], actor, fresh, follow_up):
-            results[index] = (order, True)
-        _answer_stale_repeats(items, results)
-        for index, data in enumerate(items):
-            if results[index] is None:  # a known order: maybe a newer version of it
-                results[index] = (_apply_to_existing(data, actor), False)
+    # Before anything is locked: items mapped meanwhile are looked up again under this lock.
+    lock_channels(channels_with_unmapped(items), shared=True)
+    first_seen: dict[tuple[int, str], int] = {}
+    for index, data in enumerate(items):
+        first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
+    fresh = sorted(first_seen.values())
+    for index, order in _insert_new([items[i] for i in fresh], actor, fresh, follow_up):
+        results[index] = (order, True)
+    _answer_stale_repeats(items, results)
+    for index, data in enumerate(items):
+        if results[index] is None:  # a known order: maybe a newer version of it
+            results[index] = (_apply_to_existing(data, actor), False)
     return results  # type: ignore[return-value]
 
 
@@ -281,15 +291,11 @@ def _ingest_many(items: list[tuple[CanonicalOrder, Actor]]) -> list[Result]:
     by_actor: dict[Actor, list[int]] = {}
     for index, (_data, actor) in enumerate(items):
         by_actor.setdefault(actor, []).append(index)
-    if len(by_actor) == 1 and not connection.in_atomic_block:
-        # One actor: order_ingest_batch's own transaction is the batch's, and its channel locks
-        # the same. Wrapped in another, it would be a savepoint: two more round trips per batch
-        # of the order intake writer, which waits on such round trips more than it computes.
-        return order_ingest_batch(items=[data for data, _actor in items], actor=next(iter(by_actor)))
     with transaction.atomic():
         lock_channels(channels_with_unmapped([data for data, _actor in items]), shared=True)
         for actor, indexes in by_actor.items():
-            batch = order_ingest_batch(items=[items[i][0] for i in indexes], actor=actor)
+            _check_may_add(actor)
+            batch = _ingest_in_transaction([items[i][0] for i in indexes], actor, follow_up=True)
             for index, result in zip(indexes, batch, strict=True):
                 results[index] = result
     return results  # type: ignore[return-value]

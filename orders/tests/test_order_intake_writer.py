@@ -278,8 +278,8 @@ def test_a_batch_of_orders_takes_the_statements_of_one(writer_settings, agent):
     """Up to its commit, the writer's batch costs a fixed number of statements, whatever its size:
     one look-up of the callers with the permissions version, one each for channels and SKUs, then
     the intake's (customers, numbers, orders, lines, events, gift rules, balances, reservations,
-    review rules, the placed notifications). Its answers are read back by one round trip after
-    it. A per-order statement, or the version read again, fails here."""
+    review rules, the placed notifications), without a savepoint. Its answers are read back by
+    one round trip after it. A per-order statement, or the version read again, fails here."""
 
     def statements(count: int) -> tuple[list[str], list[str]]:
         items = [{"payload": canonical_payload(), "actor": agent.pk, "language": "en"} for _ in range(count)]
@@ -296,3 +296,4 @@ def test_a_batch_of_orders_takes_the_statements_of_one(writer_settings, agent):
     assert len([sql for sql in four if "core_permissionsversion" in sql]) == 1  # with the callers
     assert len([sql for sql in four if sql.startswith("SELECT u.")]) == 1
     assert len([sql for sql in after if sql.startswith('SELECT l."id"')]) == 1  # every answer at once
+    assert not [sql for sql in four if "SAVEPOINT" in sql]  # one transaction, nothing nested in it
