@@ -52,6 +52,8 @@ def order_ingest_batch(
     each order in its own transaction and refreshes the statistics once at the end."""
     _check_may_add(actor)
     with transaction.atomic():
+        # Before anything is locked: items mapped meanwhile are looked up again under this lock.
+        lock_channels(channels_with_unmapped(items), shared=True)
         return _ingest_in_transaction(items, actor, follow_up)
 
 
@@ -62,10 +64,9 @@ def _check_may_add(actor: Actor) -> None:
 
 def _ingest_in_transaction(items: list[CanonicalOrder], actor: Actor, follow_up: bool) -> list[Result]:
     """order_ingest_batch's work inside the caller's transaction, which any error rolls back
-    whole: no savepoint of its own (two round trips per batch of the order intake writer)."""
+    whole and which holds the items' channel locks already: no savepoint of its own (two round
+    trips per batch of the order intake writer)."""
     results: list[Result | None] = [None] * len(items)
-    # Before anything is locked: items mapped meanwhile are looked up again under this lock.
-    lock_channels(channels_with_unmapped(items), shared=True)
     first_seen: dict[tuple[int, str], int] = {}
     for index, data in enumerate(items):
         first_seen.setdefault((data["channel"].pk, data["external_id"]), index)
@@ -292,6 +293,7 @@ def _ingest_many(items: list[tuple[CanonicalOrder, Actor]]) -> list[Result]:
     for index, (_data, actor) in enumerate(items):
         by_actor.setdefault(actor, []).append(index)
     with transaction.atomic():
+        # Every actor's channels at once, before anything is locked (as order_ingest_batch does).
         lock_channels(channels_with_unmapped([data for data, _actor in items]), shared=True)
         for actor, indexes in by_actor.items():
             _check_may_add(actor)
