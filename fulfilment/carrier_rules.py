@@ -101,19 +101,21 @@ def carrier_for_shipment(shipment: Shipment) -> CarrierChoice | None:
 
 
 def carriers_for_shipments(shipments: list[Shipment]) -> dict[int, CarrierChoice | None]:
-    """carrier_for_shipment for several shipments, reading the rules and the parcels' lines once."""
-    sku_codes: dict[int, set[str]] = {s.pk: set() for s in shipments}
-    units: dict[int, list[tuple[int, int | None]]] = {s.pk: [] for s in shipments}
-    for shipment_id, code, quantity, weight in ShipmentLine.objects.filter(
-        shipment_id__any=[s.pk for s in shipments]
-    ).values_list("shipment_id", "sku__code", "quantity", "sku__weight_grams"):
-        sku_codes[shipment_id].add(code)
-        units[shipment_id].append((quantity, weight))
+    """carrier_for_shipment for several shipments, reading the rules and the parcels' lines once
+    (not at all without a rule to match them against: then only the warehouse's default counts)."""
     rules = list(
         CarrierRule.objects.filter(is_active=True, carrier__is_active=True)
         .select_related("carrier", "backup_carrier")
         .order_by("priority", "pk")
     )
+    sku_codes: dict[int, set[str]] = {s.pk: set() for s in shipments}
+    units: dict[int, list[tuple[int, int | None]]] = {s.pk: [] for s in shipments}
+    if rules:
+        for shipment_id, code, quantity, weight in ShipmentLine.objects.filter(
+            shipment_id__any=[s.pk for s in shipments]
+        ).values_list("shipment_id", "sku__code", "quantity", "sku__weight_grams"):
+            sku_codes[shipment_id].add(code)
+            units[shipment_id].append((quantity, weight))
     return {s.pk: _choose(s, rules, sku_codes[s.pk], _weight(s, units[s.pk])) for s in shipments}
 
 

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.array_insert import insert_all
 from core.errors import DomainError
 from core.instances import build
 from core.transitions import Actor, Moved, apply, lock_one, lock_rows, require_state, transition
@@ -84,15 +83,18 @@ def run_shipment_transition(
         warehouses().shipment_first_scan(shipment)
 
 
-def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, reason: str) -> None:
-    """send_to_warehouse on shipments routing has just written in this transaction (nobody else
-    can see them yet, so they need no lock) for orders the caller holds: checked and applied one
-    by one, saved in one statement, their timeline rows in one insert. Each shipment carries only
-    its own order. The orders do not follow: sending leaves every parcel in the warehouse, so the
-    order's state cannot change."""
-    now = timezone.now()
+def release_unwritten_shipments(
+    shipments: list[Shipment], orders: dict[int, Order], reasons: list[str], *, now
+) -> list[OrderEvent]:
+    """send_to_warehouse on new shipments routing is about to insert (nobody can see them yet)
+    for orders the caller holds, each with its warehouse's reason: checked and applied one by
+    one, so they are written already released (no update of rows just inserted); returns their
+    timeline rows, for the caller to insert after the routing's own. Once they are written the
+    caller hands them to warehouses().shipments_released (_after_transition's send_to_warehouse
+    work, at once). Each shipment carries only its own order. The orders do not follow: sending
+    leaves every parcel in the warehouse, so the order's state cannot change."""
     events = []
-    for shipment in shipments:
+    for shipment, reason in zip(shipments, reasons, strict=True):
         moved = apply(shipment, "send_to_warehouse", None)
         shipment.sent_at = now  # sent together
         events.append(
@@ -110,14 +112,7 @@ def send_new_shipments(shipments: list[Shipment], orders: dict[int, Order], *, r
                 created_at=now,
             )
         )
-    sent = Shipment.objects.filter(pk__any=[s.pk for s in shipments], status=SS.CREATED).update(
-        status=SS.SENT_TO_WAREHOUSE, sent_at=now, updated_at=now
-    )
-    assert sent == len(shipments), "a new shipment changed under routing"
-    for shipment in shipments:  # saved: a later save (the carrier chosen below) expects this state
-        shipment._update_initial_state()
-    insert_all(events, returning=False)
-    warehouses().shipments_released(shipments)  # _after_transition's send_to_warehouse work, at once
+    return events
 
 
 def _after_transition(shipment: Shipment, orders: list[Order], name: str) -> None:

@@ -25,6 +25,12 @@ class WarehousePort(Protocol):
         """push_shipment for new shipments routing wrote in this transaction, each carrying one
         of `orders` (by id, locked by the caller): in one go where the warehouse allows it."""
 
+    def released_on_creation(self, warehouse) -> str | None:
+        """The timeline's reason when new shipments for this warehouse are written already
+        released to it (send_to_warehouse applied before their insert), because releasing them
+        tells nobody anything (own warehouses: the desk queue); None when they must be written
+        first and pushed (push_shipments)."""
+
     def cancel_shipment(self, shipment: "Shipment") -> None:
         """Tell the shipment's warehouse it is cancelled."""
 
@@ -33,7 +39,8 @@ class WarehousePort(Protocol):
         an own warehouse's parcel gets its carrier and its e-waybill request (issue #17)."""
 
     def shipments_released(self, shipments: Sequence["Shipment"]) -> None:
-        """shipment_released for shipments released together (a batch routing's new parcels)."""
+        """shipment_released for shipments released together (a batch routing's new parcels),
+        once they are written."""
 
     def shipment_cancelled(self, shipment: "Shipment") -> None:
         """The shipment was just cancelled before it left the warehouse (same transaction): an

@@ -16,6 +16,9 @@ class WarehouseIntegrations:
     def push_shipments(self, shipments: Sequence[Shipment], *, orders: dict[int, Order]) -> None:
         wms.push_shipments(list(shipments), orders=orders)
 
+    def released_on_creation(self, warehouse) -> str | None:
+        return wms.get_adapter(warehouse.wms_protocol).released_on_creation()
+
     def cancel_shipment(self, shipment: Shipment) -> None:
         wms.cancel_shipment(shipment)
 

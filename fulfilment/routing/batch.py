@@ -35,6 +35,7 @@ from fulfilment.routing.facts import KnownWarehouses, build_candidates, policy_f
 from fulfilment.routing.planner import MERGE_UNTIL, ROUTABLE, SS, Need, Plan, plan
 from fulfilment.routing.schedule import route_quietly
 from fulfilment.routing.service import merge_sentences
+from fulfilment.services import release_unwritten_shipments
 from fulfilment.warehouse_port import warehouses
 from inventory import reservations
 from orders.models import LineKind, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus
@@ -42,10 +43,10 @@ from orders.models import LineKind, Order, OrderEvent, OrderEventKind, OrderLine
 logger = logging.getLogger(__name__)
 
 # Orders per transaction: as many as an intake batch at most (the bulk endpoint's 1,000), so a
-# batch's paid orders route in one transaction, holding their stock rows about as long as the
-# intake of that batch did. Chunks of 200 cost a 1,000-order batch 175 ms more (bench.ingest's
-# shape, chunks of 200 and 1,000 alternated 8 times: routing 567 vs 393 ms, median): each chunk
-# locks and reads again the stock rows its orders share with the others and commits on its own.
+# batch's paid orders (one routing task: service.ROUTE_TASK_CHUNK) route in one transaction,
+# holding their stock rows about as long as the intake of that batch did. In chunks of 200 each
+# chunk reads and locks again the stock rows its orders share with the others and commits on its
+# own: routing a 1,000-order batch's paid orders took ~13 % longer (medians of 4, alternated).
 BATCH_ROUTE_CHUNK = 1_000
 
 
@@ -287,14 +288,25 @@ def _plan_one(order, needs, stocks, chunk: _Chunk, now, first_key: int) -> _Rout
 
 
 def _write(routed: list[_Routed], now) -> int:
-    """Write planned orders: shipments, their lines, reservations, allocations, the push."""
+    """Write planned orders: shipments (those for warehouses that need nobody told written
+    already released to them), their lines, reservations, allocations, the push of the others."""
     if not routed:
         return 0
     shipments = [s for r in routed for s in r.shipments]
+    orders = {r.order.pk: r.order for r in routed}
+    to_push = [s for s in shipments if MERGE_UNTIL not in s.routing]  # a merge window: not yet
+    port = warehouses()
+    reasons = [port.released_on_creation(s.warehouse) for s in to_push]
+    released = [s for s, reason in zip(to_push, reasons, strict=True) if reason]
+    released_events = release_unwritten_shipments(
+        released, orders, [reason for reason in reasons if reason], now=timezone.now()
+    )
     provisional = [s.pk for s in shipments]
     for shipment in shipments:
         shipment.pk = None
     insert_all(shipments)
+    for shipment in released:  # written in this state: a later save (its carrier) expects it
+        shipment._update_initial_state()
     real = dict(zip(provisional, (s.pk for s in shipments), strict=True))
     lines = []
     for r in routed:
@@ -306,17 +318,19 @@ def _write(routed: list[_Routed], now) -> int:
             row.shipment_id = real[row.shipment_id]
     insert_all(lines, returning=False)
     reservations.route_write([r.move for r in routed], now=now)
-    _allocate(routed, now)
-    orders = {r.order.pk: r.order for r in routed}
-    to_push = [s for s in shipments if MERGE_UNTIL not in s.routing]
-    if to_push:
-        warehouses().push_shipments(to_push, orders=orders)
+    _allocate(routed, now, released_events)
+    if released:
+        port.shipments_released(released)
+    pushed = [s for s, reason in zip(to_push, reasons, strict=True) if not reason]
+    if pushed:
+        port.push_shipments(pushed, orders=orders)
     return len(shipments)
 
 
-def _allocate(routed: list[_Routed], now) -> None:
+def _allocate(routed: list[_Routed], now, released_events: list[OrderEvent]) -> None:
     """Each order's allocate transition (checked and applied one by one, saved in one statement)
-    and its two timeline rows, as route_order writes them."""
+    and its two timeline rows, as route_order writes them, then the released shipments' rows
+    (route_order releases a shipment after allocating its order)."""
     events = []
     for r in routed:
         numbers = [s.number for s in r.shipments]
@@ -350,4 +364,4 @@ def _allocate(routed: list[_Routed], now) -> None:
     assert allocated == len(routed), "a locked order changed under routing"
     for r in routed:  # saved: a later save of the instance expects this state
         r.order._update_initial_state()
-    insert_all(events, returning=False)
+    insert_all(events + released_events, returning=False)

@@ -277,13 +277,16 @@ def _hold_unroutable(order: Order, regular: Plan, policy: RoutingPolicy, fallbac
     )
 
 
-# Orders per routing task: routed together (routing.route_orders), still spread over workers.
-ROUTE_TASK_CHUNK = 100
+# Orders per routing task: an intake batch's paid orders (at most 1,000) in one task, which
+# routes them in one transaction (batch.BATCH_ROUTE_CHUNK). Tasks of 100 spread a batch over
+# workers, but those workers wait on each other's locks on the SKUs the batch's orders share, and
+# each task pays its own reads of them and its own commit.
+ROUTE_TASK_CHUNK = 1_000
 
 
 def route_on_commit(*order_ids: int) -> None:
     """Route these orders once the current transaction commits (as the system), ROUTE_TASK_CHUNK
-    to a task: a 1,000-order batch publishes ~5 messages, not 500 (issue #18)."""
+    to a task: a 1,000-order batch publishes one message, not 500 (issue #18)."""
     from fulfilment.tasks import route_orders_task
 
     ordered = sorted(set(order_ids))

@@ -304,6 +304,15 @@ def test_batch_routing_statements_do_not_grow_with_the_orders():
 
     assert Order.objects.filter(status="allocated").count() == 22
     assert len(many.captured_queries) == len(few.captured_queries)
+    # the own warehouse's parcels are written already in its queue, not inserted and then updated
+    assert set(Shipment.objects.values_list("status", flat=True)) == {"sent_to_warehouse"}
+    assert not [q for q in many.captured_queries if q["sql"].startswith('UPDATE "orders_shipment"')]
+    events = OrderEvent.objects.filter(order_id=second[0]).order_by("created_at", "pk")
+    assert [(e.kind, e.to_status) for e in events][-3:] == [
+        ("transition", "allocated"),
+        ("routed", ""),
+        ("shipment", ""),
+    ]
 
 
 @pytest.mark.postgres

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from fulfilment.carrier_rules import carrier_for_shipment, parcel_weight_grams
+from fulfilment.carrier_rules import carrier_for_shipment, carriers_for_shipments, parcel_weight_grams
 from fulfilment.models import CarrierRule, CodCondition
 from fulfilment.tests.shipping import allocated_shipment, carrier
 from inventory.models import SKU
@@ -109,6 +109,22 @@ def test_without_a_matching_rule_the_warehouse_default_carrier_is_used_and_said(
 
     assert choice.carrier == carriers["sf"] and choice.rule is None
     assert "default carrier" in choice.reason
+
+
+def test_without_any_rule_the_parcels_lines_are_not_read(carriers, django_assert_num_queries):
+    """A batch routing's released parcels ask for their carriers at once: with no rule to match,
+    only the rules are read (one statement, not the lines of every parcel)."""
+    shipment = allocated_shipment()
+    shipment.warehouse.default_carrier = carriers["sf"]
+    shipment.warehouse.save()
+    shipment = (
+        type(shipment).objects.select_related("order", "warehouse__default_carrier").get(pk=shipment.pk)
+    )
+
+    with django_assert_num_queries(1):
+        choice = carriers_for_shipments([shipment])[shipment.pk]
+
+    assert choice.carrier == carriers["sf"]
 
 
 def test_a_rule_cannot_back_itself_up_or_have_an_upside_down_range(carriers):

@@ -4,7 +4,7 @@ Own warehouses are worked in the desk; cloud warehouses (3PL) speak the Qimen WM
 (routing, cancellation) use these inside their transaction:
 
     push_shipment(shipment)     # own: straight to the desk queue; qimen: outbox → deliveryorder.create
-    push_shipments(shipments, orders=…)  # a batch routing's new shipments (own: one statement)
+    push_shipments(shipments, orders=…)  # a batch routing's new shipments (own: written released)
     cancel_shipment(shipment)   # own: nothing to tell; qimen: outbox → order.cancel
     wms_snapshot_compare(warehouse)  # the 30-minute stock comparison job (outside any transaction)
 """

@@ -21,6 +21,11 @@ class WmsAdapter(ABC):
     def push(self, shipment, *, orders=None) -> None:
         """Hand the new shipment to the warehouse; `orders`: its locked orders, if the caller holds them."""
 
+    def released_on_creation(self) -> str | None:
+        """The timeline's reason when this warehouse's new shipments can be written already
+        released (pushing them tells nobody anything); None: they are pushed once written."""
+        return None
+
     def push_new(self, shipments, *, orders) -> None:
         """Hand new shipments (written in the caller's transaction) to the warehouse; `orders`:
         id → the locked order each carries. One by one unless the adapter can do better."""

@@ -6,9 +6,13 @@ from django.utils.translation import gettext as _
 
 from core.transitions import require_state
 from fulfilment.models import ShipmentStatus
-from fulfilment.services import lock_shipment, run_shipment_transition, send_new_shipments
+from fulfilment.services import lock_shipment, run_shipment_transition
 from integrations.wms.base import WmsAdapter
 from inventory.models import WmsProtocol
+
+
+def _queued() -> str:
+    return _("Queued for picking in our warehouse.")
 
 
 class OwnWarehouse(WmsAdapter):
@@ -23,13 +27,11 @@ class OwnWarehouse(WmsAdapter):
                 require_state(locked, shipment.status)
             if shipment.status != ShipmentStatus.CREATED:
                 return  # already in the warehouse's hands
-            run_shipment_transition(
-                shipment, orders, "send_to_warehouse", None, reason=_("Queued for picking in our warehouse.")
-            )
+            run_shipment_transition(shipment, orders, "send_to_warehouse", None, reason=_queued())
 
-    def push_new(self, shipments, *, orders) -> None:
-        """A batch routing's new shipments go to the desk queue in one statement."""
-        send_new_shipments(shipments, orders, reason=_("Queued for picking in our warehouse."))
+    def released_on_creation(self) -> str:
+        """A batch routing writes its new shipments here already in the desk queue."""
+        return _queued()
 
     def cancel(self, shipment) -> None:
         """Nothing to tell anyone: the cancelled shipment simply leaves the desk queue."""

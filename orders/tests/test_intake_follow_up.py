@@ -47,17 +47,19 @@ def test_follow_up_false_queues_nothing_for_the_caller_to_do_itself(django_captu
 
 
 def test_paid_orders_are_routed_a_chunk_per_task_and_each_task_routes_its_orders(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, monkeypatch
 ):
     from unittest import mock
 
     from celery.app.task import Task
 
-    from fulfilment.routing.service import ROUTE_TASK_CHUNK
+    from fulfilment.routing import service
     from fulfilment.tasks import route_orders_task
 
+    per_task = 4  # the real one, an intake batch's 1,000, would ingest and route a thousand orders here
+    monkeypatch.setattr(service, "ROUTE_TASK_CHUNK", per_task)
     ensure_master_data()
-    items = [validated(canonical_payload(paid=True)) for _ in range(ROUTE_TASK_CHUNK + 2)]
+    items = [validated(canonical_payload(paid=True)) for _ in range(per_task + 2)]
     sent = []
 
     def publish(task, args=None, kwargs=None, **options):
@@ -68,7 +70,7 @@ def test_paid_orders_are_routed_a_chunk_per_task_and_each_task_routes_its_orders
 
     chunks = [args[0] for name, args in sent if name == ROUTE]
     paid = sorted(order.pk for order, _created in results)
-    assert [len(chunk) for chunk in chunks] == [ROUTE_TASK_CHUNK, 2]
+    assert [len(chunk) for chunk in chunks] == [per_task, 2]
     assert sorted(pk for chunk in chunks for pk in chunk) == paid
     # run as a worker would: each order of the chunk is routed
     for chunk in chunks:
