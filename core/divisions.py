@@ -17,7 +17,7 @@ import csv
 import importlib.util
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 Point = tuple[float, float]  # (latitude, longitude) in degrees
@@ -293,6 +293,15 @@ def normalise(
     returned as given. A name not recognised is kept exactly as given."""
     if (country or "").strip().upper() != "CN":
         return Address(province, city, district)
+    if province.strip() and city.strip() and district.strip():
+        line1 = ""  # not read when all three are given: addresses share the answer by district
+    return _normalised(province, city, district, line1)
+
+
+# Every order placed at intake and again (twice) when it is routed: ~3 % of a bulk intake's
+# routing. The answer depends on the four texts and the static dataset only; it is immutable.
+@lru_cache(maxsize=8192)
+def _normalised(province: str, city: str, district: str, line1: str) -> Address:
     index = _index()
     p, p_chinese = find_province(province)
     c, c_chinese = _find_city(city, p)

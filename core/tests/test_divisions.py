@@ -136,3 +136,25 @@ def test_region_names_compare_in_any_form():
     assert geo.centroid(province="浙江", city="杭州", district="西湖") == (30.259463, 120.130194)
     assert geo.centroid(province="Suzhou") is None and geo.centroid(city="Suzhou") is None  # 苏州 or 宿州
     assert geo.centroid(province="江苏", city="Suzhou") == geo.centroid(city="苏州市")
+
+
+def test_addresses_of_one_district_share_one_answer_whatever_their_street():
+    """Intake places every order and routing places it again: the answer is remembered by the
+    texts that decide it, and the street is not one of them once the district is given."""
+    first = divisions.normalise(
+        country=CN, province="浙江", city="杭州", district="西湖", line1="文三路 90 号"
+    )
+    hits = divisions._normalised.cache_info().hits
+    second = divisions.normalise(
+        country=CN, province="浙江", city="杭州", district="西湖", line1="天目山路 1 号"
+    )
+    assert second is first and divisions._normalised.cache_info().hits == hits + 1
+    assert (second.province, second.city, second.district, second.adcode) == (
+        "浙江省",
+        "杭州市",
+        "西湖区",
+        "330106",
+    )
+    # without a district the street may name one: it is read
+    parsed = divisions.normalise(country=CN, province="浙江", city="杭州", line1="西湖区文三路 90 号")
+    assert parsed.district == "西湖区" and parsed is not first
