@@ -278,9 +278,9 @@ def _hold_unroutable(order: Order, regular: Plan, policy: RoutingPolicy, fallbac
 
 
 # Orders per routing task: an intake batch's paid orders (at most 1,000) in one task, which
-# routes them in one transaction (batch.BATCH_ROUTE_CHUNK). Tasks of 100 spread a batch over
-# workers, but those workers wait on each other's locks on the SKUs the batch's orders share, and
-# each task pays its own reads of them and its own commit.
+# routes them in one transaction (batch.BATCH_ROUTE_CHUNK). Smaller tasks could run on several
+# workers at once, but the orders of one batch share SKUs, whose rows every task locks in turn;
+# and each task reads and locks those rows again and commits on its own.
 ROUTE_TASK_CHUNK = 1_000
 
 

@@ -28,6 +28,13 @@ def new_fingerprint() -> str:
     return secrets.token_hex(16)
 
 
+def new_fingerprints(count: int) -> list[str]:
+    """`count` fingerprints as new_fingerprint makes them, from one read of the system's random
+    source (a batch of 1,000 orders reserves ~3,000 rows: one read each cost 1 % of its intake)."""
+    pool = secrets.token_hex(16 * count)
+    return [pool[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
 class Reservation(ConcurrentTransitions, models.Model):
     """Stock held for one order line in one balance row (R-I2). `fingerprint` is the lock id a
     caller must present to release it. `quantity` is what it still holds; partial releases and

@@ -34,7 +34,7 @@ from inventory.models import (
     ReservationState,
     StockBalance,
 )
-from inventory.models.reservations import new_fingerprint
+from inventory.models.reservations import new_fingerprints
 from inventory.reservations.expiry import any_due, expire_due
 
 
@@ -248,9 +248,10 @@ def _create_reservations(planned, *, now, instances: bool) -> list[tuple[OrderDe
 def _create_reservations_in_one_statement(
     planned, *, now, instances: bool
 ) -> list[tuple[OrderDemand, Reservation]]:
+    fingerprints = new_fingerprints(len(planned))
     new = [
         ledger.NewReservation(
-            fingerprint=new_fingerprint(),
+            fingerprint=fingerprint,
             balance_id=row["pk"],
             sku_id=line.sku_id,
             quantity=take,
@@ -261,7 +262,7 @@ def _create_reservations_in_one_statement(
             channel_id=demand.channel_id,
             reference=demand.reference,
         )
-        for demand, line, row, take in planned
+        for (demand, line, row, take), fingerprint in zip(planned, fingerprints, strict=True)
     ]
     ids = ledger.reserve_in_one_statement(new, now=now)
     if not instances:
@@ -288,7 +289,7 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
     pools = channel_pool_ids({d.channel_id for d in fast})
     rows = [
         ledger.NewReservation(
-            fingerprint=new_fingerprint(),
+            fingerprint=fingerprint,
             balance_id=0,  # chosen by the statement
             sku_id=d.lines[0].sku_id,
             quantity=d.lines[0].quantity,
@@ -297,7 +298,7 @@ def reserve_locks_at_once(demands: list[OrderDemand], *, now) -> tuple[ReserveRe
             channel_id=d.channel_id,
             reference=d.reference,
         )
-        for d in fast
+        for d, fingerprint in zip(fast, new_fingerprints(len(fast)), strict=True)
     ]
     done = ledger.reserve_unambiguous(
         rows, [pools[d.channel_id] for d in fast], today=business_date(now), now=now

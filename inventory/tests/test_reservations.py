@@ -384,3 +384,19 @@ def test_the_sweep_spends_each_skus_allowance_on_its_earliest_deadlines(settings
         f"release_breaker:{own_limit.pk}",
     }
     assert stock("A") == (10, 1, 0) and stock("C") == (10, 3, 0)
+
+
+def test_a_batch_takes_its_fingerprints_from_one_read_and_each_is_its_own(monkeypatch):
+    """A fingerprint is the lock id a caller presents to release its reservation: a batch's are as
+    long and as random as one made alone, from one read of the random source, none shared."""
+    from inventory.models import reservations as models
+
+    reads, token_hex = [], models.secrets.token_hex
+    monkeypatch.setattr(models.secrets, "token_hex", lambda n: reads.append(n) or token_hex(n))
+
+    made = models.new_fingerprints(3_000)
+
+    assert reads == [16 * 3_000]
+    assert len(made) == len(set(made)) == 3_000
+    assert all(len(f) == 32 and int(f, 16) >= 0 for f in made)
+    assert len(models.new_fingerprint()) == 32
