@@ -294,13 +294,9 @@ def _write(routed: list[_Routed], now) -> int:
         return 0
     shipments = [s for r in routed for s in r.shipments]
     orders = {r.order.pk: r.order for r in routed}
-    to_push = [s for s in shipments if MERGE_UNTIL not in s.routing]  # a merge window: not yet
     port = warehouses()
-    reasons = [port.released_on_creation(s.warehouse) for s in to_push]
-    released = [s for s, reason in zip(to_push, reasons, strict=True) if reason]
-    released_events = release_unwritten_shipments(
-        released, orders, [reason for reason in reasons if reason], now=timezone.now()
-    )
+    released, reasons, pushed = _released_or_pushed(shipments, port)
+    released_events = release_unwritten_shipments(released, orders, reasons, now=timezone.now())
     provisional = [s.pk for s in shipments]
     for shipment in shipments:
         shipment.pk = None
@@ -321,10 +317,28 @@ def _write(routed: list[_Routed], now) -> int:
     _allocate(routed, now, released_events)
     if released:
         port.shipments_released(released)
-    pushed = [s for s, reason in zip(to_push, reasons, strict=True) if not reason]
     if pushed:
         port.push_shipments(pushed, orders=orders)
     return len(shipments)
+
+
+def _released_or_pushed(shipments: list[Shipment], port) -> tuple[list[Shipment], list[str], list[Shipment]]:
+    """(shipments written already released, the reason of each, shipments pushed once written);
+    a parcel waiting for its merge window is neither yet. Each warehouse is asked once."""
+    released, reasons, pushed = [], [], []
+    by_warehouse: dict[int, str | None] = {}
+    for shipment in shipments:
+        if MERGE_UNTIL in shipment.routing:
+            continue
+        if shipment.warehouse_id not in by_warehouse:
+            by_warehouse[shipment.warehouse_id] = port.released_on_creation(shipment.warehouse)
+        reason = by_warehouse[shipment.warehouse_id]
+        if reason:
+            released.append(shipment)
+            reasons.append(reason)
+        else:
+            pushed.append(shipment)
+    return released, reasons, pushed
 
 
 def _allocate(routed: list[_Routed], now, released_events: list[OrderEvent]) -> None:

@@ -228,6 +228,27 @@ def test_routing_pushes_the_shipment_on_commit_signed_and_the_wms_accepts_it(
     assert push_message(shipment).state == OutboxState.DELIVERED
 
 
+def test_batch_routing_pushes_a_cloud_warehouses_parcels_once_written(
+    wms, cloud_warehouse, django_capture_on_commit_callbacks
+):
+    """Batch routing writes an own warehouse's parcels already released; a cloud warehouse's
+    are written `created` and pushed like a single routing's, one message each."""
+    from fulfilment.routing import route_orders
+
+    orders = [order_in_state("paid") for _ in range(2)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        route_orders([order.pk for order in orders])
+
+    shipments = list(Shipment.objects.filter(order__in=orders).order_by("pk"))
+    assert len(shipments) == 2
+    assert {s.status for s in shipments} == {ShipmentStatus.SENT_TO_WAREHOUSE}  # the WMS accepted each
+    assert [push_message(s).state for s in shipments] == [OutboxState.DELIVERED] * 2
+    assert sorted(r["root"].findtext("deliveryOrder/deliveryOrderCode") for r in wms.requests) == sorted(
+        s.number for s in shipments
+    )
+
+
 def test_a_business_refusal_is_dead_lettered_with_an_alert_and_can_be_replayed(wms, shipment, manager):
     # given the WMS refuses the order (e.g. it does not know an item yet)
     wms.answers.append(("failure", "ITEM_NOT_EXIST", "itemCode SKU-2 does not exist"))

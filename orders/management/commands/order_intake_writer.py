@@ -4,10 +4,10 @@ each takes what is waiting whenever it is free, so one stores its batch while th
 PostgreSQL — a writer alone spent about half of each batch waiting on round trips (measured on 2
 cores, single POSTs from 16 clients to gunicorn 4×8 as bench/http_ingest.py sends them, the
 shapes alternated: 198–217 orders/s with one writer, 226–240 with two, 171–209 with three, which
-only split the batches further and competed for the CPU). Any
-number is safe: intake is idempotent, and concurrent batches take their rows in one order. While
-none runs, each POST waits ORDER_INTAKE_WRITER_TIMEOUT_SECONDS and is then ingested by its web
-process. SIGTERM or Ctrl-C finishes the batch in hand, answers it, and stops."""
+only split the batches further and competed for the CPU). Any number is safe: intake is
+idempotent, and concurrent batches take their rows in one order. While none runs, each POST waits
+ORDER_INTAKE_WRITER_TIMEOUT_SECONDS and is then ingested by its web process. SIGTERM or Ctrl-C
+finishes the batch in hand, answers it, and stops."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
